@@ -1,0 +1,54 @@
+"""The ``earmark`` command line.  One module per sub-command, each with ``add_parser`` and ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import EarmarkError
+
+#: sub-command name → module (relative to this package) exposing ``add_parser(subparsers)`` and ``run(args)``.
+COMMANDS = {
+    "explain": ".explain",
+    "train": ".train",
+    "evaluate": ".evaluate",
+    "bench": ".bench",
+    "list": ".listing",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="earmark",
+        description="Earmark: see where in time and frequency an audio model looks, and hear it.",
+        epilog="Run `earmark COMMAND --help` for the options of one command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        try:
+            mod = importlib.import_module(module, __name__)
+        except ModuleNotFoundError:  # a command still being written: leave it out of the menu
+            continue
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except EarmarkError as exc:
+        print(f"earmark: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("earmark: interrupted; finished results are kept.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

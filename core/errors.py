@@ -1,0 +1,27 @@
+"""One error family for everything a person can get wrong.
+
+Every message says what was wrong *and* what to do about it, so the CLI and the dashboard can show
+``str(error)`` as it is, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class EarmarkError(Exception):
+    """Base class: a problem the user can fix. ``str(e)`` is a sentence meant for a person."""
+
+
+class AudioError(EarmarkError):
+    """The clip could not be read or is not usable (empty, undecodable, NaN, too long...)."""
+
+
+class ConfigError(EarmarkError):
+    """An unknown name or an out-of-range setting (model, transform, explainer, hyperparameter)."""
+
+
+class DataError(EarmarkError):
+    """A data set folder or manifest is missing or malformed."""
+
+
+class ModelError(EarmarkError):
+    """A model cannot be loaded or does not fit the Earmark model contract."""

@@ -1,0 +1,64 @@
+"""What every explainer declares and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import torch
+from torch import Tensor
+
+from ..params import Param
+
+Family = Literal["gradient", "sampling", "optimisation"]
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """What an explainer function computes; :func:`core.explainers.explain` wraps it in an Explanation.
+
+    Attributes:
+        saliency: (*M) real map.  uncertainty: (*M) non-negative map.
+        extras: method-specific tensors (loss curves, per-scale importance, trade-off curves).
+    """
+
+    saliency: Tensor
+    uncertainty: Tensor
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExplainerSpec:
+    """A registered explainer.
+
+    Attributes:
+        name: registry name (CLI ``--explainer NAME``).
+        title: human name for menus.
+        fn: ``fn(probe, *, generator, progress, **params) -> Attribution``.
+        params: declared hyperparameters with the papers' defaults.
+        family: ``gradient`` (backward passes), ``sampling`` (forward passes on masks) or
+            ``optimisation`` (a mask learned by gradient descent).
+        uncertainty: one sentence: what the uncertainty map means for this method.
+        reference: the paper.
+        domains: transforms it supports (``None`` = all).
+        default_transform: the domain the paper used, for menus.
+    """
+
+    name: str
+    title: str
+    fn: Callable[..., Attribution]
+    params: tuple[Param, ...]
+    family: Family
+    uncertainty: str
+    reference: str = ""
+    domains: tuple[str, ...] | None = None
+    default_transform: str | None = None
+
+    def supports(self, transform_name: str) -> bool:
+        return self.domains is None or transform_name in self.domains
+
+
+def normalise_map(v: Tensor) -> Tensor:
+    """Scale a non-negative map to [0, 1] by its maximum (zero maps stay zero)."""
+    peak = v.abs().amax()
+    return v / peak if float(peak) > 0 else v

@@ -1,0 +1,239 @@
+"""One clip, one model, one domain: the mechanism under every explainer, metric and the listening path.
+
+Everything Earmark does with a clip is one of two things:
+
+* **score** many perturbed versions ``synthesize(z·M + (1−M)·b)`` through the model (a batch of masks M);
+* take the **gradient** of a class score with respect to coefficients, ``∂f_c(synthesize(z'))/∂z'``.
+
+:class:`Probe` owns both, plus batching (chunks sized to the device), the device, and progress.
+Explainers and metrics then only say what is specific to them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Literal
+
+import torch
+from torch import Tensor
+import torch.nn.functional as F
+
+from .errors import ConfigError
+from .transforms import Transform
+
+#: ``progress(fraction in [0, 1], stage)``; ``stage`` names the current step for a person.
+ProgressFn = Callable[[float, str], None]
+Readout = Literal["logit", "prob", "log_prob", "logits", "probs", "embed_cos"]
+BaselineKind = Literal["zero", "mean", "min"]
+BASELINES: tuple[str, ...] = ("zero", "mean", "min")
+
+
+def no_progress(fraction: float, stage: str = "") -> None:
+    """A progress callback that does nothing."""
+
+
+def sub_progress(progress: ProgressFn | None, start: float, end: float, stage: str = "") -> ProgressFn:
+    """Map a stage's own 0→1 onto ``[start, end]`` of the caller's progress."""
+    outer = progress or no_progress
+
+    def inner(fraction: float, name: str = "") -> None:
+        outer(start + (end - start) * min(max(fraction, 0.0), 1.0), name or stage)
+
+    return inner
+
+
+def baseline_coeffs(z: Tensor, kind: BaselineKind | Tensor) -> Tensor:
+    """The replacement value for masked-out coefficients.
+
+    Args:
+        z: (*S) clean coefficients.
+        kind: ``"zero"``; ``"mean"`` (the mean coefficient of the clip); ``"min"`` (the coefficient of
+            smallest magnitude — the quietest value the clip has); or a tensor broadcastable to ``z``.
+    """
+    if isinstance(kind, Tensor):
+        return kind.to(z)
+    if kind == "zero":
+        return torch.zeros((), dtype=z.dtype, device=z.device)
+    if kind == "mean":
+        return z.mean()
+    if kind == "min":
+        return z.flatten()[z.abs().flatten().argmin()]
+    raise ConfigError(f"Unknown baseline '{kind}'. Use one of: {', '.join(BASELINES)}.")
+
+
+def default_batch_size(device: torch.device, num_samples: int, *, backward: bool) -> int:
+    """Items per model call: ``$EARMARK_BATCH`` if set, else sized to the device's memory."""
+    if os.environ.get("EARMARK_BATCH"):
+        return max(1, int(os.environ["EARMARK_BATCH"]))
+    # ~1.6 MB of activations per second of 8 kHz audio and 100 channels, ×3 when keeping the graph.
+    per_item = 4 * 100 * num_samples * (3 if backward else 1) * 2
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget = free * 0.5
+    else:
+        budget = 1.5e9
+    return int(max(1, min(512 if device.type == "cuda" else 128, budget // per_item)))
+
+
+class Probe:
+    """A clip seen through ``model`` in ``transform``'s domain.
+
+    Args:
+        model: an :class:`~core.models.EarmarkModel` (waveform (B, L) → logits (B, C)).
+        transform: the domain to perturb and attribute in.
+        x: (L,) or (1, L) waveform at the model's rate and length.
+        target: class to explain; ``None`` = the predicted class.
+        batch_size: items per model call (default: sized to the device).
+        progress: ``progress(fraction, stage)`` called as chunks finish.
+
+    Attributes:
+        coeffs: (*S) clean coefficients on the model's device.
+        logits, probs: (C,) the model's output on the clean clip.
+        target: the explained class.  map_shape: ``M``.  length: ``L``.
+    """
+
+    def __init__(self, model, transform: Transform, x: Tensor, *, target: int | None = None,
+                 batch_size: int | None = None, progress: ProgressFn | None = None):
+        self.model = model
+        self.transform = transform
+        param = next(model.parameters(), None)
+        self.device = param.device if param is not None else torch.device("cpu")
+        self.x = x.reshape(1, -1).to(self.device, torch.float32)
+        self.length = self.x.shape[-1]
+        self.coeffs = transform.analyze(self.x)[0].detach()
+        self.map_shape = tuple(transform.map_shape(self.length))
+        with torch.no_grad():
+            self.logits = model(self.x)[0]
+        self.probs = self.logits.softmax(-1)
+        self.num_classes = self.logits.shape[-1]
+        if target is None:
+            target = int(self.logits.argmax())
+        if not 0 <= int(target) < self.num_classes:
+            raise ConfigError(f"Target class {target} does not exist; the model has {self.num_classes} classes.")
+        self.target = int(target)
+        self.progress = progress or no_progress
+        self._batch = batch_size
+        self._clean_embedding: Tensor | None = None
+        self.forward_passes = 0
+        self.backward_passes = 0
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def batch_size(self, *, backward: bool) -> int:
+        return self._batch or default_batch_size(self.device, self.length, backward=backward)
+
+    def waves(self, z: Tensor) -> Tensor:
+        """(N, *S) coefficients → (N, L) waveforms."""
+        return self.transform.synthesize(z, self.length)
+
+    def apply_masks(self, masks: Tensor, baseline: BaselineKind | Tensor = "zero") -> Tensor:
+        """(N, *M) masks in [0, 1] → (N, *S) coefficients ``z·lift(M) + (1 − lift(M))·b``."""
+        lifted = self.transform.lift(masks.to(self.device, self.coeffs.real.dtype))
+        base = baseline_coeffs(self.coeffs, baseline)
+        return self.coeffs * lifted + (1 - lifted) * base
+
+    def clean_embedding(self) -> Tensor:
+        if self._clean_embedding is None:
+            with torch.no_grad():
+                self._clean_embedding = self.model.embed(self.x)[0]
+        return self._clean_embedding
+
+    def read(self, waves: Tensor, readout: Readout, target: int | None = None) -> Tensor:
+        """Model readout on (N, L) waveforms: (N,) for scalar readouts, (N, C) for ``logits``/``probs``."""
+        c = self.target if target is None else target
+        if readout == "embed_cos":
+            emb = self.model.embed(waves)
+            return F.cosine_similarity(emb, self.clean_embedding()[None].to(emb.dtype), dim=-1)
+        logits = self.model(waves)
+        if readout == "logits":
+            return logits
+        if readout == "probs":
+            return logits.softmax(-1)
+        if readout == "logit":
+            return logits[:, c]
+        if readout == "prob":
+            return logits.softmax(-1)[:, c]
+        if readout == "log_prob":
+            return logits.log_softmax(-1)[:, c]
+        raise ConfigError(f"Unknown readout '{readout}'.")
+
+    # ---- the two operations ------------------------------------------------------------------
+    def score_coeffs(self, z: Tensor, *, readout: Readout = "prob", target: int | None = None,
+                     progress: ProgressFn | None = None, stage: str = "scoring") -> Tensor:
+        """Readout for a batch of coefficient tensors (N, *S), in chunks, without gradients."""
+        n = z.shape[0]
+        step = self.batch_size(backward=False)
+        report = progress or self.progress
+        out = []
+        with torch.no_grad():
+            for start in range(0, n, step):
+                chunk = z[start:start + step]
+                out.append(self.read(self.waves(chunk), readout, target))
+                self.forward_passes += chunk.shape[0]
+                report(min(start + step, n) / n, stage)
+        return torch.cat(out)
+
+    def score(self, masks: Tensor, *, baseline: BaselineKind | Tensor = "zero", readout: Readout = "prob",
+              target: int | None = None, progress: ProgressFn | None = None, stage: str = "scoring masks") -> Tensor:
+        """Readout of the model on the clip with each of N map-space masks applied.
+
+        Args:
+            masks: (N, *M) values in [0, 1]; 1 keeps a cell, 0 replaces it by the baseline.
+            baseline: replacement value (see :func:`baseline_coeffs`).
+            readout: ``prob`` / ``logit`` / ``log_prob`` of the target, ``probs`` / ``logits`` of all
+                classes, or ``embed_cos`` (cosine similarity of the embeddings of masked and clean clip).
+
+        Returns:
+            (N,) or (N, C) on the device.
+        """
+        n = masks.shape[0]
+        step = self.batch_size(backward=False)
+        report = progress or self.progress
+        out = []
+        with torch.no_grad():
+            for start in range(0, n, step):
+                chunk = self.apply_masks(masks[start:start + step], baseline)
+                out.append(self.read(self.waves(chunk), readout, target))
+                self.forward_passes += chunk.shape[0]
+                report(min(start + step, n) / n, stage)
+        return torch.cat(out)
+
+    def grad(self, points: Tensor, *, readout: Readout = "logit", target: int | None = None,
+             progress: ProgressFn | None = None, stage: str = "gradients") -> tuple[Tensor, Tensor]:
+        """Values and gradients of a scalar readout at N coefficient points.
+
+        For complex coefficients the returned gradient is PyTorch's ``∂f/∂Re z + i·∂f/∂Im z`` (twice the
+        conjugate Wirtinger derivative), so a first-order change is ``Re(conj(g)·dz)``.
+
+        Args:
+            points: (N, *S) coefficients.
+
+        Returns:
+            values (N,) and gradients (N, *S), on the device.
+        """
+        n = points.shape[0]
+        step = self.batch_size(backward=True)
+        report = progress or self.progress
+        values, grads = [], []
+        for start in range(0, n, step):
+            chunk = points[start:start + step].detach().clone().requires_grad_(True)
+            with torch.enable_grad():
+                value = self.read(self.waves(chunk), readout, target)
+                (g,) = torch.autograd.grad(value.sum(), chunk)
+            values.append(value.detach())
+            grads.append(g)
+            self.forward_passes += chunk.shape[0]
+            self.backward_passes += chunk.shape[0]
+            report(min(start + step, n) / n, stage)
+        return torch.cat(values), torch.cat(grads)
+
+    def logits_of(self, z: Tensor) -> Tensor:
+        """Differentiable logits (N, C) for coefficients (N, *S), one call (for mask optimisation)."""
+        self.forward_passes += z.shape[0]
+        return self.model(self.waves(z))
+
+
+def attribution_from_grad(delta: Tensor, grad: Tensor) -> Tensor:
+    """First-order attribution ``Re(conj(Δz)·g)`` per coefficient (= ``Δz·g`` for real coefficients)."""
+    if delta.is_complex() or grad.is_complex():
+        return (delta.conj() * grad).real
+    return delta * grad
