@@ -1,0 +1,134 @@
+"""Transforms: exact round trips, differentiable synthesis, consistent map/image spaces."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.errors import ConfigError
+from core.transforms import TRANSFORMS, get_transform
+
+NAMES = TRANSFORMS.names()
+SR = 8000
+
+
+def small(name: str):
+    """A transform sized for tiny signals (for gradcheck): built directly, below the UI's choices."""
+    settings = {"stft": {"n_fft": 16, "hop": 4}, "mel": {"n_fft": 16, "hop": 4, "n_mels": 8},
+                "dwt": {"level": 2}}.get(name, {})
+    return TRANSFORMS.get(name)(SR, **settings)
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("length", [8000, 8001, 1001, 256])
+@pytest.mark.parametrize("batch", [1, 7])
+def test_reconstruction_random(name, length, batch, generator):
+    t = get_transform(name, SR)
+    x = torch.randn(batch, length, generator=generator)
+    y = t.synthesize(t.analyze(x), length)
+    assert y.shape == x.shape
+    assert rel_err(y, x) < 1e-5
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reconstruction_example_clips(name):
+    examples = pytest.importorskip("core.examples")
+    clips = [examples.load_example(e.name).wave for e in examples.list_examples()]
+    assert clips, "no bundled examples"
+    t = get_transform(name, SR)
+    for x in clips:
+        x = x[None].float()
+        assert rel_err(t.synthesize(t.analyze(x), x.shape[-1]), x) < 1e-5
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_synthesize_gradcheck_float64(name, generator):
+    t = small(name)
+    length = 33
+    x = torch.randn(2, length, generator=generator, dtype=torch.float64)
+    z = t.analyze(x).detach().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda c: t.synthesize(c, length), (z,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_analyze_gradcheck_float64(name, generator):
+    t = small(name)
+    x = torch.randn(1, 33, generator=generator, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: torch.view_as_real(t.analyze(v)) if t.is_complex else t.analyze(v),
+                                    (x,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("length", [8000, 999])
+def test_image_round_trip_and_axes(name, length, generator):
+    t = get_transform(name, SR)
+    x = torch.randn(3, length, generator=generator)
+    v = t.pool(t.analyze(x).abs())
+    assert tuple(v.shape[1:]) == t.map_shape(length)
+    img = t.to_image(v)
+    back = t.from_image(img)
+    assert back.shape == v.shape
+    torch.testing.assert_close(back, v)  # to_image repeats/reshapes, from_image averages back
+    axes = t.axes(length)
+    assert img.shape[1:] == (axes.freqs.numel(), axes.times.numel())
+    assert axes.freq_edges.numel() == axes.freqs.numel() + 1
+    assert torch.all(axes.freq_edges[1:] >= axes.freq_edges[:-1])
+    assert float(axes.freq_edges[-1]) <= SR / 2 + 1e-6 + (SR / 2) * 0.05
+    assert t.band_sums(v).shape == (3, axes.freqs.numel())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batched_equals_per_item(name, generator):
+    t = get_transform(name, SR)
+    x = torch.randn(7, 1000, generator=generator)
+    z = t.analyze(x)
+    per_item = torch.cat([t.analyze(x[i:i + 1]) for i in range(7)])
+    torch.testing.assert_close(z, per_item)
+    y = t.synthesize(z, 1000)
+    torch.testing.assert_close(y, torch.cat([t.synthesize(z[i:i + 1], 1000) for i in range(7)]))
+
+
+def test_mel_lift_pool_conserve():
+    t = get_transform("mel", SR, n_mels=40)
+    shape = t.map_shape(8000)
+    ones = torch.ones((1, *shape))
+    torch.testing.assert_close(t.lift(ones), torch.ones_like(t.lift(ones)))  # a full mask keeps every bin
+    a = torch.rand(2, 129, shape[1], dtype=torch.float64)
+    torch.testing.assert_close(t.pool(a).sum((1, 2)), a.sum((1, 2)))  # attribution totals preserved
+    # pool and lift are adjoint: <pool a, m> == <a, lift m>
+    m = torch.rand(2, *shape, dtype=torch.float64)
+    torch.testing.assert_close((t.pool(a) * m).sum(), (a * t.lift(m)).sum())
+
+
+def test_mel_band_of_a_tone_is_at_its_frequency():
+    t = get_transform("mel", SR)
+    n = torch.arange(8000)
+    x = torch.sin(2 * torch.pi * 1000 * n / SR)[None]
+    band = int(t.pool(t.analyze(x).abs() ** 2)[0].sum(-1).argmax())
+    edges = t.axes(8000).freq_edges
+    assert edges[band] <= 1000 <= edges[band + 1] or abs(float(t.axes(8000).freqs[band]) - 1000) < 150
+
+
+def test_dwt_rows_are_levels_low_to_high():
+    t = get_transform("dwt", SR, level=4)
+    n = torch.arange(8000)
+    low = torch.sin(2 * torch.pi * 100 * n / SR)[None]
+    high = torch.sin(2 * torch.pi * 3000 * n / SR)[None]
+    row = lambda x: int(t.band_sums(t.analyze(x) ** 2)[0].argmax())
+    assert row(low) == 0 and row(high) == 4
+    assert t.axes(8000).row_labels == ("A4", "D4", "D3", "D2", "D1")
+
+
+def test_bad_settings_are_explained():
+    with pytest.raises(ConfigError, match="hop"):
+        get_transform("stft", SR, n_fft=256, hop=200)
+    with pytest.raises(ConfigError, match="n_fft"):
+        get_transform("stft", SR, n_fft=300)
+    with pytest.raises(ConfigError, match="levels"):
+        get_transform("dwt", SR, level=9).analyze(torch.zeros(1, 100))
+    with pytest.raises(ConfigError, match="Unknown transform"):
+        get_transform("wavelet-packet", SR)
