@@ -22,7 +22,6 @@ PARAMS = (
     Param("n_steps", 50, "points on the straight path from baseline to input", low=4, high=512, step=1),
     Param("noise_scale", 0.1, "std of the noise baseline, relative to the clip's RMS", low=0.0, high=2.0, step=0.01),
     Param("blur_ms", 4.0, "std of the Gaussian blur of the blurred baseline, in ms", low=0.1, high=50.0, step=0.1),
-    Param("uncertainty_baselines", True, "also run the noise and blurred baselines for the uncertainty map"),
 )
 
 
@@ -80,7 +79,7 @@ def integrated_gradients(probe: Probe, baselines: Tensor, *, n_steps: int, progr
 
 
 def explain_ig(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_steps: int = 50,
-               noise_scale: float = 0.1, blur_ms: float = 4.0, uncertainty_baselines: bool = True) -> Attribution:
+               noise_scale: float = 0.1, blur_ms: float = 4.0) -> Attribution:
     """Integrated gradients from the zero baseline; uncertainty = spread over zero/noise/blur baselines.
 
     Returns:
@@ -89,12 +88,10 @@ def explain_ig(probe: Probe, *, generator: torch.Generator, progress: ProgressFn
     """
     refs = reference_waves(probe.x, generator=generator, noise_scale=noise_scale,
                            blur_samples=blur_ms * 1e-3 * probe.transform.sample_rate)
-    if not uncertainty_baselines:
-        refs = refs[:1]
     baselines = probe.transform.analyze(refs)
     attributions, gaps = integrated_gradients(probe, baselines, n_steps=n_steps, progress=progress)
     maps = probe.transform.pool(attributions)                               # (K, *M)
-    spread = maps.std(0, unbiased=False) if maps.shape[0] > 1 else torch.zeros_like(maps[0])
+    spread = maps.std(0, unbiased=False)
     return Attribution(maps[0], spread, {"completeness_gap": gaps, "baseline_maps": maps})
 
 
