@@ -110,7 +110,7 @@ def test_ig_completeness(domain):
     with torch.no_grad():
         f_x = model(x[None])[0]
         f_0 = model(t.synthesize(torch.zeros_like(t.analyze(x[None])), L))[0]
-    e = explain(model, x, t, 0, method="ig", n_steps=256, uncertainty_baselines=False)
+    e = explain(model, x, t, 0, method="ig", n_steps=256)
     diff = float(f_x[0] - f_0[0])
     assert abs(diff) > 0.1                                        # a meaningful test
     gap = float(e.extras["completeness_gap"][0])

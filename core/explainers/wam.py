@@ -70,7 +70,7 @@ def wam_integrated_gradients(probe: Probe, *, generator: torch.Generator, progre
     """WAM-IG: :func:`~core.explainers.ig.explain_ig` on DWT coefficients, plus per-scale importance.
 
     Args:
-        settings: IG's parameters (``n_steps``, ``noise_scale``, ``blur_ms``, ``uncertainty_baselines``).
+        settings: IG's parameters (``n_steps``, ``noise_scale``, ``blur_ms``).
 
     Returns:
         IG's Attribution (saliency (N,) signed, uncertainty (N,) spread over baselines, its extras) with
