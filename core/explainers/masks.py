@@ -1,0 +1,239 @@
+"""Random masks for the sampling explainers (FreqRISE, RELAX), drawn on a transform's image grid.
+
+Every generator here returns ``(N, F, T)`` masks on the *image grid* of a transform (rows = frequency
+bands or wavelet levels, columns = time), with 1 = keep the cell and 0 = replace it by the baseline.
+:func:`to_map_space` converts them to the transform's map space with ``transform.from_image``, which
+is what :meth:`core.probe.Probe.score` takes.
+
+Two families:
+
+* **smooth masks** (RISE / FreqRISE / RELAX's default, :func:`smooth_masks`): a Bernoulli(keep) draw
+  on a coarse grid, upsampled (bilinear) to ``(grid + 1) · cell`` pixels, shifted at random by up to
+  one cell and cropped to the image. Linear interpolation has weights summing to one, so every pixel
+  keeps ``E[M] = keep`` exactly, whatever the shift.
+* **block masks** (the RELAX spectrogram study's structured strategies, :func:`block_masks`): a
+  Bernoulli(keep) draw per rectangular block with hard edges and a random offset of the block grid.
+  Blocks spanning the whole frequency axis are *time stripes*, blocks spanning the whole time axis are
+  *frequency stripes*, smaller rectangles are *time–frequency patches*. Every pixel is masked with
+  probability exactly ``1 − keep``.
+
+All draws come from the given ``torch.Generator`` and are made as whole tensors on ``device``; the same
+generator state gives bit-identical masks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+
+Strategy = Literal["unstructured", "time", "frequency", "patches"]
+STRATEGIES: tuple[str, ...] = ("unstructured", "time", "frequency", "patches")
+
+#: Images with at most this many rows (DWT levels, few mel bands) get one grid row per image row.
+FEW_ROWS = 16
+#: Mask elements per chunk (32 MB of float32): chunk sizes depend on the image shape only, never on
+#: the device, so a seed gives the same masks everywhere.
+CHUNK_ELEMENTS = 2**23
+
+
+def grid_for(image_shape: tuple[int, int], cells: int) -> tuple[int, int]:
+    """Coarse grid ``(rows, cols)`` with about ``cells`` cells that follows the image's aspect.
+
+    A 1-D image (``F == 1`` or ``T == 1``: time or Fourier domain) gets a 1-D grid of
+    ``min(cells, length)`` cells. An image with at most :data:`FEW_ROWS` rows (DWT levels) gets one grid
+    row per image row and ``cells / rows`` columns. Otherwise ``rows / cols ≈ F / T`` and
+    ``rows · cols ≈ cells``.
+
+    Args:
+        image_shape: ``(F, T)`` of the image grid.
+        cells: wanted number of cells (≥ 1).
+
+    Returns:
+        ``(gf, gt)`` with ``1 ≤ gf ≤ F`` and ``1 ≤ gt ≤ T``.
+
+    Example:
+        >>> grid_for((129, 126), 200), grid_for((4001, 1), 200), grid_for((6, 4003), 200)
+        ((14, 14), (200, 1), (6, 33))
+    """
+    f, t = int(image_shape[0]), int(image_shape[1])
+    cells = max(1, int(cells))
+    if t == 1:
+        return min(cells, f), 1
+    if f == 1:
+        return 1, min(cells, t)
+    if f <= FEW_ROWS:
+        gf = min(f, cells)
+    else:
+        gf = min(f, max(1, round(math.sqrt(cells * f / t))))
+    gt = min(t, max(1, round(cells / gf)))
+    return gf, gt
+
+
+def chunk_size(image_shape: tuple[int, int], *, limit: int = 1000) -> int:
+    """Masks per chunk for an image of ``image_shape``: about :data:`CHUNK_ELEMENTS` values, at most ``limit``."""
+    return max(1, min(limit, CHUNK_ELEMENTS // max(1, image_shape[0] * image_shape[1])))
+
+
+def _shifts(n: int, cell: tuple[int, int], *, generator: torch.Generator, device) -> tuple[Tensor, Tensor]:
+    """Random offsets (n, 1) in ``[0, cell_f)`` and ``[0, cell_t)``, one pair per mask."""
+    dy = torch.randint(0, max(1, cell[0]), (n, 1), generator=generator, device=device)
+    dx = torch.randint(0, max(1, cell[1]), (n, 1), generator=generator, device=device)
+    return dy, dx
+
+
+def _resample_axis(grid: Tensor, dim: int, idx: Tensor) -> Tensor:
+    """Read ``grid`` (N, A, B) along ``dim`` (1 or 2) at per-mask indices ``idx`` (N, K)."""
+    shape = list(grid.shape)
+    shape[dim] = idx.shape[1]
+    idx = idx[:, :, None] if dim == 1 else idx[:, None, :]
+    return torch.gather(grid, dim, idx.expand(shape))
+
+
+def smooth_masks(n: int, image_shape: tuple[int, int], *, cells: int = 200, p: float = 0.5,
+                 generator: torch.Generator, device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float32) -> Tensor:
+    """RISE-style smooth random masks on an image grid.
+
+    Bernoulli(keep = 1 − p) on the :func:`grid_for` grid, bilinearly upsampled (``align_corners=False``)
+    to ``(gf + 1)·cf × (gt + 1)·ct`` pixels with cell size ``cf = ⌈F / gf⌉``, ``ct = ⌈T / gt⌉``, shifted
+    by a random offset in ``[0, cf) × [0, ct)`` and cropped to ``(F, T)``.
+
+    Args:
+        n: number of masks.
+        image_shape: ``(F, T)``.
+        cells: about how many coarse cells (see :func:`grid_for`).
+        p: probability that a coarse cell is dropped, in [0, 1).
+        generator: the random source (on ``device``).
+        device: where to build the masks (default: the generator's device).
+        dtype: floating dtype of the result.
+
+    Returns:
+        (n, F, T) masks in [0, 1]; each pixel has expectation ``1 − p``.
+    """
+    device = torch.device(device) if device is not None else generator.device
+    f, t = int(image_shape[0]), int(image_shape[1])
+    gf, gt = grid_for((f, t), cells)
+    cf, ct = math.ceil(f / gf), math.ceil(t / gt)
+    grid = (torch.rand((n, 1, gf, gt), generator=generator, device=device) >= p).to(dtype)
+    up = F.interpolate(grid, size=((gf + 1) * cf, (gt + 1) * ct), mode="bilinear", align_corners=False)[:, 0]
+    dy, dx = _shifts(n, (cf, ct), generator=generator, device=device)
+    rows = dy + torch.arange(f, device=device)                             # (n, F)
+    cols = dx + torch.arange(t, device=device)                             # (n, T)
+    return up[torch.arange(n, device=device)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def block_masks(n: int, image_shape: tuple[int, int], *, block: tuple[int, int], fraction: float = 0.5,
+                generator: torch.Generator, device: torch.device | str | None = None,
+                dtype: torch.dtype = torch.float32) -> Tensor:
+    """Binary masks made of ``block``-sized rectangles, each masked (0) with probability ``fraction``.
+
+    The block grid is offset at random by up to one block along every axis the block does not span
+    entirely, so block edges fall anywhere; along an axis the block spans (``block ≥ size``) the mask
+    is constant.
+
+    Args:
+        n: number of masks.
+        image_shape: ``(F, T)``.
+        block: ``(rows, cols)`` of one block, each ≥ 1.
+        fraction: probability that a block is masked, in [0, 1].
+        generator, device, dtype: as in :func:`smooth_masks`.
+
+    Returns:
+        (n, F, T) masks with values in {0, 1}; each pixel is 0 with probability ``fraction``.
+    """
+    device = torch.device(device) if device is not None else generator.device
+    f, t = int(image_shape[0]), int(image_shape[1])
+    bf, bt = max(1, min(int(block[0]), f)), max(1, min(int(block[1]), t))
+    nf = 1 if bf >= f else math.ceil(f / bf) + 1
+    nt = 1 if bt >= t else math.ceil(t / bt) + 1
+    keep = (torch.rand((n, nf, nt), generator=generator, device=device) >= fraction).to(dtype)
+    dy, dx = _shifts(n, (bf if nf > 1 else 1, bt if nt > 1 else 1), generator=generator, device=device)
+    rows = (dy + torch.arange(f, device=device)) // bf                    # (n, F) block index per row
+    cols = (dx + torch.arange(t, device=device)) // bt                    # (n, T)
+    return _resample_axis(_resample_axis(keep, 1, rows), 2, cols)
+
+
+def strategy_masks(n: int, image_shape: tuple[int, int], *, strategy: Strategy = "unstructured",
+                   cells: int = 200, fraction: float = 0.5, generator: torch.Generator,
+                   device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+    """RELAX masking strategies on an image grid, each masking ``fraction`` of it on average.
+
+    * ``unstructured``: :func:`smooth_masks` with drop probability ``fraction`` (RELAX's default masks).
+    * ``time``: stripes of whole columns, ``⌈T / gt⌉`` columns wide (``gt`` columns of the
+      :func:`grid_for` grid), constant along frequency.
+    * ``frequency``: stripes of whole rows, ``⌈F / gf⌉`` rows high, constant along time.
+    * ``patches``: ``⌈F / gf⌉ × ⌈T / gt⌉`` time–frequency rectangles.
+
+    Args:
+        n: number of masks.
+        image_shape: ``(F, T)``.
+        strategy: one of :data:`STRATEGIES`.
+        cells: coarse grid size (see :func:`grid_for`); sets the stripe and patch sizes.
+        fraction: expected masked fraction, in [0, 1).
+        generator, device, dtype: as in :func:`smooth_masks`.
+
+    Returns:
+        (n, F, T) masks in [0, 1] (1 = keep).
+
+    Raises:
+        ConfigError: unknown strategy, or stripes along an axis the image does not have (time stripes
+            on the Fourier image, frequency stripes on the waveform).
+    """
+    f, t = int(image_shape[0]), int(image_shape[1])
+    if strategy == "unstructured":
+        return smooth_masks(n, (f, t), cells=cells, p=fraction, generator=generator, device=device, dtype=dtype)
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"Unknown masking strategy '{strategy}'. Use one of: {', '.join(STRATEGIES)}.")
+    if strategy == "time" and t == 1:
+        raise ConfigError("Time stripes need a domain with a time axis; this one has a single column "
+                          "(Fourier). Use 'frequency' or 'unstructured' masks, or an STFT/mel domain.")
+    if strategy == "frequency" and f == 1:
+        raise ConfigError("Frequency stripes need a domain with a frequency axis; this one has a single row "
+                          "(waveform). Use 'time' or 'unstructured' masks, or an STFT/mel/DWT domain.")
+    gf, gt = grid_for((f, t), cells)
+    cf, ct = math.ceil(f / gf), math.ceil(t / gt)
+    block = {"time": (f, ct), "frequency": (cf, t), "patches": (cf, ct)}[strategy]
+    return block_masks(n, (f, t), block=block, fraction=fraction, generator=generator, device=device, dtype=dtype)
+
+
+def to_map_space(transform, image_masks: Tensor) -> Tensor:
+    """(N, F, T) image-grid masks → (N, *M) map-space masks via ``transform.from_image``."""
+    return transform.from_image(image_masks)
+
+
+class WeightedMoments:
+    """Streaming weighted mean and spread per cell (Chan et al.'s pairwise merge), chunk by chunk.
+
+    For values ``v_n`` with weights ``w_n ≥ 0`` (broadcastable to the cell shape) it keeps
+    ``W = Σ w``, ``mean = Σ w v / W`` and ``S = Σ w (v − mean)²`` without storing the draws; merging
+    per-chunk statistics is numerically stable (no ``E[v²] − E[v]²`` cancellation).
+
+    Args:
+        shape: the cell shape ``M``.
+        device, dtype: of the accumulators.
+    """
+
+    def __init__(self, shape: tuple[int, ...], *, device=None, dtype: torch.dtype = torch.float32):
+        self.weight = torch.zeros(shape, device=device, dtype=dtype)
+        self.mean = torch.zeros(shape, device=device, dtype=dtype)
+        self.spread = torch.zeros(shape, device=device, dtype=dtype)
+
+    def update(self, values: Tensor, weights: Tensor) -> None:
+        """Add a chunk: ``values`` and ``weights`` broadcast to (B, *M)."""
+        values, weights = torch.broadcast_tensors(values, weights)
+        w_b = weights.sum(0)
+        safe = w_b.clamp_min(torch.finfo(w_b.dtype).tiny)
+        mean_b = (weights * values).sum(0) / safe
+        s_b = (weights * (values - mean_b) ** 2).sum(0)
+        total = self.weight + w_b
+        safe_total = total.clamp_min(torch.finfo(total.dtype).tiny)
+        delta = mean_b - self.mean
+        self.spread = self.spread + s_b + delta**2 * self.weight * w_b / safe_total
+        self.mean = self.mean + delta * w_b / safe_total
+        self.weight = total

@@ -1,0 +1,113 @@
+"""RELAX (Wickstrøm et al.) and its spectrogram variants: importance and uncertainty from representations.
+
+Draw ``N`` masks ``M_n`` (strategy: unstructured smooth masks as in RELAX, or the spectrogram study's
+time stripes, frequency stripes or time–frequency patches; see :func:`~core.explainers.masks.strategy_masks`),
+replace the masked coefficients by a value ``b`` (zero, the clip's mean or its minimum), and score each
+masked clip by the cosine similarity ``s_n`` between the model's embedding of the masked and the clean
+clip (or, optionally, between their class-probability vectors). Per map cell ``i``
+
+    R_i = Σ_n s_n M_{n,i} / Σ_n M_{n,i}                 (= mean_n(s_n M_n) / mean_n(M_n))
+    U_i = Σ_n (s_n − R_i)² M_{n,i} / Σ_n M_{n,i}
+
+— the mask-weighted mean and variance of the similarity over the masks that keep cell ``i``: how much
+of the representation survives when the cell is kept, and how much that varies with the rest of the
+mask. The reference code accumulates ``U`` with West's weighted update but leaves out the final
+division by ``Σ M``; we divide, so ``U`` is a variance on the scale of ``s`` (with ``Σ M ≈ N/2`` for
+every cell the two differ by an almost constant factor). Both are computed chunk by chunk with a
+stable pairwise merge, so the masks are never all stored. U-RELAX keeps ``R`` only where ``U`` is at
+most its median (``extras["u_relax"]``). A cell no mask ever kept (``Σ M = 0``, practically
+impossible with hundreds of masks) gets ``R = U = 0``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..params import Param
+from ..probe import BASELINES, Probe, ProgressFn, sub_progress
+from .base import Attribution, ExplainerSpec
+from .masks import STRATEGIES, WeightedMoments, chunk_size, strategy_masks, to_map_space
+
+SIMILARITIES = ("embedding", "probabilities")
+
+PARAMS = (
+    Param("n_masks", 3000, "number of random masks", low=10, high=100000, step=10),
+    Param("strategy", "unstructured", "masking strategy: smooth random cells, time stripes, frequency stripes "
+          "or time–frequency patches", choices=STRATEGIES),
+    Param("fraction", 0.5, "expected fraction of the map masked by each mask", low=0.05, high=0.95, step=0.05),
+    Param("cells", 200, "cells of the coarse grid (≈); also sets stripe width and patch size", low=1, high=20000,
+          step=1),
+    Param("replacement", "zero", "value that replaces masked coefficients: zero, the clip's mean or its minimum",
+          choices=BASELINES),
+    Param("similarity", "embedding", "cosine similarity of the model's embeddings (RELAX) or of its class "
+          "probabilities", choices=SIMILARITIES),
+)
+
+
+def u_relax(importance: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor:
+    """U-RELAX: ``importance`` where ``uncertainty ≤ median(uncertainty)``, 0 elsewhere (same shape)."""
+    return importance * (uncertainty <= uncertainty.median()).to(importance.dtype)
+
+
+def explain_relax(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_masks: int = 3000,
+                  strategy: str = "unstructured", fraction: float = 0.5, cells: int = 200,
+                  replacement: str = "zero", similarity: str = "embedding") -> Attribution:
+    """RELAX importance ``R`` and uncertainty ``U`` in ``probe``'s domain.
+
+    Args:
+        probe: the clip, model and domain.
+        generator: random source for the masks, on ``probe.device``.
+        progress: ``progress(fraction, stage)``.
+        n_masks: N.  strategy: one of ``unstructured``, ``time``, ``frequency``, ``patches``.
+        fraction: expected masked fraction.  cells: coarse grid size.
+        replacement: ``"zero"``, ``"mean"`` or ``"min"`` (Probe baselines).
+        similarity: ``"embedding"`` (``model.embed``) or ``"probabilities"`` (softmax outputs).
+
+    Returns:
+        Attribution with saliency (*M) = R, uncertainty (*M) = U ≥ 0, and extras ``u_relax`` (*M) and
+        ``mean_similarity`` (scalar).
+
+    Raises:
+        ConfigError: a strategy the domain has no axis for (see :func:`strategy_masks`).
+    """
+    image_shape = tuple(probe.transform.image_shape(probe.length))
+    step = chunk_size(image_shape)
+    dtype = probe.coeffs.real.dtype
+    moments = WeightedMoments(probe.map_shape, device=probe.device, dtype=dtype)
+    sim_sum = torch.zeros((), device=probe.device, dtype=dtype)
+    for start in range(0, n_masks, step):
+        b = min(step, n_masks - start)
+        image_masks = strategy_masks(b, image_shape, strategy=strategy, cells=cells, fraction=fraction,
+                                     generator=generator, device=probe.device, dtype=dtype)
+        masks = to_map_space(probe.transform, image_masks)                       # (b, *M)
+        sub = sub_progress(progress, start / n_masks, (start + b) / n_masks)
+        if similarity == "embedding":
+            sims = probe.score(masks, baseline=replacement, readout="embed_cos", progress=sub,
+                               stage="RELAX: embedding masked clips")
+        else:
+            probs = probe.score(masks, baseline=replacement, readout="probs", progress=sub,
+                                stage="RELAX: scoring masked clips")
+            sims = F.cosine_similarity(probs, probe.probs[None].to(probs.dtype), dim=-1)
+        sims = sims.to(dtype)
+        moments.update(sims.view(-1, *(1,) * (masks.ndim - 1)), masks)
+        sim_sum = sim_sum + sims.sum()
+    safe = moments.weight.clamp_min(torch.finfo(dtype).tiny)
+    importance = moments.mean
+    uncertainty = torch.where(moments.weight > 0, moments.spread / safe, torch.zeros_like(safe)).clamp_min(0)
+    return Attribution(importance, uncertainty,
+                       {"u_relax": u_relax(importance, uncertainty), "mean_similarity": sim_sum / n_masks})
+
+
+SPEC = ExplainerSpec(
+    name="relax",
+    title="RELAX (representation similarity under masking)",
+    fn=explain_relax,
+    params=PARAMS,
+    family="sampling",
+    uncertainty="Mask-weighted variance of the embedding similarity over the masks that keep the cell "
+                "(RELAX's U): high where keeping the cell gives unreliable similarity.",
+    reference="Wickstrøm et al. 2022/2023, RELAX: Representation Learning Explainability; "
+              "the RELAX spectrogram study (masking strategies, replacement values)",
+    default_transform="stft",
+)
