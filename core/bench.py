@@ -1,0 +1,256 @@
+"""``earmark bench``: each explainer's wall time against the model-only floor, measured in the same run.
+
+For one clip, every explainer × domain runs at its default settings (or tiny budgets with ``quick``).
+Its cost is the number of model passes it made (``forward_passes`` / ``backward_passes`` from
+:func:`core.explainers.explain`). The **floor** is the time the model alone needs for the same passes —
+forward only for the sampling part, forward + backward (gradient with respect to the input) for the
+gradient part — at its best batch size (several are tried), timed in the same process on the same
+device. ``ratio = wall / floor`` is the overhead of the method: transforms, masks, bookkeeping.
+Targets: ≤ 1.3 for sampling methods, ≤ 1.5 for gradient and mask-optimisation methods.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+
+from .errors import ConfigError
+from .explainers import EXPLAINERS, explain
+from .params import resolve
+from .probe import default_batch_size
+from .transforms import get_transform
+
+#: ratio targets per explainer family.
+TARGETS = {"sampling": 1.3, "gradient": 1.5, "optimisation": 1.5}
+_BUDGET_NAMES = ("n_masks", "n_steps", "n_samples", "n_draws", "steps", "restarts")
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One explainer × domain measurement.
+
+    Attributes:
+        explainer, transform, family: what ran.
+        forward_passes, backward_passes: model passes the explainer made (backward ⊂ forward).
+        wall_s: explainer wall time.  floor_s: model-only time for the same passes.
+        ratio: wall / floor.  target: the family's ratio target.  ok: ratio ≤ target.
+        floor_batch: best batch size found for the floor.  settings: the explainer's settings used.
+    """
+
+    explainer: str
+    transform: str
+    family: str
+    forward_passes: int
+    backward_passes: int
+    wall_s: float
+    floor_s: float
+    ratio: float
+    target: float
+    ok: bool
+    floor_batch: int
+    settings: dict[str, Any]
+
+    @property
+    def passes(self) -> str:
+        fwd_only = self.forward_passes - self.backward_passes
+        parts = ([f"{self.backward_passes} fwd+bwd"] if self.backward_passes else []) + \
+                ([f"{fwd_only} fwd"] if fwd_only or not self.backward_passes else [])
+        return " + ".join(parts)
+
+
+def quick_settings(name: str) -> dict[str, Any]:
+    """Tiny budgets for a smoke run: every budget-like setting cut to a few items (within its range)."""
+    out = {}
+    for p in EXPLAINERS.get(name).params:
+        if p.name in _BUDGET_NAMES and isinstance(p.default, int) and not isinstance(p.default, bool):
+            small = 32 if "mask" in p.name else 4
+            out[p.name] = int(max(p.low if p.low is not None else 1, min(p.default, small)))
+    return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_passes(model, count: int, *, batch: int, backward: bool, num_samples: int, device: torch.device,
+                repeats: int = 1) -> float:
+    """Seconds for ``count`` model passes in batches of ``batch`` on random clips (no transform).
+
+    With ``repeats`` > 1 the fastest of that many runs is returned (short timings are noisy).
+    """
+    if count <= 0:
+        return 0.0
+    if repeats > 1:
+        return min(time_passes(model, count, batch=batch, backward=backward, num_samples=num_samples,
+                               device=device) for _ in range(repeats))
+    gen = torch.Generator(device=device).manual_seed(0)
+    waves = torch.randn(min(batch, count), num_samples, generator=gen, device=device) * 0.1
+    _sync(device)
+    start = time.perf_counter()
+    left = count
+    while left > 0:
+        x = waves[:min(batch, left)]
+        if backward:
+            x = x.detach().requires_grad_(True)
+            with torch.enable_grad():
+                (g,) = torch.autograd.grad(model(x)[:, 0].sum(), x)
+        else:
+            with torch.no_grad():
+                model(x)
+        left -= x.shape[0]
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def best_batch(model, *, backward: bool, num_samples: int, device: torch.device, limit: int,
+               candidates: Sequence[int] = (1, 8, 32, 128, 512)) -> int:
+    """The batch size with the lowest time per item (one timed batch each after a warm-up)."""
+    cap = max(1, min(limit, default_batch_size(device, num_samples, backward=backward)))
+    sizes = sorted({min(c, cap) for c in candidates} | {cap})
+    best, best_per_item = sizes[0], math.inf
+    for b in sizes:
+        time_passes(model, b, batch=b, backward=backward, num_samples=num_samples, device=device)  # warm-up
+        per_item = time_passes(model, b, batch=b, backward=backward, num_samples=num_samples, device=device) / b
+        if per_item < best_per_item:
+            best, best_per_item = b, per_item
+    return best
+
+
+class Floor:
+    """Model-only time for a given number of passes; batch-size searches are cached per pass kind."""
+
+    def __init__(self, model, *, num_samples: int, device: torch.device):
+        self.model, self.num_samples, self.device = model, num_samples, device
+        self._batch: dict[bool, int] = {}
+
+    def batch(self, backward: bool, count: int) -> int:
+        if backward not in self._batch:
+            self._batch[backward] = best_batch(self.model, backward=backward, num_samples=self.num_samples,
+                                               device=self.device, limit=max(count, 512))
+        return min(self._batch[backward], max(1, count))
+
+    def seconds(self, *, forward: int, backward: int) -> tuple[float, int]:
+        """Floor time of ``backward`` forward+backward passes plus ``forward − backward`` forward passes."""
+        total, batch = 0.0, 1
+        if backward:
+            batch = self.batch(True, backward)
+            total += time_passes(self.model, backward, batch=batch, backward=True, num_samples=self.num_samples,
+                                 device=self.device, repeats=3 if backward <= 256 else 1)
+        if forward - backward > 0:
+            b = self.batch(False, forward - backward)
+            batch = batch if backward else b
+            total += time_passes(self.model, forward - backward, batch=b, backward=False,
+                                 num_samples=self.num_samples, device=self.device,
+                                 repeats=3 if forward - backward <= 256 else 1)
+        return total, batch
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """Rows, skipped pairs, and where the JSON and Markdown went."""
+
+    rows: list[BenchRow]
+    skipped: list[str]
+    meta: dict[str, Any]
+    markdown: str
+    paths: dict[str, Path]
+
+
+def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transforms: Sequence[str], out: str | Path,
+              quick: bool = False, seed: int = 0, overrides: Mapping[str, Mapping[str, Any]] | None = None,
+              clip_name: str = "clip", progress: Callable[[str], None] | None = None) -> BenchReport:
+    """Time every explainer × domain on ``wave`` against the model-only floor; write JSON + Markdown.
+
+    Args:
+        model: the classifier.  wave: (L,) clip at the model's rate and length.
+        explainers: names (``["all"]`` = every registered one).  transforms: domain names.
+        out: output folder.  quick: tiny budgets (a smoke test, not a measurement).
+        seed: explainer seed.  overrides: ``{explainer: {setting: value}}`` on top of the defaults.
+        progress: ``progress(line)`` for a person.
+
+    Returns:
+        :class:`BenchReport`.
+    """
+    names = EXPLAINERS.names() if list(explainers) in (["all"], []) else list(explainers)
+    overrides = dict(overrides or {})
+    for owner in overrides:
+        if owner not in names:
+            raise ConfigError(f"--set names '{owner}', which is not among the benchmarked explainers ({', '.join(names)}).")
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    card = model.card
+    floor = Floor(model, num_samples=card.num_samples, device=device)
+    say = progress or (lambda line: None)
+    time_passes(model, 4, batch=4, backward=True, num_samples=card.num_samples, device=device)  # wake the device
+    rows, skipped = [], []
+    for name in names:
+        spec = EXPLAINERS.get(name)
+        given = {**(quick_settings(name) if quick else {}), **overrides.get(name, {})}
+        settings = resolve(spec.params, given, owner=f"Explainer '{name}'")
+        for t in transforms:
+            if not spec.supports(t):
+                skipped.append(f"{name} × {t}: {spec.title} works in {', '.join(spec.domains or ())} only")
+                continue
+            transform = get_transform(t, card.sample_rate)
+            say(f"{name} × {t}: warm-up")
+            warm = {**settings, **quick_settings(name)}
+            explain(model, wave, transform, None, method=name, seed=seed, **warm)
+            say(f"{name} × {t}: timing")
+            exp = explain(model, wave, transform, None, method=name, seed=seed, **settings)
+            fwd, bwd = int(exp.meta["forward_passes"]), int(exp.meta["backward_passes"])
+            floor_s, batch = floor.seconds(forward=fwd, backward=bwd)
+            wall = float(exp.meta["seconds"])
+            ratio = wall / floor_s if floor_s > 0 else math.inf
+            target = TARGETS.get(spec.family, 1.5)
+            rows.append(BenchRow(name, t, spec.family, fwd, bwd, wall, floor_s, ratio, target, ratio <= target,
+                                 batch, settings))
+            say(f"{name} × {t}: {wall:.3f} s vs floor {floor_s:.3f} s (×{ratio:.2f})")
+    meta = {"model": card.name, "clip": clip_name, "device": str(device), "quick": quick, "seed": seed,
+            "num_samples": card.num_samples, "sample_rate": card.sample_rate, "torch": torch.__version__,
+            "targets": TARGETS}
+    if device.type == "cuda":
+        meta["gpu"] = torch.cuda.get_device_name(device)
+    markdown = bench_markdown(rows, meta=meta, skipped=skipped)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "bench.json", "markdown": out / "bench.md"}
+    paths["json"].write_text(json.dumps({"meta": meta, "skipped": skipped,
+                                         "rows": [asdict(r) | {"passes": r.passes} for r in rows]},
+                                        indent=2, default=str))
+    paths["markdown"].write_text(markdown, encoding="utf-8")
+    return BenchReport(rows, skipped, meta, markdown, paths)
+
+
+def bench_markdown(rows: Sequence[BenchRow], *, meta: Mapping[str, Any], skipped: Sequence[str] = ()) -> str:
+    """The table: explainer, transform, passes, wall s, floor s, ratio, target, and a flag for misses."""
+    lines = ["# Earmark bench", ""]
+    where = meta.get("gpu") or meta.get("device")
+    lines.append(f"- model `{meta.get('model')}` on clip `{meta.get('clip')}` "
+                 f"({meta.get('num_samples')} samples at {meta.get('sample_rate')} Hz); device: {where}; "
+                 f"torch {meta.get('torch')}")
+    lines.append("- floor: the model alone for the same passes at its best batch size, timed in the same run; "
+                 "targets: ratio ≤ 1.3 (sampling), ≤ 1.5 (gradient, mask optimisation)")
+    if meta.get("quick"):
+        lines.append("- **quick run: tiny budgets, a smoke test; the ratios are not representative**")
+    lines += ["", "| explainer | transform | passes | wall s | floor s | ratio | target | |",
+              "|---|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        flag = "ok" if r.ok else "**miss**"
+        lines.append(f"| {r.explainer} | {r.transform} | {r.passes} | {r.wall_s:.3f} | {r.floor_s:.3f} | "
+                     f"{r.ratio:.2f} | ≤ {r.target:g} | {flag} |")
+    misses = [r for r in rows if not r.ok]
+    lines += ["", f"{len(rows) - len(misses)} of {len(rows)} within target."]
+    if skipped:
+        lines += ["", "Not run:"] + [f"- {s}" for s in skipped]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["BenchReport", "BenchRow", "Floor", "TARGETS", "bench_markdown", "best_batch", "quick_settings",
+           "run_bench", "time_passes"]

@@ -1,0 +1,69 @@
+"""``earmark bench``: explainer wall time against the model-only floor, per explainer × domain.
+
+Examples:
+    earmark bench --model audionet-digits --clip digit_7_en-us --explainers all \\
+        --transforms fourier,stft,mel,dwt --out runs/bench
+    earmark bench --model synth-freq --explainers ig,freqrise --transforms fourier --quick --out /tmp/b
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "bench",
+        help="time each explainer against the model-only floor (same passes, best batch size)",
+        description=(
+            "Run every explainer × domain at its default settings on one clip and compare its wall time with "
+            "the time the model alone needs for the same number of forward (and backward) passes at its best "
+            "batch size, measured in the same run. Writes OUT/bench.json and OUT/bench.md; misses of the "
+            "targets (ratio ≤ 1.3 sampling, ≤ 1.5 gradient / mask methods) are flagged."
+        ),
+    )
+    parser.add_argument("--model", default="audionet-digits", help="registered model (default audionet-digits)")
+    parser.add_argument("--clip", default=None, metavar="EXAMPLE|PATH",
+                        help="bundled example name or audio file (default: the default example)")
+    parser.add_argument("--explainers", default="all", help="comma list of explainers or 'all'")
+    parser.add_argument("--transforms", default="fourier,stft,mel,dwt", help="comma list of domains")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test of the pipeline")
+    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
+    parser.add_argument("--seed", type=int, default=0, help="explainer seed")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="EXPLAINER.SETTING=VALUE",
+                        help="override an explainer setting (repeatable)")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def bench_clip(source: str | None, card):
+    """(wave (L,) at the model's rate and length, name) from an example name, a path, or the default."""
+    from ..audio import prepare
+    from ..examples import default_example
+    from .common import load_input_clip
+
+    clip = load_input_clip(source) if source else default_example()
+    fitted = prepare(clip, sample_rate=card.sample_rate, num_samples=card.num_samples)
+    return fitted.wave, clip.name
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench import run_bench
+    from ..evaluate import parse_overrides
+    from ..models import load_model
+    from ..transforms import TRANSFORMS
+
+    model = load_model(args.model, args.device)
+    wave, name = bench_clip(args.clip, model.card)
+    transforms = [t.strip() for t in args.transforms.split(",") if t.strip()]
+    for t in transforms:
+        TRANSFORMS.get(t)
+    explainers = [e.strip() for e in args.explainers.split(",") if e.strip()]
+    report = run_bench(model, wave, explainers=explainers, transforms=transforms, out=args.out, quick=args.quick,
+                       seed=args.seed, overrides=parse_overrides(args.settings), clip_name=name,
+                       progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(report.markdown)
+    print(f"wrote {report.paths['json']} and {report.paths['markdown']}")
+    return 0
