@@ -1,0 +1,63 @@
+"""``earmark train {audionet,melcnn}``: train a bundled spoken-digit model on FSDD.
+
+Examples:
+    earmark train audionet --data ../shared/data/fsdd --seed 0
+    earmark train melcnn --data ../shared/data/fsdd --seed 0 --exclude-speaker theo
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from ..models.training import ARCHITECTURES
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train a bundled spoken-digit model (AudioNet or the mel CNN) on FSDD",
+        description=(
+            "Train a spoken-digit model on the Free Spoken Digit Dataset training split and write its "
+            "float16 weights, model card (with test-split accuracy) and log. With --exclude-speaker the "
+            "run leaves that speaker out, reports the accuracy on all of their clips and adds it to the "
+            "bundled model's card instead of replacing the weights. Interrupted runs resume from the "
+            "last epoch's checkpoint."
+        ),
+    )
+    parser.add_argument("arch", choices=sorted(ARCHITECTURES), help="architecture to train")
+    parser.add_argument("--data", default=os.environ.get("EARMARK_DATA"), metavar="DIR",
+                        help="FSDD folder holding recordings/ (default: $EARMARK_DATA)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for initialisation, shuffling and "
+                        "augmentation (default 0)")
+    parser.add_argument("--exclude-speaker", metavar="NAME", default=None,
+                        help="leave this speaker out of training and report accuracy on their clips")
+    parser.add_argument("--epochs", type=int, default=None, help="number of epochs (default per model)")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="folder for weights, card and logs/ (default: the bundled assets folder)")
+    parser.add_argument("--checkpoints", metavar="DIR", default=None,
+                        help="folder for per-epoch checkpoints (default: $EARMARK_CACHE/train or "
+                        "~/.cache/earmark/train)")
+    parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: at most 2)")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models.training import train
+
+    argv = sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", args.arch]
+    command = "earmark " + shlex.join(argv)
+    result = train(
+        args.arch, args.data, seed=args.seed, exclude_speaker=args.exclude_speaker, epochs=args.epochs,
+        out=args.out, checkpoint_dir=args.checkpoints, command=command, resume=not args.fresh,
+        threads=args.threads,
+    )
+    print(f"test accuracy {result.test_accuracy:.4f} ({result.test_clips} clips)"
+          + (f"; {result.heldout_speaker}: {result.heldout_speaker_accuracy:.4f} "
+             f"({result.heldout_clips} clips)" if result.heldout_speaker else "")
+          + (f"; weights {result.weights}" if result.weights else ""))
+    return 0

@@ -1,0 +1,124 @@
+"""AudioNet: the 1D CNN of the AudioMNIST paper, the spoken-digit model of all the seeds (DESIGN §4).
+
+Six blocks of (Conv1d k=3, padding 1, ReLU, MaxPool 2) with 100, 64, 128, 128, 128, 128 channels turn
+8,000 samples at 8 kHz into 128 × 125 = 16,000 features, then 1024 → 512 → 10 fully connected with ReLU
+and dropout 0.5 between the dense layers. The paper's (1×3) 2D convolutions are the same function as
+these 1D ones.
+
+Input normalisation (parameter-free, inside ``forward``): each clip is divided by its RMS,
+``x / sqrt(mean(x²) + eps²)`` with ``eps = 1e-3`` (about −60 dBFS), so the model ignores the overall
+level; a silent clip stays silent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .base import EarmarkModel, ModelCard, load_weights
+from .fsdd import CREDIT, LABELS, LICENCE, NUM_SAMPLES, SAMPLE_RATE
+
+NAME = "audionet-digits"
+CHANNELS = (100, 64, 128, 128, 128, 128)
+RMS_EPS = 1e-3
+
+
+def assets_dir() -> Path:
+    """Where bundled weights and cards live: ``$EARMARK_ASSETS`` or ``<repo>/assets/models``."""
+    env = os.environ.get("EARMARK_ASSETS")
+    if env:
+        path = Path(env).expanduser()
+        return path / "models" if (path / "models").is_dir() else path
+    return Path(__file__).resolve().parents[2] / "assets" / "models"
+
+
+def rms_normalise(wave: Tensor, eps: float = RMS_EPS) -> Tensor:
+    """(B, L) → (B, L): divide each clip by its root-mean-square level (``eps`` keeps silence finite)."""
+    return wave / torch.sqrt(wave.pow(2).mean(dim=-1, keepdim=True) + eps * eps)
+
+
+def default_card(name: str, title: str, **fields) -> ModelCard:
+    """A digit-model card with the FSDD credit filled in; ``fields`` override or add card fields."""
+    base = dict(
+        name=name, title=title, sample_rate=SAMPLE_RATE, num_samples=NUM_SAMPLES, labels=LABELS,
+        training_data=f"{CREDIT}; official training split (index 5-49, 2,700 clips)",
+        licence=LICENCE,
+    )
+    base.update(fields)
+    return ModelCard(**base)
+
+
+def build_bundled(model: EarmarkModel, name: str) -> EarmarkModel:
+    """Load ``<assets>/<name>.pt`` into ``model`` and its card from ``<assets>/<name>.json``."""
+    folder = assets_dir()
+    load_weights(model, folder / f"{name}.pt")
+    card_path = folder / f"{name}.json"
+    if card_path.exists():
+        model.card = ModelCard.load(card_path)
+    return model.eval()
+
+
+class AudioNet(EarmarkModel):
+    """AudioNet on 1 s of 8 kHz audio.
+
+    Args:
+        num_classes: output classes (10 digits).
+        dropout: dropout between the dense layers (0.5 in the paper).
+        card: the model card (a default one without metrics when ``None``).
+
+    Shapes:
+        ``forward``: (B, 8000) → logits (B, num_classes); ``embed``: (B, 8000) → (B, 512).
+
+    Example:
+        >>> net = AudioNet().eval()
+        >>> net(torch.zeros(2, 8000)).shape, net.embed(torch.zeros(2, 8000)).shape
+        (torch.Size([2, 10]), torch.Size([2, 512]))
+    """
+
+    def __init__(self, num_classes: int = 10, *, dropout: float = 0.5, card: ModelCard | None = None):
+        super().__init__()
+        layers: list[nn.Module] = []
+        prev = 1
+        for ch in CHANNELS:
+            layers += [nn.Conv1d(prev, ch, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool1d(2)]
+            prev = ch
+        self.features = nn.Sequential(*layers)
+        flat = CHANNELS[-1] * (NUM_SAMPLES // 2 ** len(CHANNELS))  # 128 × 125 = 16,000
+        self.fc1 = nn.Linear(flat, 1024)
+        self.fc2 = nn.Linear(1024, 512)
+        self.fc3 = nn.Linear(512, num_classes)
+        self.dropout = nn.Dropout(dropout)
+        self.card = card or default_card(NAME, "AudioNet digits (AudioMNIST 1D CNN, FSDD)",
+                                         embedding_dim=512)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv1d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+    def embed(self, wave: Tensor) -> Tensor:
+        """(B, 8000) → (B, 512): the penultimate (post-ReLU) activation."""
+        x = rms_normalise(wave).unsqueeze(1)
+        x = self.features(x).flatten(1)
+        x = self.dropout(torch.relu(self.fc1(x)))
+        return torch.relu(self.fc2(x))
+
+    def forward(self, wave: Tensor) -> Tensor:
+        """(B, 8000) → logits (B, num_classes)."""
+        return self.fc3(self.dropout(self.embed(wave)))
+
+
+def _build(device: torch.device) -> EarmarkModel:
+    return build_bundled(AudioNet(), NAME).to(device)
+
+
+def _register() -> None:
+    from . import ModelSpec, register_model
+
+    register_model(ModelSpec(name=NAME, title="AudioNet digits (1D CNN on the waveform, FSDD)",
+                             build=_build))
+
+
+_register()
