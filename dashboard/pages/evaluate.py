@@ -1,0 +1,43 @@
+"""Faithfulness of the current explanation: deletion / insertion curves and the scores built on them."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import figures
+from dashboard import services as sv
+from dashboard.common import current, result
+
+st.title("Faithfulness")
+st.markdown(
+    "Cells of the map are ranked by saliency. **Deletion** removes the top fraction (set to 0) and reads the "
+    "target-class probability: a faithful map makes it fall fast (small area). **Insertion** keeps only the "
+    "top fraction: it should rise fast (large area). *Faithfulness = insertion AUC − deletion AUC.*")
+
+cur = current()
+if cur is None:
+    st.stop()
+exp = result(cur)
+if exp is None:
+    st.info("No explanation for the current settings yet: press **Explain** on the Explore page first.")
+    st.stop()
+
+steps = st.select_slider("Points on each curve", [10, 20, 40, 80], value=20, key="w_eval_steps")
+try:
+    res = sv.faithfulness(cur["settings"], cur["ready"].wave, exp, steps)
+except sv.EarmarkError as exc:
+    st.warning(str(exc))
+    st.stop()
+
+c1, c2 = st.columns([3, 2])
+c1.plotly_chart(figures.faithfulness(res, title=f"{exp.method} in {exp.transform}: class "
+                                               f"{cur['card'].labels[exp.target]}"), key="fig_faith",
+                config=figures.CONFIG)
+with c2:
+    st.dataframe({"score": list(res["scores"]), "value": [round(v, 4) for v in res["scores"].values()]},
+                 hide_index=True, width="stretch")
+    st.caption("↑ higher is better, ↓ lower is better. I/D keep/remove the top 10 % by the map; RI/RD do the same "
+               "for random rankings (the chance level to beat).")
+    st.download_button("Curves (CSV)", "fraction,deletion,insertion\n" + "\n".join(
+        f"{f:.4f},{d:.6f},{i:.6f}" for f, d, i in zip(res["fractions"], res["deletion"], res["insertion"])),
+        file_name="earmark_faithfulness.csv", mime="text/csv", key="dl_curves")

@@ -1,0 +1,432 @@
+"""Cached calls into ``core`` — the dashboard's only door to the maths.
+
+Models live in ``st.cache_resource`` (one per server, shared across sessions); decoded clips, predictions,
+explanations, listening audio and metric curves live in ``st.cache_data`` keyed on plain values (clip
+hash, names, parameter tuples, seed), so returning to earlier settings is instant.
+
+Parts of ``core`` that are still being written (``core.sonify``, ``core.examples``, ``core.metrics``...)
+are imported lazily: while missing, the calls raise :class:`Unavailable` (an ``EarmarkError``) whose
+message the page shows instead of the feature.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import streamlit as st
+import torch
+
+from core.errors import EarmarkError
+
+ProgressFn = Callable[[float, str], None]
+
+
+class Unavailable(EarmarkError):
+    """A part of core this feature needs is not installed yet."""
+
+
+def optional(module: str):
+    """``core.<module>`` or ``None`` while it does not exist (or cannot be imported)."""
+    try:
+        return importlib.import_module(f"core.{module}")
+    except ModuleNotFoundError:
+        return None
+
+
+def need(module: str, attr: str | None = None):
+    mod = optional(module)
+    if mod is None or (attr and not hasattr(mod, attr)):
+        what = f"core.{module}.{attr}" if attr else f"core.{module}"
+        raise Unavailable(f"This feature needs {what}, which is not available in this installation yet.")
+    return getattr(mod, attr) if attr else mod
+
+
+def to_numpy(v) -> np.ndarray:
+    if isinstance(v, torch.Tensor):
+        return v.detach().float().cpu().numpy()
+    return np.asarray(v)
+
+
+def as_items(params: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    """A hashable, order-independent key for a parameter dict."""
+    return tuple(sorted((params or {}).items()))
+
+
+# ---- registries --------------------------------------------------------------------------------
+
+def model_names() -> list[str]:
+    from core.models import MODELS
+    return MODELS.names()
+
+
+def model_title(name: str) -> str:
+    from core.models import MODELS
+    return MODELS.get(name).title
+
+
+def transform_classes() -> dict[str, Any]:
+    from core.transforms import TRANSFORMS
+    return {name: TRANSFORMS.get(name) for name in TRANSFORMS.names()}
+
+
+def explainer_specs() -> dict[str, Any]:
+    from core.explainers import EXPLAINERS
+    return {name: EXPLAINERS.get(name) for name in EXPLAINERS.names()}
+
+
+def metric_specs() -> dict[str, Any]:
+    mod = optional("metrics")
+    reg = getattr(mod, "METRICS", None) if mod else None
+    if reg is None:
+        return {}
+    return {name: reg.get(name) for name in reg.names()}
+
+
+# ---- models and transforms --------------------------------------------------------------------
+
+@st.cache_resource(show_spinner="Loading the model…")
+def get_model(name: str):
+    """The model, loaded once per server. Raises ModelError/ConfigError for a person to read."""
+    from core.models import load_model
+    return load_model(name)
+
+
+@st.cache_resource(show_spinner=False)
+def _transform(name: str, sample_rate: int, items: tuple) -> Any:
+    from core.transforms import get_transform
+    return get_transform(name, sample_rate, **dict(items))
+
+
+def get_transform(name: str, sample_rate: int, params: dict[str, Any]):
+    return _transform(name, int(sample_rate), as_items(params))
+
+
+# ---- audio in ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClipView:
+    """A decoded clip as the pages use it (NumPy wave, hash for cache keys)."""
+
+    clip: Any            # core.audio.Clip
+    wave: np.ndarray     # (L,) float32
+    sample_rate: int
+    name: str
+    hash: str
+    warnings: tuple[str, ...]
+
+    @property
+    def duration(self) -> float:
+        return len(self.wave) / self.sample_rate
+
+
+def _view(clip) -> ClipView:
+    audio = need("audio")
+    return ClipView(clip=clip, wave=to_numpy(clip.wave), sample_rate=int(clip.sample_rate), name=clip.name,
+                    hash=audio.clip_hash(clip), warnings=tuple(getattr(clip, "warnings", ())))
+
+
+@st.cache_data(show_spinner="Decoding the audio…", max_entries=32)
+def decode(data: bytes, name: str, segment: tuple[float, float] | None = None) -> ClipView:
+    """Decode uploaded/recorded bytes (any error is an AudioError with a sentence for a person)."""
+    load_clip = need("audio", "load_clip")
+    return _view(load_clip(data, name=name, max_seconds=60, segment=segment))
+
+
+def list_examples() -> list[Any]:
+    examples = optional("examples")
+    if examples is None or not hasattr(examples, "list_examples"):
+        return []
+    return list(examples.list_examples())
+
+
+def default_example_name() -> str | None:
+    examples = optional("examples")
+    if examples is None or not hasattr(examples, "default_example"):
+        return None
+    ex = examples.default_example()
+    return getattr(ex, "name", ex)
+
+
+@st.cache_data(show_spinner="Loading the example…", max_entries=32)
+def example(name: str) -> ClipView:
+    load = need("examples", "load_example")
+    return _view(load(name))
+
+
+def generator_kinds() -> tuple[str, ...]:
+    examples = optional("examples")
+    kinds = getattr(examples, "SIGNAL_KINDS", None) if examples else None
+    return tuple(kinds) if kinds else ("tone", "chirp", "bursts", "noise", "mix")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def generate(kind: str, items: tuple) -> ClipView:
+    """A teaching signal from ``core.examples.generate_signal`` (only the arguments it declares)."""
+    import inspect
+
+    gen = need("examples", "generate_signal")
+    params = dict(items)
+    accepted = inspect.signature(gen).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+        params = {k: v for k, v in params.items() if k in accepted}
+    out = gen(kind, **params)
+    if not hasattr(out, "wave"):  # a bare waveform: wrap it as a Clip
+        audio = need("audio")
+        out = audio.Clip(wave=torch.as_tensor(out, dtype=torch.float32).flatten(),
+                         sample_rate=int(params.get("sample_rate", 8000)), name=kind)
+    return _view(out)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def prepared(clip_hash: str, _clip: Any, sample_rate: int, num_samples: int,
+             offset: float | None) -> ClipView:
+    """The clip resampled and cut to the model's input (``offset`` in s, ``None`` = centre)."""
+    prepare = need("audio", "prepare")
+    ready = prepare(_clip, sample_rate=sample_rate, num_samples=num_samples, policy="center",
+                    offset_seconds=offset)
+    return ClipView(clip=ready, wave=to_numpy(ready.wave), sample_rate=int(ready.sample_rate),
+                    name=ready.name, hash=f"{clip_hash}@{sample_rate}:{num_samples}:{offset}",
+                    warnings=tuple(getattr(ready, "warnings", ())))
+
+
+def wav_bytes(wave: np.ndarray, sample_rate: int) -> bytes:
+    audio = optional("audio")
+    if audio is not None and hasattr(audio, "wav_bytes"):
+        return audio.wav_bytes(torch.as_tensor(wave, dtype=torch.float32), int(sample_rate))
+    import soundfile as sf  # fallback while core.audio.wav_bytes is missing
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(wave, dtype=np.float32), int(sample_rate), format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+# ---- prediction and explanation ----------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def predict(model_name: str, wave_key: str, _wave: np.ndarray) -> np.ndarray:
+    """Class probabilities (C,) of ``model_name`` on a waveform at the model's rate and length."""
+    model = get_model(model_name)
+    from core.probe import Probe
+    from core.transforms import get_transform as core_transform
+
+    probe = Probe(model, core_transform("time", model.card.sample_rate), torch.as_tensor(_wave))
+    return to_numpy(probe.probs)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that determines an explanation (the cache key)."""
+
+    clip_hash: str
+    clip_name: str
+    model: str
+    transform: str
+    tparams: tuple
+    explainer: str
+    eparams: tuple
+    target: int | None
+    seed: int
+
+    @property
+    def key(self) -> tuple:
+        return (self.clip_hash, self.model, self.transform, self.tparams, self.explainer, self.eparams,
+                self.target, self.seed)
+
+
+class ResultStore:
+    """A small thread-safe LRU of explanations shared by all sessions of this server.
+
+    Not ``st.cache_data``: that one records the progress-bar updates made while the function runs and
+    cannot replay them on a cache hit (the bar lives outside the function). Keys are plain values
+    (:attr:`Settings.key`), so the behaviour is the same: equal settings, instant answer.
+    """
+
+    def __init__(self, max_entries: int = 64):
+        import threading
+        from collections import OrderedDict
+
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+
+    def get(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            return None
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+
+    def __contains__(self, key) -> bool:
+        with self._lock:
+            return key in self._items
+
+
+@st.cache_resource(show_spinner=False)
+def results() -> ResultStore:
+    return ResultStore()
+
+
+def has_result(settings: Settings) -> bool:
+    return settings.key in results()
+
+
+def explain(settings: Settings, wave: np.ndarray, progress: ProgressFn | None = None):
+    """Run the explainer (the slow part), or return the stored result for equal settings."""
+    store = results()
+    hit = store.get(settings.key)
+    if hit is not None:
+        return hit
+    from core.explainers import explain as core_explain
+
+    model = get_model(settings.model)
+    transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
+    exp = core_explain(model, torch.as_tensor(wave, dtype=torch.float32), transform, settings.target,
+                       method=settings.explainer, seed=settings.seed, progress=progress, **dict(settings.eparams))
+    exp = _to_cpu(exp)
+    store.put(settings.key, exp)
+    return exp
+
+
+def _to_cpu(exp):
+    import dataclasses
+    return dataclasses.replace(
+        exp, saliency=exp.saliency.detach().cpu(), uncertainty=exp.uncertainty.detach().cpu(),
+        extras={k: v.detach().cpu() for k, v in exp.extras.items()})
+
+
+@dataclass(frozen=True)
+class Display:
+    """What the figures need for one explanation, on the display grid (NumPy)."""
+
+    saliency: np.ndarray      # (F, T)
+    uncertainty: np.ndarray   # (F, T)
+    power: np.ndarray         # (F, T)
+    freqs: np.ndarray         # (F,)
+    times: np.ndarray         # (T,)
+    freq_edges: np.ndarray    # (F + 1,)
+    row_labels: tuple[str, ...] | None
+    bands: np.ndarray         # (F,) per-band importance
+    duration: float
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def display(settings: Settings, _wave: np.ndarray, _exp) -> Display:
+    model = get_model(settings.model)
+    transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
+    length = len(_wave)
+    x = torch.as_tensor(_wave, dtype=torch.float32)[None]
+    ax = transform.axes(length)
+    sal = _exp.saliency.float()[None]
+    return Display(
+        saliency=to_numpy(transform.to_image(sal)[0]),
+        uncertainty=to_numpy(transform.to_image(_exp.uncertainty.float()[None])[0]),
+        power=to_numpy(transform.power_image(x)[0]),
+        freqs=to_numpy(ax.freqs), times=to_numpy(ax.times), freq_edges=to_numpy(ax.freq_edges),
+        row_labels=tuple(ax.row_labels) if ax.row_labels else None,
+        bands=to_numpy(transform.band_sums(sal)[0]),
+        duration=length / transform.sample_rate,
+    )
+
+
+# ---- listening -----------------------------------------------------------------------------------
+
+LISTEN_LABELS = {"original": "Original", "keep": "Keep top k %", "remove": "Remove top k %",
+                 "soft": "Soft mask"}
+
+
+@st.cache_data(show_spinner="Rendering the masked audio…", max_entries=64)
+def listen(settings: Settings, _wave: np.ndarray, _exp, fraction: float, match: bool = True) -> dict:
+    """``{kind: (wave (L,), probabilities (C,))}`` for original / keep / remove / soft."""
+    listen_fn = need("sonify", "listen")
+    model = get_model(settings.model)
+    transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
+    x = torch.as_tensor(_wave, dtype=torch.float32)
+    sal = _exp.saliency.to(x.device)
+    waves = listen_fn(transform, x, sal, fraction, match=match)
+    out = {}
+    for kind, w in waves.items():
+        arr = to_numpy(w).reshape(-1)
+        out[kind] = (arr, predict(settings.model, f"{settings.key}|{kind}|{fraction}|{match}", arr))
+    return out
+
+
+# ---- faithfulness --------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner="Scoring insertion and deletion…", max_entries=64)
+def faithfulness(settings: Settings, _wave: np.ndarray, _exp, steps: int = 20) -> dict:
+    """Deletion / insertion curves and scores from ``core.metrics.curves`` for one explanation.
+
+    Returns:
+        ``{"fractions": (K,), "deletion": (K,), "insertion": (K,), "scores": {name: float}}``.
+    """
+    mod = need("metrics.curves")
+    from core.device import make_generator
+    from core.probe import Probe
+
+    model = get_model(settings.model)
+    transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
+    probe = Probe(model, transform, torch.as_tensor(_wave, dtype=torch.float32), target=_exp.target)
+    sal = _exp.saliency.to(probe.device)
+    c = mod.curves(probe, sal, fractions=mod.fraction_grid(steps))
+    scores = {"insertion AUC ↑": c.insertion_auc, "deletion AUC ↓": c.deletion_auc,
+              "faithfulness ↑": c.faithfulness}
+    if hasattr(mod, "single_point"):
+        sp = mod.single_point(probe, sal, fraction=0.1, generator=make_generator(settings.seed, probe.device))
+        scores.update({"I (keep 10 %) ↑": sp.I, "D (remove 10 %) ↓": sp.D, "RI (random keep)": sp.RI,
+                       "RD (random remove)": sp.RD})
+    return {"fractions": to_numpy(c.fractions), "deletion": to_numpy(c.deletion),
+            "insertion": to_numpy(c.insertion), "scores": {k: float(v) for k, v in scores.items()}}
+
+
+# ---- export --------------------------------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def png(settings: Settings, _wave: np.ndarray, _exp, log_freq: bool) -> bytes:
+    """A static PNG (matplotlib, server-side) of power / saliency / uncertainty."""
+    from core.plots import explanation_figure
+
+    model = get_model(settings.model)
+    transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
+    fig = explanation_figure(transform, torch.as_tensor(_wave), _exp, log_freq=log_freq,
+                             title=f"{settings.clip_name} · {settings.model} · {settings.transform} · "
+                                   f"{settings.explainer} · class {_exp.target}")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def npz_bytes(exp) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **exp.numpy())
+    return buf.getvalue()
+
+
+def json_bytes(exp) -> bytes:
+    from core.explanation import _jsonable
+    return json.dumps(exp.summary(), indent=2, default=_jsonable).encode()
+
+
+def cli_command(settings: Settings, clip_label: str) -> str:
+    from core.cli.explain import reproduce_command
+    tcls = transform_classes()[settings.transform]
+    defaults_t = {p.name: p.default for p in tcls.params}
+    spec = explainer_specs()[settings.explainer]
+    defaults_e = {p.name: p.default for p in spec.params}
+    tset = {k: v for k, v in settings.tparams if defaults_t.get(k) != v}
+    eset = {k: v for k, v in settings.eparams if defaults_e.get(k) != v}
+    return reproduce_command(clip_label, model=settings.model, transform=settings.transform,
+                             explainer=settings.explainer, seed=settings.seed, target=settings.target,
+                             settings=eset, tsettings=tset)

@@ -1,0 +1,196 @@
+"""End-to-end test in a real browser: rendering, audio elements, uploads, pinning (what AppTest cannot see).
+
+Needs Chromium at /usr/bin/chromium and the Python Playwright package; skipped otherwise. Screenshots go to
+the test's tmp_path; with ``EARMARK_SCREENSHOT=1`` the Explore screenshot is also copied to
+``docs/screenshot.png``. Timings (Explain → heatmap, cached re-display) are printed and written to
+``tmp_path/timings.json``.
+
+The digit models' weights may be missing in a fresh checkout, so the test explains with ``synth-tf``
+(its weights are trained on demand and cached); set ``EARMARK_BROWSER_MODEL`` to use another model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+MODEL = os.environ.get("EARMARK_BROWSER_MODEL", "synth-tf")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+HEATMAP_JS = "() => document.querySelectorAll('.js-plotly-plot .heatmaplayer image').length"
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+
+if not CHROMIUM.exists():
+    pytest.skip("Chromium not found at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the Python Playwright package is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail("streamlit exited early:\n" + proc.stdout.read().decode(errors="replace"))
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start within 60 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+RUNNING_JS = ("() => !!document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"],"
+              " [data-testid=\"stStatusWidgetRunningManIcon\"], [data-stale=\"true\"]')")
+
+
+def _idle(page, timeout: float = 180_000) -> None:
+    """Wait until the script run is over: no running icon, no stale (greyed) elements, twice in a row."""
+    for _ in range(2):
+        page.wait_for_timeout(400)
+        page.wait_for_function(f"!({RUNNING_JS})()", timeout=timeout)
+
+
+def _pick(page, label: str, option: str) -> None:
+    """Choose ``option`` in the selectbox labelled ``label``."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    box.click()
+    page.locator('[role="option"]').filter(has_text=option).first.click()
+    _idle(page)
+
+
+def _set_number(page, label: str, value: int) -> None:
+    field = page.locator('[data-testid="stNumberInput"]').filter(has_text=label).locator("input").first
+    field.fill(str(value))
+    field.press("Enter")
+
+
+def _shot(page, path: Path) -> None:
+    """Whole-page screenshot (Streamlit scrolls inside its main block, so grow the viewport first)."""
+    height = page.evaluate("() => Math.max(...[...document.querySelectorAll('section, [data-testid=\"stMain\"],"
+                           " [data-testid=\"stMainBlockContainer\"]')].map(e => e.scrollHeight), 1100)")
+    page.set_viewport_size({"width": 1600, "height": min(int(height) + 80, 6000)})
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1600, "height": 1100})
+    page.wait_for_timeout(500)
+
+
+def _explain(page) -> float:
+    """Click Explain; seconds until a heatmap is drawn in the browser."""
+    button = page.get_by_role("button", name="Explain", exact=True)
+    started = time.perf_counter()
+    button.click()
+    page.wait_for_function(f"({HEATMAP_JS})() > 0", timeout=300_000)
+    return time.perf_counter() - started
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1600, "height": 1100})
+    yield page
+    page.screenshot(path=str(tmp_path / "last.png"))  # the state at the end, also when the test failed
+    page.close()
+
+
+def test_explore_listen_pin_compare_and_bad_upload(server, page, tmp_path):
+    page.goto(server)
+    page.get_by_text("Example clip").first.wait_for(timeout=180_000)
+    _idle(page)
+    _pick(page, "Model", MODEL)
+    _idle(page, 300_000)  # the synthetic model may train on first use
+    page.get_by_role("button", name="Explain", exact=True).wait_for(timeout=300_000)
+    _idle(page)
+
+    seconds_explain = _explain(page)
+    _idle(page)
+    assert page.evaluate(HEATMAP_JS) > 0
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 4  # waveform, probs, saliency, uncertainty…
+    sources = page.eval_on_selector_all("audio", "els => els.map(e => e.currentSrc || e.src)")
+    assert len(sources) >= 5 and all(sources), sources  # original clip + 4 listening players
+    _shot(page, tmp_path / "explore.png")
+
+    # cached re-display: another seed (not computed) then back to the first one → map without Explain
+    page.get_by_role("button", name="Pin to compare").click()
+    _idle(page)
+    _set_number(page, "Seed", 1)
+    page.wait_for_function(f"({HEATMAP_JS})() == 0", timeout=30_000)  # not computed yet: no map
+    _idle(page)
+    seconds_seed1 = _explain(page)
+    _idle(page)
+    page.get_by_role("button", name="Pin to compare").click()
+    _idle(page)
+    started = time.perf_counter()
+    _set_number(page, "Seed", 0)
+    page.wait_for_function(f"({HEATMAP_JS})() > 0", timeout=30_000)
+    seconds_cached = time.perf_counter() - started
+    _idle(page)
+
+    assert page.get_by_text("2 of 4 compare slots used").count() == 1
+    page.get_by_role("link", name="Compare").first.click()
+    page.get_by_text("Slot 2").first.wait_for(timeout=60_000)
+    _idle(page)
+    assert page.get_by_text("Slot 1").count() >= 1 and page.get_by_text("Slot 2").count() >= 1
+    assert page.get_by_text("Slot 3").count() == 0
+    page.wait_for_function(f"({HEATMAP_JS})() >= 2", timeout=60_000)
+    _shot(page, tmp_path / "compare.png")
+
+    # a corrupt upload: clear message, page keeps working
+    page.get_by_role("link", name="Explore").first.click()
+    _idle(page)
+    page.locator('[data-testid="stSidebar"] button').filter(has_text="Upload").first.click()
+    _idle(page)
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk" + os.urandom(256))
+    page.locator('input[type="file"]').first.set_input_files(str(bad))
+    page.get_by_text("Could not decode").first.wait_for(timeout=60_000)
+    _idle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    _shot(page, tmp_path / "bad_upload.png")
+
+    timings = {"explain_to_heatmap_s": seconds_explain, "explain_seed1_s": seconds_seed1,
+               "cached_redisplay_s": seconds_cached, "model": MODEL}
+    (tmp_path / "timings.json").write_text(json.dumps(timings, indent=2))
+    print("\nbrowser timings:", json.dumps(timings), "screenshots:", tmp_path)
+    if os.environ.get("EARMARK_SCREENSHOT") == "1":
+        (ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copy(tmp_path / "explore.png", ROOT / "docs" / "screenshot.png")
