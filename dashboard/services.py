@@ -419,7 +419,7 @@ def json_bytes(exp) -> bytes:
     return json.dumps(exp.summary(), indent=2, default=_jsonable).encode()
 
 
-def cli_command(settings: Settings, clip_label: str) -> str:
+def cli_command(settings: Settings, clip_label: str, offset: float | None = None) -> str:
     from core.cli.explain import reproduce_command
     tcls = transform_classes()[settings.transform]
     defaults_t = {p.name: p.default for p in tcls.params}
@@ -429,4 +429,4 @@ def cli_command(settings: Settings, clip_label: str) -> str:
     eset = {k: v for k, v in settings.eparams if defaults_e.get(k) != v}
     return reproduce_command(clip_label, model=settings.model, transform=settings.transform,
                              explainer=settings.explainer, seed=settings.seed, target=settings.target,
-                             settings=eset, tsettings=tset)
+                             settings=eset, tsettings=tset, offset=offset)

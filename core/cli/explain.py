@@ -37,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topk", type=float, default=10.0, help="percent of cells kept/removed for listening (default: %(default)s)")
     p.add_argument("--policy", default="center", choices=("center", "start", "end"),
                    help="how a clip of another length is fitted to the model's input (default: %(default)s)")
+    p.add_argument("--offset", type=float, default=None, metavar="SECONDS",
+                   help="take the model-length window starting here (for clips longer than the model's input)")
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available, or $EARMARK_DEVICE)")
     p.add_argument("--out", default="earmark-out", help="output folder (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -44,12 +46,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def reproduce_command(clip: str, *, model: str, transform: str, explainer: str, seed: int, target: int | None,
-                      settings: dict, tsettings: dict, out: str = "earmark-out") -> str:
+                      settings: dict, tsettings: dict, out: str = "earmark-out", offset: float | None = None) -> str:
     """The exact ``earmark explain`` command for a result (also shown by the dashboard)."""
     parts = ["earmark", "explain", shlex.quote(clip), "--model", model, "--transform", transform,
              "--explainer", explainer, "--seed", str(seed)]
     if target is not None:
         parts += ["--target", str(target)]
+    if offset is not None:
+        parts += ["--offset", f"{offset:g}"]
     parts += format_settings(tsettings, "--tset") + format_settings(settings, "--set")
     parts += ["--out", shlex.quote(out)]
     return " ".join(parts)
@@ -68,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.device)
     card = model.card
     clip = load_input_clip(args.clip)
-    prepared = audio.prepare(clip, sample_rate=card.sample_rate, num_samples=card.num_samples, policy=args.policy)
+    prepared = audio.prepare(clip, sample_rate=card.sample_rate, num_samples=card.num_samples, policy=args.policy,
+                             offset_seconds=args.offset)
     x = getattr(prepared, "wave", prepared)
     transform = get_transform(args.transform, card.sample_rate, **parse_settings(args.tsettings))
     bar = ProgressBar(f"{args.explainer}/{args.transform}", enabled=False if args.quiet else None)
@@ -107,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         "command": reproduce_command(str(args.clip), model=card.name, transform=transform.name,
                                      explainer=expl.method, seed=args.seed, target=args.target,
                                      settings=parse_settings(args.settings),
-                                     tsettings=parse_settings(args.tsettings), out=str(out)),
+                                     tsettings=parse_settings(args.tsettings), out=str(out),
+                                     offset=args.offset),
     })
     files["json"].write_text(json.dumps(summary, indent=2))
     print(f"{clip.name}: predicted {summary['prediction']} "

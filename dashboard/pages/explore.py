@@ -171,9 +171,4 @@ with st.expander("Export: figure, maps, audio, command", expanded=False):
                                 file_name=f"{stem}_{kind}{k}.wav", mime="audio/wav", key=f"dl_wav_{kind}")
     st.caption("The camera icon on each figure saves it as PNG in the browser. Reproduce this result with:")
     clip_arg = clip.name if st.session_state.w_source == "Example" else f"{clip.name}.wav"
-    try:
-        st.code(sv.cli_command(settings, clip_arg), language="bash")
-    except Exception as exc:  # the CLI module is optional for the page
-        st.caption(f"(command unavailable: {exc})")
-    if cur["offset"] is not None:
-        st.caption(f"The model window starts at {cur['offset']:g} s in the clip; cut the clip there first.")
+    st.code(sv.cli_command(settings, clip_arg, cur["offset"]), language="bash")
