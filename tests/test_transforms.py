@@ -132,3 +132,12 @@ def test_bad_settings_are_explained():
         get_transform("dwt", SR, level=9).analyze(torch.zeros(1, 100))
     with pytest.raises(ConfigError, match="Unknown transform"):
         get_transform("wavelet-packet", SR)
+
+
+@pytest.mark.parametrize("wavelet", ["sym8", "db4", "coif2", "haar"])
+@pytest.mark.parametrize("length", [4000, 999])
+def test_dwt_image_round_trip_without_knowing_the_length(wavelet, length, generator):
+    """A fresh transform (that never analysed the clip) still maps images back to the right layout."""
+    v = get_transform("dwt", SR, wavelet=wavelet, level=5).analyze(torch.randn(2, length, generator=generator))
+    fresh = get_transform("dwt", SR, wavelet=wavelet, level=5)
+    torch.testing.assert_close(fresh.from_image(fresh.to_image(v)), v)

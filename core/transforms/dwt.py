@@ -76,7 +76,7 @@ class DWTTransform(Transform):
     def _length_of(self, n: int) -> int:
         if n in self._seen:
             return self._seen[n]
-        for length in _candidate_lengths(n):
+        for length in _candidate_lengths(n, slack=self.level * pywt.Wavelet(self.wavelet).dec_len + 2):
             try:
                 if sum(self.layout(length)) == n:
                     return length
@@ -111,7 +111,8 @@ class DWTTransform(Transform):
     def _total_from_image(self, rows: int, width: int) -> int:
         if rows != self.level + 1:
             raise ValueError(f"a {self.level}-level DWT image has {self.level + 1} rows, got {rows}")
-        for length in range(max(2 * width - 8, 1), 2 * width + 8):
+        pad = pywt.Wavelet(self.wavelet).dec_len
+        for length in range(max(2 * width - pad - 2, 1), 2 * width + 3):
             try:
                 sizes = self.layout(length)
             except ConfigError:
@@ -144,6 +145,6 @@ class DWTTransform(Transform):
     __hash__ = object.__hash__
 
 
-def _candidate_lengths(n: int):
-    """Clip lengths whose total coefficient count could be ``n`` (N ≈ L plus boundary padding)."""
-    yield from range(n, max(n - 64, 1) - 1, -1)
+def _candidate_lengths(n: int, *, slack: int):
+    """Clip lengths whose total coefficient count could be ``n`` (N = L plus at most ``slack`` of padding)."""
+    yield from range(n, max(n - slack, 1) - 1, -1)
