@@ -272,7 +272,150 @@ class TimeFrequencyTask:
         return SynthBatch(key_wave + distractor_wave + noise, label, key_wave, distractor_wave)
 
 
+    # ---- the task's own (time slot, frequency band) cells, for cell-level localisation -----------------
+    def band_edges(self) -> Tensor:
+        """(5,) edges in Hz of the four frequency bands, one octave around each cell frequency.
+
+        Band ``i`` is ``[2f_i/3, 4f_i/3)`` for octave-spaced frequencies: the edges between neighbours are
+        their harmonic mean ``2 f_i f_{i+1} / (f_i + f_{i+1})``, the outer edges ``2f_0/3`` and ``4f_3/3``
+        (capped at Nyquist). With the defaults they are 250, 500, 1000, 2000, 4000 Hz — exactly the DWT
+        bands D4, D3, D2, D1 at 8 kHz, so a wavelet level never straddles two task bands.
+        """
+        f = torch.tensor(self.freqs, dtype=torch.float64)
+        inner = 2 * f[1:] * f[:-1] / (f[1:] + f[:-1])
+        top = min(4 * float(f[-1]) / 3, self.sample_rate / 2)
+        return torch.cat([(2 * f[:1] / 3), inner, torch.tensor([top], dtype=torch.float64)])
+
+    def slot_edges(self) -> Tensor:
+        """(5,) edges in seconds of the four time slots."""
+        bounds = self.slot_bounds()
+        return torch.tensor([b[0] for b in bounds] + [bounds[-1][1]], dtype=torch.float64) / self.sample_rate
+
+    def cell_weights(self, transform, length: int | None = None) -> Tensor:
+        """(16, F, T) weight of every image cell of ``transform`` in each task cell (slot-major: slot·4 + band).
+
+        An image cell belongs to task cell (slot s, band b) when its time centre (``transform.axes``) lies
+        in slot ``s`` and its frequency centre in band ``b`` (:meth:`band_edges`; the last slot and band
+        include their upper edge). Image cells outside every band (below 250 Hz: DWT A5 and D5, the lowest
+        STFT bins) belong to none. Where :meth:`~core.transforms.Transform.to_image` shows a map cell more
+        than once (the DWT stretches coarse levels over the columns), each copy weighs ``1/copies``, so
+        every map cell counts once in total, whatever its level.
+        """
+        length = self.num_samples if length is None else int(length)
+        axes = transform.axes(length)
+        shape = transform.map_shape(length)
+        probe = torch.zeros((1, *shape), dtype=torch.float64, requires_grad=True)
+        with torch.enable_grad():
+            transform.to_image(probe).sum().backward()       # adjoint of to_image on ones = copies per map cell
+        copies = transform.to_image(probe.grad.detach())[0]  # (F, T) copies of the map cell shown there
+        share = torch.where(copies > 0, 1.0 / copies.clamp_min(1e-12), torch.zeros_like(copies))
+
+        def bucket(values: Tensor, edges: Tensor) -> Tensor:  # index of the bin, -1 outside
+            idx = torch.bucketize(values.to(torch.float64), edges, right=True) - 1
+            idx = torch.where(values.to(torch.float64) == edges[-1], torch.full_like(idx, len(edges) - 2), idx)
+            return torch.where((idx >= 0) & (idx < len(edges) - 1), idx, torch.full_like(idx, -1))
+
+        band = bucket(axes.freqs, self.band_edges())            # (F,)
+        slot = bucket(axes.times, self.slot_edges())            # (T,)
+        weights = torch.zeros(16, *share.shape, dtype=torch.float64)
+        for s in range(4):
+            for b in range(4):
+                inside = (band[:, None] == b) & (slot[None, :] == s)
+                weights[s * 4 + b] = share * inside
+        return weights
+
+    def footprints(self, transform, length: int | None = None) -> Tensor:
+        """(16,) number of map cells a lone unit burst in each task cell occupies (its :func:`true_mask`).
+
+        Constant in the STFT (a tone line is a few bins wide whatever the band), growing with the band in
+        the DWT (a tone fills its whole wavelet level, and finer levels have more coefficients per second).
+        """
+        length = self.num_samples if length is None else int(length)
+        if length != self.num_samples:
+            raise ConfigError(f"Footprints need clips of the task's length {self.num_samples}, got {length}.")
+        amp = torch.eye(16, dtype=torch.float32).view(16, 4, 4)
+        return true_mask(transform, self._cells(amp, torch.zeros_like(amp))).flatten(1).sum(1).to(torch.float64)
+
+    def cell_scores(self, transform, saliency: Tensor, length: int | None = None, *,
+                    centre: bool = True, per_footprint: bool = True) -> Tensor:
+        """Aggregate maps into the task's 4 × 4 grid: (n, *M) → (n, 16), index ``slot·4 + band``.
+
+        Score of a task cell = sum over the map cells in it (:meth:`cell_weights`) of the *positive part*
+        of the saliency, after subtracting the map's median when ``centre`` (default):
+
+        * positive part, not ``|saliency|``: the truth is where the evidence *for* the explained class
+          lies; a signed map (IG) puts negative relevance on what argues against the class (e.g. a
+          distractor looking like another key), which must not count as finding a key.
+        * median: the sampling methods' maps sit on an offset (every cell of a FreqRISE map is about the
+          mean score of all masks; RELAX's about the mean similarity), and the task bands hold different
+          numbers of map cells (an octave is 8 STFT bins at 375 Hz and 64 at 3 kHz), so a plain sum of
+          the offset would rank the widest band first whatever the explainer says. Most map cells lie in
+          no burst, so the median is the map's "nothing here" level; for maps that are already zero
+          there (IG, learned masks) it changes little.
+        * divided by the cell's :meth:`footprints` (when ``per_footprint``): saliency per map cell a key
+          burst there would occupy. In the STFT every footprint is the same (a plain sum); in the DWT a
+          tone fills its whole level and D1 has 8× the coefficients of D4, so a plain sum would favour the
+          fine levels for any map that spreads over a level.
+
+        Args:
+            transform: the map's domain.  saliency: (n, *M) or (*M) maps.
+            length: clip length in samples (default ``num_samples``).  centre: subtract the per-map median.
+            per_footprint: divide by :meth:`footprints`.
+
+        Returns:
+            (n, 16) float64 scores (n = 1 for a single map).
+        """
+        length = self.num_samples if length is None else int(length)
+        shape = tuple(transform.map_shape(length))
+        v = saliency.detach().real.to(torch.float64).cpu()
+        v = v.reshape(-1, *shape)
+        if centre:
+            v = v - v.flatten(1).median(1).values.view(-1, *(1,) * len(shape))
+        image = transform.to_image(v.clamp_min(0))                 # (n, F, T)
+        weights = self.cell_weights(transform, length)              # (16, F, T)
+        scores = torch.einsum("nft,cft->nc", image, weights)
+        return scores / self.footprints(transform, length) if per_footprint else scores
+
+    @staticmethod
+    def true_cells(label: Tensor) -> Tensor:
+        """(n,) class labels → (n, 16) bool: the two present key cells (slot i, band i) — index ``i·4 + i``."""
+        pairs = torch.tensor(PAIRS, device=label.device)[label]     # (n, 2)
+        truth = torch.zeros(label.shape[0], 16, dtype=torch.bool, device=label.device)
+        return truth.scatter(1, pairs * 5, True)
+
+
 TASKS: dict[str, type] = {"frequency": FrequencyTask, "time-frequency": TimeFrequencyTask}
+
+
+def task_cell_scores(transform, saliency: Tensor, length: int | None = None, *,
+                     task: TimeFrequencyTask | None = None, centre: bool = True) -> Tensor:
+    """(n, *M) maps → (n, 16) scores of the time–frequency task's (slot, band) cells; see
+    :meth:`TimeFrequencyTask.cell_scores` (default task settings unless ``task`` is given)."""
+    return (task or TimeFrequencyTask()).cell_scores(transform, saliency, length, centre=centre)
+
+
+def true_cells(label: Tensor) -> Tensor:
+    """(n,) labels of the time–frequency task → (n, 16) bool truth over its cells (K = 2 per clip)."""
+    return TimeFrequencyTask.true_cells(label)
+
+
+def cell_relevance_rank_accuracy(transform, saliency: Tensor, label: Tensor, length: int | None = None, *,
+                                 task: TimeFrequencyTask | None = None, centre: bool = True) -> Tensor:
+    """Relevance-rank accuracy on the time–frequency task's 16 cells (DESIGN §5's "true cells").
+
+    The map is aggregated into the task's 4 × 4 grid (:func:`task_cell_scores`) and the two present key
+    cells are the truth (:func:`true_cells`), so the score asks "which bursts does the map point at",
+    not "does it resolve the single STFT bins of a tone line" — a question about localisation, not about
+    the resolution of a smooth-mask method. A random ranking scores 2/16 = 0.125 on average.
+
+    Args:
+        transform: the maps' domain.  saliency: (n, *M) maps.  label: (n,) class labels.
+
+    Returns:
+        (n,) scores in {0, 0.5, 1}.
+    """
+    scores = task_cell_scores(transform, saliency, length, task=task, centre=centre)
+    return relevance_rank_accuracy(scores, true_cells(label.reshape(-1).cpu()))
 
 
 def true_mask(transform, key_wave: Tensor, *, energy: float = 0.9) -> Tensor:
@@ -335,4 +478,5 @@ def relevance_rank_accuracy(saliency: Tensor, truth: Tensor) -> Tensor:
 
 
 __all__ = ["FrequencyTask", "PAIRS", "SynthBatch", "SynthTask", "TASKS", "TimeFrequencyTask",
-           "relevance_rank_accuracy", "true_mask"]
+           "cell_relevance_rank_accuracy", "relevance_rank_accuracy", "task_cell_scores", "true_cells",
+           "true_mask"]
