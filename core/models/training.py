@@ -163,19 +163,18 @@ def default_checkpoint_dir() -> Path:
 
 
 class _Log:
+    """Append lines to a log file (opened per line, so an interrupted run leaves nothing open)."""
+
     def __init__(self, path: Path, quiet: bool = False):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = path.open("a", encoding="utf-8")
+        self.path = path
         self.quiet = quiet
 
     def __call__(self, line: str) -> None:
-        self.file.write(line + "\n")
-        self.file.flush()
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
         if not self.quiet:
             print(line, flush=True)
-
-    def close(self) -> None:
-        self.file.close()
 
 
 def train(
@@ -333,7 +332,6 @@ def train(
         + (f", held-out speaker {exclude_speaker}: {held_acc:.4f} on {len(held_set)} clips"
            if held_set is not None else "")
         + f"; {total_seconds:.0f} s training, {result.mean_epoch_seconds:.1f} s per epoch")
-    log.close()
     if exclude_speaker:
         heldout_path = out / "logs" / f"{run_id}.json"
         heldout_path.write_text(json.dumps(asdict(result), indent=2) + "\n")
