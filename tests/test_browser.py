@@ -5,8 +5,8 @@ the test's tmp_path; with ``EARMARK_SCREENSHOT=1`` the Explore screenshot is als
 ``docs/screenshot.png``. Timings (Explain → heatmap, cached re-display) are printed and written to
 ``tmp_path/timings.json``.
 
-The digit models' weights may be missing in a fresh checkout, so the test explains with ``synth-tf``
-(its weights are trained on demand and cached); set ``EARMARK_BROWSER_MODEL`` to use another model.
+The test explains with the bundled default, AudioNet on a 1 s window (the product's first screen); set
+``EARMARK_BROWSER_MODEL`` to use another model (e.g. ``synth-tf``, trained on demand and cached).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
-MODEL = os.environ.get("EARMARK_BROWSER_MODEL", "synth-tf")
+MODEL = os.environ.get("EARMARK_BROWSER_MODEL", "audionet-digits")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 HEATMAP_JS = "() => document.querySelectorAll('.js-plotly-plot .heatmaplayer image').length"
