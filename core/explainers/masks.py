@@ -102,7 +102,8 @@ def smooth_masks(n: int, image_shape: tuple[int, int], *, cells: int = 200, p: f
 
     Bernoulli(keep = 1 − p) on the :func:`grid_for` grid, bilinearly upsampled (``align_corners=False``)
     to ``(gf + 1)·cf × (gt + 1)·ct`` pixels with cell size ``cf = ⌈F / gf⌉``, ``ct = ⌈T / gt⌉``, shifted
-    by a random offset in ``[0, cf) × [0, ct)`` and cropped to ``(F, T)``.
+    by a random offset in ``[0, cf) × [0, ct)`` and cropped to ``(F, T)``. An axis whose grid already has
+    one cell per pixel (``gf == F``: DWT levels, few mel bands) is kept as drawn: no blending, no shift.
 
     Args:
         n: number of masks.
@@ -121,8 +122,11 @@ def smooth_masks(n: int, image_shape: tuple[int, int], *, cells: int = 200, p: f
     gf, gt = grid_for((f, t), cells)
     cf, ct = math.ceil(f / gf), math.ceil(t / gt)
     grid = (torch.rand((n, 1, gf, gt), generator=generator, device=device) >= p).to(dtype)
-    up = F.interpolate(grid, size=((gf + 1) * cf, (gt + 1) * ct), mode="bilinear", align_corners=False)[:, 0]
-    dy, dx = _shifts(n, (cf, ct), generator=generator, device=device)
+    # An axis with one grid cell per pixel (e.g. DWT levels) is neither interpolated nor shifted, so a
+    # mask never blends neighbouring rows that are different things (wavelet levels).
+    size = (f if gf == f else (gf + 1) * cf, t if gt == t else (gt + 1) * ct)
+    up = F.interpolate(grid, size=size, mode="bilinear", align_corners=False)[:, 0]
+    dy, dx = _shifts(n, (1 if gf == f else cf, 1 if gt == t else ct), generator=generator, device=device)
     rows = dy + torch.arange(f, device=device)                             # (n, F)
     cols = dx + torch.arange(t, device=device)                             # (n, T)
     return up[torch.arange(n, device=device)[:, None, None], rows[:, :, None], cols[:, None, :]]
