@@ -109,14 +109,14 @@ def test_changed_settings_are_new_rows(tmp_path):
     assert changed.computed == 4
 
 
-def test_overrides_and_budget_notes():
+def test_overrides_and_budget_notes(tmp_path):
     assert parse_overrides(["freqrise.n_masks=1000", "stft.n_fft=256"]) == {
         "freqrise": {"n_masks": "1000"}, "stft": {"n_fft": "256"}}
     with pytest.raises(ConfigError, match="EXPLAINER.SETTING=VALUE"):
         parse_overrides(["n_masks=1000"])
     assert budget_notes({"freqrise": {"n_masks": 1000}}) == ["freqrise: n_masks = 1000 (default 3000) — **reduced budget**"]
     with pytest.raises(ConfigError, match="neither an explainer"):
-        run_evaluation(toy_model(), ToyClips(), explainers=["ig"], transforms=["time"], out="/tmp/unused-earmark",
+        run_evaluation(toy_model(), ToyClips(), explainers=["ig"], transforms=["time"], out=tmp_path / "unused",
                        overrides={"nosuch": {"x": 1}})
 
 

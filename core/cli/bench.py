@@ -3,7 +3,7 @@
 Examples:
     earmark bench --model audionet-digits --clip digit_7_en-us --explainers all \\
         --transforms fourier,stft,mel,dwt --out runs/bench
-    earmark bench --model synth-freq --explainers ig,freqrise --transforms fourier --quick --out /tmp/b
+    earmark bench --model synth-freq --explainers ig,freqrise --transforms fourier --quick --out runs/bench-quick
 """
 
 from __future__ import annotations
