@@ -69,10 +69,10 @@ def default_batch_size(device: torch.device, num_samples: int, *, backward: bool
     per_item = 4 * 100 * num_samples * (3 if backward else 1) * 2
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        budget = free * 0.5
-    else:
-        budget = 1.5e9
-    return int(max(1, min(512 if device.type == "cuda" else 128, budget // per_item)))
+        return int(max(1, min(512, free * 0.5 // per_item)))
+    # On a CPU small chunks stay in cache: AudioNet on 2 cores scores 3,000 masks ~2× faster in chunks
+    # of 16 than of 128 (measured: 512 masks 2.5 s vs 5.1 s), and IG's 154 passes 2.3 s vs 4.3 s.
+    return int(max(1, min(16, 1.5e9 // per_item)))
 
 
 class Probe:
