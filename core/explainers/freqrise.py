@@ -24,9 +24,9 @@ from __future__ import annotations
 import torch
 
 from ..params import Param
-from ..probe import BASELINES, Probe, ProgressFn, sub_progress
+from ..probe import BASELINES, Probe, ProgressFn
 from .base import Attribution, ExplainerSpec
-from .masks import WeightedMoments, chunk_size, smooth_masks, to_map_space
+from .masks import WeightedMoments, mask_chunks, smooth_masks
 
 PARAMS = (
     Param("n_masks", 3000, "number of random masks (more = smoother map, lower variance)", low=10, high=100000, step=10),
@@ -57,18 +57,13 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
         ``mean_score`` (scalar mean of ``s_n``) and ``std_error`` (*M) = √uncertainty.
     """
     keep = 1.0 - p
-    image_shape = tuple(probe.transform.image_shape(probe.length))
-    step = chunk_size(image_shape)
     dtype = probe.coeffs.real.dtype
     moments = WeightedMoments(probe.map_shape, device=probe.device, dtype=dtype)
     score_sum = torch.zeros((), device=probe.device, dtype=dtype)
-    for start in range(0, n_masks, step):
-        b = min(step, n_masks - start)
-        image_masks = smooth_masks(b, image_shape, cells=cells, p=p, generator=generator, device=probe.device,
-                                   dtype=dtype)
-        masks = to_map_space(probe.transform, image_masks)                       # (b, *M)
-        scores = probe.score(masks, baseline=baseline, readout=readout,
-                             progress=sub_progress(progress, start / n_masks, (start + b) / n_masks),
+    draw = lambda b, shape: smooth_masks(b, shape, cells=cells, p=p, generator=generator,  # noqa: E731
+                                         device=probe.device, dtype=dtype)
+    for masks, chunk_progress in mask_chunks(probe, n_masks, draw, progress=progress):   # (b, *M)
+        scores = probe.score(masks, baseline=baseline, readout=readout, progress=chunk_progress,
                              stage="FreqRISE: scoring masks").to(dtype)      # (b,)
         weighted = scores.view(-1, *(1,) * (masks.ndim - 1)) * masks / keep
         moments.update(weighted, torch.ones((), device=probe.device, dtype=dtype))

@@ -241,3 +241,28 @@ class WeightedMoments:
         self.spread = self.spread + s_b + delta**2 * self.weight * w_b / safe_total
         self.mean = self.mean + delta * w_b / safe_total
         self.weight = total
+
+
+def mask_chunks(probe, n_masks: int, draw, *, progress=None):
+    """Draw ``n_masks`` image-grid masks in memory-bounded chunks and yield them in map space.
+
+    The one loop under the sampling explainers: chunk sizes depend on the image shape only, so a seed
+    gives the same masks on every device.
+
+    Args:
+        probe: the clip, model and domain (:class:`~core.probe.Probe`).
+        n_masks: total number of masks.
+        draw: ``draw(b, image_shape) -> (b, F, T)`` masks on the image grid.
+        progress: the caller's ``progress(fraction, stage)``; each chunk gets its share.
+
+    Yields:
+        ``(masks (b, *M), chunk_progress)`` — ``chunk_progress`` maps the chunk's own 0→1 onto the total.
+    """
+    from ..probe import sub_progress
+
+    image_shape = tuple(probe.transform.image_shape(probe.length))
+    step = chunk_size(image_shape)
+    for start in range(0, n_masks, step):
+        b = min(step, n_masks - start)
+        yield (to_map_space(probe.transform, draw(b, image_shape)),
+               sub_progress(progress, start / n_masks, (start + b) / n_masks))

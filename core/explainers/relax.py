@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 
 from ..params import Param
-from ..probe import BASELINES, Probe, ProgressFn, sub_progress
+from ..probe import BASELINES, Probe, ProgressFn
 from .base import Attribution, ExplainerSpec
-from .masks import STRATEGIES, WeightedMoments, chunk_size, strategy_masks, to_map_space
+from .masks import STRATEGIES, WeightedMoments, mask_chunks, strategy_masks
 
 SIMILARITIES = ("embedding", "probabilities")
 
@@ -71,17 +71,13 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
     Raises:
         ConfigError: a strategy the domain has no axis for (see :func:`strategy_masks`).
     """
-    image_shape = tuple(probe.transform.image_shape(probe.length))
-    step = chunk_size(image_shape)
     dtype = probe.coeffs.real.dtype
     moments = WeightedMoments(probe.map_shape, device=probe.device, dtype=dtype)
     sim_sum = torch.zeros((), device=probe.device, dtype=dtype)
-    for start in range(0, n_masks, step):
-        b = min(step, n_masks - start)
-        image_masks = strategy_masks(b, image_shape, strategy=strategy, cells=cells, fraction=fraction,
-                                     generator=generator, device=probe.device, dtype=dtype)
-        masks = to_map_space(probe.transform, image_masks)                       # (b, *M)
-        sub = sub_progress(progress, start / n_masks, (start + b) / n_masks)
+    draw = lambda b, shape: strategy_masks(b, shape, strategy=strategy, cells=cells,  # noqa: E731
+                                           fraction=fraction, generator=generator, device=probe.device,
+                                           dtype=dtype)
+    for masks, sub in mask_chunks(probe, n_masks, draw, progress=progress):            # (b, *M)
         if similarity == "embedding":
             sims = probe.score(masks, baseline=replacement, readout="embed_cos", progress=sub,
                                stage="RELAX: embedding masked clips")
