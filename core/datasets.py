@@ -130,7 +130,10 @@ def parse_manifest(path: str | Path, labels: Sequence[str]) -> list[Entry]:
 
 def balanced_subset(labels: Sequence[int], n: int | None, *, per_class: bool = False,
                     generator: torch.Generator) -> list[int]:
-    """Indices of a class-balanced random subset, in their original order.
+    """Indices of a class-balanced random subset, in draw order: round-robin over the classes.
+
+    The order makes every prefix balanced too, so a run that stops early (or a smaller ``n`` with the
+    same seed, which picks a prefix of a larger one) still covers every class evenly.
 
     Args:
         labels: class index per item.
@@ -139,8 +142,9 @@ def balanced_subset(labels: Sequence[int], n: int | None, *, per_class: bool = F
         generator: CPU generator choosing the items within each class.
 
     Returns:
-        Sorted indices. Classes share ``n`` evenly (the first classes take the remainder); a class with
-        too few items gives all it has and the rest goes to the others.
+        Indices: the first draw of every class, then the second, and so on. Classes share ``n`` evenly
+        (the first classes take the remainder); a class with too few items gives all it has and the rest
+        goes to the others. ``n=None``: every index, in the original order.
     """
     if n is None:
         return list(range(len(labels)))
@@ -152,14 +156,20 @@ def balanced_subset(labels: Sequence[int], n: int | None, *, per_class: bool = F
         perm = torch.randperm(len(pools[c]), generator=generator).tolist()
         pools[c] = [pools[c][p] for p in perm]
     if per_class:
-        return sorted(i for c in classes for i in pools[c][:n])
+        return round_robin({c: pools[c][:n] for c in classes})
     total = min(n, len(labels))
     quota = {c: 0 for c in classes}
     while sum(quota.values()) < total:  # round-robin over classes that still have items
         for c in classes:
             if sum(quota.values()) < total and quota[c] < len(pools[c]):
                 quota[c] += 1
-    return sorted(i for c in classes for i in pools[c][:quota[c]])
+    return round_robin({c: pools[c][:quota[c]] for c in classes})
+
+
+def round_robin(pools: dict[int, list[int]]) -> list[int]:
+    """``{class: [i, …]}`` → the first item of every class, then the second, … (classes in key order)."""
+    depth = max((len(p) for p in pools.values()), default=0)
+    return [p[r] for r in range(depth) for p in pools.values() if r < len(p)]
 
 
 # ---- data sets ---------------------------------------------------------------------------------

@@ -172,6 +172,18 @@ def read_results(path: str | Path) -> dict[tuple[str, str, str, str], dict]:
     return rows
 
 
+def holds_metrics(row: Mapping[str, Any], metrics: Sequence[str]) -> bool:
+    """Whether a stored row was scored with every metric requested now.
+
+    Metric draws are seeded per metric, not per run, so a row scored with more metrics than asked for
+    now is reused as is; one scored with fewer is recomputed. Rows list the metrics they were asked
+    for (``metrics_asked``); older rows without the list are judged by their columns.
+    """
+    if "metrics_asked" in row:
+        return set(metrics) <= set(row["metrics_asked"])
+    return all(m in row for m in metrics if not METRICS.get(m).requires)
+
+
 def append_row(path: Path, row: Mapping[str, Any]) -> None:
     """Append one row and force it to disk, so an interruption loses at most the unit in progress."""
     with path.open("a", encoding="utf-8") as fh:
@@ -258,8 +270,8 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
                 skipped.append(f"{e} × {t}: {spec.title} works in {', '.join(spec.domains or ())} only")
     ids = {
         (e, t): settings_id({"model": card.name, "explainer": e, "params": settings[e], "transform": t,
-                             "transform_settings": domains[t].settings, "metrics": sorted(metrics),
-                             "options": asdict(options), "seed": seed})
+                             "transform_settings": domains[t].settings, "options": asdict(options),
+                             "seed": seed})
         for e, t in plan
     }
     results_path = out / RESULTS_FILE
@@ -272,7 +284,7 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
         name, wave, label = item[0], item[1], int(item[2])
         for e, t in plan:
             key = (name, e, t, ids[(e, t)])
-            if key in done:
+            if key in done and holds_metrics(done[key], metrics):
                 rows.append(done[key])
             else:
                 tick = time.perf_counter()
@@ -287,7 +299,8 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
                     failures.append(f"{name} · {e} × {t}: {type(exc).__name__}: {exc}")
                     row = None
                 if row is not None:
-                    row = {"clip": name, "label": label, "explainer": e, "transform": t, "settings": ids[(e, t)], **row}
+                    row = {"clip": name, "label": label, "explainer": e, "transform": t, "settings": ids[(e, t)],
+                           "metrics_asked": sorted(metrics), **row}
                     append_row(results_path, row)
                     rows.append(row)
                     computed += 1

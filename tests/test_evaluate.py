@@ -178,7 +178,17 @@ def test_balanced_subset():
     assert len(pick) == 10 and sum(labels[i] == 2 for i in pick) == 2
     pick = balanced_subset(labels, 3, per_class=True, generator=torch.Generator().manual_seed(0))
     assert sorted(labels[i] for i in pick) == [0, 0, 0, 1, 1, 1, 2, 2]
-    assert pick == sorted(pick) and balanced_subset(labels, None, generator=torch.Generator()) == list(range(14))
+    assert [labels[i] for i in pick] == [0, 1, 2] * 2 + [0, 1]          # round-robin: every prefix balanced
+    assert balanced_subset(labels, None, generator=torch.Generator()) == list(range(14))
+
+
+def test_smaller_subset_is_a_prefix_of_a_larger_one():
+    """Same seed, smaller n → the first clips of the larger run, so its results are reused."""
+    labels = [c for c in range(10) for _ in range(30)]
+    small = balanced_subset(labels, 10, generator=torch.Generator().manual_seed(0))
+    large = balanced_subset(labels, 50, generator=torch.Generator().manual_seed(0))
+    assert large[:10] == small and len(set(large)) == 50
+    assert all(sorted(labels[i] for i in large[:k * 10]) == sorted(list(range(10)) * k) for k in range(1, 6))
 
 
 def test_no_data_is_a_clear_error(monkeypatch):
