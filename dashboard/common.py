@@ -36,17 +36,18 @@ def progress_callback(bar):
     return report
 
 
-def result(cur, *, run: bool = False):
+def result(cur, *, run: bool = False, first_look=None):
     """The explanation for ``cur`` if it was computed already (any session) or ``run``, else ``None``.
 
-    Errors in the settings (bad hop, unsupported domain...) are shown, never raised.
+    ``first_look(saliency)`` is passed on to methods that hand out their map early. Errors in the
+    settings (bad hop, unsupported domain...) are shown, never raised.
     """
     settings: sv.Settings = cur["settings"]
     if not run and not sv.has_result(settings):
         return None
     bar = st.progress(0.0, text="starting") if run else None
     try:
-        exp = sv.explain(settings, cur["ready"].wave, progress_callback(bar) if bar else None)
+        exp = sv.explain(settings, cur["ready"].wave, progress_callback(bar) if bar else None, first_look)
     except sv.EarmarkError as exc:
         if bar is not None:
             bar.empty()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -91,9 +92,9 @@ def metric_specs() -> dict[str, Any]:
 
 @st.cache_resource(show_spinner="Loading the model…")
 def get_model(name: str):
-    """The model, loaded once per server. Raises ModelError/ConfigError for a person to read."""
-    from core.models import load_model
-    return load_model(name)
+    """The model, loaded and warmed up once per server. Raises ModelError/ConfigError for a person to read."""
+    from core.models import load_model, warm_up
+    return warm_up(load_model(name))
 
 
 @st.cache_resource(show_spinner=False)
@@ -281,8 +282,12 @@ def has_result(settings: Settings) -> bool:
     return settings.key in results()
 
 
-def explain(settings: Settings, wave: np.ndarray, progress: ProgressFn | None = None):
-    """Run the explainer (the slow part), or return the stored result for equal settings."""
+def explain(settings: Settings, wave: np.ndarray, progress: ProgressFn | None = None,
+            first_look: Callable[[torch.Tensor], None] | None = None):
+    """Run the explainer (the slow part), or return the stored result for equal settings.
+
+    ``first_look(saliency)`` gets the final map early from methods that can give it (IG, WAM-IG).
+    """
     store = results()
     hit = store.get(settings.key)
     if hit is not None:
@@ -292,7 +297,8 @@ def explain(settings: Settings, wave: np.ndarray, progress: ProgressFn | None = 
     model = get_model(settings.model)
     transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
     exp = core_explain(model, torch.as_tensor(wave, dtype=torch.float32), transform, settings.target,
-                       method=settings.explainer, seed=settings.seed, progress=progress, **dict(settings.eparams))
+                       method=settings.explainer, seed=settings.seed, progress=progress, first_look=first_look,
+                       **dict(settings.eparams))
     exp = _to_cpu(exp)
     store.put(settings.key, exp)
     return exp
@@ -322,15 +328,22 @@ class Display:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def display(settings: Settings, _wave: np.ndarray, _exp) -> Display:
+    return display_map(settings, _wave, _exp.saliency, _exp.uncertainty)
+
+
+def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor,
+                uncertainty: torch.Tensor | None = None) -> Display:
+    """The display grid for a saliency map (and its uncertainty; zeros while it is not known yet)."""
     model = get_model(settings.model)
     transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
-    length = len(_wave)
-    x = torch.as_tensor(_wave, dtype=torch.float32)[None]
+    length = len(wave)
+    x = torch.as_tensor(wave, dtype=torch.float32)[None]
     ax = transform.axes(length)
-    sal = _exp.saliency.float()[None]
+    sal = saliency.detach().cpu().float()[None]
+    unc = torch.zeros_like(sal) if uncertainty is None else uncertainty.detach().cpu().float()[None]
     return Display(
         saliency=to_numpy(transform.to_image(sal)[0]),
-        uncertainty=to_numpy(transform.to_image(_exp.uncertainty.float()[None])[0]),
+        uncertainty=to_numpy(transform.to_image(unc)[0]),
         power=to_numpy(transform.power_image(x)[0]),
         freqs=to_numpy(ax.freqs), times=to_numpy(ax.times), freq_edges=to_numpy(ax.freq_edges),
         row_labels=tuple(ax.row_labels) if ax.row_labels else None,

@@ -95,6 +95,9 @@ def test_example_explain_views_listen_export():
     explain(at)
     assert n_charts(at) >= 5   # + saliency, uncertainty, per-band importance
     assert "What the uncertainty means here" in texts(at)
+    # IG draws its map from the zero baseline first, then finishes the spread over three baselines
+    assert "with its uncertainty in" in texts(at)
+    assert n_charts(at) == 5   # the first-look map was replaced by the final one, not added
     assert len(at.get("audio")) >= 5  # clip + original/keep/remove/soft
     assert "model hears" in texts(at)
     labels = {b.label for b in at.get("download_button")}

@@ -86,9 +86,21 @@ def test_explanation_carries_meta_and_saves(tmp_path, linear_model):
     x = torch.randn(L)
     e = explain(linear_model, x, get_transform("fourier", 8000), method="ig", n_steps=8)
     assert e.meta["predicted"] == int(linear_model(x[None]).argmax())
-    assert e.meta["backward_passes"] == 3 * 8 + 4  # 3 baselines × 8 path points + the 4 end points
+    assert e.meta["backward_passes"] == 3 * 8 + 5  # 3 baselines × 8 path points + f(x) twice (zero path first) + 3 baselines
     files = e.save(tmp_path)
     import numpy as np
     data = np.load(files["npz"])
     assert data["saliency"].shape == tuple(e.saliency.shape)
     assert "uncertainty_meaning" in files["json"].read_text()
+
+
+def test_warm_up_leaves_the_model_unchanged():
+    """The one-off warm-up pass changes no weight and leaves no gradient behind."""
+    from core.models import from_module, warm_up
+
+    net = from_module(torch.nn.Sequential(torch.nn.Linear(64, 3)), sample_rate=8000, num_samples=64,
+                      labels=("a", "b", "c"))
+    before = [p.detach().clone() for p in net.parameters()]
+    assert warm_up(net) is net
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert all(p.grad is None or not p.grad.any() for p in net.parameters())

@@ -119,6 +119,25 @@ def test_ig_completeness(domain):
     assert abs(float(e.saliency.double().sum()) - diff) <= 1e-3 * abs(diff)
 
 
+@pytest.mark.parametrize("method,domain", [("ig", "stft"), ("ig", "fourier"), ("wam_ig", "dwt")])
+def test_ig_first_look_is_the_final_saliency_and_zero_only_costs_a_third(method, domain):
+    """The map handed out early is the final saliency; ``baselines="zero"`` gives it alone, cheaper."""
+    model, x, t = tanh_mlp(), clip(), transform(domain)
+    seen = []
+    full = explain(model, x, t, 0, method=method, seed=3, n_steps=32, first_look=seen.append)
+    quick = explain(model, x, t, 0, method=method, seed=3, n_steps=32, baselines="zero")
+    assert len(seen) == 1 and torch.equal(seen[0], full.saliency) and torch.equal(quick.saliency, full.saliency)
+    assert float(quick.uncertainty.abs().max()) == 0.0 and float(full.uncertainty.abs().max()) > 0
+    assert quick.meta["backward_passes"] == 32 + 2 and full.meta["backward_passes"] == 3 * 32 + 5
+    assert torch.equal(full.extras["baseline_maps"][0], full.saliency)
+
+
+def test_first_look_is_ignored_by_methods_without_it():
+    seen = []
+    explain(tanh_mlp(), clip(), transform("time"), 0, method="saliency", first_look=seen.append)
+    assert seen == []
+
+
 # ---- SmoothGrad ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("domain", ["time", "fourier", "mel"])
 @pytest.mark.parametrize("mode", ["magnitude", "mean_gradient"])

@@ -19,7 +19,7 @@ from ..explanation import Explanation
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
 from ..transforms import Transform
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, FirstLook
 
 EXPLAINERS = Registry("explainer")
 
@@ -38,7 +38,7 @@ for _name in _MODULES:
 
 def explain(model, x: Tensor, transform: Transform, target: int | None = None, *, method: str = "ig",
             seed: int | None = 0, generator: torch.Generator | None = None, progress: ProgressFn | None = None,
-            batch_size: int | None = None, **params: Any) -> Explanation:
+            batch_size: int | None = None, first_look: FirstLook | None = None, **params: Any) -> Explanation:
     """Explain ``model``'s prediction on ``x`` in ``transform``'s domain with the explainer ``method``.
 
     Args:
@@ -51,6 +51,9 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
         generator: explicit random generator (on the model's device) for stochastic methods.
         progress: ``progress(fraction, stage)``.
         batch_size: items per model call (default: sized to the device's memory).
+        first_look: ``first_look(saliency)`` is called with the final saliency map (*M) as soon as it is
+            known, before the uncertainty, by methods that can (``spec.first_look``; IG and WAM-IG);
+            ignored by the others.
         **params: the method's hyperparameters (declared in its spec; defaults from the papers).
 
     Returns:
@@ -69,7 +72,8 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
     if generator is None:
         generator = make_generator(seed, probe.device)
     started = time.perf_counter()
-    result: Attribution = spec.fn(probe, generator=generator, progress=probe.progress, **settings)
+    early = {"first_look": first_look} if first_look is not None and spec.first_look else {}
+    result: Attribution = spec.fn(probe, generator=generator, progress=probe.progress, **settings, **early)
     if probe.device.type == "cuda":
         torch.cuda.synchronize(probe.device)
     seconds = time.perf_counter() - started

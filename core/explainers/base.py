@@ -11,6 +11,8 @@ from torch import Tensor
 from ..params import Param
 
 Family = Literal["gradient", "sampling", "optimisation"]
+#: ``first_look(saliency)``: receives the final saliency map (*M) before the uncertainty is done.
+FirstLook = Callable[[Tensor], None]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class ExplainerSpec:
         reference: the paper.
         domains: transforms it supports (``None`` = all).
         default_transform: the domain the paper used, for menus.
+        first_look: ``fn`` takes ``first_look(saliency)`` and calls it as soon as the final saliency map
+            is known, before the uncertainty is (IG: after the zero-baseline path), so an interface can
+            draw the map early.
     """
 
     name: str
@@ -53,6 +58,7 @@ class ExplainerSpec:
     reference: str = ""
     domains: tuple[str, ...] | None = None
     default_transform: str | None = None
+    first_look: bool = False
 
     def supports(self, transform_name: str) -> bool:
         return self.domains is None or transform_name in self.domains

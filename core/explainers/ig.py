@@ -15,13 +15,15 @@ import torch
 from torch import Tensor
 
 from ..params import Param
-from ..probe import Probe, ProgressFn, attribution_from_grad
-from .base import Attribution, ExplainerSpec
+from ..probe import Probe, ProgressFn, attribution_from_grad, sub_progress
+from .base import Attribution, ExplainerSpec, FirstLook
 
 PARAMS = (
     Param("n_steps", 50, "points on the straight path from baseline to input", low=4, high=512, step=1),
     Param("noise_scale", 0.1, "std of the noise baseline, relative to the clip's RMS", low=0.0, high=2.0, step=0.01),
     Param("blur_ms", 4.0, "std of the Gaussian blur of the blurred baseline, in ms", low=0.1, high=50.0, step=0.1),
+    Param("baselines", "zero+noise+blur", "references integrated from: all three (their spread is the uncertainty) "
+          "or the zero baseline only (a third of the cost, no uncertainty)", choices=("zero+noise+blur", "zero")),
 )
 
 
@@ -52,7 +54,7 @@ def reference_waves(x: Tensor, *, generator: torch.Generator, noise_scale: float
 
 def integrated_gradients(probe: Probe, baselines: Tensor, *, n_steps: int, progress: ProgressFn | None = None,
                          readout: str = "logit") -> tuple[Tensor, Tensor]:
-    """IG in coefficient space for several baselines at once, all path points in one batched pass.
+    """IG in coefficient space for several baselines at once, all their path points in one batched pass.
 
     Args:
         probe: the clip, model and domain.
@@ -79,20 +81,33 @@ def integrated_gradients(probe: Probe, baselines: Tensor, *, n_steps: int, progr
 
 
 def explain_ig(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_steps: int = 50,
-               noise_scale: float = 0.1, blur_ms: float = 4.0) -> Attribution:
+               noise_scale: float = 0.1, blur_ms: float = 4.0, baselines: str = "zero+noise+blur",
+               first_look: FirstLook | None = None) -> Attribution:
     """Integrated gradients from the zero baseline; uncertainty = spread over zero/noise/blur baselines.
+
+    The zero path is integrated first, so its map (the saliency) can be handed to ``first_look`` while the
+    other two paths run; with ``baselines="zero"`` they are skipped: the same saliency for a third of the
+    passes, and an all-zero uncertainty map (there is no spread to measure).
 
     Returns:
         Attribution with saliency (*M) (signed: positive cells raise the class logit), uncertainty (*M),
-        extras ``completeness_gap`` (K,) and ``baseline_maps`` (K, *M).
+        extras ``completeness_gap`` (K,) and ``baseline_maps`` (K, *M), K = 3 or 1.
     """
     refs = reference_waves(probe.x, generator=generator, noise_scale=noise_scale,
                            blur_samples=blur_ms * 1e-3 * probe.transform.sample_rate)
-    baselines = probe.transform.analyze(refs)
-    attributions, gaps = integrated_gradients(probe, baselines, n_steps=n_steps, progress=progress)
-    maps = probe.transform.pool(attributions)                               # (K, *M)
+    coeffs = probe.transform.analyze(refs)
+    zero_only = baselines == "zero"
+    share = 1.0 if zero_only else 1 / 3
+    attr0, gap0 = integrated_gradients(probe, coeffs[:1], n_steps=n_steps, progress=sub_progress(progress, 0.0, share))
+    map0 = probe.transform.pool(attr0)                                      # (1, *M)
+    if zero_only:
+        return Attribution(map0[0], torch.zeros_like(map0[0]), {"completeness_gap": gap0, "baseline_maps": map0})
+    if first_look is not None:
+        first_look(map0[0].detach())
+    attr, gaps = integrated_gradients(probe, coeffs[1:], n_steps=n_steps, progress=sub_progress(progress, share, 1.0))
+    maps = torch.cat([map0, probe.transform.pool(attr)])                    # (3, *M)
     spread = maps.std(0, unbiased=False)
-    return Attribution(maps[0], spread, {"completeness_gap": gaps, "baseline_maps": maps})
+    return Attribution(maps[0], spread, {"completeness_gap": torch.cat([gap0, gaps]), "baseline_maps": maps})
 
 
 SPEC = ExplainerSpec(
@@ -103,4 +118,5 @@ SPEC = ExplainerSpec(
     family="gradient",
     uncertainty="Standard deviation of the IG map over zero, noise and blurred baselines (dependence on the reference).",
     reference="Kechris et al. 2025, cross-domain integrated gradients; Sundararajan et al. 2017",
+    first_look=True,
 )

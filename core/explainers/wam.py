@@ -102,6 +102,7 @@ wam_ig = ExplainerSpec(
     reference="Kasmi et al. 2025, One wave to explain them all (WAM); Sundararajan et al. 2017",
     domains=("dwt",),
     default_transform="dwt",
+    first_look=True,
 )
 
 SPECS = (wam_sg, wam_ig)

@@ -55,6 +55,20 @@ def load_model(name: str, device: str | torch.device | None = None) -> EarmarkMo
         return _CACHE[key]
 
 
+def warm_up(model: EarmarkModel) -> EarmarkModel:
+    """One batched forward and backward pass at the explainers' chunk size, so that the first explanation
+    a person asks for does not also pay for the CPU/GPU kernels' one-off set-up (~1 s for AudioNet here)."""
+    from ..probe import default_batch_size
+
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    length = int(model.card.num_samples)
+    x = torch.zeros(default_batch_size(device, length, backward=True), length, device=device, requires_grad=True)
+    with torch.enable_grad():
+        torch.autograd.grad(model(x).sum(), x)   # gradient to the input only, as the explainers take it
+    return model
+
+
 def _register_bundled() -> None:
     import importlib
 
@@ -70,5 +84,5 @@ _register_bundled()
 
 __all__ = [
     "EarmarkModel", "ModelCard", "ModelSpec", "ModuleModel", "MODELS", "from_module", "load_model",
-    "load_weights", "register_model", "save_weights",
+    "load_weights", "register_model", "save_weights", "warm_up",
 ]

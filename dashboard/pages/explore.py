@@ -59,16 +59,8 @@ clicked = b1.button("Explain", type="primary", key="explain", width="stretch")
 target_txt = "the predicted class" if settings.target is None else f"class {labels[settings.target]}"
 b2.markdown(f"**{spec.title}** in the **{tclass.title}** domain, explaining {target_txt} (seed {settings.seed}).")
 
-started = time.perf_counter()
-exp = result(cur, run=clicked)
-if exp is None:
+if not clicked and not sv.has_result(settings):
     st.info("Press **Explain** to compute the map. Results are kept: returning to earlier settings shows them at once.")
-    st.stop()
-
-try:
-    d = sv.display(settings, ready.wave, exp)
-except sv.EarmarkError as exc:
-    st.error(str(exc))
     st.stop()
 
 v1, v2, v3 = st.columns([2, 2, 3])
@@ -76,18 +68,48 @@ log_freq = v1.toggle("Log frequency axis", key="w_log_freq")
 clip_pct = 99.5 if v1.toggle("Clip colours at the 99.5th percentile", key="w_clip_colours",
                              help="So that a few very large cells do not wash out the rest of the map.") else None
 layout = v2.segmented_control("Layout", ["Overlay", "Side by side"], key="w_layout") or "Overlay"
-meta = exp.meta
-v3.caption(f"Explained class **{labels[exp.target]}** · computed in {meta.get('seconds', 0):.2f} s on "
-           f"{meta.get('device', '?')} · {meta.get('forward_passes', 0)} forward / "
-           f"{meta.get('backward_passes', 0)} backward passes")
+cost_line = v3.empty()
+saliency_slot = st.empty()
+timing_line = st.empty()
+title = f"Saliency — {spec.title} ({tclass.title})"
+started = time.perf_counter()
+early: dict[str, float] = {}
 
-st.plotly_chart(figures.saliency_map(d, what="saliency", log_freq=log_freq, layout=layout, clip_percentile=clip_pct,
-                                     wave=ready.wave,
-                                     title=f"Saliency — {spec.title} ({tclass.title})"),
-                key="fig_saliency", config=figures.CONFIG)
+
+def first_look(saliency) -> None:
+    """Draw the final map as soon as the method knows it (IG: after the zero-baseline path)."""
+    try:
+        d0 = sv.display_map(settings, ready.wave, saliency)
+    except sv.EarmarkError:
+        return  # the full result below shows the message
+    saliency_slot.plotly_chart(figures.saliency_map(d0, what="saliency", log_freq=log_freq, layout=layout,
+                                                    clip_percentile=clip_pct, wave=ready.wave, title=title),
+                               config=figures.CONFIG)
+    early["seconds"] = time.perf_counter() - started
+    timing_line.caption(f"Explain → map in {early['seconds']:.2f} s (server side); computing the uncertainty…")
+
+
+exp = result(cur, run=clicked, first_look=first_look if clicked else None)
+if exp is None:
+    st.stop()
+try:
+    d = sv.display(settings, ready.wave, exp)
+except sv.EarmarkError as exc:
+    st.error(str(exc))
+    st.stop()
+
+meta = exp.meta
+cost_line.caption(f"Explained class **{labels[exp.target]}** · computed in {meta.get('seconds', 0):.2f} s on "
+                  f"{meta.get('device', '?')} · {meta.get('forward_passes', 0)} forward / "
+                  f"{meta.get('backward_passes', 0)} backward passes")
+saliency_slot.plotly_chart(figures.saliency_map(d, what="saliency", log_freq=log_freq, layout=layout,
+                                                clip_percentile=clip_pct, wave=ready.wave, title=title),
+                           key="fig_saliency", config=figures.CONFIG)
 if clicked:
-    st.session_state.last_seconds = time.perf_counter() - started
-    st.caption(f"Explain → map in {st.session_state.last_seconds:.2f} s (server side).")
+    total = time.perf_counter() - started
+    st.session_state.last_seconds = early.get("seconds", total)
+    timing_line.caption(f"Explain → map in {st.session_state.last_seconds:.2f} s (server side)"
+                        + (f"; with its uncertainty in {total:.2f} s." if early else "."))
 
 cu, cb = st.columns([3, 2])
 with cu:
