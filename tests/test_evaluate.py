@@ -237,3 +237,14 @@ def test_evaluate_and_bench_commands(tmp_path, toy_registered, capsys):
     assert main(["evaluate", "--data", str(tmp_path / "m.csv"), "--model", toy_registered, "--explainers", "nope",
                  "--out", str(tmp_path / "x")]) == 2
     assert "Unknown explainer 'nope'" in capsys.readouterr().err
+
+
+def test_rows_scored_with_more_metrics_are_reused_and_fewer_recomputed(tmp_path):
+    model, clips = toy_model(), ToyClips()
+    run = dict(RUN, explainers=["ig"], transforms=["time"])
+    first = run_evaluation(model, clips, out=tmp_path, metrics=["I", "D", "complexity"], **run)
+    assert first.computed == 4
+    fewer = run_evaluation(model, clips, out=tmp_path, metrics=["I", "complexity"], **run)
+    assert fewer.computed == 0 and [r["I"] for r in fewer.rows] == [r["I"] for r in first.rows]
+    more = run_evaluation(model, clips, out=tmp_path, metrics=["I", "RI"], **run)
+    assert more.computed == 4 and [r["I"] for r in more.rows] == [r["I"] for r in first.rows]  # seeded per metric
