@@ -21,7 +21,7 @@ import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, NamedTuple, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
@@ -232,6 +232,7 @@ class SynthClipSet:
     key_wave: Tensor
     labels: tuple[str, ...]
     description: str = ""
+    task: Any = None
     _index: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -253,6 +254,17 @@ class SynthClipSet:
 
         i = self._index[name]
         return true_mask(transform, self.key_wave[i:i + 1])[0]
+
+    def cell_scorer(self, name: str, transform) -> Callable[[Tensor], float] | None:
+        """``score(saliency) -> accuracy`` on the task's own cells for clip ``name`` (time–frequency task:
+        its 16 (slot, band) cells); ``None`` for a task without such cells."""
+        from .tasks import TimeFrequencyTask, cell_relevance_rank_accuracy
+
+        if not isinstance(self.task, TimeFrequencyTask):
+            return None
+        label, length = self.label[self._index[name]].reshape(1), int(self.waves.shape[-1])
+        return lambda saliency: float(cell_relevance_rank_accuracy(
+            transform, saliency[None].to(label.device), label, length, task=self.task)[0])
 
 
 def make_task(name: str):
@@ -281,7 +293,7 @@ def synthetic_set(name: str, *, card, n: int, seed: int) -> SynthClipSet:
     return SynthClipSet(
         task_name=name, waves=fit_length(batch.wave.float(), card.num_samples, policy="start"),
         label=batch.label.long(), key_wave=batch.key_wave.float(), labels=tuple(card.labels),
-        description=f"synthetic task {name}, {n} clips drawn with seed {seed}",
+        description=f"synthetic task {name}, {n} clips drawn with seed {seed}", task=task,
     )
 
 

@@ -110,7 +110,8 @@ def clip_seed(seed: int, name: str) -> int:
 
 def evaluate_one(model, wave: torch.Tensor, label: int, transform, explainer: str, params: Mapping[str, Any], *,
                  metrics: Sequence[str], seed: int, options: MetricOptions = MetricOptions(),
-                 true_mask: torch.Tensor | None = None, batch_size: int | None = None) -> dict[str, Any]:
+                 true_mask: torch.Tensor | None = None, cell_scorer: Callable[[torch.Tensor], float] | None = None,
+                 batch_size: int | None = None) -> dict[str, Any]:
     """Explain ``label`` on one clip in one domain and score the map.
 
     Args:
@@ -118,6 +119,7 @@ def evaluate_one(model, wave: torch.Tensor, label: int, transform, explainer: st
         transform: the domain.  explainer: registered name.  params: its settings.
         metrics: metric names.  seed: seeds the explainer and every metric's random draws.
         true_mask: (*M) ground truth (synthetic tasks) for localisation.
+        cell_scorer: ``score(saliency)`` on a task's own cells (time–frequency task), for localisation.
 
     Returns:
         A JSON-ready row: target, predicted, cost, every metric, and the curves (lists).
@@ -129,7 +131,8 @@ def evaluate_one(model, wave: torch.Tensor, label: int, transform, explainer: st
         return explain(other, wave, transform, int(label), method=explainer, seed=seed,
                        batch_size=batch_size, **params).saliency
 
-    ctx = MetricContext(probe, exp.saliency, seed=seed, options=options, true_mask=true_mask, reexplain=reexplain)
+    ctx = MetricContext(probe, exp.saliency, seed=seed, options=options, true_mask=true_mask, reexplain=reexplain,
+                        cell_scorer=cell_scorer)
     values = compute_metrics(list(metrics), ctx)
     row: dict[str, Any] = {
         "target": int(label), "predicted": int(exp.meta["predicted"]),
@@ -290,9 +293,10 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
                 tick = time.perf_counter()
                 try:
                     truth = clips.true_mask(name, domains[t]) if hasattr(clips, "true_mask") else None
+                    cells = clips.cell_scorer(name, domains[t]) if hasattr(clips, "cell_scorer") else None
                     row = evaluate_one(model, wave, label, domains[t], e, settings[e], metrics=metrics,
                                        seed=clip_seed(seed, name), options=options, true_mask=truth,
-                                       batch_size=batch_size)
+                                       cell_scorer=cells, batch_size=batch_size)
                 except EarmarkError:
                     raise
                 except Exception as exc:  # an explainer or metric failed on this unit: report, go on

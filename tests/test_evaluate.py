@@ -248,3 +248,23 @@ def test_rows_scored_with_more_metrics_are_reused_and_fewer_recomputed(tmp_path)
     assert fewer.computed == 0 and [r["I"] for r in fewer.rows] == [r["I"] for r in first.rows]
     more = run_evaluation(model, clips, out=tmp_path, metrics=["I", "RI"], **run)
     assert more.computed == 4 and [r["I"] for r in more.rows] == [r["I"] for r in first.rows]  # seeded per metric
+
+
+def test_time_frequency_task_is_scored_on_its_own_cells(tmp_path):
+    """The key bursts' own power map scores 1 on the task cells; evaluate reports the metric per row."""
+    from core.datasets import synthetic_set
+    from core.models import load_model
+    from core.transforms import get_transform
+
+    model = load_model("synth-tf", "cpu")
+    clips = synthetic_set("synth-tf", card=model.card, n=4, seed=0)
+    stft = get_transform("stft", model.card.sample_rate)
+    power = stft.pool(stft.analyze(clips.key_wave).abs() ** 2)             # the truth itself, as maps
+    assert [clips.cell_scorer(name, stft)(power[i]) for i, name in enumerate(clips.names())] == [1.0] * 4
+    assert synthetic_set("synth-freq", card=load_model("synth-freq", "cpu").card, n=2, seed=0).cell_scorer(
+        "synth-freq-0000", stft) is None
+    report = run_evaluation(model, clips, explainers=["ig"], transforms=["stft"], out=tmp_path,
+                            metrics=["task_cell_accuracy", "relevance_rank_accuracy"], overrides={"ig": {"n_steps": 8}})
+    assert all(r["task_cell_accuracy"] in (0.0, 0.5, 1.0) and 0 <= r["relevance_rank_accuracy"] <= 1
+               for r in report.rows) and len(report.rows) == 4
+    assert "task_cell_accuracy" in report.markdown

@@ -88,6 +88,8 @@ class MetricContext:
         options: :class:`MetricOptions`.
         true_mask: (*M) ground truth of a synthetic task, or ``None``.
         reexplain: ``reexplain(model) -> (*M)`` recomputes the map on another model, or ``None``.
+        cell_scorer: ``score(saliency) -> accuracy`` on a task's own cells (the time–frequency task's
+            16 slot × band cells), or ``None``.
     """
 
     probe: Any
@@ -96,6 +98,7 @@ class MetricContext:
     options: MetricOptions = field(default_factory=MetricOptions)
     true_mask: Tensor | None = None
     reexplain: Callable[[torch.nn.Module], Tensor] | None = None
+    cell_scorer: Callable[[Tensor], float] | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
     def generator(self, stream: str, device: torch.device | str | None = None) -> torch.Generator:
@@ -166,6 +169,11 @@ for _spec in (
                lambda c: localisation.relevance_rank_accuracy(c.saliency, c.true_mask, absolute=c.options.absolute),
                "Share of the K truly relevant cells among the K most salient (synthetic tasks).",
                requires=("true_mask",)),
+    MetricSpec("task_cell_accuracy", "higher", "localisation",
+               lambda c: c.cell_scorer(c.saliency.abs() if c.options.absolute else c.saliency),
+               "Share of the present key cells among the most salient of a task's own cells (time–frequency "
+               "task: 2 of 16 slot × band cells; random ranking 0.125).",
+               requires=("cell_scorer",)),
     MetricSpec("complexity", "lower", "complexity", lambda c: complexity.entropy(c.saliency),
                "Entropy (nats) of the normalised |map|; 0 = one cell, log n = uniform."),
     MetricSpec("randomisation", "lower", "randomisation", lambda c: c.randomisation().final,
