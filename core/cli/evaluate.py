@@ -51,6 +51,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=20, help="curve steps between 0 and 100 %% (default 20)")
     parser.add_argument("--fraction", type=float, default=0.1, help="top fraction for I, D, FF, Fid-In (default 0.1)")
     parser.add_argument("--batch-size", type=int, default=None, help="items per model call (default: sized to memory)")
+    parser.add_argument("--shard", default=None, metavar="I/K",
+                        help="evaluate only every K-th clip starting at the I-th (0-based), to split a run over "
+                        "processes or machines; give each shard its own --out, then append the shards' "
+                        "results.jsonl to one folder and rerun without --shard to reuse them all and write the tables")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(run=run)
     return parser
@@ -79,7 +83,7 @@ def progress_line(*, stream=None, enabled: bool = True):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets import TASK_ALIASES, open_dataset
+    from ..datasets import TASK_ALIASES, open_dataset, parse_shard, shard
     from ..evaluate import parse_overrides, run_evaluation
     from ..explainers import EXPLAINERS
     from ..metrics import MetricOptions, select_metrics
@@ -97,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     metrics = select_metrics(args.metrics)
     clips = open_dataset(data=args.data, task=args.task, card=model.card, split=args.split, n=args.n,
                          per_class=args.per_class, seed=args.seed)
+    if args.shard:
+        clips = shard(clips, *parse_shard(args.shard))
     report = run_evaluation(
         model, clips, explainers=explainers, transforms=transforms, out=args.out, metrics=metrics, seed=args.seed,
         overrides=parse_overrides(args.settings), options=MetricOptions(steps=args.steps, fraction=args.fraction),
