@@ -50,6 +50,8 @@ def test_explain_writes_everything(tmp_path, capsys):
     (["explain", "digit_7_en-us", "--model", "nope"], "Unknown model 'nope'"),
     (["explain", "digit_7_en-us", "--model", "melcnn-digits", "--transform", "dwt", "--tset", "level=12"],
      "levels"),
+    (["evaluate", "--task", "synth-tf", "--n", "2", "--shard", "2/2"], "--shard expects I/K"),
+    (["evaluate", "--task", "synth-tf", "--n", "2", "--shard", "0/2"], "--shard splits folders and manifests"),
 ])
 def test_bad_input_is_a_message_not_a_traceback(argv, message, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path), "--quiet"]) == 2

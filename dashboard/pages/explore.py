@@ -71,7 +71,7 @@ layout = v2.segmented_control("Layout", ["Overlay", "Side by side"], key="w_layo
 cost_line = v3.empty()
 saliency_slot = st.empty()
 timing_line = st.empty()
-title = f"Saliency — {spec.title} ({tclass.title})"
+saliency_title = f"Saliency — {spec.title} ({tclass.title})"
 started = time.perf_counter()
 early: dict[str, float] = {}
 
@@ -83,7 +83,7 @@ def first_look(saliency) -> None:
     except sv.EarmarkError:
         return  # the full result below shows the message
     saliency_slot.plotly_chart(figures.saliency_map(d0, what="saliency", log_freq=log_freq, layout=layout,
-                                                    clip_percentile=clip_pct, wave=ready.wave, title=title),
+                                                    clip_percentile=clip_pct, wave=ready.wave, title=saliency_title),
                                config=figures.CONFIG)
     early["seconds"] = time.perf_counter() - started
     timing_line.caption(f"Explain → map in {early['seconds']:.2f} s (server side); computing the uncertainty…")
@@ -103,7 +103,7 @@ cost_line.caption(f"Explained class **{labels[exp.target]}** · computed in {met
                   f"{meta.get('device', '?')} · {meta.get('forward_passes', 0)} forward / "
                   f"{meta.get('backward_passes', 0)} backward passes")
 saliency_slot.plotly_chart(figures.saliency_map(d, what="saliency", log_freq=log_freq, layout=layout,
-                                                clip_percentile=clip_pct, wave=ready.wave, title=title),
+                                                clip_percentile=clip_pct, wave=ready.wave, title=saliency_title),
                            key="fig_saliency", config=figures.CONFIG)
 if clicked:
     total = time.perf_counter() - started
