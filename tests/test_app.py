@@ -218,6 +218,15 @@ def test_every_transform_explains_and_every_explainer_has_widgets():
             assert not missing, (spec.name, missing)
 
 
+def test_energy_reference_explains_without_settings():
+    """The model-free reference: no sliders, a zero uncertainty map drawn without error, listenable."""
+    at = explain(run(make_app(w_explainer="energy", w_transform="stft")))
+    assert n_charts(at) >= 4
+    assert not at.get("button") or "reset_explainer_energy" not in {b.key for b in at.get("button")}
+    assert len(at.get("audio")) >= 5
+    assert any("--explainer energy" in c.value for c in at.code)
+
+
 def test_reset_button_restores_defaults():
     at = run(make_app())
     assert at.session_state["p_explainer_ig_n_steps"] == 4

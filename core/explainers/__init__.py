@@ -23,7 +23,8 @@ from .base import Attribution, ExplainerSpec, FirstLook
 
 EXPLAINERS = Registry("explainer")
 
-_MODULES = ("saliency", "ig", "smoothgrad", "wam", "freqrise", "relax", "learnable_mask", "minimal_mask")
+_MODULES = ("saliency", "ig", "smoothgrad", "wam", "freqrise", "relax", "learnable_mask", "minimal_mask",
+            "energy")
 for _name in _MODULES:
     try:
         _mod = importlib.import_module(f".{_name}", __name__)

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..params import Param
 
-Family = Literal["gradient", "sampling", "optimisation"]
+Family = Literal["gradient", "sampling", "optimisation", "reference"]
 #: ``first_look(saliency)``: receives the final saliency map (*M) before the uncertainty is done.
 FirstLook = Callable[[Tensor], None]
 
@@ -38,8 +38,9 @@ class ExplainerSpec:
         title: human name for menus.
         fn: ``fn(probe, *, generator, progress, **params) -> Attribution``.
         params: declared hyperparameters with the papers' defaults.
-        family: ``gradient`` (backward passes), ``sampling`` (forward passes on masks) or
-            ``optimisation`` (a mask learned by gradient descent).
+        family: ``gradient`` (backward passes), ``sampling`` (forward passes on masks),
+            ``optimisation`` (a mask learned by gradient descent) or ``reference`` (a model-free
+            map to compare explainers against).
         uncertainty: one sentence: what the uncertainty map means for this method.
         reference: the paper.
         domains: transforms it supports (``None`` = all).
