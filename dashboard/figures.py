@@ -212,8 +212,12 @@ def line(y: np.ndarray, *, x: np.ndarray | None = None, xlabel: str, ylabel: str
     return _layout(fig, height=260, title=title)
 
 
-def faithfulness(curves: dict, *, title: str | None = None, height: int = 300) -> go.Figure:
-    """Insertion (higher is better) and deletion (lower is better) curves with shaded areas."""
+def faithfulness(curves: dict, *, reference: dict | None = None, title: str | None = None,
+                 height: int = 300) -> go.Figure:
+    """Insertion (higher is better) and deletion (lower is better) curves with shaded areas.
+
+    ``reference``: the same curves for the energy map, drawn thin and grey to compare against.
+    """
     f = curves["fractions"]
     fig = go.Figure([
         go.Scatter(x=f, y=curves["insertion"], mode="lines+markers", name="insertion (keep top)",
@@ -222,6 +226,10 @@ def faithfulness(curves: dict, *, title: str | None = None, height: int = 300) -
                    line=dict(color="#c0392b", width=3, dash="dash"), fill="tozeroy",
                    fillcolor="rgba(192,57,43,0.12)"),
     ])
+    if reference is not None:
+        for kind, dash in (("insertion", "solid"), ("deletion", "dash")):
+            fig.add_trace(go.Scatter(x=reference["fractions"], y=reference[kind], mode="lines",
+                                     name=f"{kind}, energy reference", line=dict(color="#7f8c8d", width=2, dash=dash)))
     fig.update_xaxes(title_text="Fraction of cells inserted / deleted", range=[0, 1], tickformat=".0%")
     fig.update_yaxes(title_text="Target-class probability", range=[0, 1.05])
     return _layout(fig, height=height, title=title)

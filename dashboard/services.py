@@ -11,10 +11,10 @@ message the page shows instead of the feature.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import io
 import json
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -376,21 +376,16 @@ def listen(settings: Settings, _wave: np.ndarray, _exp, fraction: float, match: 
 
 # ---- faithfulness --------------------------------------------------------------------------------
 
-@st.cache_data(show_spinner="Scoring insertion and deletion…", max_entries=64)
-def faithfulness(settings: Settings, _wave: np.ndarray, _exp, steps: int = 20) -> dict:
-    """Deletion / insertion curves and scores from ``core.metrics.curves`` for one explanation.
-
-    Returns:
-        ``{"fractions": (K,), "deletion": (K,), "insertion": (K,), "scores": {name: float}}``.
-    """
+def _curve_scores(settings: Settings, wave: np.ndarray, saliency, target: int, steps: int) -> dict:
+    """Deletion / insertion curves and the scores built on them for one map (see :func:`faithfulness`)."""
     mod = need("metrics.curves")
     from core.device import make_generator
     from core.probe import Probe
 
     model = get_model(settings.model)
     transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
-    probe = Probe(model, transform, torch.as_tensor(_wave, dtype=torch.float32), target=_exp.target)
-    sal = _exp.saliency.to(probe.device)
+    probe = Probe(model, transform, torch.as_tensor(wave, dtype=torch.float32), target=target)
+    sal = saliency.to(probe.device)
     c = mod.curves(probe, sal, fractions=mod.fraction_grid(steps))
     scores = {"insertion AUC ↑": c.insertion_auc, "deletion AUC ↓": c.deletion_auc,
               "faithfulness ↑": c.faithfulness}
@@ -400,6 +395,34 @@ def faithfulness(settings: Settings, _wave: np.ndarray, _exp, steps: int = 20) -
                        "RD (random remove)": sp.RD})
     return {"fractions": to_numpy(c.fractions), "deletion": to_numpy(c.deletion),
             "insertion": to_numpy(c.insertion), "scores": {k: float(v) for k, v in scores.items()}}
+
+
+@st.cache_data(show_spinner="Scoring insertion and deletion…", max_entries=64)
+def faithfulness(settings: Settings, _wave: np.ndarray, _exp, steps: int = 20) -> dict:
+    """Deletion / insertion curves and scores from ``core.metrics.curves`` for one explanation.
+
+    Returns:
+        ``{"fractions": (K,), "deletion": (K,), "insertion": (K,), "scores": {name: float}}``.
+    """
+    return _curve_scores(settings, _wave, _exp.saliency, _exp.target, steps)
+
+
+def energy_reference(settings: Settings, wave: np.ndarray, target: int, steps: int = 20) -> dict:
+    """The same curves and scores for the model-free ``energy`` map of the clip in the same domain.
+
+    Cached on the clip, model, transform, target and seed, not on the explainer (the map ignores it).
+    """
+    return _energy_reference(dataclasses.replace(settings, explainer="energy", eparams=()), wave, target, steps)
+
+
+@st.cache_data(show_spinner="Scoring the energy reference…", max_entries=64)
+def _energy_reference(settings: Settings, _wave: np.ndarray, target: int, steps: int) -> dict:
+    from core.explainers import explain as core_explain
+
+    model = get_model(settings.model)
+    transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
+    ref = core_explain(model, torch.as_tensor(_wave, dtype=torch.float32), transform, target, method="energy")
+    return _curve_scores(settings, _wave, ref.saliency, target, steps)
 
 
 # ---- export --------------------------------------------------------------------------------------

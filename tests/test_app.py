@@ -277,6 +277,12 @@ def test_faithfulness_page():
     explain(at)
     run(at, "evaluate")
     assert n_charts(at) == 1 or at.warning  # curves, or a message while core.metrics is missing
+    table = at.dataframe[0].value
+    assert {"score", "ig", "energy reference"} <= set(table.columns)
+    assert len(at.get("plotly_chart")[0].proto.spec) and "energy reference" in at.get("plotly_chart")[0].proto.spec
+    at.toggle(key="w_eval_reference").set_value(False)
+    run(at)
+    assert "energy reference" not in set(at.dataframe[0].value.columns)
 
 
 def test_about_page_lists_models_and_methods():

@@ -23,21 +23,29 @@ if exp is None:
     st.stop()
 
 steps = st.select_slider("Points on each curve", [10, 20, 40, 80], value=20, key="w_eval_steps")
+compare = exp.method != "energy" and st.toggle(
+    "Compare with the energy reference", value=True, key="w_eval_reference",
+    help="Rank the cells by the clip's own energy instead (no model): the bar a map must clear to show it "
+         "found something about the model rather than 'the loud part matters'.")
 try:
     res = sv.faithfulness(cur["settings"], cur["ready"].wave, exp, steps)
+    ref = sv.energy_reference(cur["settings"], cur["ready"].wave, exp.target, steps) if compare else None
 except sv.EarmarkError as exc:
     st.warning(str(exc))
     st.stop()
 
 c1, c2 = st.columns([3, 2])
-c1.plotly_chart(figures.faithfulness(res, title=f"{exp.method} in {exp.transform}: class "
-                                               f"{cur['card'].labels[exp.target]}"), key="fig_faith",
-                config=figures.CONFIG)
+c1.plotly_chart(figures.faithfulness(res, reference=ref, title=f"{exp.method} in {exp.transform}: class "
+                                                              f"{cur['card'].labels[exp.target]}"),
+                key="fig_faith", config=figures.CONFIG)
 with c2:
-    st.dataframe({"score": list(res["scores"]), "value": [round(v, 4) for v in res["scores"].values()]},
-                 hide_index=True, width="stretch")
+    table = {"score": list(res["scores"]), exp.method: [round(v, 4) for v in res["scores"].values()]}
+    if ref is not None:
+        table["energy reference"] = [round(ref["scores"][k], 4) for k in res["scores"]]
+    st.dataframe(table, hide_index=True, width="stretch")
     st.caption("↑ higher is better, ↓ lower is better. I/D keep/remove the top 10 % by the map; RI/RD do the same "
-               "for random rankings (the chance level to beat).")
+               "for random rankings (the chance level to beat). The energy reference ranks cells by loudness "
+               "alone; on speech padded with silence it is a much harder bar than chance.")
     st.download_button("Curves (CSV)", "fraction,deletion,insertion\n" + "\n".join(
         f"{f:.4f},{d:.6f},{i:.6f}" for f, d, i in zip(res["fractions"], res["deletion"], res["insertion"])),
         file_name="earmark_faithfulness.csv", mime="text/csv", key="dl_curves")
