@@ -232,4 +232,7 @@ def faithfulness(curves: dict, *, reference: dict | None = None, title: str | No
                                      name=f"{kind}, energy reference", line=dict(color="#7f8c8d", width=2, dash=dash)))
     fig.update_xaxes(title_text="Fraction of cells inserted / deleted", range=[0, 1], tickformat=".0%")
     fig.update_yaxes(title_text="Target-class probability", range=[0, 1.05])
-    return _layout(fig, height=height, title=title)
+    fig = _layout(fig, height=height + (60 if reference is not None else 0), title=title)
+    if reference is not None:  # four entries: put the legend under the axis, off the curves
+        fig.update_layout(legend=dict(orientation="h", y=-0.32, x=0), margin=dict(b=110))
+    return fig

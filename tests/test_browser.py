@@ -174,10 +174,20 @@ def test_explore_listen_pin_compare_and_bad_upload(server, page, tmp_path):
     page.get_by_role("link", name="Compare").first.click()
     page.get_by_text("Slot 2").first.wait_for(timeout=60_000)
     _idle(page)
-    assert page.get_by_text("Slot 1").count() >= 1 and page.get_by_text("Slot 2").count() >= 1
+    for slot in ("Slot 1", "Slot 2"):  # a loaded machine may still be drawing the second column
+        page.get_by_text(slot).first.wait_for(timeout=120_000)
     assert page.get_by_text("Slot 3").count() == 0
     page.wait_for_function(f"({HEATMAP_JS})() >= 2", timeout=60_000)
     _shot(page, tmp_path / "compare.png")
+
+    # faithfulness of the current map, drawn against the energy reference
+    page.get_by_role("link", name="Faithfulness").first.click()
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=120_000)
+    _idle(page)
+    page.locator('[data-testid="stPlotlyChart"] .legendtext').filter(has_text="energy reference").first.wait_for(
+        timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    _shot(page, tmp_path / "faithfulness.png")
 
     # a corrupt upload: clear message, page keeps working
     page.get_by_role("link", name="Explore").first.click()
