@@ -26,7 +26,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--model", default="audionet-digits", help="registered model (default audionet-digits)")
     parser.add_argument("--clip", default=None, metavar="EXAMPLE|PATH",
                         help="bundled example name or audio file (default: the default example)")
-    parser.add_argument("--explainers", default="all", help="comma list of explainers or 'all'")
+    parser.add_argument("--explainers", default="all",
+                        help="comma list of explainers or 'all' (every one but the model-free energy reference)")
     parser.add_argument("--transforms", default="fourier,stft,mel,dwt", help="comma list of domains")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test of the pipeline")
