@@ -69,3 +69,17 @@ def test_empty_file_is_explained(tmp_path, capsys):
 def test_parser_defaults_match_readme():
     args = build_parser().parse_args(["explain", "clip.wav"])
     assert (args.model, args.transform, args.explainer, args.seed) == ("audionet-digits", "stft", "ig", 0)
+
+
+def test_train_records_a_portable_command(tmp_path, monkeypatch):
+    """Cards and logs are committed: the recorded command must not hold this machine's absolute paths."""
+    from core.cli.train import portable_argv
+
+    data = tmp_path / "shared" / "data" / "fsdd"
+    work = tmp_path / "repo"
+    data.mkdir(parents=True)
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv = ["train", "audionet", "--data", str(data), f"--out={tmp_path / 'out'}", "--seed", "0"]
+    assert portable_argv(argv) == ["train", "audionet", "--data", "../shared/data/fsdd", "--out=../out",
+                                   "--seed", "0"]

@@ -46,11 +46,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def portable_argv(argv: list[str]) -> list[str]:
+    """``argv`` with absolute paths of this machine made relative to the working directory.
+
+    The command is written into the model card and the logs, which are committed: they must say
+    ``--data ../shared/data/fsdd``, not where the data lies on one machine. Handles ``--opt PATH`` and
+    ``--opt=PATH``.
+    """
+    def rel(a: str) -> str:
+        return os.path.relpath(a) if os.path.isabs(a) else a
+
+    out = []
+    for a in argv:
+        if a.startswith("--") and "=" in a:
+            opt, _, value = a.partition("=")
+            out.append(f"{opt}={rel(value)}")
+        else:
+            out.append(rel(a))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from ..models.training import train
 
     argv = sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", args.arch]
-    command = "earmark " + shlex.join(argv)
+    command = "earmark " + shlex.join(portable_argv(argv))
     result = train(
         args.arch, args.data, seed=args.seed, exclude_speaker=args.exclude_speaker, epochs=args.epochs,
         out=args.out, checkpoint_dir=args.checkpoints, command=command, resume=not args.fresh,
