@@ -170,7 +170,8 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
 
     Args:
         model: the classifier.  wave: (L,) clip at the model's rate and length.
-        explainers: names (``["all"]`` = every registered one but the model-free references).  transforms: domain names.
+        explainers: names (``["all"]`` = every registered one but the model-free references).
+        transforms: domain names.
         out: output folder.  quick: tiny budgets (a smoke test, not a measurement).
         seed: explainer seed.  overrides: ``{explainer: {setting: value}}`` on top of the defaults.
         progress: ``progress(line)`` for a person.
