@@ -19,7 +19,7 @@ from .base import Attribution, ExplainerSpec
 
 def energy_map(probe: Probe) -> torch.Tensor:
     """(*M) energy per map cell: ``pool(|z|²)`` of the clip's coefficients (sums, so mel bands add bins)."""
-    return probe.transform.pool(probe.coeffs.abs().pow(2)[None])[0]
+    return probe.transform.power_map(probe.coeffs[None])[0]
 
 
 def explain_energy(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None) -> Attribution:

@@ -105,11 +105,14 @@ class Transform:
         """(B, *M) map → (B, F) importance per image row (frequency band or wavelet level)."""
         return self.to_image(v).sum(-1)
 
+    def power_map(self, z: Tensor) -> Tensor:
+        """(B, *S) coefficients → (B, *M) power per map cell, ``pool(|z|²)`` (mel bands add their bins)."""
+        return self.pool(z.abs() ** 2)
+
     # ---- display -----------------------------------------------------------------------------
     def power_image(self, x: Tensor) -> Tensor:
         """(B, L) waveform → (B, F, T) power in the image grid, for the background spectrogram."""
-        z = self.analyze(x)
-        return self.to_image(self.pool(z.abs() ** 2))
+        return self.to_image(self.power_map(self.analyze(x)))
 
 
 def frame_times(num_frames: int, hop: int, sample_rate: int) -> Tensor:
