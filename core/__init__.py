@@ -2,7 +2,7 @@
 
 The Python API in one breath::
 
-    from core import load_model, get_transform, explain, examples, audio, sonify
+    from earmark import load_model, get_transform, explain, examples, audio, sonify
     model = load_model("audionet-digits")
     clip = examples.default_example()
     x = audio.prepare(clip, sample_rate=model.card.sample_rate, num_samples=model.card.num_samples)

@@ -1,7 +1,7 @@
 """Clips in, clips out: decode, check, mono, resample, pad/crop, write.
 
 The one door through which audio enters Earmark. Every way a file can be unusable ends in an
-:class:`~core.errors.AudioError` whose message says what was wrong and what to do; a clip that is usable
+:class:`~earmark.errors.AudioError` whose message says what was wrong and what to do; a clip that is usable
 but suspicious (silent, cut to a segment, cropped for the model) carries a warning in
 :attr:`Clip.warnings` instead.
 

@@ -2,7 +2,7 @@
 
 For one clip, every explainer × domain runs at its default settings (or tiny budgets with ``quick``).
 Its cost is the number of model passes it made (``forward_passes`` / ``backward_passes`` from
-:func:`core.explainers.explain`). The **floor** is the time the model alone needs for the same passes —
+:func:`earmark.explainers.explain`). The **floor** is the time the model alone needs for the same passes —
 forward only for the sampling part, forward + backward (gradient with respect to the input) for the
 gradient part — at its best batch size (several are tried), timed in the same process on the same
 device. ``ratio = wall / floor`` is the overhead of the method: transforms, masks, bookkeeping.

@@ -8,7 +8,7 @@ mask of every clip (:meth:`ClipSet.true_mask`), so localisation can be scored.
   ``DIR`` or ``DIR/recordings``; the official split puts index 0–4 in ``test``.
 * **Manifest** — a CSV file with the columns ``path,label`` (header optional); paths are relative to the
   manifest's folder; a label is a class name of the model or a class index.
-* **Task** — ``synth-freq`` / ``synth-tf`` (:mod:`core.tasks`), drawn reproducibly from the seed.
+* **Task** — ``synth-freq`` / ``synth-tf`` (:mod:`earmark.tasks`), drawn reproducibly from the seed.
 
 Example:
     >>> clips = open_dataset(task="synth-freq", card=model.card, n=12, seed=0)   # doctest: +SKIP
@@ -30,7 +30,7 @@ from .audio import fit_length, load_clip, prepare
 from .errors import AudioError, ConfigError, DataError
 from .models.fsdd import list_recordings, parse_name
 
-#: ``--task`` names → :data:`core.tasks.TASKS` keys.
+#: ``--task`` names → :data:`earmark.tasks.TASKS` keys.
 TASK_ALIASES = {"synth-freq": "frequency", "synth-tf": "time-frequency"}
 
 
@@ -268,7 +268,7 @@ class SynthClipSet:
 
 
 def make_task(name: str):
-    """A synthetic task by ``--task`` name (``synth-freq``, ``synth-tf``) or :data:`core.tasks.TASKS` key."""
+    """A synthetic task by ``--task`` name (``synth-freq``, ``synth-tf``) or :data:`earmark.tasks.TASKS` key."""
     from .tasks import TASKS
 
     key = TASK_ALIASES.get(name, name)
@@ -304,7 +304,7 @@ def open_dataset(*, data: str | Path | None = None, task: str | None = None, car
     Args:
         data: a folder (FSDD file names) or a ``.csv`` manifest; default ``$EARMARK_DATA``.
         task: a synthetic task name instead of ``data``.
-        card: the model's :class:`~core.models.ModelCard` (rate, length, labels).
+        card: the model's :class:`~earmark.models.ModelCard` (rate, length, labels).
         split: ``train`` / ``test`` / ``all`` for a folder (ignored for manifests and tasks).
         n: clips to use (balanced over classes when fewer than all); per class when ``per_class``.
         seed: chooses the subset / draws the synthetic clips.

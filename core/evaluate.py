@@ -1,7 +1,7 @@
 """``earmark evaluate``: explainers × domains × metrics over a data set or a synthetic task.
 
 The unit of work is one (clip, explainer, domain): explain the clip's *true* class, then score the map
-with the metrics of :mod:`core.metrics` in the map's own domain. Each finished unit is appended to
+with the metrics of :mod:`earmark.metrics` in the map's own domain. Each finished unit is appended to
 ``results.jsonl`` at once (flushed to disk), keyed by the clip, the explainer, the domain and a hash of
 every setting that changes the result; a rerun with the same settings skips what is there, so an
 interrupted evaluation resumes where it stopped and nothing is recomputed. At the end the rows of this
@@ -237,11 +237,11 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
 
     Args:
         model: the classifier (its card gives rate, length, labels).
-        clips: a data set from :func:`core.datasets.open_dataset` (iterates ``(name, wave, label)``;
+        clips: a data set from :func:`earmark.datasets.open_dataset` (iterates ``(name, wave, label)``;
             ``true_mask(name, transform)`` gives the ground truth where there is one).
         explainers: explainer names.  transforms: domain names.
         out: output folder (created); holds ``results.jsonl`` across runs.
-        metrics: metric names (default: the default set of :func:`core.metrics.select_metrics`).
+        metrics: metric names (default: the default set of :func:`earmark.metrics.select_metrics`).
         seed: base seed (each clip gets its own from it and its name).
         overrides: ``{explainer or transform: {setting: value}}`` (e.g. reduced budgets).
         options: metric settings.  batch_size: items per model call (default: sized to the device).

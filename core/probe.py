@@ -79,7 +79,7 @@ class Probe:
     """A clip seen through ``model`` in ``transform``'s domain.
 
     Args:
-        model: an :class:`~core.models.EarmarkModel` (waveform (B, L) → logits (B, C)).
+        model: an :class:`~earmark.models.EarmarkModel` (waveform (B, L) → logits (B, C)).
         transform: the domain to perturb and attribute in.
         x: (L,) or (1, L) waveform at the model's rate and length.
         target: class to explain; ``None`` = the predicted class.

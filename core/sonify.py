@@ -1,7 +1,7 @@
 """The listening path: hear what an explanation says matters.
 
 Given a clip ``x``, a transform ``W`` and a saliency map in map space ``M`` (see
-:mod:`core.transforms.base`), build waveforms from
+:mod:`earmark.transforms.base`), build waveforms from
 
 * **keep**: only the top ``fraction`` of map cells (the rest set to 0),
 * **remove**: everything except the top ``fraction``,
@@ -19,7 +19,7 @@ before calling to rank by magnitude instead.
 
 Example:
     >>> import torch
-    >>> from core.transforms import get_transform
+    >>> from earmark.transforms import get_transform
     >>> t = get_transform("stft", 8000)
     >>> x = torch.randn(8000, generator=torch.Generator().manual_seed(0))
     >>> s = torch.rand(t.map_shape(8000), generator=torch.Generator().manual_seed(1))

@@ -297,7 +297,7 @@ class TimeFrequencyTask:
         An image cell belongs to task cell (slot s, band b) when its time centre (``transform.axes``) lies
         in slot ``s`` and its frequency centre in band ``b`` (:meth:`band_edges`; the last slot and band
         include their upper edge). Image cells outside every band (below 250 Hz: DWT A5 and D5, the lowest
-        STFT bins) belong to none. Where :meth:`~core.transforms.Transform.to_image` shows a map cell more
+        STFT bins) belong to none. Where :meth:`~earmark.transforms.Transform.to_image` shows a map cell more
         than once (the DWT stretches coarse levels over the columns), each copy weighs ``1/copies``, so
         every map cell counts once in total, whatever its level.
         """
@@ -425,7 +425,7 @@ def true_mask(transform, key_wave: Tensor, *, energy: float = 0.9) -> Tensor:
     every domain (time, fourier, stft, mel, dwt) and in its map space.
 
     Args:
-        transform: a :class:`~core.transforms.Transform`.
+        transform: a :class:`~earmark.transforms.Transform`.
         key_wave: (n, L) the class-defining components alone.
         energy: share of the key energy the mask must hold, in (0, 1].
 

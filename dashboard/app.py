@@ -18,7 +18,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dash
 
 import streamlit as st  # noqa: E402
 
-from core.errors import EarmarkError  # noqa: E402
+from earmark.errors import EarmarkError  # noqa: E402
 from dashboard import sidebar  # noqa: E402
 from dashboard.state import init_state  # noqa: E402
 

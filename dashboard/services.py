@@ -1,10 +1,10 @@
-"""Cached calls into ``core`` — the dashboard's only door to the maths.
+"""Cached calls into ``earmark`` — the dashboard's only door to the maths.
 
 Models live in ``st.cache_resource`` (one per server, shared across sessions); decoded clips, predictions,
 explanations, listening audio and metric curves live in ``st.cache_data`` keyed on plain values (clip
 hash, names, parameter tuples, seed), so returning to earlier settings is instant.
 
-Parts of ``core`` that are still being written (``core.sonify``, ``core.examples``, ``core.metrics``...)
+Parts of ``earmark`` that are still being written (``earmark.sonify``, ``earmark.examples``, ``earmark.metrics``...)
 are imported lazily: while missing, the calls raise :class:`Unavailable` (an ``EarmarkError``) whose
 message the page shows instead of the feature.
 """
@@ -22,7 +22,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.errors import EarmarkError
+from earmark.errors import EarmarkError
 
 ProgressFn = Callable[[float, str], None]
 
@@ -34,7 +34,7 @@ class Unavailable(EarmarkError):
 def optional(module: str):
     """``core.<module>`` or ``None`` while it does not exist (or cannot be imported)."""
     try:
-        return importlib.import_module(f"core.{module}")
+        return importlib.import_module(f"earmark.{module}")
     except ModuleNotFoundError:
         return None
 
@@ -42,7 +42,7 @@ def optional(module: str):
 def need(module: str, attr: str | None = None):
     mod = optional(module)
     if mod is None or (attr and not hasattr(mod, attr)):
-        what = f"core.{module}.{attr}" if attr else f"core.{module}"
+        what = f"earmark.{module}.{attr}" if attr else f"earmark.{module}"
         raise Unavailable(f"This feature needs {what}, which is not available in this installation yet.")
     return getattr(mod, attr) if attr else mod
 
@@ -61,22 +61,22 @@ def as_items(params: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
 # ---- registries --------------------------------------------------------------------------------
 
 def model_names() -> list[str]:
-    from core.models import MODELS
+    from earmark.models import MODELS
     return MODELS.names()
 
 
 def model_title(name: str) -> str:
-    from core.models import MODELS
+    from earmark.models import MODELS
     return MODELS.get(name).title
 
 
 def transform_classes() -> dict[str, Any]:
-    from core.transforms import TRANSFORMS
+    from earmark.transforms import TRANSFORMS
     return {name: TRANSFORMS.get(name) for name in TRANSFORMS.names()}
 
 
 def explainer_specs() -> dict[str, Any]:
-    from core.explainers import EXPLAINERS
+    from earmark.explainers import EXPLAINERS
     return {name: EXPLAINERS.get(name) for name in EXPLAINERS.names()}
 
 
@@ -93,13 +93,13 @@ def metric_specs() -> dict[str, Any]:
 @st.cache_resource(show_spinner="Loading the model…")
 def get_model(name: str):
     """The model, loaded and warmed up once per server. Raises ModelError/ConfigError for a person to read."""
-    from core.models import load_model, warm_up
+    from earmark.models import load_model, warm_up
     return warm_up(load_model(name))
 
 
 @st.cache_resource(show_spinner=False)
 def _transform(name: str, sample_rate: int, items: tuple) -> Any:
-    from core.transforms import get_transform
+    from earmark.transforms import get_transform
     return get_transform(name, sample_rate, **dict(items))
 
 
@@ -113,7 +113,7 @@ def get_transform(name: str, sample_rate: int, params: dict[str, Any]):
 class ClipView:
     """A decoded clip as the pages use it (NumPy wave, hash for cache keys)."""
 
-    clip: Any            # core.audio.Clip
+    clip: Any            # earmark.audio.Clip
     wave: np.ndarray     # (L,) float32
     sample_rate: int
     name: str
@@ -167,7 +167,7 @@ def generator_kinds() -> tuple[str, ...]:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def generate(kind: str, items: tuple) -> ClipView:
-    """A teaching signal from ``core.examples.generate_signal`` (only the arguments it declares)."""
+    """A teaching signal from ``earmark.examples.generate_signal`` (only the arguments it declares)."""
     import inspect
 
     gen = need("examples", "generate_signal")
@@ -199,7 +199,7 @@ def wav_bytes(wave: np.ndarray, sample_rate: int) -> bytes:
     audio = optional("audio")
     if audio is not None and hasattr(audio, "wav_bytes"):
         return audio.wav_bytes(torch.as_tensor(wave, dtype=torch.float32), int(sample_rate))
-    import soundfile as sf  # fallback while core.audio.wav_bytes is missing
+    import soundfile as sf  # fallback while earmark.audio.wav_bytes is missing
     buf = io.BytesIO()
     sf.write(buf, np.asarray(wave, dtype=np.float32), int(sample_rate), format="WAV", subtype="PCM_16")
     return buf.getvalue()
@@ -211,8 +211,8 @@ def wav_bytes(wave: np.ndarray, sample_rate: int) -> bytes:
 def predict(model_name: str, wave_key: str, _wave: np.ndarray) -> np.ndarray:
     """Class probabilities (C,) of ``model_name`` on a waveform at the model's rate and length."""
     model = get_model(model_name)
-    from core.probe import Probe
-    from core.transforms import get_transform as core_transform
+    from earmark.probe import Probe
+    from earmark.transforms import get_transform as core_transform
 
     probe = Probe(model, core_transform("time", model.card.sample_rate), torch.as_tensor(_wave))
     return to_numpy(probe.probs)
@@ -292,7 +292,7 @@ def explain(settings: Settings, wave: np.ndarray, progress: ProgressFn | None = 
     hit = store.get(settings.key)
     if hit is not None:
         return hit
-    from core.explainers import explain as core_explain
+    from earmark.explainers import explain as core_explain
 
     model = get_model(settings.model)
     transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
@@ -379,8 +379,8 @@ def listen(settings: Settings, _wave: np.ndarray, _exp, fraction: float, match: 
 def _curve_scores(settings: Settings, wave: np.ndarray, saliency, target: int, steps: int) -> dict:
     """Deletion / insertion curves and the scores built on them for one map (see :func:`faithfulness`)."""
     mod = need("metrics.curves")
-    from core.device import make_generator
-    from core.probe import Probe
+    from earmark.device import make_generator
+    from earmark.probe import Probe
 
     model = get_model(settings.model)
     transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
@@ -399,7 +399,7 @@ def _curve_scores(settings: Settings, wave: np.ndarray, saliency, target: int, s
 
 @st.cache_data(show_spinner="Scoring insertion and deletion…", max_entries=64)
 def faithfulness(settings: Settings, _wave: np.ndarray, _exp, steps: int = 20) -> dict:
-    """Deletion / insertion curves and scores from ``core.metrics.curves`` for one explanation.
+    """Deletion / insertion curves and scores from ``earmark.metrics.curves`` for one explanation.
 
     Returns:
         ``{"fractions": (K,), "deletion": (K,), "insertion": (K,), "scores": {name: float}}``.
@@ -417,7 +417,7 @@ def energy_reference(settings: Settings, wave: np.ndarray, target: int, steps: i
 
 @st.cache_data(show_spinner="Scoring the energy reference…", max_entries=64)
 def _energy_reference(settings: Settings, _wave: np.ndarray, target: int, steps: int) -> dict:
-    from core.explainers import explain as core_explain
+    from earmark.explainers import explain as core_explain
 
     model = get_model(settings.model)
     transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
@@ -430,7 +430,7 @@ def _energy_reference(settings: Settings, _wave: np.ndarray, target: int, steps:
 @st.cache_data(show_spinner=False, max_entries=32)
 def png(settings: Settings, _wave: np.ndarray, _exp, log_freq: bool) -> bytes:
     """A static PNG (matplotlib, server-side) of power / saliency / uncertainty."""
-    from core.plots import explanation_figure
+    from earmark.plots import explanation_figure
 
     model = get_model(settings.model)
     transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
@@ -451,12 +451,12 @@ def npz_bytes(exp) -> bytes:
 
 
 def json_bytes(exp) -> bytes:
-    from core.explanation import _jsonable
+    from earmark.explanation import _jsonable
     return json.dumps(exp.summary(), indent=2, default=_jsonable).encode()
 
 
 def cli_command(settings: Settings, clip_label: str, offset: float | None = None) -> str:
-    from core.cli.explain import reproduce_command
+    from earmark.cli.explain import reproduce_command
     tcls = transform_classes()[settings.transform]
     defaults_t = {p.name: p.default for p in tcls.params}
     spec = explainer_specs()[settings.explainer]

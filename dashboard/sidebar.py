@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import EarmarkError
+from earmark.errors import EarmarkError
 
 from . import services as sv
 from .state import param_key
@@ -47,7 +47,7 @@ def _input(box) -> sv.ClipView | None:
         name = box.selectbox("Example clip", names, key="w_example", format_func=lambda n: titles.get(n, n))
         return sv.example(name)
     if source == "Generator":
-        from core.examples import SIGNAL_KINDS, SIGNAL_PARAMS
+        from earmark.examples import SIGNAL_KINDS, SIGNAL_PARAMS
 
         kinds = list(SIGNAL_KINDS)
         kind = box.selectbox("Signal", kinds, key="w_gen_kind", format_func=lambda k: f"{k}: {SIGNAL_KINDS[k]}"

@@ -16,7 +16,7 @@ MAX_SLOTS = 4
 DEFAULTS: dict[str, Any] = {
     # input
     "w_source": "Example",          # Example | Upload | Microphone | Generator
-    "w_example": None,              # example name (None = core.examples.default_example())
+    "w_example": None,              # example name (None = earmark.examples.default_example())
     "w_gen_kind": "chirp",
     "w_gen_seconds": 1.0,
     "w_gen_f0": 440.0,

@@ -1,4 +1,4 @@
-"""Widgets built from ``core.params.Param`` declarations (one source of truth for ranges and defaults)."""
+"""Widgets built from ``earmark.params.Param`` declarations (one source of truth for ranges and defaults)."""
 
 from __future__ import annotations
 

@@ -90,7 +90,7 @@ def test_router_entry_file_runs():
 def test_example_explain_views_listen_export():
     at = run(make_app())
     assert at.session_state["w_source"] == "Example"
-    assert at.session_state["w_example"]  # core.examples.default_example()
+    assert at.session_state["w_example"]  # earmark.examples.default_example()
     assert n_charts(at) == 2  # waveform + probabilities before explaining
     explain(at)
     assert n_charts(at) >= 5   # + saliency, uncertainty, per-band importance
@@ -187,7 +187,7 @@ def test_bundled_default_model_loads():
 # ---- every model, transform and explainer is reachable ---------------------------------------------
 
 def test_every_model_is_selectable():
-    from core.models import MODELS
+    from earmark.models import MODELS
 
     at = run(make_app())
     for name in MODELS.names():
@@ -197,8 +197,8 @@ def test_every_model_is_selectable():
 
 
 def test_every_transform_explains_and_every_explainer_has_widgets():
-    from core.explainers import EXPLAINERS
-    from core.transforms import TRANSFORMS
+    from earmark.explainers import EXPLAINERS
+    from earmark.transforms import TRANSFORMS
 
     at = run(make_app())
     for tname in TRANSFORMS.names():
@@ -276,7 +276,7 @@ def test_faithfulness_page():
     run(at, "explore")
     explain(at)
     run(at, "evaluate")
-    assert n_charts(at) == 1 or at.warning  # curves, or a message while core.metrics is missing
+    assert n_charts(at) == 1 or at.warning  # curves, or a message while earmark.metrics is missing
     table = at.dataframe[0].value
     assert {"score", "ig", "energy reference"} <= set(table.columns)
     assert len(at.get("plotly_chart")[0].proto.spec) and "energy reference" in at.get("plotly_chart")[0].proto.spec

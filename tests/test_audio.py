@@ -1,4 +1,4 @@
-"""core.audio: decoding, the failure modes and their messages, mono, resampling, pad/crop, writing."""
+"""earmark.audio: decoding, the failure modes and their messages, mono, resampling, pad/crop, writing."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from core.audio import Clip, clip_hash, fit_length, load_clip, prepare, save_wav, wav_bytes
-from core.errors import AudioError
+from earmark.audio import Clip, clip_hash, fit_length, load_clip, prepare, save_wav, wav_bytes
+from earmark.errors import AudioError
 
 
 def sine(freq: float, sr: int, seconds: float, amp: float = 0.5) -> np.ndarray:
@@ -231,7 +231,7 @@ def test_clip_hash_depends_on_samples_and_rate():
 
 
 def test_fallback_decoder_when_libsndfile_fails(monkeypatch):
-    import core.audio as audio
+    import earmark.audio as audio
 
     def refuse(*args, **kwargs):
         raise sf.LibsndfileError(0, "refused for the test")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.cli import build_parser, main
+from earmark.cli import build_parser, main
 
 
 def test_help_lists_every_command(capsys):
@@ -73,7 +73,7 @@ def test_parser_defaults_match_readme():
 
 def test_train_records_a_portable_command(tmp_path, monkeypatch):
     """Cards and logs are committed: the recorded command must not hold this machine's absolute paths."""
-    from core.cli.train import portable_argv
+    from earmark.cli.train import portable_argv
 
     data = tmp_path / "shared" / "data" / "fsdd"
     work = tmp_path / "repo"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core import ConfigError, ModelError, explain, from_module, get_transform, pick_device
-from core.params import Param, resolve
-from core.probe import Probe, baseline_coeffs
+from earmark import ConfigError, ModelError, explain, from_module, get_transform, pick_device
+from earmark.params import Param, resolve
+from earmark.probe import Probe, baseline_coeffs
 
 L = 64
 
@@ -96,7 +96,7 @@ def test_explanation_carries_meta_and_saves(tmp_path, linear_model):
 
 def test_warm_up_leaves_the_model_unchanged():
     """The one-off warm-up pass changes no weight and leaves no gradient behind."""
-    from core.models import from_module, warm_up
+    from earmark.models import from_module, warm_up
 
     net = from_module(torch.nn.Sequential(torch.nn.Linear(64, 3)), sample_rate=8000, num_samples=64,
                       labels=("a", "b", "c"))

@@ -10,12 +10,12 @@ import torch
 import torchaudio
 from torch import nn
 
-from core.errors import DataError
-from core.models import ModelCard, load_model
-from core.models import training
-from core.models.audionet import AudioNet, assets_dir
-from core.models.fsdd import CREDIT, DigitSet, list_recordings, load_split, parse_name
-from core.models.melcnn import MelCNN
+from earmark.errors import DataError
+from earmark.models import ModelCard, load_model
+from earmark.models import training
+from earmark.models.audionet import AudioNet, assets_dir
+from earmark.models.fsdd import CREDIT, DigitSet, list_recordings, load_split, parse_name
+from earmark.models.melcnn import MelCNN
 
 AUDIONET_PARAMS = (
     (1 * 100 * 3 + 100) + (100 * 64 * 3 + 64) + (64 * 128 * 3 + 128) + 3 * (128 * 128 * 3 + 128)
@@ -158,7 +158,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
 
 
 def test_cli_says_what_to_do_without_data(tmp_path, capsys, monkeypatch):
-    from core.cli import main
+    from earmark.cli import main
 
     monkeypatch.delenv("EARMARK_DATA", raising=False)
     assert main(["train", "melcnn", "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2

@@ -11,14 +11,14 @@ import soundfile as sf
 import torch
 from torch import nn
 
-import core.evaluate as evaluate_mod
-from core.bench import quick_settings, run_bench
-from core.cli import main
-from core.datasets import Item, balanced_subset, fsdd_entries, open_dataset, parse_manifest
-from core.errors import ConfigError, DataError
-from core.evaluate import budget_notes, parse_overrides, read_results, run_evaluation
-from core.metrics import MetricOptions
-from core.models import MODELS, ModelSpec, from_module, register_model
+import earmark.evaluate as evaluate_mod
+from earmark.bench import quick_settings, run_bench
+from earmark.cli import main
+from earmark.datasets import Item, balanced_subset, fsdd_entries, open_dataset, parse_manifest
+from earmark.errors import ConfigError, DataError
+from earmark.evaluate import budget_notes, parse_overrides, read_results, run_evaluation
+from earmark.metrics import MetricOptions
+from earmark.models import MODELS, ModelSpec, from_module, register_model
 
 L = 64
 LABELS = ("a", "b", "c")
@@ -160,7 +160,7 @@ def test_fsdd_folder_parsing_and_split(tmp_path):
     assert [e.name for e in fsdd_entries(tmp_path, split="train")] == ["3_theo_7.wav"]
     with pytest.raises(DataError, match="No FSDD recordings"):
         fsdd_entries(tmp_path / "empty")
-    from core.models.fsdd import parse_name
+    from earmark.models.fsdd import parse_name
     with pytest.raises(DataError, match=r"\{digit\}_\{speaker\}_\{index\}"):
         parse_name("three_theo_0.wav")
 
@@ -252,9 +252,9 @@ def test_rows_scored_with_more_metrics_are_reused_and_fewer_recomputed(tmp_path)
 
 def test_time_frequency_task_is_scored_on_its_own_cells(tmp_path):
     """The key bursts' own power map scores 1 on the task cells; evaluate reports the metric per row."""
-    from core.datasets import synthetic_set
-    from core.models import load_model
-    from core.transforms import get_transform
+    from earmark.datasets import synthetic_set
+    from earmark.models import load_model
+    from earmark.transforms import get_transform
 
     model = load_model("synth-tf", "cpu")
     clips = synthetic_set("synth-tf", card=model.card, n=4, seed=0)
@@ -271,7 +271,7 @@ def test_time_frequency_task_is_scored_on_its_own_cells(tmp_path):
 
 
 def test_shards_are_disjoint_cover_the_set_and_merge_into_the_whole_run(tmp_path):
-    from core.datasets import ClipSet, parse_shard, shard
+    from earmark.datasets import ClipSet, parse_shard, shard
 
     for i in range(5):
         _wav(tmp_path / f"c{i}.wav", n=L)

@@ -1,12 +1,12 @@
-"""core.examples: the bundled clips and the teaching-mode signal generator."""
+"""earmark.examples: the bundled clips and the teaching-mode signal generator."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from core.errors import ConfigError, DataError
-from core.examples import (DEFAULT_EXAMPLE, SIGNAL_KINDS, SIGNAL_PARAMS, SIGNAL_USES, default_example,
+from earmark.errors import ConfigError, DataError
+from earmark.examples import (DEFAULT_EXAMPLE, SIGNAL_KINDS, SIGNAL_PARAMS, SIGNAL_USES, default_example,
                            generate_signal, list_examples, load_example)
 
 
@@ -69,7 +69,7 @@ def test_assets_folder_can_be_overridden(monkeypatch, tmp_path):
     with pytest.raises(DataError, match="make_examples.py"):
         list_examples()
     (tmp_path / "examples").mkdir()
-    from core.audio import save_wav
+    from earmark.audio import save_wav
 
     save_wav(tmp_path / "examples" / "digit_3_test.wav", generate_signal("tone", seconds=0.5), 8000)
     (only,) = list_examples()

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from core.errors import ConfigError
-from core.explainers import EXPLAINERS, explain
-from core.models.base import from_module
-from core.transforms import get_transform
+from earmark.errors import ConfigError
+from earmark.explainers import EXPLAINERS, explain
+from earmark.models.base import from_module
+from earmark.transforms import get_transform
 
 SR = 8000
 L = 512
@@ -178,8 +178,8 @@ def test_smoothgrad_on_linear_model_is_abs_weight_for_any_sigma(noise_level, mod
 
 def test_smoothgrad_uncertainty_is_the_variance_of_the_draws():
     # Variance over draws of per-draw |g| maps, checked against draws re-made by hand.
-    from core.explainers.saliency import noisy_coeffs
-    from core.probe import Probe
+    from earmark.explainers.saliency import noisy_coeffs
+    from earmark.probe import Probe
 
     model, x, t = tanh_mlp(), clip(), transform("time")
     e = explain(model, x, t, 0, method="smoothgrad", seed=5, n_samples=7)

@@ -7,14 +7,14 @@ import math
 import pytest
 import torch
 
-from core.explainers import EXPLAINERS, explain
-from core.explainers.learnable_mask import (
+from earmark.explainers import EXPLAINERS, explain
+from earmark.explainers.learnable_mask import (
     band_segments, diff_weights, dwt_level_weights, fill_defaults, initial_masks, segment_weights, smoothness,
     sparsity_hinge,
 )
-from core.explainers.minimal_mask import class_score, restart_alphas
-from core.models.base import from_module
-from core.transforms import get_transform
+from earmark.explainers.minimal_mask import class_score, restart_alphas
+from earmark.models.base import from_module
+from earmark.transforms import get_transform
 
 LENGTH = 256
 KEY_BINS = list(range(20, 26))

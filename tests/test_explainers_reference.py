@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from core.explainers import EXPLAINERS, explain
-from core.models.base import from_module
-from core.transforms import get_transform
+from earmark.explainers import EXPLAINERS, explain
+from earmark.models.base import from_module
+from earmark.transforms import get_transform
 
 SR, L = 8000, 1024
 

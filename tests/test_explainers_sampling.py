@@ -12,16 +12,16 @@ import pytest
 import torch
 from torch import nn
 
-from core.errors import ConfigError
-from core.explainers import EXPLAINERS, explain
-from core.explainers.freqrise import explain_freqrise
-from core.explainers.masks import (
+from earmark.errors import ConfigError
+from earmark.explainers import EXPLAINERS, explain
+from earmark.explainers.freqrise import explain_freqrise
+from earmark.explainers.masks import (
     STRATEGIES, WeightedMoments, block_masks, grid_for, smooth_masks, strategy_masks, to_map_space,
 )
-from core.explainers.relax import explain_relax, u_relax
-from core.models.base import from_module
-from core.probe import Probe, no_progress
-from core.transforms import get_transform
+from earmark.explainers.relax import explain_relax, u_relax
+from earmark.models.base import from_module
+from earmark.probe import Probe, no_progress
+from earmark.transforms import get_transform
 
 SR = 8000
 

@@ -8,17 +8,17 @@ import pytest
 import torch
 from torch import nn
 
-from core.errors import ConfigError
-from core.explainers import explain
-from core.metrics import METRICS, MetricContext, MetricOptions, compute_metrics, select_metrics
-from core.metrics.complexity import entropy
-from core.metrics.curves import auc, curves, fraction_grid, random_ranks, rank_cells, single_point
-from core.metrics.fidelity import ff_and_fid_in, mu_fidelity
-from core.metrics.localisation import relevance_rank_accuracy
-from core.metrics.randomisation import cascading_randomisation, spearman
-from core.models import from_module
-from core.probe import Probe
-from core.transforms import get_transform
+from earmark.errors import ConfigError
+from earmark.explainers import explain
+from earmark.metrics import METRICS, MetricContext, MetricOptions, compute_metrics, select_metrics
+from earmark.metrics.complexity import entropy
+from earmark.metrics.curves import auc, curves, fraction_grid, random_ranks, rank_cells, single_point
+from earmark.metrics.fidelity import ff_and_fid_in, mu_fidelity
+from earmark.metrics.localisation import relevance_rank_accuracy
+from earmark.metrics.randomisation import cascading_randomisation, spearman
+from earmark.models import from_module
+from earmark.probe import Probe
+from earmark.transforms import get_transform
 
 W = torch.tensor([0.4, 0.3, 0.2, 0.1])
 

@@ -19,16 +19,16 @@ import copy
 import pytest
 import torch
 
-from core import explain, get_transform
-from core.errors import ModelError
-from core.metrics.randomisation import parameter_layers, reinitialise_, spearman
+from earmark import explain, get_transform
+from earmark.errors import ModelError
+from earmark.metrics.randomisation import parameter_layers, reinitialise_, spearman
 
 SETTINGS = {"ig": {"n_steps": 16}, "freqrise": {"n_masks": 1000}}
 
 
 @pytest.fixture(scope="module")
 def audionet():
-    from core.models import load_model
+    from earmark.models import load_model
     try:
         return load_model("audionet-digits", "cpu")
     except ModelError as exc:
@@ -37,7 +37,7 @@ def audionet():
 
 @pytest.fixture(scope="module")
 def clip():
-    from core import audio, examples
+    from earmark import audio, examples
     return audio.prepare(examples.load_example("digit_3_en-us"), sample_rate=8000, num_samples=8000).wave
 
 

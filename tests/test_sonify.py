@@ -1,13 +1,13 @@
-"""core.sonify: top-k masks, keep/remove complementarity, soft masks, loudness matching."""
+"""earmark.sonify: top-k masks, keep/remove complementarity, soft masks, loudness matching."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from core.errors import ConfigError
-from core.sonify import PEAK_LIMIT, keep_top, listen, match_loudness, remove_top, rms, soft_mask, topk_mask
-from core.transforms import get_transform
+from earmark.errors import ConfigError
+from earmark.sonify import PEAK_LIMIT, keep_top, listen, match_loudness, remove_top, rms, soft_mask, topk_mask
+from earmark.transforms import get_transform
 
 LENGTH = 2000
 DOMAINS = ["stft", "dwt", "fourier", "time", "mel"]

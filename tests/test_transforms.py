@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.errors import ConfigError
-from core.transforms import TRANSFORMS, get_transform
+from earmark.errors import ConfigError
+from earmark.transforms import TRANSFORMS, get_transform
 
 NAMES = TRANSFORMS.names()
 SR = 8000
@@ -36,7 +36,7 @@ def test_reconstruction_random(name, length, batch, generator):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_reconstruction_example_clips(name):
-    examples = pytest.importorskip("core.examples")
+    examples = pytest.importorskip("earmark.examples")
     clips = [examples.load_example(e.name).wave for e in examples.list_examples()]
     assert clips, "no bundled examples"
     t = get_transform(name, SR)

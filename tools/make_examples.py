@@ -2,7 +2,7 @@
 
 * Speech: the digits "zero".."nine" spoken by espeak-ng in two voices, converted by sox to 8 kHz mono
   16-bit WAV, leading/trailing silence trimmed, peak-normalised to −1 dBFS, at most 1 s.
-* Synthetic: 1 s at 8 kHz from :func:`core.examples.generate_signal` (the same code as the dashboard's
+* Synthetic: 1 s at 8 kHz from :func:`earmark.examples.generate_signal` (the same code as the dashboard's
   signal generator), written as 16-bit WAV.
 
 Deterministic: espeak-ng is deterministic, sox runs in repeatable mode (``-R``) without dither (``-D``),
@@ -27,8 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.audio import save_wav  # noqa: E402
-from core.examples import DIGIT_WORDS, examples_dir, generate_signal  # noqa: E402
+from earmark.audio import save_wav  # noqa: E402
+from earmark.examples import DIGIT_WORDS, examples_dir, generate_signal  # noqa: E402
 
 SAMPLE_RATE = 8000
 MAX_SECONDS = 1.0

@@ -43,9 +43,9 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
     """Explain ``model``'s prediction on ``x`` in ``transform``'s domain with the explainer ``method``.
 
     Args:
-        model: an :class:`~core.models.EarmarkModel`.
+        model: an :class:`~earmark.models.EarmarkModel`.
         x: (L,) waveform at the model's sample rate and length.
-        transform: the domain (see :func:`core.transforms.get_transform`).
+        transform: the domain (see :func:`earmark.transforms.get_transform`).
         target: class to explain; ``None`` = the predicted class.
         method: registered explainer name (see ``EXPLAINERS.names()``).
         seed: seeds the generator when ``generator`` is not given.

@@ -17,7 +17,7 @@ FirstLook = Callable[[Tensor], None]
 
 @dataclass(frozen=True)
 class Attribution:
-    """What an explainer function computes; :func:`core.explainers.explain` wraps it in an Explanation.
+    """What an explainer function computes; :func:`earmark.explainers.explain` wraps it in an Explanation.
 
     Attributes:
         saliency: (*M) real map.  uncertainty: (*M) non-negative map.

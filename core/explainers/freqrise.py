@@ -1,7 +1,7 @@
 """FreqRISE (Brüsch et al.): RISE with smooth random masks in a signal domain (rFFT, STFT, and any other).
 
 Draw ``N`` smooth masks ``M_n`` (Bernoulli(keep = 1 − p) on a coarse grid of the transform's image,
-bilinearly upsampled, randomly shifted; see :func:`~core.explainers.masks.smooth_masks`), score each
+bilinearly upsampled, randomly shifted; see :func:`~earmark.explainers.masks.smooth_masks`), score each
 masked clip ``synthesize(z·M_n + (1 − M_n)·b)`` by the target's probability (or logit, as in the
 reference code) ``s_n``, and estimate per map cell ``i``
 

@@ -3,7 +3,7 @@
 Every generator here returns ``(N, F, T)`` masks on the *image grid* of a transform (rows = frequency
 bands or wavelet levels, columns = time), with 1 = keep the cell and 0 = replace it by the baseline.
 :func:`to_map_space` converts them to the transform's map space with ``transform.from_image``, which
-is what :meth:`core.probe.Probe.score` takes.
+is what :meth:`earmark.probe.Probe.score` takes.
 
 Two families:
 
@@ -250,7 +250,7 @@ def mask_chunks(probe, n_masks: int, draw, *, progress=None):
     gives the same masks on every device.
 
     Args:
-        probe: the clip, model and domain (:class:`~core.probe.Probe`).
+        probe: the clip, model and domain (:class:`~earmark.probe.Probe`).
         n_masks: total number of masks.
         draw: ``draw(b, image_shape) -> (b, F, T)`` masks on the image grid.
         progress: the caller's ``progress(fraction, stage)``; each chunk gets its share.

@@ -1,7 +1,7 @@
 """RELAX (Wickstrøm et al.) and its spectrogram variants: importance and uncertainty from representations.
 
 Draw ``N`` masks ``M_n`` (strategy: unstructured smooth masks as in RELAX, or the spectrogram study's
-time stripes, frequency stripes or time–frequency patches; see :func:`~core.explainers.masks.strategy_masks`),
+time stripes, frequency stripes or time–frequency patches; see :func:`~earmark.explainers.masks.strategy_masks`),
 replace the masked coefficients by a value ``b`` (zero, the clip's mean or its minimum), and score each
 masked clip by the cosine similarity ``s_n`` between the model's embedding of the masked and the clean
 clip (or, optionally, between their class-probability vectors). Per map cell ``i``

@@ -54,7 +54,7 @@ def _add_per_scale(probe: Probe, result: Attribution) -> Attribution:
 
 def wam_smoothgrad(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                    n_samples: int = 25, noise_level: float = 0.001, mode: str = "mean_gradient") -> Attribution:
-    """WAM-SG: :func:`~core.explainers.smoothgrad.smoothgrad` on DWT coefficients, plus per-scale importance.
+    """WAM-SG: :func:`~earmark.explainers.smoothgrad.smoothgrad` on DWT coefficients, plus per-scale importance.
 
     Returns:
         Attribution with saliency (N,), uncertainty (N,) (variance over draws), extras ``per_scale``
@@ -67,7 +67,7 @@ def wam_smoothgrad(probe: Probe, *, generator: torch.Generator, progress: Progre
 
 def wam_integrated_gradients(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                              **settings) -> Attribution:
-    """WAM-IG: :func:`~core.explainers.ig.explain_ig` on DWT coefficients, plus per-scale importance.
+    """WAM-IG: :func:`~earmark.explainers.ig.explain_ig` on DWT coefficients, plus per-scale importance.
 
     Args:
         settings: IG's parameters (``n_steps``, ``noise_scale``, ``blur_ms``).

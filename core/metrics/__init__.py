@@ -1,7 +1,7 @@
 """Metrics that describe themselves: name, score direction, category — registered in :data:`METRICS`.
 
 Every metric is computed in the explanation's own domain from a :class:`MetricContext` (the clip's
-:class:`~core.probe.Probe`, the saliency map, a seed, options, and — where a metric needs them — the true
+:class:`~earmark.probe.Probe`, the saliency map, a seed, options, and — where a metric needs them — the true
 mask of a synthetic task or a way to recompute the map). Metrics that share work (the deletion and
 insertion curves, the single-point scores) compute it once per context.
 

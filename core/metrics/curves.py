@@ -2,7 +2,7 @@
 
 Everything happens in the explanation's own domain: map cells are ranked by saliency, a binary mask keeps
 (insertion) or removes (deletion) the top fraction, and the model scores the clip with the removed cells
-set to the baseline value 0. All masks of a curve go through :meth:`core.probe.Probe.score` as one batch.
+set to the baseline value 0. All masks of a curve go through :meth:`earmark.probe.Probe.score` as one batch.
 
 Ties are broken deterministically: among equal saliency values the cell with the lower flat index ranks
 first (a stable sort).
@@ -87,7 +87,7 @@ def curves(probe, saliency: Tensor, *, fractions: Tensor | None = None, absolute
     """Deletion and insertion curves of the target-class probability, in one batched model call.
 
     Args:
-        probe: a :class:`~core.probe.Probe` of the clip in the explanation's domain.
+        probe: a :class:`~earmark.probe.Probe` of the clip in the explanation's domain.
         saliency: (*M) map in ``probe``'s map space.
         fractions: (K,) fractions in [0, 1] (default :func:`fraction_grid` with 20 steps).
         absolute: rank by ``|saliency|``.

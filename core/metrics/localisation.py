@@ -1,20 +1,20 @@
-"""Localisation against a known ground truth (the synthetic tasks of :mod:`core.tasks`).
+"""Localisation against a known ground truth (the synthetic tasks of :mod:`earmark.tasks`).
 
 **Relevance-rank accuracy** (Arras et al. 2022, used by FreqRISE): with K the number of truly relevant
 cells, the share of them among the K most salient cells. 1 = the map puts exactly the true cells on top.
-The computation is :func:`core.tasks.relevance_rank_accuracy` (one definition in the project); this
+The computation is :func:`earmark.tasks.relevance_rank_accuracy` (one definition in the project); this
 module adapts it to one map and gives an empty truth a NaN instead of an error, so an evaluation over
 many clips keeps going.
 
 Two levels of truth:
 
 * **map cells** (:func:`relevance_rank_accuracy`): the truth is the fewest coefficients holding 90 % of the
-  key energy (:func:`core.tasks.true_mask`). Right for the frequency task in the rFFT domain, where the
+  key energy (:func:`earmark.tasks.true_mask`). Right for the frequency task in the rFFT domain, where the
   keys are single bins; on the time–frequency task it asks a smooth-mask method (≈ 200 random grid cells)
   to resolve the few narrow bins of a tone line, i.e. it scores resolution rather than localisation.
 * **task cells** (:func:`task_cell_accuracy`): the time–frequency task's own 4 × 4 (time slot, octave
   band) grid, DESIGN §5's "true cells": the map is summed into the grid (positive part of the
-  median-centred saliency, see :meth:`core.tasks.TimeFrequencyTask.cell_scores`) and the two present
+  median-centred saliency, see :meth:`earmark.tasks.TimeFrequencyTask.cell_scores`) and the two present
   key cells are the truth. A random ranking scores 2/16 on average.
 """
 

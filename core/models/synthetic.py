@@ -1,8 +1,8 @@
 """Small models for the synthetic ground-truth tasks, trained on demand and cached.
 
-* ``synth-freq`` — :class:`SpectrumMLP` on :class:`~core.tasks.FrequencyTask`: log-magnitude rFFT of the
+* ``synth-freq`` — :class:`SpectrumMLP` on :class:`~earmark.tasks.FrequencyTask`: log-magnitude rFFT of the
   waveform (inside the model), standardised per clip → dense 64 → ReLU → dense 6.
-* ``synth-tf`` — :class:`SpectrogramCNN` on :class:`~core.tasks.TimeFrequencyTask`: STFT magnitude above a
+* ``synth-tf`` — :class:`SpectrogramCNN` on :class:`~earmark.tasks.TimeFrequencyTask`: STFT magnitude above a
   floor (torchaudio, inside the model) → conv 5×5 stride 2 (8 channels) → ReLU → average-pool 2 → dense 32
   → ReLU → dense 6.
 
@@ -301,11 +301,11 @@ def build(name: str, device: torch.device | str = "cpu", *, seed: int = 0) -> Ea
     model.card = ModelCard(
         name=name, title=definition.title, sample_rate=task.sample_rate, num_samples=task.num_samples,
         labels=task.labels, input_kind=definition.input_kind,
-        training_data=(f"generated on the fly: core.tasks.{type(task).__name__} "
+        training_data=(f"generated on the fly: earmark.tasks.{type(task).__name__} "
                        f"({definition.recipe.steps} steps × {definition.recipe.batch} fresh clips)"),
         licence="synthetic data, no licence needed",
         metrics=metrics,
-        training_command=f"python -c \"from core.models import load_model; load_model('{name}')\"",
+        training_command=f"python -c \"from earmark.models import load_model; load_model('{name}')\"",
         embedding_dim=model.out.in_features,
         notes=(f"{definition.arch_name}. Task config: {json.dumps(task.config())}. Accuracy on "
                f"{EVAL_SAMPLES} fresh clips; 'keys removed' subtracts the class-defining components, "

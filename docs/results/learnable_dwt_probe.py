@@ -13,12 +13,12 @@ import sys
 
 import torch
 
-from core import explain, get_transform, load_model
-from core.datasets import open_dataset
-from core.device import make_generator
-from core.evaluate import clip_seed
-from core.metrics.curves import single_point
-from core.probe import Probe
+from earmark import explain, get_transform, load_model
+from earmark.datasets import open_dataset
+from earmark.device import make_generator
+from earmark.evaluate import clip_seed
+from earmark.metrics.curves import single_point
+from earmark.probe import Probe
 
 n = int(sys.argv[1])
 budgets = [tuple(map(int, b.split("x"))) for b in sys.argv[2].split(",")]
