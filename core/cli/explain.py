@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -116,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
                                      offset=args.offset),
     })
     files["json"].write_text(json.dumps(summary, indent=2))
+    for warning in summary.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{clip.name}: predicted {summary['prediction']} "
           f"(p={expl.meta['probabilities'][expl.meta['predicted']]:.3f}); explained class {summary['target_label']} "
           f"with {expl.method} in {transform.name} in {summary['timings']['explain_s']:.2f}s → {out}/")

@@ -105,6 +105,10 @@ cost_line.caption(f"Explained class **{labels[exp.target]}** · computed in {met
 saliency_slot.plotly_chart(figures.saliency_map(d, what="saliency", log_freq=log_freq, layout=layout,
                                                 clip_percentile=clip_pct, wave=ready.wave, title=saliency_title),
                            key="fig_saliency", config=figures.CONFIG)
+if (check := exp.completeness()) is not None:  # IG: does the map add up to f(x) − f(baseline)?
+    (st.warning if check["warning"] else st.caption)(check["warning"] or (
+        f"IG completeness: the map adds up to f(x) − f(baseline) = {check['output_change']:+.3f} within "
+        f"{check['relative_gap']:.1%} (gap {check['gap']:+.3f} logits)."))
 if clicked:
     total = time.perf_counter() - started
     st.session_state.last_seconds = early.get("seconds", total)
