@@ -62,6 +62,13 @@ class Explanation:
             "params": self.params, "seed": self.seed, "uncertainty_meaning": self.uncertainty_meaning,
             "map_shape": list(self.saliency.shape), **self.meta,
         }
+        if "final_score" in self.extras and "final_sparsity" in self.extras:      # minimal mask
+            size = 1.0 - self.extras["final_sparsity"]
+            out["final_mask"] = {"size": float(size.mean()), "score": float(self.extras["final_score"].mean()),
+                                 "size_per_restart": size.tolist(),
+                                 "score_per_restart": self.extras["final_score"].tolist(),
+                                 **({"clean_score": float(self.extras["clean_score"])}
+                                    if "clean_score" in self.extras else {})}
         check = self.completeness()
         if check is not None:
             out["completeness"] = check

@@ -26,7 +26,8 @@ import torch
 from ..params import Param
 from ..probe import BASELINES, Probe, ProgressFn
 from .base import Attribution, ExplainerSpec
-from .masks import WeightedMoments, mask_chunks, smooth_masks
+from .masks import (INERT_CHOICES, INERT_HELP, WeightedMoments, inert_cells, mask_chunks, smooth_masks,
+                    without_inert)
 
 PARAMS = (
     Param("n_masks", 3000, "number of random masks (more = smoother map, lower variance)", low=10, high=100000, step=10),
@@ -35,11 +36,13 @@ PARAMS = (
     Param("readout", "prob", "score of a masked clip: target probability, or target logit (reference code)",
           choices=("prob", "logit")),
     Param("baseline", "zero", "value that replaces dropped coefficients", choices=BASELINES),
+    Param("inert", "none", INERT_HELP, choices=INERT_CHOICES),
 )
 
 
 def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_masks: int = 3000,
-                     cells: int = 200, p: float = 0.5, readout: str = "prob", baseline: str = "zero") -> Attribution:
+                     cells: int = 200, p: float = 0.5, readout: str = "prob", baseline: str = "zero",
+                     inert: str = "none") -> Attribution:
     """FreqRISE importance and its Monte-Carlo variance in ``probe``'s domain.
 
     Masks are drawn and scored in chunks whose size depends on the image shape only (so a seed gives
@@ -69,8 +72,8 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
         moments.update(weighted, torch.ones((), device=probe.device, dtype=dtype))
         score_sum = score_sum + scores.sum()
     variance = moments.spread / max(n_masks - 1, 1) / n_masks
-    return Attribution(moments.mean, variance,
-                       {"mean_score": score_sum / n_masks, "std_error": variance.sqrt()})
+    extras = {"mean_score": score_sum / n_masks, "std_error": variance.sqrt()}
+    return Attribution(*without_inert(moments.mean, variance, inert_cells(probe, baseline), extras, inert))
 
 
 SPEC = ExplainerSpec(

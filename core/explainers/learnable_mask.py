@@ -45,6 +45,7 @@ from ..params import Param
 from ..probe import Probe, ProgressFn, sub_progress
 from ..transforms import DWTTransform, Transform
 from .base import Attribution, ExplainerSpec
+from .masks import INERT_CHOICES, INERT_HELP, inert_cells, without_inert
 
 #: Table 1 of the paper; domains without a row use ``"stft"``.
 PAPER_DEFAULTS: dict[str, dict[str, float]] = {
@@ -69,6 +70,7 @@ PARAMS = (
           low=-1.0, high=1.0, step=0.01),
     Param("tolerance", 0.0, "stop early when the loss changed by less than this fraction over 10 steps; 0 = off",
           low=0.0, high=0.1, step=1e-4),
+    Param("inert", "none", INERT_HELP, choices=INERT_CHOICES),
 )
 
 #: Starting value of the cells that the random initialisation leaves out (see the module docstring).
@@ -241,7 +243,7 @@ def spread(masks: Tensor) -> Tensor:
 def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, steps: int = 300,
                            restarts: int = 4, lr: float = 0.05, lambda_r: float = -1.0, lambda_s: float = -1.0,
                            r: float = -1.0, init_fraction: float = 0.1, init_high: float = -1.0,
-                           tolerance: float = 0.0) -> Attribution:
+                           tolerance: float = 0.0, inert: str = "none") -> Attribution:
     """Learn ``restarts`` masks at once; saliency = their mean, uncertainty = their spread.
 
     Args:
@@ -255,7 +257,10 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
         Attribution with saliency (*M) in [0, 1], uncertainty (*M) (std over restarts), extras
         ``restart_masks`` (R, *M), ``loss_curve`` (steps,) and the per-term curves ``ce_curve``,
         ``sparsity_curve`` (the hinge), ``smoothness_curve`` and ``mask_mean_curve`` (all means over
-        restarts), and ``settings`` (4,) = the λ_R, λ_S, r, init_high actually used.
+        restarts), and ``settings`` (4,) = the λ_R, λ_S, r, init_high actually used; ``raw_saliency``
+        (*M) the mean mask as learned and ``inert`` (*M) the cells where masking changes nothing, which
+        (``inert="none"``) get no importance in the saliency: the mask there is moved by the
+        regularisers only.
     """
     domain = probe.transform.name
     cfg = fill_defaults(domain, lambda_r=lambda_r, lambda_s=lambda_s, r=r, init_high=init_high)
@@ -281,7 +286,7 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
     extras = {"restart_masks": masks, "loss_curve": curves["loss"], "ce_curve": curves["ce"],
               "sparsity_curve": curves["sparsity"], "smoothness_curve": curves["smoothness"],
               "mask_mean_curve": curves["mask_mean"], "settings": settings}
-    return Attribution(masks.mean(0), spread(masks), extras)
+    return Attribution(*without_inert(masks.mean(0), spread(masks), inert_cells(probe), extras, inert))
 
 
 SPEC = ExplainerSpec(

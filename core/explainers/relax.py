@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from ..params import Param
 from ..probe import BASELINES, Probe, ProgressFn
 from .base import Attribution, ExplainerSpec
-from .masks import STRATEGIES, WeightedMoments, mask_chunks, strategy_masks
+from .masks import (INERT_CHOICES, INERT_HELP, STRATEGIES, WeightedMoments, inert_cells, mask_chunks,
+                    strategy_masks, without_inert)
 
 SIMILARITIES = ("embedding", "probabilities")
 
@@ -42,6 +43,7 @@ PARAMS = (
           choices=BASELINES),
     Param("similarity", "embedding", "cosine similarity of the model's embeddings (RELAX) or of its class "
           "probabilities", choices=SIMILARITIES),
+    Param("inert", "none", INERT_HELP, choices=INERT_CHOICES),
 )
 
 
@@ -52,7 +54,7 @@ def u_relax(importance: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor
 
 def explain_relax(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_masks: int = 3000,
                   strategy: str = "unstructured", fraction: float = 0.5, cells: int = 200,
-                  replacement: str = "zero", similarity: str = "embedding") -> Attribution:
+                  replacement: str = "zero", similarity: str = "embedding", inert: str = "none") -> Attribution:
     """RELAX importance ``R`` and uncertainty ``U`` in ``probe``'s domain.
 
     Args:
@@ -91,8 +93,9 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
     safe = moments.weight.clamp_min(torch.finfo(dtype).tiny)
     importance = moments.mean
     uncertainty = torch.where(moments.weight > 0, moments.spread / safe, torch.zeros_like(safe)).clamp_min(0)
-    return Attribution(importance, uncertainty,
-                       {"u_relax": u_relax(importance, uncertainty), "mean_similarity": sim_sum / n_masks})
+    importance, uncertainty, extras = without_inert(importance, uncertainty, inert_cells(probe, replacement),
+                                                    {"mean_similarity": sim_sum / n_masks}, inert)
+    return Attribution(importance, uncertainty, {**extras, "u_relax": u_relax(importance, uncertainty)})
 
 
 SPEC = ExplainerSpec(
