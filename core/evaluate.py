@@ -237,7 +237,7 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
 
     Args:
         model: the classifier (its card gives rate, length, labels).
-        clips: a data set from :func:`earmark.datasets.open_dataset` (iterates ``(name, wave, label)``;
+        clips: a data set from :func:`earmark.data.datasets.open_dataset` (iterates ``(name, wave, label)``;
             ``true_mask(name, transform)`` gives the ground truth where there is one).
         explainers: explainer names.  transforms: domain names.
         out: output folder (created); holds ``results.jsonl`` across runs.

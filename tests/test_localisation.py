@@ -7,11 +7,11 @@ far lower (checked), so the thresholds measure the explainer, not the task.
 
 Levels of truth:
 
-* frequency task, rFFT: map cells = rFFT bins; the truth is the two key bins (:func:`earmark.tasks.true_mask`,
+* frequency task, rFFT: map cells = rFFT bins; the truth is the two key bins (:func:`earmark.data.tasks.true_mask`,
   90 % of the key energy — the keys sit exactly on bins, so K = 2 of 2,001).
 * time–frequency task, STFT and DWT: the task's own 16 (time slot, octave band) cells — DESIGN §5's "true
   cells". Each map is summed into the 4 × 4 grid (positive part of the median-centred saliency, per key
-  footprint; :meth:`earmark.tasks.TimeFrequencyTask.cell_scores`) and the two present key cells are the
+  footprint; :meth:`earmark.data.tasks.TimeFrequencyTask.cell_scores`) and the two present key cells are the
   truth (K = 2 of 16; random ≈ 0.125). Bin-level truth on this task (a few tone-line bins) asks a
   smooth-mask method to resolve single bins and scores resolution, not localisation.
 
@@ -46,8 +46,8 @@ import torch
 from earmark.explainers import EXPLAINERS, explain
 from earmark.metrics.localisation import task_cell_accuracy
 from earmark.models import load_model
-from earmark.models.synthetic import DEFINITIONS
-from earmark.tasks import (PAIRS, TimeFrequencyTask, cell_relevance_rank_accuracy, relevance_rank_accuracy,
+from earmark.training.synthetic import DEFINITIONS
+from earmark.data.tasks import (PAIRS, TimeFrequencyTask, cell_relevance_rank_accuracy, relevance_rank_accuracy,
                         task_cell_scores, true_cells, true_mask)
 from earmark.transforms import get_transform
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
+from .base import MetricSpec, register_metric
 
 
 @dataclass(frozen=True)
@@ -168,3 +169,22 @@ def _check_map(probe, saliency: Tensor) -> None:
             f"The saliency map has shape {tuple(saliency.shape)} but the {probe.transform.name} domain "
             f"expects {tuple(probe.map_shape)}; compute the map and the metric in the same domain."
         )
+
+
+for _spec in (
+    MetricSpec("deletion_auc", "lower", "faithfulness", lambda c: c.curves().deletion_auc,
+               "Area under the true-class probability as the most salient cells are removed (set to 0)."),
+    MetricSpec("insertion_auc", "higher", "faithfulness", lambda c: c.curves().insertion_auc,
+               "Area under the true-class probability as the most salient cells are inserted into a zero clip."),
+    MetricSpec("faithfulness", "higher", "faithfulness", lambda c: c.curves().faithfulness,
+               "Insertion AUC − deletion AUC."),
+    MetricSpec("I", "higher", "faithfulness", lambda c: c.single_point().I,
+               "True-class probability keeping only the top 10 % of cells."),
+    MetricSpec("D", "lower", "faithfulness", lambda c: c.single_point().D,
+               "True-class probability with the top 10 % of cells removed."),
+    MetricSpec("RI", "higher", "faithfulness", lambda c: c.single_point().RI,
+               "Reference for I: keeping 10 % of cells chosen at random (mean over rankings)."),
+    MetricSpec("RD", "lower", "faithfulness", lambda c: c.single_point().RD,
+               "Reference for D: removing 10 % of cells chosen at random (mean over rankings)."),
+):
+    register_metric(_spec)

@@ -1,20 +1,20 @@
-"""Localisation against a known ground truth (the synthetic tasks of :mod:`earmark.tasks`).
+"""Localisation against a known ground truth (the synthetic tasks of :mod:`earmark.data.tasks`).
 
 **Relevance-rank accuracy** (Arras et al. 2022, used by FreqRISE): with K the number of truly relevant
 cells, the share of them among the K most salient cells. 1 = the map puts exactly the true cells on top.
-The computation is :func:`earmark.tasks.relevance_rank_accuracy` (one definition in the project); this
+The computation is :func:`earmark.data.tasks.relevance_rank_accuracy` (one definition in the project); this
 module adapts it to one map and gives an empty truth a NaN instead of an error, so an evaluation over
 many clips keeps going.
 
 Two levels of truth:
 
 * **map cells** (:func:`relevance_rank_accuracy`): the truth is the fewest coefficients holding 90 % of the
-  key energy (:func:`earmark.tasks.true_mask`). Right for the frequency task in the rFFT domain, where the
+  key energy (:func:`earmark.data.tasks.true_mask`). Right for the frequency task in the rFFT domain, where the
   keys are single bins; on the time–frequency task it asks a smooth-mask method (≈ 200 random grid cells)
   to resolve the few narrow bins of a tone line, i.e. it scores resolution rather than localisation.
 * **task cells** (:func:`task_cell_accuracy`): the time–frequency task's own 4 × 4 (time slot, octave
   band) grid, DESIGN §5's "true cells": the map is summed into the grid (positive part of the
-  median-centred saliency, see :meth:`earmark.tasks.TimeFrequencyTask.cell_scores`) and the two present
+  median-centred saliency, see :meth:`earmark.data.tasks.TimeFrequencyTask.cell_scores`) and the two present
   key cells are the truth. A random ranking scores 2/16 on average.
 """
 
@@ -23,9 +23,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..data.tasks import TimeFrequencyTask, cell_relevance_rank_accuracy
+from ..data.tasks import relevance_rank_accuracy as _batched_rra
 from ..errors import ConfigError
-from ..tasks import TimeFrequencyTask, cell_relevance_rank_accuracy
-from ..tasks import relevance_rank_accuracy as _batched_rra
+from .base import MetricSpec, register_metric
 
 
 def relevance_rank_accuracy(saliency: Tensor, true_mask: Tensor, *, absolute: bool = False) -> float:
@@ -75,3 +76,17 @@ def task_cell_accuracy(saliency: Tensor, label: int | Tensor, transform, *, task
     """
     label = torch.as_tensor(label).reshape(1)
     return float(cell_relevance_rank_accuracy(transform, saliency[None], label, length, task=task)[0])
+
+
+for _spec in (
+    MetricSpec("relevance_rank_accuracy", "higher", "localisation",
+               lambda c: relevance_rank_accuracy(c.saliency, c.true_mask, absolute=c.options.absolute),
+               "Share of the K truly relevant cells among the K most salient (synthetic tasks).",
+               requires=("true_mask",)),
+    MetricSpec("task_cell_accuracy", "higher", "localisation",
+               lambda c: c.cell_scorer(c.saliency.abs() if c.options.absolute else c.saliency),
+               "Share of the present key cells among the most salient of a task's own cells (time–frequency "
+               "task: 2 of 16 slot × band cells; random ranking 0.125).",
+               requires=("cell_scorer",)),
+):
+    register_metric(_spec)

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import EarmarkModel, ModelCard, load_weights
-from .fsdd import CREDIT, LABELS, LICENCE, NUM_SAMPLES, SAMPLE_RATE
+from ..data.fsdd import CREDIT, LABELS, LICENCE, NUM_SAMPLES, SAMPLE_RATE
 
 NAME = "audionet-digits"
 CHANNELS = (100, 64, 128, 128, 128, 128)

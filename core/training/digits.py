@@ -28,10 +28,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .audionet import AudioNet, assets_dir
-from .base import EarmarkModel, ModelCard, load_weights, save_weights
-from .fsdd import CREDIT, DigitSet, NUM_SAMPLES, load_split
-from .melcnn import MelCNN
+from ..models.audionet import AudioNet, assets_dir
+from ..models.base import EarmarkModel, ModelCard, load_weights, save_weights
+from ..data.fsdd import CREDIT, DigitSet, NUM_SAMPLES, load_split
+from ..models.melcnn import MelCNN
 
 ARCHITECTURES: dict[str, tuple[str, Callable[[], EarmarkModel]]] = {
     "audionet": ("audionet-digits", AudioNet),

@@ -37,7 +37,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 PAIRS: tuple[tuple[int, int], ...] = tuple(itertools.combinations(range(4), 2))
 
