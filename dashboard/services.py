@@ -342,12 +342,12 @@ def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor,
     sal = saliency.detach().cpu().float()[None]
     unc = torch.zeros_like(sal) if uncertainty is None else uncertainty.detach().cpu().float()[None]
     return Display(
-        saliency=to_numpy(transform.to_image(sal)[0]),
-        uncertainty=to_numpy(transform.to_image(unc)[0]),
+        saliency=to_numpy(transform.to_image(sal, length=length)[0]),
+        uncertainty=to_numpy(transform.to_image(unc, length=length)[0]),
         power=to_numpy(transform.power_image(x)[0]),
         freqs=to_numpy(ax.freqs), times=to_numpy(ax.times), freq_edges=to_numpy(ax.freq_edges),
         row_labels=tuple(ax.row_labels) if ax.row_labels else None,
-        bands=to_numpy(transform.band_sums(sal)[0]),
+        bands=to_numpy(transform.band_sums(sal, length=length)[0]),
         duration=length / transform.sample_rate,
     )
 

@@ -44,6 +44,24 @@ def _np(t) -> np.ndarray:
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
 
 
+def _stateless(transform) -> bool:
+    import inspect
+
+    return "length" in inspect.signature(transform.to_image).parameters
+
+
+def _image_and_bands(transform, saliency, length: int):
+    """``to_image`` and ``band_sums`` of one map; before the stateless DWT (issue 16) they took no length."""
+    if _stateless(transform):
+        return (transform.to_image(saliency[None], length=length),
+                transform.band_sums(saliency[None], length=length))
+    return transform.to_image(saliency[None]), transform.band_sums(saliency[None])
+
+
+def _from_image(transform, image, length: int):
+    return transform.from_image(image, length=length) if _stateless(transform) else transform.from_image(image)
+
+
 def compute(model_name: str = "audionet-digits", clip_name: str | None = None) -> dict[str, np.ndarray]:
     """Every array described in the module docstring, keyed ``"{explainer}/{domain}/{what}"``."""
     from earmark.audio import prepare
@@ -76,10 +94,10 @@ def compute(model_name: str = "audionet-digits", clip_name: str | None = None) -
             out[f"{key}/uncertainty"] = _np(e.uncertainty)
             for name, value in e.extras.items():
                 out[f"{key}/extras/{name}"] = _np(value)
-            image = transform.to_image(e.saliency[None])
+            image, rows = _image_and_bands(transform, e.saliency, len(x))
             out[f"{key}/image"] = _np(image)
-            out[f"{key}/from_image"] = _np(transform.from_image(image))
-            out[f"{key}/band_sums"] = _np(transform.band_sums(e.saliency[None]))
+            out[f"{key}/from_image"] = _np(_from_image(transform, image, len(x)))
+            out[f"{key}/band_sums"] = _np(rows)
             for name, wave in listen(transform, x, e.saliency, FRACTION).items():
                 out[f"{key}/listen/{name}"] = _np(wave)
             if spec.name in ("energy", "ig"):

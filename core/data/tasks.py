@@ -306,8 +306,8 @@ class TimeFrequencyTask:
         shape = transform.map_shape(length)
         probe = torch.zeros((1, *shape), dtype=torch.float64, requires_grad=True)
         with torch.enable_grad():
-            transform.to_image(probe).sum().backward()       # adjoint of to_image on ones = copies per map cell
-        copies = transform.to_image(probe.grad.detach())[0]  # (F, T) copies of the map cell shown there
+            transform.to_image(probe, length=length).sum().backward()  # adjoint on ones = copies per map cell
+        copies = transform.to_image(probe.grad.detach(), length=length)[0]  # (F, T) copies of the cell shown
         share = torch.where(copies > 0, 1.0 / copies.clamp_min(1e-12), torch.zeros_like(copies))
 
         def bucket(values: Tensor, edges: Tensor) -> Tensor:  # index of the bin, -1 outside
@@ -371,7 +371,7 @@ class TimeFrequencyTask:
         v = v.reshape(-1, *shape)
         if centre:
             v = v - v.flatten(1).median(1).values.view(-1, *(1,) * len(shape))
-        image = transform.to_image(v.clamp_min(0))                 # (n, F, T)
+        image = transform.to_image(v.clamp_min(0), length=length)  # (n, F, T)
         weights = self.cell_weights(transform, length)              # (16, F, T)
         scores = torch.einsum("nft,cft->nc", image, weights)
         return scores / self.footprints(transform, length) if per_footprint else scores
