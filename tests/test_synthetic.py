@@ -14,7 +14,7 @@ import torch
 
 from earmark.errors import ConfigError
 from earmark.models import MODELS, load_model
-from earmark.training.synthetic import DEFINITIONS, ablations, evaluation_batch, train
+from earmark.training.synthetic import DEFINITIONS, ablations, train
 from earmark.data.tasks import FrequencyTask, TimeFrequencyTask, relevance_rank_accuracy, true_mask
 from earmark.transforms import get_transform
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from earmark import examples
 from earmark.errors import ConfigError
 from earmark.transforms import TRANSFORMS, get_transform
 
@@ -36,7 +37,6 @@ def test_reconstruction_random(name, length, batch, generator):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_reconstruction_example_clips(name):
-    examples = pytest.importorskip("earmark.examples")
     clips = [examples.load_example(e.name).wave for e in examples.list_examples()]
     assert clips, "no bundled examples"
     t = get_transform(name, SR)

@@ -21,7 +21,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..models.audionet import AudioNet, assets_dir
 from ..models.base import EarmarkModel, ModelCard, load_weights, save_weights
-from ..data.fsdd import CREDIT, DigitSet, NUM_SAMPLES, load_split
+from ..data.fsdd import CREDIT, DigitSet, load_split
 from ..models.melcnn import MelCNN
 
 ARCHITECTURES: dict[str, tuple[str, Callable[[], EarmarkModel]]] = {
