@@ -11,7 +11,8 @@ from torch import nn
 from earmark.errors import DataError
 from earmark.models import ModelCard, load_model
 from earmark.training import digits
-from earmark.models.audionet import AudioNet, assets_dir
+from earmark.assets import models_dir
+from earmark.models.audionet import AudioNet
 from earmark.data.fsdd import CREDIT, DigitSet, list_recordings, load_split, parse_name
 from earmark.models.melcnn import MelCNN
 
@@ -167,7 +168,7 @@ def test_cli_says_what_to_do_without_data(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("name", sorted(BUNDLED))
 def test_bundled_weights_and_card(name):
     cls, dim, target = BUNDLED[name]
-    weights, card_path = assets_dir() / f"{name}.pt", assets_dir() / f"{name}.json"
+    weights, card_path = models_dir() / f"{name}.pt", models_dir() / f"{name}.json"
     assert weights.exists(), f"{weights} missing: run `earmark train` (see the card's training_command)"
     assert weights.stat().st_size <= 40 * 2 ** 20
     state = torch.load(weights, map_location="cpu", weights_only=True)

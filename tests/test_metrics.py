@@ -116,12 +116,13 @@ def test_complexity_of_uniform_and_one_hot_maps():
 
 
 def test_relevance_rank_accuracy():
-    s = torch.tensor([0.9, 0.1, 0.5, 0.0])
-    assert relevance_rank_accuracy(s, torch.tensor([1, 0, 0, 1])) == pytest.approx(0.5)
-    assert relevance_rank_accuracy(s, torch.tensor([1, 0, 1, 0])) == pytest.approx(1.0)
-    assert math.isnan(relevance_rank_accuracy(s, torch.zeros(4)))
+    s = torch.tensor([[0.9, 0.1, 0.5, 0.0]])
+    assert float(relevance_rank_accuracy(s, torch.tensor([[1, 0, 0, 1]]))[0]) == pytest.approx(0.5)
+    assert float(relevance_rank_accuracy(s, torch.tensor([[1, 0, 1, 0]]))[0]) == pytest.approx(1.0)
+    assert float(relevance_rank_accuracy(-s, torch.tensor([[1, 0, 1, 0]]), absolute=True)[0]) == pytest.approx(1.0)
+    assert math.isnan(float(relevance_rank_accuracy(s, torch.zeros(1, 4))[0]))
     with pytest.raises(ConfigError, match="same|shape"):
-        relevance_rank_accuracy(s, torch.zeros(5))
+        relevance_rank_accuracy(s, torch.zeros(1, 5))
 
 
 def test_spearman():

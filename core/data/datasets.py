@@ -258,13 +258,14 @@ class SynthClipSet:
     def cell_scorer(self, name: str, transform) -> Callable[[Tensor], float] | None:
         """``score(saliency) -> accuracy`` on the task's own cells for clip ``name`` (time–frequency task:
         its 16 (slot, band) cells); ``None`` for a task without such cells."""
-        from .tasks import TimeFrequencyTask, cell_relevance_rank_accuracy
+        from ..metrics.localisation import task_cell_accuracy
+        from .tasks import TimeFrequencyTask
 
         if not isinstance(self.task, TimeFrequencyTask):
             return None
         label, length = self.label[self._index[name]].reshape(1), int(self.waves.shape[-1])
-        return lambda saliency: float(cell_relevance_rank_accuracy(
-            transform, saliency[None].to(label.device), label, length, task=self.task)[0])
+        return lambda saliency: float(task_cell_accuracy(
+            saliency[None].to(label.device), label, transform, task=self.task, length=length)[0])
 
 
 def make_task(name: str):
