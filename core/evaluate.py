@@ -353,7 +353,7 @@ def summary_markdown(rows: Sequence[Mapping[str, Any]], *, metrics: Sequence[str
                      options: MetricOptions = MetricOptions()) -> str:
     """Mean ± std of every metric per explainer × domain, with n, the settings and the budgets."""
     shown = [m for m in metrics if any(m in r for r in rows)]
-    arrows = {m: "↑" if METRICS.get(m).direction == "higher" else "↓" for m in shown}
+    arrows = {m: METRICS.get(m).arrow for m in shown}
     clips = sorted({r["clip"] for r in rows})
     lines = ["# Earmark evaluation", ""]
     lines.append(f"- model: `{model}`; data: {title or 'clips'}; clips evaluated: {len(clips)}; seed {seed}")
@@ -382,7 +382,7 @@ def summary_markdown(rows: Sequence[Mapping[str, Any]], *, metrics: Sequence[str
         lines += ["", "## Not run"] + [f"- {s}" for s in skipped]
     if failures:
         lines += ["", f"## Failures ({len(failures)}; retried on the next run)"] + [f"- {f}" for f in failures[:20]]
-    lines += ["", "## Metrics"] + [f"- `{m}` ({METRICS.get(m).category}, {arrows[m]}): {METRICS.get(m).help}" for m in shown]
+    lines += ["", "## Metrics"] + [f"- `{m}` ({METRICS.get(m).category}, {arrows[m]}): {METRICS.get(m).describe(options)}" for m in shown]
     return "\n".join(lines) + "\n"
 
 

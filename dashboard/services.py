@@ -18,6 +18,7 @@ import streamlit as st
 import torch
 
 from earmark import audio, examples
+from earmark.metrics import METRICS, MetricContext, MetricOptions, compute_metrics
 from earmark.metrics import curves as metric_curves
 from earmark.sonify import listen as core_listen
 
@@ -312,6 +313,11 @@ def listen(settings: Settings, _wave: np.ndarray, _exp, fraction: float, match: 
 
 # ---- faithfulness --------------------------------------------------------------------------------
 
+#: The metrics shown beside the curves, in this order; labels and directions come from their MetricSpec.
+CURVE_METRICS = ("insertion_auc", "deletion_auc", "faithfulness", "I", "D", "RI", "RD")
+METRIC_OPTIONS = MetricOptions()
+
+
 def _curve_scores(settings: Settings, wave: np.ndarray, saliency, target: int, steps: int) -> dict:
     """Deletion / insertion curves and the scores built on them for one map (see :func:`faithfulness`)."""
     from earmark.device import make_generator
@@ -321,12 +327,13 @@ def _curve_scores(settings: Settings, wave: np.ndarray, saliency, target: int, s
     transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
     probe = Probe(model, transform, torch.as_tensor(wave, dtype=torch.float32), target=target)
     sal = saliency.to(probe.device)
-    c = metric_curves.curves(probe, sal, fractions=metric_curves.fraction_grid(steps))
-    scores = {"insertion AUC ↑": c.insertion_auc, "deletion AUC ↓": c.deletion_auc,
-              "faithfulness ↑": c.faithfulness}
-    sp = metric_curves.single_point(probe, sal, fraction=0.1, generator=make_generator(settings.seed, probe.device))
-    scores.update({"I (keep 10 %) ↑": sp.I, "D (remove 10 %) ↓": sp.D, "RI (random keep)": sp.RI,
-                   "RD (random remove)": sp.RD})
+    options = dataclasses.replace(METRIC_OPTIONS, steps=steps)
+    ctx = MetricContext(probe, sal, seed=settings.seed, options=options)
+    c = ctx.curves()
+    # the random rankings are drawn from the explanation's seed itself (the page's RI/RD since round 1)
+    ctx.cache["single_point"] = metric_curves.single_point(probe, sal, fraction=options.fraction,
+                                                           generator=make_generator(settings.seed, probe.device))
+    scores = {METRICS.get(m).title(options): v for m, v in compute_metrics(list(CURVE_METRICS), ctx).items()}
     return {"fractions": to_numpy(c.fractions), "deletion": to_numpy(c.deletion),
             "insertion": to_numpy(c.insertion), "scores": {k: float(v) for k, v in scores.items()}}
 

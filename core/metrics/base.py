@@ -42,11 +42,13 @@ class MetricSpec:
         direction: ``"higher"`` or ``"lower"`` is better.
         category: family, as in Quantus.
         fn: ``fn(context) -> float``.
-        help: one line for a person.
+        help: one line for a person; ``{fraction}`` stands for :attr:`MetricOptions.fraction` (see
+            :meth:`describe`).
         requires: context fields that must be set (``"true_mask"``, ``"reexplain"``); the metric is
             skipped where they are missing.
         default: part of the default evaluation (the randomisation check is opt-in: it recomputes the
             map once per layer).
+        label: short human name for tables and menus (``{fraction}`` as in ``help``); default ``name``.
     """
 
     name: str
@@ -56,6 +58,26 @@ class MetricSpec:
     help: str
     requires: tuple[str, ...] = ()
     default: bool = True
+    label: str = ""
+
+    @property
+    def arrow(self) -> str:
+        """``↑`` when higher is better, ``↓`` when lower is."""
+        return "↑" if self.direction == "higher" else "↓"
+
+    def describe(self, options: MetricOptions | None = None) -> str:
+        """:attr:`help` with the options' values filled in (e.g. "the top 10 % of cells")."""
+        return self.help.format(fraction=percent((options or MetricOptions()).fraction))
+
+    def title(self, options: MetricOptions | None = None) -> str:
+        """``label`` with the options' values and the score direction, e.g. ``"I (keep 10 %) ↑"``."""
+        label = (self.label or self.name).format(fraction=percent((options or MetricOptions()).fraction))
+        return f"{label} {self.arrow}"
+
+
+def percent(fraction: float) -> str:
+    """``0.1`` → ``"10 %"``."""
+    return f"{fraction * 100:g} %"
 
 
 @dataclass(frozen=True)
@@ -194,4 +216,4 @@ def compute_metrics(names: list[str], context: MetricContext) -> dict[str, float
 
 
 __all__ = ["Category", "Direction", "METRICS", "MetricContext", "MetricOptions", "MetricSpec", "compute_metrics",
-           "register_metric", "select_metrics"]
+           "percent", "register_metric", "select_metrics"]

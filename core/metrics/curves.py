@@ -173,18 +173,22 @@ def _check_map(probe, saliency: Tensor) -> None:
 
 for _spec in (
     MetricSpec("deletion_auc", "lower", "faithfulness", lambda c: c.curves().deletion_auc,
-               "Area under the true-class probability as the most salient cells are removed (set to 0)."),
+               "Area under the true-class probability as the most salient cells are removed (set to 0).",
+               label="deletion AUC"),
     MetricSpec("insertion_auc", "higher", "faithfulness", lambda c: c.curves().insertion_auc,
-               "Area under the true-class probability as the most salient cells are inserted into a zero clip."),
+               "Area under the true-class probability as the most salient cells are inserted into a zero clip.",
+               label="insertion AUC"),
     MetricSpec("faithfulness", "higher", "faithfulness", lambda c: c.curves().faithfulness,
                "Insertion AUC − deletion AUC."),
     MetricSpec("I", "higher", "faithfulness", lambda c: c.single_point().I,
-               "True-class probability keeping only the top 10 % of cells."),
+               "True-class probability keeping only the top {fraction} of cells.", label="I (keep {fraction})"),
     MetricSpec("D", "lower", "faithfulness", lambda c: c.single_point().D,
-               "True-class probability with the top 10 % of cells removed."),
+               "True-class probability with the top {fraction} of cells removed.", label="D (remove {fraction})"),
     MetricSpec("RI", "higher", "faithfulness", lambda c: c.single_point().RI,
-               "Reference for I: keeping 10 % of cells chosen at random (mean over rankings)."),
+               "Reference for I: keeping {fraction} of cells chosen at random (mean over rankings).",
+               label="RI (random keep)"),
     MetricSpec("RD", "lower", "faithfulness", lambda c: c.single_point().RD,
-               "Reference for D: removing 10 % of cells chosen at random (mean over rankings)."),
+               "Reference for D: removing {fraction} of cells chosen at random (mean over rankings).",
+               label="RD (random remove)"),
 ):
     register_metric(_spec)

@@ -98,12 +98,13 @@ def mu_fidelity(probe, saliency: Tensor, *, subset_fraction: float = 0.2, num_su
 
 for _spec in (
     MetricSpec("FF", "higher", "fidelity", lambda c: c.fidelity()[0],
-               "Drop of the class logit when the masked-in part (top 10 %) is removed."),
+               "Drop of the class logit when the masked-in part (top {fraction}) is removed."),
     MetricSpec("fid_in", "higher", "fidelity", lambda c: c.fidelity()[1],
-               "1 if the masked-in part alone is still given the clip's predicted class."),
+               "1 if the masked-in part alone is still given the clip's predicted class.", label="Fid-In"),
     MetricSpec("mu_fidelity", "higher", "fidelity",
                lambda c: mu_fidelity(c.probe, c.saliency, subset_fraction=c.options.mu_fraction,
                                      num_subsets=c.options.mu_subsets, generator=c.generator("mu")),
-               "Correlation between the summed attribution of random subsets and the logit drop when removed."),
+               "Correlation between the summed attribution of random subsets and the logit drop when removed.",
+               label="μ-fidelity"),
 ):
     register_metric(_spec)

@@ -95,11 +95,11 @@ for _spec in (
                lambda c: float(relevance_rank_accuracy(c.saliency[None], c.true_mask[None],
                                                        absolute=c.options.absolute)[0]),
                "Share of the K truly relevant cells among the K most salient (synthetic tasks).",
-               requires=("true_mask",)),
+               requires=("true_mask",), label="relevance-rank accuracy"),
     MetricSpec("task_cell_accuracy", "higher", "localisation",
                lambda c: c.cell_scorer(c.saliency.abs() if c.options.absolute else c.saliency),
                "Share of the present key cells among the most salient of a task's own cells (time–frequency "
                "task: 2 of 16 slot × band cells; random ranking 0.125).",
-               requires=("cell_scorer",)),
+               requires=("cell_scorer",), label="task-cell accuracy"),
 ):
     register_metric(_spec)
