@@ -132,10 +132,15 @@ def _view(clip) -> ClipView:
 
 
 @st.cache_data(show_spinner="Decoding the audio…", max_entries=32)
-def decode(data: bytes, name: str, segment: tuple[float, float] | None = None) -> ClipView:
-    """Decode uploaded/recorded bytes (any error is an AudioError with a sentence for a person)."""
+def decode(data: bytes, name: str, segment: tuple[float, float] | None = None,
+           sample_rate: int | None = None) -> ClipView:
+    """Decode uploaded/recorded bytes (any error is an AudioError with a sentence for a person).
+
+    With ``sample_rate`` (the model's) the clip is kept, cached and played at that rate, mono, never at the
+    file's: a 60 s upload then costs a few MB however many channels and samples per second it had.
+    """
     load_clip = need("audio", "load_clip")
-    return _view(load_clip(data, name=name, max_seconds=60, segment=segment))
+    return _view(load_clip(data, name=name, max_seconds=60, segment=segment, sample_rate=sample_rate))
 
 
 def list_examples() -> list[Any]:
