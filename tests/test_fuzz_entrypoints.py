@@ -116,6 +116,14 @@ def test_waveform_shape_values_and_transform_rate(model):
     assert explain(model, wave()[None].numpy(), get_transform("time", RATE), method="saliency").saliency.shape == (L,)
 
 
+@pytest.mark.parametrize("size, shown", [(0, "0"), (-1, "-1"), (2.5, "2.5"), ("abc", "'abc'"), (True, "True")])
+def test_batch_size(model, size, shown):
+    """Before: 0 ran, -1 raised ValueError from torch.cat, 2.5 and 'abc' TypeError."""
+    with pytest.raises(ConfigError) as info:
+        explain(model, wave(), get_transform("stft", RATE), method="freqrise", n_masks=20, batch_size=size)
+    assert str(info.value) == f"batch_size (items per model call) must be a whole number of at least 1; got {shown}."
+
+
 @pytest.mark.parametrize("rate, shown", [(0, "0"), (-8000, "-8000"), (8000.5, "8000.5"), (math.nan, "nan"),
                                          ("8000", "'8000'"), (math.inf, "inf")])
 def test_transform_rate(rate, shown):

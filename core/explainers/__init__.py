@@ -19,7 +19,7 @@ from ..explanation import Explanation
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
 from ..transforms import Transform
-from ..validate import check_seed, check_target, check_wave
+from ..validate import check_count, check_seed, check_target, check_wave
 from .base import Attribution, ExplainerSpec, FirstLook
 
 EXPLAINERS = Registry("explainer")
@@ -73,6 +73,8 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
     settings = resolve(spec.params, params, owner=f"Explainer '{method}'")
     target, seed = check_target(target), check_seed(seed)
     x = check_wave(x, model, transform)
+    if batch_size is not None:
+        batch_size = check_count(batch_size, "batch_size (items per model call)")
     probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress)
     if generator is None:
         generator = make_generator(seed, probe.device)
