@@ -263,9 +263,9 @@ def _decode_soundfile(data: bytes, name: str, segment, max_seconds: float):
     return mono[:done], rate, channels, total, fmt, warnings
 
 
-#: ffmpeg demuxer per container signature: the fallback never lets ffmpeg probe (no playlists, HLS,
-#: concat lists or other protocols reachable from file contents).
 def _sniff_container(data: bytes) -> str | None:
+    """The ffmpeg demuxer for a file's signature, or ``None``: the fallback never lets ffmpeg probe the
+    format, so no playlist, HLS, concat list or other protocol can be reached from a file's contents."""
     head = data[:16]
     if head[:4] == b"RIFF" and data[8:12] == b"WAVE":
         return "wav"
