@@ -101,9 +101,14 @@ def _view(clip) -> ClipView:
 
 
 @st.cache_data(show_spinner="Decoding the audio…", max_entries=32)
-def decode(data: bytes, name: str, segment: tuple[float, float] | None = None) -> ClipView:
-    """Decode uploaded/recorded bytes (any error is an AudioError with a sentence for a person)."""
-    return _view(audio.load_clip(data, name=name, max_seconds=60, segment=segment))
+def decode(data: bytes, name: str, segment: tuple[float, float] | None = None,
+           sample_rate: int | None = None) -> ClipView:
+    """Decode uploaded/recorded bytes (any error is an AudioError with a sentence for a person).
+
+    With ``sample_rate`` (the model's) the clip is kept, cached and played at that rate, mono, never at the
+    file's: a 60 s upload then costs a few MB however many channels and samples per second it had.
+    """
+    return _view(audio.load_clip(data, name=name, max_seconds=60, segment=segment, sample_rate=sample_rate))
 
 
 def list_examples() -> list[Any]:

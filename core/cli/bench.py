@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .common import check_out_dir, seed_arg
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -32,7 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test of the pipeline")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
-    parser.add_argument("--seed", type=int, default=0, help="explainer seed")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="explainer seed")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="EXPLAINER.SETTING=VALUE",
                         help="override an explainer setting (repeatable)")
     parser.set_defaults(run=run)
@@ -56,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models import load_model
     from ..transforms import TRANSFORMS
 
+    check_out_dir(args.out)
     model = load_model(args.model, args.device)
     wave, name = bench_clip(args.clip, model.card)
     transforms = [t.strip() for t in args.transforms.split(",") if t.strip()]

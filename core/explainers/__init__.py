@@ -19,6 +19,7 @@ from ..explanation import Explanation
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
 from ..transforms import Transform
+from ..validate import check_count, check_seed, check_target, check_wave
 from .base import Attribution, ExplainerSpec, FirstLook
 
 EXPLAINERS = Registry("explainer")
@@ -55,7 +56,8 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
         An :class:`Explanation` with saliency and uncertainty in the transform's map space.
 
     Raises:
-        ConfigError: unknown method, unsupported domain, or a bad hyperparameter.
+        ConfigError: unknown method, unsupported domain, a bad hyperparameter, a target that is not a class
+            index, a seed outside [0, 2**63), or a waveform of the wrong shape, length or rate.
     """
     spec: ExplainerSpec = EXPLAINERS.get(method)
     if not spec.supports(transform.name):
@@ -63,6 +65,10 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
             f"{spec.title} works in the {', '.join(spec.domains)} domain(s), not '{transform.name}'."
         )
     settings = resolve(spec.params, params, owner=f"Explainer '{method}'")
+    target, seed = check_target(target), check_seed(seed)
+    x = check_wave(x, model, transform)
+    if batch_size is not None:
+        batch_size = check_count(batch_size, "batch_size (items per model call)")
     probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress)
     if generator is None:
         generator = make_generator(seed, probe.device)
