@@ -77,9 +77,11 @@ def run(args: argparse.Namespace) -> int:
     x = getattr(prepared, "wave", prepared)
     transform = get_transform(args.transform, card.sample_rate, **parse_settings(args.tsettings))
     bar = ProgressBar(f"{args.explainer}/{args.transform}", enabled=False if args.quiet else None)
+    from ..explainers import EXPLAINERS
+    bar.unit = EXPLAINERS.get(args.explainer).budget_unit
     loaded = time.perf_counter()
     expl = explain(model, x, transform, args.target, method=args.explainer, seed=args.seed, progress=bar,
-                   **parse_settings(args.settings))
+                   on_partial=bar.partial if bar.enabled else None, **parse_settings(args.settings))
     explained = time.perf_counter()
 
     out = Path(args.out)

@@ -25,6 +25,7 @@ import torch
 
 from ..params import Param
 from ..probe import BASELINES, Probe, ProgressFn
+from .anytime import PartialFn, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
 from .masks import WeightedMoments, mask_chunks, smooth_masks
 
@@ -35,11 +36,13 @@ PARAMS = (
     Param("readout", "prob", "score of a masked clip: target probability, or target logit (reference code)",
           choices=("prob", "logit")),
     Param("baseline", "zero", "value that replaces dropped coefficients", choices=BASELINES),
+    stop_param("masks"),
 )
 
 
 def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_masks: int = 3000,
-                     cells: int = 200, p: float = 0.5, readout: str = "prob", baseline: str = "zero") -> Attribution:
+                     cells: int = 200, p: float = 0.5, readout: str = "prob", baseline: str = "zero",
+                     stop: str = "budget", on_partial: PartialFn | None = None) -> Attribution:
     """FreqRISE importance and its Monte-Carlo variance in ``probe``'s domain.
 
     Masks are drawn and scored in chunks whose size depends on the image shape only (so a seed gives
@@ -51,10 +54,13 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
         progress: ``progress(fraction, stage)``.
         n_masks: N.  cells: coarse grid size.  p: drop probability of a grid cell.
         readout: ``"prob"`` or ``"logit"`` of the target.  baseline: ``"zero"``, ``"mean"`` or ``"min"``.
+        stop: ``"budget"`` (all N masks) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
+        on_partial: ``on_partial(saliency, done, total, convergence)`` after every chunk but the last.
 
     Returns:
-        Attribution with saliency (*M) = importance, uncertainty (*M) = ``Var̂(x)/N`` ≥ 0, and extras
-        ``mean_score`` (scalar mean of ``s_n``) and ``std_error`` (*M) = √uncertainty.
+        Attribution with saliency (*M) = importance, uncertainty (*M) = ``Var̂(x)/N`` ≥ 0 (N = the masks
+        used), and extras ``mean_score`` (scalar mean of ``s_n``), ``std_error`` (*M) = √uncertainty,
+        ``budget_used`` / ``budget_total`` (masks) and ``convergence``.
     """
     keep = 1.0 - p
     dtype = probe.coeffs.real.dtype
@@ -62,15 +68,22 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
     score_sum = torch.zeros((), device=probe.device, dtype=dtype)
     draw = lambda b, shape: smooth_masks(b, shape, cells=cells, p=p, generator=generator,  # noqa: E731
                                          device=probe.device, dtype=dtype)
+    monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial)
+    done = 0
     for masks, chunk_progress in mask_chunks(probe, n_masks, draw, progress=progress):   # (b, *M)
         scores = probe.score(masks, baseline=baseline, readout=readout, progress=chunk_progress,
                              stage="FreqRISE: scoring masks").to(dtype)      # (b,)
         weighted = scores.view(-1, *(1,) * (masks.ndim - 1)) * masks / keep
         moments.update(weighted, torch.ones((), device=probe.device, dtype=dtype))
         score_sum = score_sum + scores.sum()
-    variance = moments.spread / max(n_masks - 1, 1) / n_masks
+        done += masks.shape[0]
+        if monitor.update(done, lambda: moments.mean,
+                          lambda: (moments.spread / max(done - 1, 1) / done).sqrt()):
+            break
+    variance = moments.spread / max(done - 1, 1) / done
     return Attribution(moments.mean, variance,
-                       {"mean_score": score_sum / n_masks, "std_error": variance.sqrt()})
+                       {"mean_score": score_sum / done, "std_error": variance.sqrt(),
+                        **monitor.extras(probe.device)})
 
 
 SPEC = ExplainerSpec(
@@ -83,4 +96,5 @@ SPEC = ExplainerSpec(
                 "shrinks as 1/N).",
     reference="Brüsch et al. 2024, FreqRISE: Explaining time series using frequency masking; Petsiuk et al. 2018 (RISE)",
     default_transform="fourier",
+    anytime=True,
 )

@@ -227,6 +227,11 @@ class WeightedMoments:
         self.weight = torch.zeros(shape, device=device, dtype=dtype)
         self.mean = torch.zeros(shape, device=device, dtype=dtype)
         self.spread = torch.zeros(shape, device=device, dtype=dtype)
+        self.weight_sq = torch.zeros(shape, device=device, dtype=dtype)
+
+    def effective_count(self) -> Tensor:
+        """(*M) Kish's effective number of draws ``(Σ w)² / Σ w²`` per cell (0 where no weight)."""
+        return self.weight**2 / self.weight_sq.clamp_min(torch.finfo(self.weight_sq.dtype).tiny)
 
     def update(self, values: Tensor, weights: Tensor) -> None:
         """Add a chunk: ``values`` and ``weights`` broadcast to (B, *M)."""
@@ -241,13 +246,40 @@ class WeightedMoments:
         self.spread = self.spread + s_b + delta**2 * self.weight * w_b / safe_total
         self.mean = self.mean + delta * w_b / safe_total
         self.weight = total
+        self.weight_sq = self.weight_sq + (weights**2).sum(0)
+
+
+#: Masks in the first chunks of a sampling run, then :data:`STEADY_CHUNK` per chunk: a first estimate comes
+#: after 25 masks (well under a second on a CPU), and every multiple of 200 masks is a chunk end (where
+#: ``stop="auto"`` compares estimates). Fixed, so a seed gives the same masks on every device, and a run
+#: of ``n`` masks draws exactly the first ``n`` masks of a longer run.
+RAMP = (25, 25, 50, 100)
+STEADY_CHUNK = 200
+
+
+def chunk_schedule(n_masks: int, image_shape: tuple[int, int]) -> list[int]:
+    """Masks per chunk for a run of ``n_masks``: :data:`RAMP`, then :data:`STEADY_CHUNK`, each at most
+    :func:`chunk_size` (memory), the last one cut to the total.
+
+    Example:
+        >>> chunk_schedule(700, (129, 126))
+        [25, 25, 50, 100, 200, 200, 100]
+    """
+    cap = chunk_size(image_shape)
+    sizes, done, i = [], 0, 0
+    while done < n_masks:
+        b = min(RAMP[i] if i < len(RAMP) else STEADY_CHUNK, cap, n_masks - done)
+        sizes.append(b)
+        done, i = done + b, i + 1
+    return sizes
 
 
 def mask_chunks(probe, n_masks: int, draw, *, progress=None):
-    """Draw ``n_masks`` image-grid masks in memory-bounded chunks and yield them in map space.
+    """Draw ``n_masks`` image-grid masks in chunks (:func:`chunk_schedule`) and yield them in map space.
 
     The one loop under the sampling explainers: chunk sizes depend on the image shape only, so a seed
-    gives the same masks on every device.
+    gives the same masks on every device, and a shorter run is a prefix of a longer one. A caller may stop
+    iterating after any chunk (``stop="auto"``).
 
     Args:
         probe: the clip, model and domain (:class:`~earmark.probe.Probe`).
@@ -261,8 +293,8 @@ def mask_chunks(probe, n_masks: int, draw, *, progress=None):
     from ..probe import sub_progress
 
     image_shape = tuple(probe.transform.image_shape(probe.length))
-    step = chunk_size(image_shape)
-    for start in range(0, n_masks, step):
-        b = min(step, n_masks - start)
+    start = 0
+    for b in chunk_schedule(n_masks, image_shape):
         yield (to_map_space(probe.transform, draw(b, image_shape)),
                sub_progress(progress, start / n_masks, (start + b) / n_masks))
+        start += b
