@@ -255,5 +255,121 @@ def bench_markdown(rows: Sequence[BenchRow], *, meta: Mapping[str, Any], skipped
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["BenchReport", "BenchRow", "Floor", "TARGETS", "bench_markdown", "best_batch", "quick_settings",
-           "run_bench", "time_passes"]
+
+
+# ---- masks-to-quality curve -----------------------------------------------------------------------
+#: Variants compared by :func:`quality_curve`: the paper's estimator first (the reference kind).
+CURVE_VARIANTS: dict[str, dict[str, Any]] = {
+    "bernoulli (paper)": {"sampler": "bernoulli", "estimator": "plain"},
+    "bernoulli + control variate": {"sampler": "bernoulli", "estimator": "control_variate"},
+    "antithetic": {"sampler": "antithetic", "estimator": "plain"},
+    "antithetic + control variate": {"sampler": "antithetic", "estimator": "control_variate"},
+    "sobol": {"sampler": "sobol", "estimator": "plain"},
+    "sobol + control variate": {"sampler": "sobol", "estimator": "control_variate"},
+}
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman rank correlation of two maps over all cells (ranks by sorting; ties broken by position)."""
+    def ranks(v: torch.Tensor) -> torch.Tensor:
+        flat = v.detach().flatten().double()
+        r = torch.empty_like(flat)
+        r[flat.argsort()] = torch.arange(flat.numel(), dtype=flat.dtype, device=flat.device)
+        return r - r.mean()
+    ra, rb = ranks(a), ranks(b)
+    return float((ra * rb).sum() / (ra.norm() * rb.norm()))
+
+
+def top_overlap(a: torch.Tensor, b: torch.Tensor, fraction: float = 0.1) -> float:
+    """Share of ``b``'s top-``fraction`` cells that are also among ``a``'s (equal-size sets)."""
+    k = max(1, int(round(fraction * a.numel())))
+    ta, tb = torch.topk(a.detach().flatten(), k).indices, torch.topk(b.detach().flatten(), k).indices
+    return float(torch.isin(ta, tb).sum()) / k
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """Agreement of one variant's map after ``masks`` masks with the reference map (mean ± std over seeds)."""
+
+    variant: str
+    masks: int
+    spearman: float
+    spearman_std: float
+    top10: float
+    top10_std: float
+    seeds: int
+
+
+def quality_curve(model, wave: torch.Tensor, transform, *, method: str = "freqrise", target: int | None = None,
+                  reference_masks: int = 30000, counts: Sequence[int] = (200, 400, 1000, 2000, 3000),
+                  variants: Mapping[str, Mapping[str, Any]] | None = None, seeds: Sequence[int] = (0, 1, 2),
+                  reference_seed: int = 10_000, settings: Mapping[str, Any] | None = None,
+                  progress: Callable[[str], None] | None = None) -> tuple[list[CurvePoint], dict[str, Any]]:
+    """Masks-to-quality curve: each variant's agreement with a ``reference_masks`` plain-Bernoulli map.
+
+    Every (variant, seed) runs once with ``max(counts)`` masks; the maps after fewer masks are its anytime
+    estimates at those chunk ends (a run of ``k`` masks draws the first ``k`` masks of a longer one, so
+    they are the ``k``-mask maps). Agreement: Spearman over all cells and the top-10 % overlap.
+
+    Returns:
+        points, and meta (reference seconds, settings).
+    """
+    say = progress or (lambda line: None)
+    variants = dict(variants or (CURVE_VARIANTS if method == "freqrise" else
+                                 {k: {"sampler": v["sampler"]} for k, v in CURVE_VARIANTS.items()
+                                  if v["estimator"] == "plain"}))
+    base = dict(settings or {})
+    say(f"reference: {method}, {reference_masks} plain Bernoulli masks")
+    started = time.perf_counter()
+    ref = explain(model, wave, transform, target, method=method, seed=reference_seed,
+                  **{**base, "n_masks": reference_masks, "sampler": "bernoulli",
+                     **({"estimator": "plain"} if method == "freqrise" else {})}).saliency
+    ref_seconds = time.perf_counter() - started
+    top = max(counts)
+    points = []
+    for name, extra in variants.items():
+        per_count: dict[int, list[tuple[float, float]]] = {c: [] for c in counts}
+        for seed in seeds:
+            maps: dict[int, torch.Tensor] = {}
+            explain(model, wave, transform, target, method=method, seed=seed,
+                    on_partial=lambda s, done, total, conv: maps.__setitem__(done, s),
+                    **{**base, **extra, "n_masks": top})
+            for c in counts:
+                if c not in maps:
+                    raise ConfigError(f"{c} masks is not a chunk end of a {top}-mask run; use multiples of 200.")
+                per_count[c].append((spearman(maps[c], ref), top_overlap(maps[c], ref)))
+        for c in counts:
+            rho = torch.tensor([v[0] for v in per_count[c]])
+            ov = torch.tensor([v[1] for v in per_count[c]])
+            sd = (lambda v: float(v.std()) if v.numel() > 1 else 0.0)
+            points.append(CurvePoint(name, c, float(rho.mean()), sd(rho), float(ov.mean()), sd(ov), len(seeds)))
+        say(f"{name}: " + ", ".join(f"{p.masks}: ρ {p.spearman:.3f} top10 {p.top10:.3f}"
+                                    for p in points if p.variant == name))
+    return points, {"reference_masks": reference_masks, "reference_seconds": ref_seconds, "method": method,
+                    "seeds": list(seeds), "settings": base}
+
+
+def curve_markdown(points: Sequence[CurvePoint], meta: Mapping[str, Any]) -> str:
+    """Table: one row per variant, Spearman / top-10 % overlap per mask count; the masks a variant needs
+    to match the paper estimator's agreement at its largest count."""
+    counts = sorted({p.masks for p in points})
+    names = list(dict.fromkeys(p.variant for p in points))
+    at = {(p.variant, p.masks): p for p in points}
+    bar_name, top = names[0], counts[-1]
+    bar = at[(bar_name, top)]
+    lines = [f"Agreement with a {meta['reference_masks']:,}-mask plain-Bernoulli {meta['method']} map "
+             f"(Spearman / top-10 % overlap, mean of {len(meta['seeds'])} seeds); bar = {bar_name} at {top:,} "
+             f"masks: ρ {bar.spearman:.3f}, top-10 % {bar.top10:.3f}", "",
+             "| variant | " + " | ".join(f"{c:,} masks" for c in counts) + " | masks to reach the bar |",
+             "|---|" + "---:|" * (len(counts) + 1)]
+    for name in names:
+        reach = next((c for c in counts if at[(name, c)].spearman >= bar.spearman - 1e-9
+                      and at[(name, c)].top10 >= bar.top10 - 1e-9), None)
+        cells = " | ".join(f"{at[(name, c)].spearman:.3f} / {at[(name, c)].top10:.3f}" for c in counts)
+        lines.append(f"| {name} | {cells} | {f'{reach:,}' if reach else f'> {top:,}'} |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["BenchReport", "BenchRow", "CURVE_VARIANTS", "CurvePoint", "Floor", "TARGETS", "bench_markdown",
+           "best_batch", "curve_markdown", "quality_curve", "quick_settings", "run_bench", "spearman",
+           "time_passes", "top_overlap"]

@@ -169,7 +169,8 @@ def test_masks_reach_every_domain(domain):
 def test_registered_with_paper_defaults():
     fr, rx = EXPLAINERS.get("freqrise"), EXPLAINERS.get("relax")
     d = {p.name: p.default for p in fr.params}
-    assert d == {"n_masks": 3000, "cells": 200, "p": 0.5, "readout": "prob", "baseline": "zero", "stop": "budget"}
+    assert d == {"n_masks": 3000, "cells": 200, "p": 0.5, "readout": "prob", "baseline": "zero",
+                 "sampler": "bernoulli", "estimator": "plain", "stop": "budget"}
     d = {p.name: p.default for p in rx.params}
     assert d["n_masks"] == 3000 and d["fraction"] == 0.5 and d["strategy"] == "unstructured"
     assert d["replacement"] == "zero" and d["similarity"] == "embedding"

@@ -28,7 +28,7 @@ from ..params import Param
 from ..probe import BASELINES, Probe, ProgressFn
 from .anytime import PartialFn, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import STRATEGIES, WeightedMoments, mask_chunks, strategy_masks
+from .masks import SAMPLERS, STRATEGIES, CellDraws, WeightedMoments, mask_chunks, strategy_masks
 
 SIMILARITIES = ("embedding", "probabilities")
 
@@ -43,6 +43,8 @@ PARAMS = (
           choices=BASELINES),
     Param("similarity", "embedding", "cosine similarity of the model's embeddings (RELAX) or of its class "
           "probabilities", choices=SIMILARITIES),
+    Param("sampler", "bernoulli", "where the masks' cells come from: independent Bernoulli draws (the paper), "
+          "antithetic pairs (M, 1 − M) or a scrambled Sobol sequence", choices=SAMPLERS),
     stop_param("masks"),
 )
 
@@ -54,7 +56,7 @@ def u_relax(importance: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor
 
 def explain_relax(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_masks: int = 3000,
                   strategy: str = "unstructured", fraction: float = 0.5, cells: int = 200,
-                  replacement: str = "zero", similarity: str = "embedding", stop: str = "budget",
+                  replacement: str = "zero", similarity: str = "embedding", sampler: str = "bernoulli", stop: str = "budget",
                   on_partial: PartialFn | None = None) -> Attribution:
     """RELAX importance ``R`` and uncertainty ``U`` in ``probe``'s domain.
 
@@ -66,6 +68,7 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
         fraction: expected masked fraction.  cells: coarse grid size.
         replacement: ``"zero"``, ``"mean"`` or ``"min"`` (Probe baselines).
         similarity: ``"embedding"`` (``model.embed``) or ``"probabilities"`` (softmax outputs).
+        sampler: ``"bernoulli"`` (the paper), ``"antithetic"`` or ``"sobol"`` (:class:`~earmark.explainers.masks.CellDraws`).
         stop: ``"budget"`` (all N masks) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
         on_partial: ``on_partial(saliency, done, total, convergence)`` after every chunk but the last.
 
@@ -79,9 +82,10 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
     dtype = probe.coeffs.real.dtype
     moments = WeightedMoments(probe.map_shape, device=probe.device, dtype=dtype)
     sim_sum = torch.zeros((), device=probe.device, dtype=dtype)
+    draws = CellDraws(sampler, generator=generator, device=probe.device)
     draw = lambda b, shape: strategy_masks(b, shape, strategy=strategy, cells=cells,  # noqa: E731
                                            fraction=fraction, generator=generator, device=probe.device,
-                                           dtype=dtype)
+                                           dtype=dtype, draws=draws)
     monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial)
     done = 0
     for masks, sub in mask_chunks(probe, n_masks, draw, progress=progress):            # (b, *M)
