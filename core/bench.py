@@ -23,7 +23,7 @@ import torch
 from .errors import ConfigError
 from .explainers import EXPLAINERS, explain
 from .params import resolve
-from .probe import default_batch_size
+from .probe import Probe, default_batch_size, measured_chunks
 from .transforms import get_transform
 
 #: ratio targets per explainer family.
@@ -165,7 +165,9 @@ class BenchReport:
 
 def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transforms: Sequence[str], out: str | Path,
               quick: bool = False, seed: int = 0, overrides: Mapping[str, Mapping[str, Any]] | None = None,
-              clip_name: str = "clip", progress: Callable[[str], None] | None = None) -> BenchReport:
+              clip_name: str = "clip", progress: Callable[[str], None] | None = None,
+              reference: bool = False, curve_reference: int = 0, curve_seeds: int = 3,
+              curve_counts: Sequence[int] = (200, 400, 1000, 2000, 3000)) -> BenchReport:
     """Time every explainer × domain on ``wave`` against the model-only floor; write JSON + Markdown.
 
     Args:
@@ -175,6 +177,10 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
         out: output folder.  quick: tiny budgets (a smoke test, not a measurement).
         seed: explainer seed.  overrides: ``{explainer: {setting: value}}`` on top of the defaults.
         progress: ``progress(line)`` for a person.
+        reference: also time FreqRISE against :func:`freqrise_reference` (the paper's estimator, batches of
+            500) on the same model, in the first domain (:func:`side_by_side`).
+        curve_reference: > 0: a masks-to-quality curve (:func:`quality_curve`) against a map of this many
+            plain-Bernoulli masks, in the first domain, with ``curve_seeds`` seeds at ``curve_counts``.
 
     Returns:
         :class:`BenchReport`.
@@ -217,10 +223,25 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
             say(f"{name} × {t}: {wall:.3f} s vs floor {floor_s:.3f} s (×{ratio:.2f})")
     meta = {"model": card.name, "clip": clip_name, "device": str(device), "quick": quick, "seed": seed,
             "num_samples": card.num_samples, "sample_rate": card.sample_rate, "torch": torch.__version__,
-            "targets": TARGETS}
+            "targets": TARGETS, "threads": torch.get_num_threads(),
+            "chunks": {("fwd+bwd" if k[3] else "fwd"): v for k, v in measured_chunks(model).items()
+                       if k[2] == card.num_samples}}
     if device.type == "cuda":
         meta["gpu"] = torch.cuda.get_device_name(device)
-    markdown = bench_markdown(rows, meta=meta, skipped=skipped)
+    extra_md = []
+    if reference and transforms:
+        t0 = get_transform(transforms[0], card.sample_rate)
+        n = 32 if quick else 3000
+        say(f"side by side: Earmark FreqRISE vs the paper's estimator, {n} masks in {t0.name}")
+        meta["side_by_side"] = {"transform": t0.name, **side_by_side(model, wave, t0, n_masks=n, seed=seed)}
+        extra_md.append(side_by_side_markdown(meta["side_by_side"]))
+    if curve_reference > 0 and transforms:
+        t0 = get_transform(transforms[0], card.sample_rate)
+        points, cmeta = quality_curve(model, wave, t0, reference_masks=curve_reference,
+                                      seeds=tuple(range(curve_seeds)), counts=tuple(curve_counts), progress=say)
+        meta["curve"] = {**cmeta, "transform": t0.name, "points": [asdict(p) for p in points]}
+        extra_md.append("## Masks to quality (FreqRISE)\n\n" + curve_markdown(points, cmeta))
+    markdown = bench_markdown(rows, meta=meta, skipped=skipped) + "".join("\n" + m for m in extra_md)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "bench.json", "markdown": out / "bench.md"}
@@ -240,6 +261,9 @@ def bench_markdown(rows: Sequence[BenchRow], *, meta: Mapping[str, Any], skipped
                  f"torch {meta.get('torch')}")
     lines.append("- floor: the model alone for the same passes at its best batch size, timed in the same run; "
                  "targets: ratio ≤ 1.3 (sampling), ≤ 1.5 (gradient, mask optimisation)")
+    if meta.get("chunks"):
+        lines.append(f"- chunk sizes measured at warm-up ({meta.get('threads')} thread(s)): "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(meta["chunks"].items())))
     if meta.get("quick"):
         lines.append("- **quick run: tiny budgets, a smoke test; the ratios are not representative**")
     lines += ["", "| explainer | transform | passes | wall s | floor s | ratio | target | |",
@@ -255,6 +279,82 @@ def bench_markdown(rows: Sequence[BenchRow], *, meta: Mapping[str, Any], skipped
     return "\n".join(lines) + "\n"
 
 
+
+
+# ---- a FreqRISE reference estimator, written from the paper's description -------------------------------
+def freqrise_reference(model, wave: torch.Tensor, transform, target: int, *, n_masks: int = 3000, batch: int = 500,
+                       cells: int = 200, p: float = 0.5, generator: torch.Generator) -> torch.Tensor:
+    """FreqRISE as the paper describes it, independent of Earmark's explainer code: batches of ``batch``
+    masks, each a Bernoulli(1 − p) grid of about ``cells`` cells, bilinearly upsampled and randomly shifted
+    (RISE), applied to the clip's coefficients (dropped = 0), synthesised, scored by the target's
+    probability; importance = Σ s·M / (N·(1 − p)). No chunk schedule, no probe, no anytime machinery.
+
+    Returns:
+        (*M) importance map on the model's device.
+    """
+    import torch.nn.functional as F
+
+    from .explainers.masks import grid_for
+
+    device = wave.device
+    length = wave.shape[-1]
+    z = transform.analyze(wave.reshape(1, -1))[0]
+    f, t = (int(v) for v in transform.image_shape(length))
+    gf, gt = grid_for((f, t), cells)
+    cf, ct = math.ceil(f / gf), math.ceil(t / gt)
+    size = (f if gf == f else (gf + 1) * cf, t if gt == t else (gt + 1) * ct)
+    total = torch.zeros(transform.map_shape(length), device=device)
+    done = 0
+    with torch.inference_mode():
+        while done < n_masks:
+            b = min(batch, n_masks - done)
+            grid = (torch.rand((b, 1, gf, gt), generator=generator, device=device) >= p).float()
+            up = F.interpolate(grid, size=size, mode="bilinear", align_corners=False)[:, 0]
+            dy = torch.randint(0, 1 if gf == f else cf, (b,), generator=generator, device=device)
+            dx = torch.randint(0, 1 if gt == t else ct, (b,), generator=generator, device=device)
+            image = torch.stack([up[i, dy[i]:dy[i] + f, dx[i]:dx[i] + t] for i in range(b)])
+            masks = transform.from_image(image)
+            x = transform.synthesize(z * transform.lift(masks), length)
+            s = model(x).softmax(-1)[:, target]
+            total += (s.view(-1, *(1,) * (masks.ndim - 1)) * masks).sum(0)
+            done += b
+    return total / (n_masks * (1 - p))
+
+
+def side_by_side_markdown(r: Mapping[str, Any]) -> str:
+    """One-row table: Earmark's FreqRISE vs the paper's estimator on the same model."""
+    return ("## Side by side: FreqRISE, Earmark vs the paper's estimator\n\n"
+            "| masks | domain | Earmark s (chunk) | reference s (batch 500) | ratio | Spearman of the maps |\n"
+            "|---:|---|---:|---:|---:|---:|\n"
+            f"| {r['n_masks']:,} | {r.get('transform', '')} | {r['earmark_s']:.2f} ({r['earmark_chunk']}) | "
+            f"{r['reference_s']:.2f} | {r['ratio']:.2f} | {r['spearman']:.3f} |\n")
+
+
+def side_by_side(model, wave: torch.Tensor, transform, *, n_masks: int = 3000, seed: int = 0,
+                 repeats: int = 1) -> dict[str, Any]:
+    """Wall time of Earmark's FreqRISE and of :func:`freqrise_reference` (batches of 500) on the same model,
+    clip and domain, and the Spearman agreement of their maps (both estimate the same expectation)."""
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    wave = wave.to(device)
+    ours = explain(model, wave, transform, None, method="freqrise", seed=seed, n_masks=n_masks)  # warm
+    target = ours.target
+    t_ours, t_ref = [], []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        ours = explain(model, wave, transform, target, method="freqrise", seed=seed, n_masks=n_masks)
+        _sync(device)
+        t_ours.append(time.perf_counter() - start)
+        gen = torch.Generator(device=device).manual_seed(seed)
+        start = time.perf_counter()
+        ref = freqrise_reference(model, wave, transform, target, n_masks=n_masks, generator=gen)
+        _sync(device)
+        t_ref.append(time.perf_counter() - start)
+    return {"n_masks": n_masks, "earmark_s": min(t_ours), "reference_s": min(t_ref),
+            "ratio": min(t_ours) / min(t_ref), "spearman": spearman(ours.saliency, ref),
+            "earmark_chunk": int(Probe(model, transform, wave).batch_size(backward=False)),
+            "reference_batch": 500}
 
 
 # ---- masks-to-quality curve -----------------------------------------------------------------------

@@ -107,3 +107,44 @@ def test_scores_are_normal_tensors_and_the_clean_embedding_serves_gradients_late
     s.add_(1.0)                                                         # usable like any tensor
     v, g = p.grad(p.coeffs[None].repeat(2, *(1,) * p.coeffs.ndim), readout="embed_cos")
     assert g.shape[0] == 2 and math.isfinite(float(g.abs().sum()))
+
+
+# ---- the paper's FreqRISE estimator beside Earmark's -------------------------------------------------
+def test_reference_freqrise_and_earmark_estimate_the_same_analytic_map():
+    """KeyBins toy (flat spectrum, one grid cell per bin, so binary masks): the probability of class 1 is
+    σ(4·k/13) with k the number of kept key bins, so E[s·M_i]/keep has a closed form for key and other bins."""
+    from test_anytime import KEY, key_setup
+
+    from earmark.bench import freqrise_reference
+
+    model, x, t = key_setup()
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    binom = lambda n, k: math.comb(n, k) / 2**n  # noqa: E731
+    key_value = sum(binom(12, k) * sig(4 * (k + 1) / 13) for k in range(13)) / 0.5 * 0.5
+    other_value = sum(binom(13, k) * sig(4 * k / 13) for k in range(14))
+    truth = torch.full((129,), other_value)
+    truth[list(KEY)] = key_value
+    ref = freqrise_reference(model, x, t, 1, n_masks=4000, generator=torch.Generator().manual_seed(0))
+    ours = explain(model, x, t, 1, method="freqrise", seed=0, n_masks=4000)
+    for est in (ref, ours.saliency):
+        assert float((est - truth).abs().max()) < 0.05                       # ≈ 4 standard errors
+        gap = float(est[list(KEY)].mean() - est[[i for i in range(129) if i not in KEY]].mean())
+        assert abs(gap - (key_value - other_value)) < 0.01
+
+
+def test_bench_adds_the_side_by_side_run_and_the_masks_to_quality_curve(tmp_path):
+    from test_anytime import key_setup
+
+    from earmark.bench import CURVE_VARIANTS, run_bench
+
+    model, x, _ = key_setup()
+    report = run_bench(model, x, explainers=["freqrise"], transforms=["fourier"], out=tmp_path, quick=True,
+                       reference=True, curve_reference=400, curve_seeds=2, curve_counts=(100, 200))
+    sbs = report.meta["side_by_side"]
+    assert sbs["reference_batch"] == 500 and sbs["earmark_s"] > 0 and sbs["reference_s"] > 0
+    points = report.meta["curve"]["points"]
+    assert {p["variant"] for p in points} == set(CURVE_VARIANTS) and {p["masks"] for p in points} == {100, 200}
+    assert all(-1 <= p["spearman"] <= 1 and 0 <= p["top10"] <= 1 for p in points)
+    md = (tmp_path / "bench.md").read_text()
+    assert "Side by side" in md and "Masks to quality" in md and "masks to reach the bar" in md
+    assert "chunk sizes measured" in md
