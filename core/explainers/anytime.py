@@ -49,7 +49,7 @@ STEP_WINDOW = 50
 #: Jaccard index of the top-10 % sets needed to call an estimate stable.
 JACCARD_MIN = 0.95
 #: Median Monte-Carlo standard error allowed, as a share of the map's spread over cells.
-SE_RATIO_MAX = 0.10
+SE_RATIO_MAX = 0.5
 #: ``auto`` never stops a sampling run before this many masks, nor an optimisation before this many steps.
 MIN_MASKS = 400
 MIN_STEPS = 100
