@@ -103,6 +103,13 @@ class ProgressBar:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.started = time.perf_counter()
         self._last = -1.0
+        self.unit = "masks"
+        self._partial = ""
+
+    def partial(self, saliency, done: int, total: int, convergence: float | None) -> None:
+        """An ``on_partial`` listener: the bar then shows masks/steps so far and the convergence figure."""
+        conv = "" if convergence is None else f" top10% {convergence:.2f}"
+        self._partial = f"{done}/{total} {self.unit}{conv}"
 
     def __call__(self, fraction: float, stage: str = "") -> None:
         if not self.enabled or (fraction - self._last < 0.01 and fraction < 1.0):
@@ -112,7 +119,9 @@ class ProgressBar:
         elapsed = time.perf_counter() - self.started
         eta = elapsed / fraction - elapsed if fraction > 0 else float("nan")
         bar = "█" * filled + "·" * (self.width - filled)
-        sys.stderr.write(f"\r{self.label} {bar} {fraction:5.1%} {stage[:28]:<28} {elapsed:6.1f}s eta {eta:5.1f}s")
+        extra = f" {self._partial}" if self._partial else ""
+        sys.stderr.write(f"\r{self.label} {bar} {fraction:5.1%} {stage[:28]:<28}{extra} {elapsed:6.1f}s "
+                         f"eta {eta:5.1f}s")
         if fraction >= 1.0:
             sys.stderr.write("\n")
         sys.stderr.flush()

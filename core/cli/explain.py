@@ -83,9 +83,11 @@ def run(args: argparse.Namespace) -> int:
     x = getattr(prepared, "wave", prepared)
     transform = get_transform(args.transform, card.sample_rate, **tsettings)
     bar = ProgressBar(f"{args.explainer}/{args.transform}", enabled=False if args.quiet else None)
+    from ..explainers import EXPLAINERS
+    bar.unit = EXPLAINERS.get(args.explainer).budget_unit
     loaded = time.perf_counter()
     expl = explain(model, x, transform, args.target, method=args.explainer, seed=args.seed, progress=bar,
-                   **settings)
+                   on_partial=bar.partial if bar.enabled else None, **settings)
     explained = time.perf_counter()
 
     files = expl.save(out)
