@@ -51,7 +51,24 @@ def run(at: AppTest, page: str | None = None) -> AppTest:
 
 def explain(at: AppTest) -> AppTest:
     at.button(key="explain").click()
-    return run(at)
+    return settle(run(at))
+
+
+def unfinished(at: AppTest) -> list:
+    """This session's jobs that have not ended (explanations, listening, faithfulness)."""
+    jobs = at.session_state["_jobs"] if "_jobs" in at.session_state else {}
+    return [j for j in jobs.values() if not j.finished]
+
+
+def settle(at: AppTest) -> AppTest:
+    """Wait for this session's jobs to end and rerun — what the page's polling fragment does in a browser."""
+    for _ in range(6):
+        for job in unfinished(at):
+            assert job.wait(TIMEOUT), job
+        run(at)
+        if not unfinished(at):
+            break
+    return at
 
 
 def texts(at: AppTest) -> str:
