@@ -311,7 +311,8 @@ class Job:
         result: the final result (``status == "done"``).  error: the sentence for a failed job.
         sessions: the sessions attached to it (the first one submitted it).
         version: increases with every update (a poller redraws only when it changed).
-        created, started, ended: ``time.monotonic()`` stamps (``None`` until reached).
+        created, started, ended, first_at: ``time.monotonic()`` stamps (``None`` until reached); ``first_at``
+            is when the first estimate arrived.
     """
 
     def __init__(self, spec: JobSpec, work: Callable[["JobContext"], Any] | None, *, session: str = "default",
@@ -330,6 +331,7 @@ class Job:
         self.sessions: set[str] = {session}
         self.version = 0
         self.created, self.started, self.ended = time.monotonic(), None, None
+        self.first_at: float | None = None   # when the first estimate (or IG's first look) was published
         self.target: int | None = spec.target
         self.uncertainty_meaning = ""
         self._work = work
@@ -497,6 +499,7 @@ class JobContext:
             job.convergence = float(convergence)
         job._partial_raw = (saliency.detach().to("cpu", copy=True), int(done), int(total),
                             None if convergence is None else float(convergence), time.monotonic())
+        job.first_at = job.first_at or job._partial_raw[4]
         job._touch()
 
     def first_look(self, saliency: Tensor) -> None:
@@ -505,6 +508,7 @@ class JobContext:
         job = self.job
         self._resolve_target()
         job._partial_raw = (saliency.detach().to("cpu", copy=True), job.done, job.total, None, time.monotonic())
+        job.first_at = job.first_at or job._partial_raw[4]
         job._touch()
 
     def _resolve_target(self) -> None:
