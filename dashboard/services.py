@@ -382,8 +382,13 @@ def display(settings: Settings, _wave: np.ndarray, _exp) -> Display:
 
 def display_of(settings: Settings, wave: np.ndarray, exp) -> Display:
     """The display grid of a final or a partial explanation (``meta["partial"]``: not cached)."""
-    if exp.meta.get("partial"):
-        return display_map(settings, wave, exp.saliency)
+    if exp.meta.get("partial"):  # the poll redraws twice a second: build the grid once per new estimate
+        held = st.session_state.get("_partial_display")
+        if held is not None and held[0] is exp:
+            return held[1]
+        d = display_map(settings, wave, exp.saliency)
+        st.session_state["_partial_display"] = (exp, d)
+        return d
     return display(settings, wave, exp)
 
 
