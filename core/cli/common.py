@@ -112,7 +112,7 @@ class ProgressBar:
         self._partial = f"{done}/{total} {self.unit}{conv}"
 
     def __call__(self, fraction: float, stage: str = "") -> None:
-        if not self.enabled or (fraction - self._last < 0.01 and fraction < 1.0):
+        if not self.enabled or (fraction - self._last < 0.01 and fraction < 1.0) or min(fraction, self._last) >= 1.0:
             return
         self._last = fraction
         filled = int(self.width * fraction)
@@ -125,3 +125,12 @@ class ProgressBar:
         if fraction >= 1.0:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+    def job(self, job) -> None:
+        """Observer of an :class:`earmark.jobs.Job`: the bar with masks/steps so far and the convergence."""
+        detail = job.stage
+        if job.done is not None and job.total:
+            detail = f"{job.done:,}/{job.total:,} {job.unit}"
+            if job.convergence is not None:
+                detail += f" conv {job.convergence:.2f}"
+        self(job.progress, detail)

@@ -61,7 +61,8 @@ def reproduce_command(clip: str, *, model: str, transform: str, explainer: str, 
 
 def run(args: argparse.Namespace) -> int:
     from .. import audio, sonify
-    from ..explainers import EXPLAINERS, explain
+    from ..explainers import EXPLAINERS
+    from ..jobs import JobSpec, explanation_work, run_foreground
     from ..models import load_model
     from ..params import resolve
     from ..plots import explanation_figure, save_figure
@@ -83,16 +84,20 @@ def run(args: argparse.Namespace) -> int:
     x = getattr(prepared, "wave", prepared)
     transform = get_transform(args.transform, card.sample_rate, **tsettings)
     bar = ProgressBar(f"{args.explainer}/{args.transform}", enabled=False if args.quiet else None)
-    from ..explainers import EXPLAINERS
     bar.unit = EXPLAINERS.get(args.explainer).budget_unit
     loaded = time.perf_counter()
-    expl = explain(model, x, transform, args.target, method=args.explainer, seed=args.seed, progress=bar,
-                   on_partial=bar.partial if bar.enabled else None, **settings)
+    # the same job the app's workers run (spec = cache key and provenance), here in the foreground
+    spec = JobSpec.create(clip_hash=audio.clip_hash(prepared) if hasattr(prepared, "wave") else "cli",
+                          model=card.name, transform=transform.name, tparams=transform.settings,
+                          explainer=args.explainer, eparams=settings, target=args.target,
+                          seed=args.seed)
+    expl = run_foreground(spec, explanation_work(spec, model, x, transform), observer=bar.job)
     explained = time.perf_counter()
 
     files = expl.save(out)
-    device = expl.saliency.device
-    versions = sonify.listen(transform, x.to(device), expl.saliency, args.topk / 100)
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    versions = sonify.listen(transform, x.to(device), expl.saliency.to(device), args.topk / 100)
     with torch.no_grad():
         batch = torch.stack([versions[k].to(device).float() for k in versions])
         probs = model(batch).softmax(-1).cpu()
