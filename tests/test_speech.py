@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from earmark.errors import DataError
-from earmark.speech import (BUNDLED_BASES, BUNDLED_VARIANTS, HELDOUT_BASES, HELDOUT_VARIANTS, TRAIN_BASES,
+from earmark.data.speech import (BUNDLED_BASES, BUNDLED_VARIANTS, HELDOUT_BASES, HELDOUT_VARIANTS, TRAIN_BASES,
                             TRAIN_VARIANTS, bundled_digits, load_cache, place, voice_spec)
 
 
@@ -55,8 +55,8 @@ def test_cache_round_trip_and_clear_errors(tmp_path):
 
 
 def test_robustness_metrics_of_a_constant_model():
-    from earmark.models.fsdd import DigitSet
-    from earmark.speech import robustness_metrics
+    from earmark.data.fsdd import DigitSet
+    from earmark.data.speech import robustness_metrics
 
     class Always3(torch.nn.Module):
         def __init__(self):

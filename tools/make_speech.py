@@ -1,6 +1,6 @@
 """Render synthetic spoken digits for training and for the held-out voice score (not committed).
 
-For every voice in :mod:`earmark.speech` (training: ``TRAIN_BASES × TRAIN_VARIANTS``; held out:
+For every voice in :mod:`earmark.data.speech` (training: ``TRAIN_BASES × TRAIN_VARIANTS``; held out:
 ``HELDOUT_BASES × HELDOUT_VARIANTS``; the bundled examples' voices ``en-us`` and ``f3`` never appear)
 and every digit word, espeak-ng speaks the word at a random speed and pitch; sox converts it to 8 kHz
 mono, trims the silence, and (training renditions only) applies a random pitch shift, tempo change and
@@ -8,7 +8,7 @@ reverb; the clip gets a random peak level and, on part of the training rendition
 random SNR. Each word is centred in the 1 s window, as FSDD loads. Every draw comes from one seeded
 ``numpy`` generator, sox runs in repeatable mode, so the same seed writes the same file.
 
-Output: one ``.npz`` (see :mod:`earmark.speech`), by default ``$EARMARK_CACHE/speech/digits-8k.npz``.
+Output: one ``.npz`` (see :mod:`earmark.data.speech`), by default ``$EARMARK_CACHE/speech/digits-8k.npz``.
 Needs ``espeak-ng`` and ``sox`` (``apt-get install -y espeak-ng sox``).
 
 Usage:
@@ -31,7 +31,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from earmark.examples import DIGIT_WORDS  # noqa: E402
-from earmark.speech import (BUNDLED_BASES, BUNDLED_VARIANTS, HELDOUT_BASES, HELDOUT_VARIANTS,  # noqa: E402
+from earmark.data.speech import (BUNDLED_BASES, BUNDLED_VARIANTS, HELDOUT_BASES, HELDOUT_VARIANTS,  # noqa: E402
                             TRAIN_BASES, TRAIN_VARIANTS, default_cache_path, voice_spec)
 
 SAMPLE_RATE = 8000

@@ -16,14 +16,13 @@ then ``f(αx) = f(x)`` for every α above ~0.01 and the logit jumped before IG's
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from ..assets import models_dir
 from .base import EarmarkModel, ModelCard, load_weights
-from .fsdd import CREDIT, LABELS, LICENCE, NUM_SAMPLES, SAMPLE_RATE
+from ..data.fsdd import CREDIT, LABELS, LICENCE, NUM_SAMPLES, SAMPLE_RATE
 
 NAME = "audionet-digits"
 CHANNELS = (100, 64, 128, 128, 128, 128)
@@ -31,15 +30,6 @@ RMS_EPS = 1e-3
 #: the soft-RMS floor of the bundled AudioNet (see the module docstring); ``LEGACY_FLOOR`` = the old one.
 LEVEL_FLOOR = 0.03
 LEGACY_FLOOR = RMS_EPS
-
-
-def assets_dir() -> Path:
-    """Where bundled weights and cards live: ``$EARMARK_ASSETS`` or ``<repo>/assets/models``."""
-    env = os.environ.get("EARMARK_ASSETS")
-    if env:
-        path = Path(env).expanduser()
-        return path / "models" if (path / "models").is_dir() else path
-    return Path(__file__).resolve().parents[2] / "assets" / "models"
 
 
 def rms_normalise(wave: Tensor, eps: float = RMS_EPS) -> Tensor:
@@ -60,7 +50,7 @@ def default_card(name: str, title: str, **fields) -> ModelCard:
 
 def build_bundled(model: EarmarkModel, name: str) -> EarmarkModel:
     """Load ``<assets>/<name>.pt`` into ``model`` and its card from ``<assets>/<name>.json``."""
-    folder = assets_dir()
+    folder = models_dir()
     load_weights(model, folder / f"{name}.pt")
     card_path = folder / f"{name}.json"
     if card_path.exists():

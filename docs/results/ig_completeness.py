@@ -19,7 +19,7 @@ import statistics
 import torch
 
 from earmark import explain, get_transform, load_model
-from earmark.datasets import open_dataset
+from earmark.data.datasets import open_dataset
 from earmark.models.base import load_weights
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import DataError
+from ..errors import DataError
 
 #: the bundled examples' voices: excluded from training and from the held-out set.
 BUNDLED_BASES = ("en-us",)
@@ -52,12 +52,12 @@ def default_cache_path() -> Path:
 
 
 def load_cache(path: str | Path | None, split: Literal["train", "heldout"]):
-    """The cache's clips of one split as a :class:`~earmark.models.fsdd.DigitSet` (speaker = voice).
+    """The cache's clips of one split as a :class:`~earmark.data.fsdd.DigitSet` (speaker = voice).
 
     Raises:
         DataError: the file is missing, unreadable or holds no clips of that split.
     """
-    from .models.fsdd import DigitSet
+    from .fsdd import DigitSet
 
     path = Path(path) if path is not None else default_cache_path()
     if not path.is_file():
@@ -110,7 +110,7 @@ def place(waves: Tensor, lengths: Tensor, where: Position) -> Tensor:
 
 def bundled_digits(sample_rate: int = 8000, num_samples: int = 8000) -> tuple[Tensor, Tensor, tuple[str, ...]]:
     """The 20 bundled espeak-ng digits, prepared as the app does: (20, L) waves, (20,) labels, names."""
-    from . import audio, examples
+    from .. import audio, examples
 
     waves, labels, names = [], [], []
     for ex in examples.list_examples():
@@ -129,10 +129,10 @@ def robustness_metrics(model, test_set, voices_set=None) -> dict:
 
     Args:
         model: a digit classifier, (B, 8000) → logits.
-        test_set: the FSDD test split (a :class:`~earmark.models.fsdd.DigitSet`, words centred).
+        test_set: the FSDD test split (a :class:`~earmark.data.fsdd.DigitSet`, words centred).
         voices_set: held-out synthetic voices (:func:`load_cache` ``"heldout"``), or ``None``.
     """
-    from .models.training import accuracy, predict
+    from ..training.digits import accuracy, predict
 
     waves, labels, names = bundled_digits()
     pred = predict(model, waves)

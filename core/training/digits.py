@@ -21,17 +21,18 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .audionet import AudioNet, assets_dir
-from .base import EarmarkModel, ModelCard, load_weights, save_weights
-from .fsdd import CREDIT, DigitSet, NUM_SAMPLES, load_split
-from .melcnn import MelCNN
+from ..assets import models_dir
+from ..models.audionet import AudioNet
+from ..models.base import EarmarkModel, ModelCard, load_weights, save_weights
+from ..data.fsdd import CREDIT, DigitSet, load_split
+from ..models.melcnn import MelCNN
 
 ARCHITECTURES: dict[str, tuple[str, Callable[[], EarmarkModel]]] = {
     "audionet": ("audionet-digits", AudioNet),
@@ -217,14 +218,14 @@ def train(
             clips (both splits). Such a run writes no bundled weights; it writes
             ``<out>/logs/<name>-without-<speaker>.json`` and adds its result to ``<out>/<name>.json``.
         epochs: overrides the architecture's default.
-        out: folder for ``<name>.pt``, ``<name>.json`` and ``logs/`` (default: the assets folder).
+        out: folder for ``<name>.pt``, ``<name>.json`` and ``logs/`` (default: ``<assets>/models``).
         checkpoint_dir: folder for per-epoch checkpoints (default :func:`default_checkpoint_dir`).
         config: hyperparameters (default ``DEFAULTS[arch]``).
         command: the command line to record in the card.
         resume: continue from a matching checkpoint when there is one.
         threads: torch CPU threads (default: at most 2).
         quiet: log to the file only.
-        speech: a synthetic speech cache (``tools/make_speech.py``, :mod:`earmark.speech`): its training
+        speech: a synthetic speech cache (``tools/make_speech.py``, :mod:`earmark.data.speech`): its training
             voices join the training set, its held-out voices are scored every epoch and in the card.
         init: start from these weights (fine-tuning) instead of a fresh initialisation.
 
@@ -241,7 +242,7 @@ def train(
         cfg = replace(cfg, epochs=int(epochs))
     torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
 
-    out = Path(out) if out is not None else assets_dir()
+    out = Path(out) if out is not None else models_dir()
     run_id = name + (f"-without-{exclude_speaker.lower()}" if exclude_speaker else "")
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else default_checkpoint_dir()
     ckpt_path = ckpt_dir / f"{run_id}-seed{seed}.ckpt"
@@ -253,7 +254,7 @@ def train(
     held_set = load_split(data_root, "all", speakers=excluded) if exclude_speaker else None
     voices_set = None
     if speech is not None:
-        from ..speech import load_cache
+        from ..data.speech import load_cache
 
         train_set = _concat(train_set, load_cache(speech, "train"))
         voices_set = load_cache(speech, "heldout")
@@ -375,7 +376,7 @@ def train(
     else:
         card = _card_for(model, result, cfg, out)
         if speech is not None:
-            from ..speech import robustness_metrics
+            from ..data.speech import robustness_metrics
 
             extra = robustness_metrics(shipped, test_set, voices_set)
             log(f"# robustness {json.dumps(extra, sort_keys=True)}")
