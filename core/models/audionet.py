@@ -32,7 +32,19 @@ LEVEL_FLOOR = 0.03
 LEGACY_FLOOR = RMS_EPS
 
 
-def rms_normalise(wave: Tensor, eps: float = RMS_EPS) -> Tensor:
+class LevelFloorMixin:
+    """The soft-RMS floor lives in the weights (a buffer), so a weights file brings its own front end.
+
+    Weights saved before the floor existed have no ``level_floor`` entry; they load with
+    :data:`LEGACY_FLOOR`, the floor they were trained with.
+    """
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "level_floor", torch.tensor(LEGACY_FLOOR))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def rms_normalise(wave: Tensor, eps: float | Tensor = RMS_EPS) -> Tensor:
     """(B, L) → (B, L): divide each clip by its root-mean-square level (``eps`` keeps silence finite)."""
     return wave / torch.sqrt(wave.pow(2).mean(dim=-1, keepdim=True) + eps * eps)
 
@@ -58,14 +70,14 @@ def build_bundled(model: EarmarkModel, name: str) -> EarmarkModel:
     return model.eval()
 
 
-class AudioNet(EarmarkModel):
+class AudioNet(LevelFloorMixin, EarmarkModel):
     """AudioNet on 1 s of 8 kHz audio.
 
     Args:
         num_classes: output classes (10 digits).
         dropout: dropout between the dense layers (0.5 in the paper).
         level_floor: the soft-RMS floor of the input level normalisation (``LEGACY_FLOOR`` for the
-            near scale-invariant pre-round-2 front end).
+            near scale-invariant pre-round-2 front end); a buffer, saved with the weights.
         card: the model card (a default one without metrics when ``None``).
 
     Shapes:
@@ -80,7 +92,7 @@ class AudioNet(EarmarkModel):
     def __init__(self, num_classes: int = 10, *, dropout: float = 0.5, card: ModelCard | None = None,
                  level_floor: float = LEVEL_FLOOR):
         super().__init__()
-        self.level_floor = float(level_floor)
+        self.register_buffer("level_floor", torch.tensor(float(level_floor)))
         layers: list[nn.Module] = []
         prev = 1
         for ch in CHANNELS:

@@ -14,7 +14,7 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
-from .audionet import LEVEL_FLOOR, build_bundled, default_card, rms_normalise
+from .audionet import LEVEL_FLOOR, LevelFloorMixin, build_bundled, default_card, rms_normalise
 from .base import EarmarkModel, ModelCard
 from ..data.fsdd import SAMPLE_RATE
 
@@ -41,14 +41,15 @@ class LogMel(nn.Module):
         return torch.log(self.mel(wave) + self.eps)
 
 
-class MelCNN(EarmarkModel):
+class MelCNN(LevelFloorMixin, EarmarkModel):
     """Log-mel CNN for spoken digits.
 
     Args:
         num_classes: output classes.
         n_mels: mel bands.
         dropout: dropout before the classifier.
-        level_floor: soft-RMS floor of the input level normalisation (see :mod:`earmark.models.audionet`).
+        level_floor: soft-RMS floor of the input level normalisation (see :mod:`earmark.models.audionet`);
+            a buffer, saved with the weights (weights without it load with the legacy floor).
         card: the model card (a default one without metrics when ``None``).
 
     Shapes:
@@ -64,7 +65,7 @@ class MelCNN(EarmarkModel):
     def __init__(self, num_classes: int = 10, *, n_mels: int = 64, dropout: float = 0.3,
                  card: ModelCard | None = None, level_floor: float = LEVEL_FLOOR):
         super().__init__()
-        self.level_floor = float(level_floor)
+        self.register_buffer("level_floor", torch.tensor(float(level_floor)))
         self.logmel = LogMel(n_mels=n_mels)
         layers: list[nn.Module] = []
         prev = 1

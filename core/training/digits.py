@@ -438,7 +438,7 @@ def _card_for(model: EarmarkModel, result: RunResult, cfg: TrainConfig, out: Pat
         f"±{cfg.speed:.0%} by resampling, random time shift inside the window, gain ±{cfg.gain_db:g} dB, "
         f"white noise at {cfg.snr_db[0]:g}-{cfg.snr_db[1]:g} dB SNR on {cfg.noise_prob:.0%} of clips. "
         "Input: 8,000 samples at 8 kHz (FSDD clips zero-padded / centre-cropped), divided by the clip's "
-        + (f"soft RMS sqrt(mean(x^2) + {model.level_floor:g}^2) (not scale-invariant, so "
+        + (f"soft RMS sqrt(mean(x^2) + {float(model.level_floor):g}^2) (not scale-invariant, so "
            "IG from the zero baseline integrates a real path)" if hasattr(model, "level_floor") else "RMS")
         + " inside the model."
         + (f" Gains drawn in [{cfg.gain_min_db:g}, {cfg.gain_db:g}] dB." if cfg.gain_min_db is not None else "")

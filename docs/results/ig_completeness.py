@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     if args.weights:
         load_weights(model, args.weights)
     if args.floor is not None:
-        model.level_floor = args.floor
+        model.level_floor.fill_(args.floor)
     model.eval()
     clips = open_dataset(data=args.data, card=model.card, split="test", n=args.n, seed=0)
     t = get_transform("stft", model.card.sample_rate)
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         with torch.no_grad():   # how much of f(x) − f(0) happens before the first path point (α = 1/(2n))
             ends = model(torch.stack([torch.zeros_like(wave), wave / (2 * args.steps), wave]))[:, label]
         first_jump.append(float((ends[1] - ends[0]) / (ends[2] - ends[0])))
-    out = {"model": args.model, "weights": args.weights or "bundled", "floor": getattr(model, "level_floor", None),
+    out = {"model": args.model, "weights": args.weights or "bundled", "floor": float(model.level_floor) if hasattr(model, "level_floor") else None,
            "clips": len(gaps), "n_steps": args.steps, "mean_gap": statistics.fmean(gaps),
            "mean_abs_gap": statistics.fmean(abs(g) for g in gaps), "mean_relative_gap": statistics.fmean(rel),
            "median_relative_gap": statistics.median(rel), "flagged": sum(r > 0.1 for r in rel),

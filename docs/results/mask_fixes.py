@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     if args.weights:
         load_weights(model, args.weights)
     if args.floor is not None:
-        model.level_floor = args.floor
+        model.level_floor.fill_(args.floor)
     model.eval()
     args.out.mkdir(parents=True, exist_ok=True)
     rows_path = args.out / "rows.jsonl"
