@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..device import make_generator
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from ..explanation import Explanation
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
@@ -62,12 +62,16 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
 
     Raises:
         ConfigError: unknown method, unsupported domain, or a bad hyperparameter.
+        ModelError: the model cannot run this method (e.g. a gradient method on an ONNX model).
     """
     spec: ExplainerSpec = EXPLAINERS.get(method)
     if not spec.supports(transform.name):
         raise ConfigError(
             f"{spec.title} works in the {', '.join(spec.domains)} domain(s), not '{transform.name}'."
         )
+    reason = spec.unavailable(getattr(model, "card", None))
+    if reason:
+        raise ModelError(reason)
     settings = resolve(spec.params, params, owner=f"Explainer '{method}'")
     probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress)
     if generator is None:

@@ -64,6 +64,22 @@ class ExplainerSpec:
     def supports(self, transform_name: str) -> bool:
         return self.domains is None or transform_name in self.domains
 
+    @property
+    def needs_gradients(self) -> bool:
+        """Gradient methods and mask optimisation back-propagate to the coefficients; sampling methods and
+        the reference only run the model forward."""
+        return self.family in ("gradient", "optimisation")
+
+    def unavailable(self, card) -> str | None:
+        """Why this explainer cannot run on the model with ``card`` (one sentence), or ``None`` if it can."""
+        caps = getattr(card, "capabilities", {}) or {}
+        if self.needs_gradients and not caps.get("gradients", True):
+            fmt = {"onnx": "ONNX"}.get(getattr(card, "format", ""), getattr(card, "format", "this"))
+            return (f"{self.title} needs gradients through the model, and this {fmt} model gives none; use a sampling "
+                    "explainer (FreqRISE, RELAX) or the energy reference, or load the model as TorchScript, "
+                    "torch.export or a Hugging Face folder.")
+        return None
+
 
 def normalise_map(v: Tensor) -> Tensor:
     """Scale a non-negative map to [0, 1] by its maximum (zero maps stay zero)."""

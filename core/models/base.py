@@ -155,7 +155,8 @@ class EarmarkModel(nn.Module):
         """Eval mode, no parameter gradients, and from now on refuse changes that would reach every
         caller sharing this module (training mode, parameter gradients, moving or casting it, new weights,
         hooks). :meth:`private_copy` gives a copy to change."""
-        super().train(False)
+        for m in self.modules():   # not .train(False): exported programs refuse it, and are traced in eval mode
+            m.training = False
         for p in self.parameters():
             p.requires_grad_(False)
         self._frozen = True

@@ -158,6 +158,12 @@ class InputCatcher:
         self._local = threading.local()
         layer.register_forward_pre_hook(self._hook)
 
+    def __deepcopy__(self, memo):   # a copied model gets its own (empty) slots
+        twin = object.__new__(InputCatcher)
+        twin._local = threading.local()
+        memo[id(self)] = twin
+        return twin
+
     def _hook(self, module: nn.Module, args: tuple) -> None:
         if getattr(self._local, "armed", False) and args:
             self._local.value = args[0]
