@@ -101,6 +101,15 @@ class Windowed(EarmarkModel):
     def embed(self, wave: Tensor) -> Tensor:
         return self.inner.embed(wave)
 
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:   # the inner model's own helpers (e.g. ``features`` of a Hugging Face model)
+            inner = self.__dict__.get("_modules", {}).get("inner")
+            if inner is None:
+                raise
+            return getattr(inner, name)
+
 
 def clear_cache() -> None:
     """Forget every loaded model (tests; a server that wants to reread a folder)."""

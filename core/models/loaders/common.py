@@ -39,8 +39,9 @@ def require(module: str, extra: str, what: str) -> Any:
 # ---- the side-car card (model.json beside a .pt / .pt2 / .onnx file) ----------------------------------
 
 def card_path(model_file: Path) -> Path | None:
-    """``NAME.json`` beside ``NAME.ext``, else ``card.json`` / ``model_card.json`` in the same folder."""
-    for candidate in (model_file.with_suffix(".json"), model_file.parent / "card.json",
+    """``NAME.ext.json`` or ``NAME.json`` beside ``NAME.ext``, else ``card.json`` / ``model_card.json`` in the
+    same folder."""
+    for candidate in (model_file.with_name(model_file.name + ".json"), model_file.with_suffix(".json"), model_file.parent / "card.json",
                       model_file.parent / "model_card.json"):
         if candidate.is_file():
             return candidate

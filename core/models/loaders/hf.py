@@ -41,22 +41,29 @@ class KaldiFbank(nn.Module):
     power spectrum, Kaldi mel banks from 20 Hz, natural log floored at float32 eps), padded with zeros or
     cut to ``max_length`` frames, then ``(fbank − mean) / (2·std)``.
 
-    Shapes: (B, L) → (B, max_length, num_mel_bins). The same steps as
-    ``torchaudio.compliance.kaldi.fbank(wave[None], window_type="hanning", ...)``, for a batch at once.
+    Shapes: (B, L) → (B, max_length, num_mel_bins). The steps of ``torchaudio.compliance.kaldi.fbank(wave[None],
+    window_type="hanning", ...)`` for a batch at once, computed in float64 (float32 on MPS) with the
+    extractor's own float64 mel filters: quiet bands sit near the 1.2e-7 floor, where float32 rounding of the
+    power spectrum moves the log by up to ~4e-4 (torchaudio's float32 path differs from the extractor's NumPy
+    path by that much); in float64 the result matches the NumPy extractor to ~1e-7.
     """
 
     def __init__(self, *, sample_rate: int, num_mel_bins: int, max_length: int, mean: float, std: float,
                  do_normalize: bool = True):
         super().__init__()
-        from torchaudio.compliance import kaldi
+        audio_utils = require("transformers.audio_utils", EXTRA, "a Hugging Face model")
 
         self.sample_rate, self.max_length = int(sample_rate), int(max_length)
         self.window_size = int(sample_rate * 0.025)
         self.window_shift = int(sample_rate * 0.010)
         self.padded = 1 << (self.window_size - 1).bit_length()
-        banks, _ = kaldi.get_mel_banks(num_mel_bins, self.padded, float(sample_rate), 20.0, 0.0, 100.0, -500.0, 1.0)
-        self.register_buffer("banks", nn.functional.pad(banks.float(), (0, 1)), persistent=False)
-        self.register_buffer("window", torch.hann_window(self.window_size, periodic=False), persistent=False)
+        banks = audio_utils.mel_filter_bank(
+            num_frequency_bins=self.padded // 2 + 1, num_mel_filters=int(num_mel_bins), min_frequency=20,
+            max_frequency=sample_rate // 2, sampling_rate=sample_rate, norm=None, mel_scale="kaldi",
+            triangularize_in_mel_space=True)                                   # (freq, mels), as the extractor's
+        self.register_buffer("banks", torch.as_tensor(banks, dtype=torch.float64), persistent=False)
+        self.register_buffer("window", torch.hann_window(self.window_size, periodic=False, dtype=torch.float64),
+                             persistent=False)
         self.mean, self.std, self.do_normalize = float(mean), float(std), bool(do_normalize)
 
     def max_samples(self) -> int:
@@ -66,14 +73,15 @@ class KaldiFbank(nn.Module):
         """(B, L) → (B, frames, num_mel_bins) log filterbank, before padding and normalisation."""
         if wave.shape[-1] < self.window_size:
             raise ModelError(f"The clip is shorter than one {self.window_size}-sample frame; use a longer window.")
-        frames = wave.unfold(-1, self.window_size, self.window_shift)         # (B, m, W)
+        work = torch.float32 if wave.device.type == "mps" else torch.float64
+        frames = wave.to(work).unfold(-1, self.window_size, self.window_shift)          # (B, m, W)
         frames = frames - frames.mean(-1, keepdim=True)
         previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
-        frames = (frames - 0.97 * previous) * self.window
+        frames = (frames - 0.97 * previous) * self.window.to(work)
         spec = torch.fft.rfft(frames, n=self.padded)
         power = spec.real.square() + spec.imag.square()
-        mel = power @ self.banks.T
-        return mel.clamp(min=torch.finfo(torch.float32).eps).log()
+        mel = power @ self.banks.to(work)
+        return mel.clamp(min=torch.finfo(torch.float32).eps).log().to(wave.dtype)
 
     def forward(self, wave: Tensor) -> Tensor:
         fb = self.fbank(wave)
