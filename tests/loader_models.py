@@ -124,7 +124,7 @@ def save_onnx(module: nn.Module, path: Path, example: torch.Tensor, *, outputs=(
         warnings.simplefilter("ignore")
         torch.onnx.export(module.eval(), (example,), str(path), input_names=["wave"], output_names=list(outputs),
                           dynamic_shapes=({0: torch.export.Dim("batch", max=4096)},), dynamo=True,
-                          verbose=False)
+                          verbose=False, external_data=False)
     if metadata:
         import onnx
 

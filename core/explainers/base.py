@@ -72,13 +72,19 @@ class ExplainerSpec:
 
     def unavailable(self, card) -> str | None:
         """Why this explainer cannot run on the model with ``card`` (one sentence), or ``None`` if it can."""
-        caps = getattr(card, "capabilities", {}) or {}
-        if self.needs_gradients and not caps.get("gradients", True):
-            fmt = {"onnx": "ONNX"}.get(getattr(card, "format", ""), getattr(card, "format", "this"))
-            return (f"{self.title} needs gradients through the model, and this {fmt} model gives none; use a sampling "
-                    "explainer (FreqRISE, RELAX) or the energy reference, or load the model as TorchScript, "
-                    "torch.export or a Hugging Face folder.")
+        why = missing_capability(card) if self.needs_gradients else None
+        return f"{self.title} {why}" if why else None
+
+
+def missing_capability(card) -> str | None:
+    """What a model with ``card`` lacks for gradient and mask-optimisation methods (a sentence's predicate)."""
+    caps = getattr(card, "capabilities", {}) or {}
+    if caps.get("gradients", True):
         return None
+    fmt = {"onnx": "ONNX"}.get(getattr(card, "format", ""), getattr(card, "format", "this"))
+    return (f"needs gradients through the model, and this {fmt} model gives none; use a sampling explainer "
+            "(FreqRISE, RELAX) or the energy reference, or load the model as TorchScript, torch.export or a "
+            "Hugging Face folder.")
 
 
 def normalise_map(v: Tensor) -> Tensor:

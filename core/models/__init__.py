@@ -125,6 +125,10 @@ def warm_up(model: EarmarkModel) -> EarmarkModel:
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     length = int(model.card.num_samples)
+    if not getattr(model.card, "gradients", True):   # forward only (ONNX): no backward to warm up
+        with torch.no_grad():
+            model(torch.zeros(default_batch_size(device, length, backward=False), length, device=device))
+        return model
     x = torch.zeros(default_batch_size(device, length, backward=True), length, device=device, requires_grad=True)
     with torch.enable_grad():
         torch.autograd.grad(model(x).sum(), x)   # gradient to the input only, as the explainers take it

@@ -47,6 +47,10 @@ with c_pred:
     st.plotly_chart(figures.probabilities(probs, labels, target=settings.target,
                                           title=f"Prediction: {labels[pred]} ({probs[pred]:.0%})"),
                     key="fig_probs", config=figures.CONFIG)
+    if getattr(card, "multi_label", False):   # sigmoid outputs: each class on its own; pick one to explain
+        top = np.argsort(-probs)[:5]
+        st.caption("Top labels (each on its own, sigmoid): " + ", ".join(f"{labels[i]} {probs[i]:.0%}" for i in top)
+                   + ". Choose the class to explain under *Target class*.")
 with st.expander(f"Model card — {card.title}"):
     model_card(card)
 
