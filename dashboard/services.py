@@ -67,8 +67,24 @@ def model_names() -> list[str]:
     return MODELS.names() + list(disk_models()) + [p for p in uploaded_models() if p not in disk_models()]
 
 
+#: A picker key for a variable-length model at a window the user picked: ``NAME#window=SAMPLES``.
+WINDOW_MARK = "#window="
+
+
+def model_key(name: str, window: int | None) -> str:
+    return name if window is None else f"{name}{WINDOW_MARK}{int(window)}"
+
+
+def split_model_key(key: str) -> tuple[str, int | None]:
+    name, mark, window = key.partition(WINDOW_MARK)
+    return (name, int(window)) if mark and window.isdigit() else (key, None)
+
+
 def model_title(name: str) -> str:
     from earmark.models import MODELS
+    name, window = split_model_key(name)
+    if window is not None:
+        return f"{model_title(name)}, window {window:,} samples"
     if name in MODELS:
         return MODELS.get(name).title
     found = {**disk_models(), **uploaded_models()}
@@ -218,8 +234,9 @@ def get_model(name: str):
     whatever went wrong inside a user's model (a model that fails to load never breaks the page)."""
     from earmark.errors import ModelError
     from earmark.models import load_model, warm_up
+    base, window = split_model_key(name)
     try:
-        return warm_up(load_model(name))
+        return warm_up(load_model(base, window=window))
     except EarmarkError:
         raise
     except Exception as exc:  # a user's model failing in a way its loader did not foresee
@@ -594,6 +611,8 @@ def cli_command(settings: Settings, clip_label: str, offset: float | None = None
     defaults_e = {p.name: p.default for p in spec.params}
     tset = {k: v for k, v in settings.tparams if defaults_t.get(k) != v}
     eset = {k: v for k, v in settings.eparams if defaults_e.get(k) != v}
-    return reproduce_command(clip_label, model=settings.model, transform=settings.transform,
+    model_name, window = split_model_key(settings.model)
+    window_s = None if window is None else window / get_model(settings.model).card.sample_rate
+    return reproduce_command(clip_label, model=model_name, transform=settings.transform,
                              explainer=settings.explainer, seed=settings.seed, target=settings.target,
-                             settings=eset, tsettings=tset, offset=offset)
+                             settings=eset, tsettings=tset, offset=offset, window=window_s)

@@ -99,6 +99,23 @@ def _model(box):
             box.caption("Pick another model above: " + ", ".join(others))
         return name, None
     card = model.card
+    if card.variable_length:   # the model takes any length up to its maximum: the user picks the window
+        top = (card.max_samples or 60 * card.sample_rate) / card.sample_rate
+        if st.session_state.get("w_window_model") != name:   # a new model starts at its own default window
+            st.session_state.w_window_model = name
+            st.session_state.w_window = float(round(card.num_samples / card.sample_rate, 3))
+        seconds = box.number_input("Model window (s)", min_value=0.05, max_value=float(top), step=0.25,
+                                   key="w_window", help=f"This model takes any input up to {top:g} s.")
+        samples = int(round(seconds * card.sample_rate))
+        if samples != card.num_samples:
+            name = sv.model_key(name, samples)
+            try:
+                model = sv.get_model(name)
+            except EarmarkError as exc:
+                box.error(str(exc))
+                st.session_state.model_error = str(exc)
+                return name, None
+            card = model.card
     facts = card.facts()
     box.caption(f"{facts['sample rate']} · {facts['input length']} · {card.num_classes} classes · "
                 f"{'sigmoid (multi-label)' if card.multi_label else 'softmax'}"
