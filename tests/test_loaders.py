@@ -510,3 +510,41 @@ def test_cli_list_and_explain_with_a_model_path(exported, tmp_path, capsys):
     assert "--window 0.5" in json.loads((outdir / "explanation.json").read_text())["command"]
     with pytest.raises(EarmarkError):
         load_model("audionet-digits", window=4000)
+
+
+def test_cli_bench_evaluate_and_list_with_a_model_path(exported, tmp_path, capsys, monkeypatch):
+    import soundfile as sf
+
+    from earmark.cli import main
+
+    hf = exported["ast"]["hf"]
+    out = tmp_path / "bench"
+    assert main(["bench", "--model", str(hf), "--window", "0.5", "--clip", "digit_7_en-us", "--explainers",
+                 "ig,freqrise", "--transforms", "stft", "--quick", "--out", str(out)]) == 0
+    rows = json.loads((out / "bench.json").read_text())
+    assert "freqrise" in json.dumps(rows) and "ig" in json.dumps(rows)
+    rows = []
+    for i, name in enumerate(CLIPS[:3]):
+        path = tmp_path / f"{name}.wav"
+        sf.write(path, clip16(name).numpy(), 16000)
+        rows.append(f"{path},{lm.LABELS[i]}")
+    (tmp_path / "clips.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    ev = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(tmp_path / "clips.csv"), "--model", str(exported["ast"]["onnx"]),
+                 "--explainers", "freqrise", "--transforms", "stft", "--set", "freqrise.n_masks=10", "--metrics",
+                 "deletion_auc,insertion_auc", "--out", str(ev), "--quiet"]) == 0
+    assert len((ev / "results.jsonl").read_text().splitlines()) == 3
+    monkeypatch.setenv("EARMARK_MODELS", str(Path(exported["ast"]["onnx"]).parent))
+    capsys.readouterr()
+    assert main(["list", "models"]) == 0
+    listed = capsys.readouterr().out
+    assert "in EARMARK_MODELS" in listed and "ast.onnx" in listed and "onnx" in listed
+
+
+def test_regression_models_are_refused(tmp_path):
+    folder = lm.hf_ast(tmp_path / "reg")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["problem_type"] = "regression"
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match="explains classifiers"):
+        load_model(folder)

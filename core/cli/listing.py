@@ -35,6 +35,27 @@ def model_report(model) -> str:
     return "\n".join(lines)
 
 
+def _models_folder() -> None:
+    """The entries of ``$EARMARK_MODELS`` (what the app's picker shows beside the registered models)."""
+    import os
+    from pathlib import Path
+
+    from ..models.loaders import detect
+
+    folder = os.environ.get("EARMARK_MODELS")
+    if not folder or not Path(folder).is_dir():
+        return
+    print(f"  in EARMARK_MODELS ({folder}); load with --model PATH:")
+    for entry in sorted(Path(folder).iterdir()):
+        if entry.name.startswith(".") or entry.suffix == ".json" or entry.name.endswith(".data"):
+            continue
+        try:
+            fmt, _ = detect(entry)
+        except Exception as exc:  # shown, not raised: one bad entry does not hide the others
+            fmt = f"not loadable: {exc}"
+        print(f"    {entry.name:24s} {fmt}")
+
+
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "model", None):
         print(model_report(load_cli_model(args.model, args.device, args.window)))
@@ -47,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
             from ..models import MODELS
             for spec in MODELS:
                 print(f"  {spec.name:18s} {spec.title}")
+            _models_folder()
         elif kind == "transforms":
             from ..transforms import TRANSFORMS
             for cls in TRANSFORMS:

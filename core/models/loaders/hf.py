@@ -247,6 +247,9 @@ def load_hf(path: str | Path, device: torch.device | None = None, *, window: int
                          f"{str(exc).strip().splitlines()[0][:300]}") from None
     network.eval()
     problem = str(config.get("problem_type") or "single_label_classification")
+    if problem not in ("single_label_classification", "multi_label_classification"):
+        raise ModelError(f"{folder.name} is a {problem} model; Earmark explains classifiers (problem_type "
+                         "single_label_classification or multi_label_classification).")
     activation = "sigmoid" if problem == "multi_label_classification" else "softmax"
     if window is None:
         window = max_samples if max_samples is not None else 10 * rate
