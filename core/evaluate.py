@@ -237,7 +237,7 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
 
     Args:
         model: the classifier (its card gives rate, length, labels).
-        clips: a data set from :func:`earmark.datasets.open_dataset` (iterates ``(name, wave, label)``;
+        clips: a data set from :func:`earmark.data.datasets.open_dataset` (iterates ``(name, wave, label)``;
             ``true_mask(name, transform)`` gives the ground truth where there is one).
         explainers: explainer names.  transforms: domain names.
         out: output folder (created); holds ``results.jsonl`` across runs.
@@ -353,7 +353,7 @@ def summary_markdown(rows: Sequence[Mapping[str, Any]], *, metrics: Sequence[str
                      options: MetricOptions = MetricOptions()) -> str:
     """Mean ± std of every metric per explainer × domain, with n, the settings and the budgets."""
     shown = [m for m in metrics if any(m in r for r in rows)]
-    arrows = {m: "↑" if METRICS.get(m).direction == "higher" else "↓" for m in shown}
+    arrows = {m: METRICS.get(m).arrow for m in shown}
     clips = sorted({r["clip"] for r in rows})
     lines = ["# Earmark evaluation", ""]
     lines.append(f"- model: `{model}`; data: {title or 'clips'}; clips evaluated: {len(clips)}; seed {seed}")
@@ -382,7 +382,7 @@ def summary_markdown(rows: Sequence[Mapping[str, Any]], *, metrics: Sequence[str
         lines += ["", "## Not run"] + [f"- {s}" for s in skipped]
     if failures:
         lines += ["", f"## Failures ({len(failures)}; retried on the next run)"] + [f"- {f}" for f in failures[:20]]
-    lines += ["", "## Metrics"] + [f"- `{m}` ({METRICS.get(m).category}, {arrows[m]}): {METRICS.get(m).help}" for m in shown]
+    lines += ["", "## Metrics"] + [f"- `{m}` ({METRICS.get(m).category}, {arrows[m]}): {METRICS.get(m).describe(options)}" for m in shown]
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,8 @@ import time
 import numpy as np
 import streamlit as st
 
+from earmark.errors import EarmarkError
+
 from . import services as sv
 
 
@@ -48,7 +50,7 @@ def result(cur, *, run: bool = False, first_look=None):
     bar = st.progress(0.0, text="starting") if run else None
     try:
         exp = sv.explain(settings, cur["ready"].wave, progress_callback(bar) if bar else None, first_look)
-    except sv.EarmarkError as exc:
+    except EarmarkError as exc:
         if bar is not None:
             bar.empty()
         st.error(str(exc))

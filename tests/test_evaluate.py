@@ -14,7 +14,7 @@ from torch import nn
 import earmark.evaluate as evaluate_mod
 from earmark.bench import quick_settings, run_bench
 from earmark.cli import main
-from earmark.datasets import Item, balanced_subset, fsdd_entries, open_dataset, parse_manifest
+from earmark.data.datasets import Item, balanced_subset, fsdd_entries, open_dataset, parse_manifest
 from earmark.errors import ConfigError, DataError
 from earmark.evaluate import budget_notes, parse_overrides, read_results, run_evaluation
 from earmark.metrics import MetricOptions
@@ -160,7 +160,7 @@ def test_fsdd_folder_parsing_and_split(tmp_path):
     assert [e.name for e in fsdd_entries(tmp_path, split="train")] == ["3_theo_7.wav"]
     with pytest.raises(DataError, match="No FSDD recordings"):
         fsdd_entries(tmp_path / "empty")
-    from earmark.models.fsdd import parse_name
+    from earmark.data.fsdd import parse_name
     with pytest.raises(DataError, match=r"\{digit\}_\{speaker\}_\{index\}"):
         parse_name("three_theo_0.wav")
 
@@ -252,7 +252,7 @@ def test_rows_scored_with_more_metrics_are_reused_and_fewer_recomputed(tmp_path)
 
 def test_time_frequency_task_is_scored_on_its_own_cells(tmp_path):
     """The key bursts' own power map scores 1 on the task cells; evaluate reports the metric per row."""
-    from earmark.datasets import synthetic_set
+    from earmark.data.datasets import synthetic_set
     from earmark.models import load_model
     from earmark.transforms import get_transform
 
@@ -271,7 +271,7 @@ def test_time_frequency_task_is_scored_on_its_own_cells(tmp_path):
 
 
 def test_shards_are_disjoint_cover_the_set_and_merge_into_the_whole_run(tmp_path):
-    from earmark.datasets import ClipSet, parse_shard, shard
+    from earmark.data.datasets import ClipSet, parse_shard, shard
 
     for i in range(5):
         _wav(tmp_path / f"c{i}.wav", n=L)

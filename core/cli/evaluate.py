@@ -84,7 +84,7 @@ def progress_line(*, stream=None, enabled: bool = True):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets import TASK_ALIASES, open_dataset, parse_shard, shard
+    from ..data.datasets import TASK_ALIASES, open_dataset, parse_shard, shard
     from ..evaluate import parse_overrides, run_evaluation
     from ..explainers import EXPLAINERS
     from ..metrics import MetricOptions, select_metrics

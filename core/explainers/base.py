@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
-import torch
 from torch import Tensor
 
 from ..params import Param
@@ -86,8 +85,3 @@ def missing_capability(card) -> str | None:
             "(FreqRISE, RELAX) or the energy reference, or load the model as TorchScript, torch.export or a "
             "Hugging Face folder.")
 
-
-def normalise_map(v: Tensor) -> Tensor:
-    """Scale a non-negative map to [0, 1] by its maximum (zero maps stay zero)."""
-    peak = v.abs().amax()
-    return v / peak if float(peak) > 0 else v

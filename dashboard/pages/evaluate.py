@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from earmark.metrics.base import percent
+
 from dashboard import figures
 from dashboard import services as sv
 from dashboard.common import current, result
@@ -43,7 +45,8 @@ with c2:
     if ref is not None:
         table["energy reference"] = [round(ref["scores"][k], 4) for k in res["scores"]]
     st.dataframe(table, hide_index=True, width="stretch")
-    st.caption("↑ higher is better, ↓ lower is better. I/D keep/remove the top 10 % by the map; RI/RD do the same "
+    st.caption(f"↑ higher is better, ↓ lower is better. I/D keep/remove the top {percent(sv.METRIC_OPTIONS.fraction)} "
+               "by the map; RI/RD do the same "
                "for random rankings (the chance level to beat). The energy reference ranks cells by loudness "
                "alone; on speech padded with silence it is a much harder bar than chance.")
     st.download_button("Curves (CSV)", "fraction,deletion,insertion\n" + "\n".join(

@@ -8,7 +8,7 @@ mask of every clip (:meth:`ClipSet.true_mask`), so localisation can be scored.
   ``DIR`` or ``DIR/recordings``; the official split puts index 0–4 in ``test``.
 * **Manifest** — a CSV file with the columns ``path,label`` (header optional); paths are relative to the
   manifest's folder; a label is a class name of the model or a class index.
-* **Task** — ``synth-freq`` / ``synth-tf`` (:mod:`earmark.tasks`), drawn reproducibly from the seed.
+* **Task** — ``synth-freq`` / ``synth-tf`` (:mod:`earmark.data.tasks`), drawn reproducibly from the seed.
 
 Example:
     >>> clips = open_dataset(task="synth-freq", card=model.card, n=12, seed=0)   # doctest: +SKIP
@@ -26,11 +26,11 @@ from typing import Any, Callable, Iterator, NamedTuple, Sequence
 import torch
 from torch import Tensor
 
-from .audio import fit_length, load_clip, prepare
-from .errors import AudioError, ConfigError, DataError
-from .models.fsdd import list_recordings, parse_name
+from ..audio import fit_length, load_clip, prepare
+from ..errors import AudioError, ConfigError, DataError
+from .fsdd import list_recordings, parse_name
 
-#: ``--task`` names → :data:`earmark.tasks.TASKS` keys.
+#: ``--task`` names → :data:`earmark.data.tasks.TASKS` keys.
 TASK_ALIASES = {"synth-freq": "frequency", "synth-tf": "time-frequency"}
 
 
@@ -258,17 +258,18 @@ class SynthClipSet:
     def cell_scorer(self, name: str, transform) -> Callable[[Tensor], float] | None:
         """``score(saliency) -> accuracy`` on the task's own cells for clip ``name`` (time–frequency task:
         its 16 (slot, band) cells); ``None`` for a task without such cells."""
-        from .tasks import TimeFrequencyTask, cell_relevance_rank_accuracy
+        from ..metrics.localisation import task_cell_accuracy
+        from .tasks import TimeFrequencyTask
 
         if not isinstance(self.task, TimeFrequencyTask):
             return None
         label, length = self.label[self._index[name]].reshape(1), int(self.waves.shape[-1])
-        return lambda saliency: float(cell_relevance_rank_accuracy(
-            transform, saliency[None].to(label.device), label, length, task=self.task)[0])
+        return lambda saliency: float(task_cell_accuracy(
+            saliency[None].to(label.device), label, transform, task=self.task, length=length)[0])
 
 
 def make_task(name: str):
-    """A synthetic task by ``--task`` name (``synth-freq``, ``synth-tf``) or :data:`earmark.tasks.TASKS` key."""
+    """A synthetic task by ``--task`` name (``synth-freq``, ``synth-tf``) or :data:`earmark.data.tasks.TASKS` key."""
     from .tasks import TASKS
 
     key = TASK_ALIASES.get(name, name)
