@@ -46,6 +46,10 @@ with c_pred:
     st.plotly_chart(figures.probabilities(probs, labels, target=settings.target,
                                           title=f"Prediction: {labels[pred]} ({probs[pred]:.0%})"),
                     key="fig_probs", config=figures.CONFIG)
+    if getattr(card, "multi_label", False):   # sigmoid outputs: each class on its own; pick one to explain
+        top = np.argsort(-probs)[:5]
+        st.caption("Top labels (each on its own, sigmoid): " + ", ".join(f"{labels[i]} {probs[i]:.0%}" for i in top)
+                   + ". Choose the class to explain under *Target class*.")
 with st.expander(f"Model card — {card.title}"):
     model_card(card)
 
@@ -175,7 +179,7 @@ p1, p2 = st.columns([1, 4])
 n_slots = len(st.session_state.slots)
 if p1.button("Pin to compare", icon=":material/push_pin:", key="pin", disabled=n_slots >= MAX_SLOTS, width="stretch"):
     slot = dict(settings=settings, display=d, probs=probs, labels=labels, target=exp.target,
-                title=f"{clip.name} · {settings.model} · {spec.title} · {tclass.title}",
+                title=f"{clip.name} · {card.name} · {spec.title} · {tclass.title}",
                 sample_rate=card.sample_rate, listened=listened, k=k, wave=ready.wave, exp=exp)
     st.session_state.slots = st.session_state.slots + [slot]
     n_slots += 1
@@ -185,7 +189,7 @@ p2.caption(f"{n_slots} of {MAX_SLOTS} compare slots used. Open **Compare** to se
 
 # ---- export ----------------------------------------------------------------------------------------
 with st.expander("Export: figure, maps, audio, command", expanded=False):
-    stem = f"earmark_{clip.name}_{settings.model}_{settings.transform}_{settings.explainer}_s{settings.seed}"
+    stem = f"earmark_{clip.name}_{card.name}_{settings.transform}_{settings.explainer}_s{settings.seed}"
     e1, e2, e3 = st.columns(3)
     try:
         e1.download_button("PNG figure (power, saliency, uncertainty)", sv.png(settings, ready.wave, exp, log_freq),
