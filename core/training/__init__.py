@@ -1,0 +1,1 @@
+"""Training of the models Earmark ships."""
