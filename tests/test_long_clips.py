@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -91,6 +92,13 @@ def test_chunk_size_shrinks_with_length_and_respects_memory(monkeypatch):
     long = default_batch_size(cpu, L, backward=True)
     assert 1 <= long < short
     assert default_batch_size(cpu, L, backward=False) >= long
+    # little free memory: the chunk shrinks to what fits (a quarter of it), never below 1
+    import earmark.probe as probe_mod
+    per_item = 4 * 100 * L * 3 * 2
+    monkeypatch.setattr(probe_mod, "available_memory", lambda: 4.0 * 2 * per_item)
+    assert default_batch_size(cpu, L, backward=True) == 2
+    monkeypatch.setattr(probe_mod, "available_memory", lambda: 1e6)
+    assert default_batch_size(cpu, L, backward=True) == 1
     monkeypatch.setenv("EARMARK_BATCH", "5")
     assert default_batch_size(cpu, L, backward=True) == 5
 
@@ -183,3 +191,29 @@ def test_pooled_axes_and_envelope():
     pos, low, high = envelope(wave, 4000)
     assert len(pos) == len(low) == len(high) <= 4000
     assert torch.all(low <= high) and float(high.max()) == pytest.approx(1.0, abs=1e-3)
+
+
+# ---- the dashboard's display of a 10 s explanation -------------------------------------------------
+
+@pytest.mark.parametrize("name", DOMAINS)
+def test_dashboard_display_is_pooled_to_screen_size_and_keeps_peaks(name, clip, model, monkeypatch):
+    from dashboard import figures, services
+
+    monkeypatch.setattr(services, "get_model", lambda _name: model)
+    t = get_transform(name, SR)
+    shape = t.map_shape(L)
+    sal = torch.zeros(shape)
+    spike = tuple(s // 3 for s in shape)
+    sal[spike] = -7.0                       # one negative cell: must survive pooling with its sign
+    settings = services.Settings(clip_hash="h", clip_name="c", model="m", transform=name, tparams=(),
+                                 explainer="ig", eparams=(), target=0, seed=0)
+    d = services.display_map(settings, clip.numpy(), sal)
+    rows, cols = d.saliency.shape
+    assert rows <= max(MAX_ROWS, len(t.axes(L).freqs) if t.axes(L).row_labels else 0) and cols <= MAX_COLUMNS
+    assert d.power.shape == d.uncertainty.shape == (rows, cols)
+    assert (len(d.freqs), len(d.times), len(d.freq_edges)) == (rows, cols, rows + 1)
+    assert float(d.saliency.min()) == -7.0
+    assert np.isclose(d.bands.sum(), float(t.band_sums(sal[None])[0].sum()))   # band totals are kept
+    assert d.duration == pytest.approx(10.0)
+    fig = figures.saliency_map(d, wave=clip.numpy())
+    assert sum(len(tr.x) for tr in fig.data if tr.type == "scatter") <= 2 * 4000 + 2 * MAX_COLUMNS
