@@ -80,7 +80,7 @@ def test_round_trip_and_shapes_at_10_s(name, clip):
     assert float(ax.times[-1]) <= L / SR + 1e-9
     # to_image / from_image is a left inverse at this size too
     v = torch.rand((1, *shape), generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(t.from_image(t.to_image(v)), v, atol=1e-6)
+    assert torch.allclose(t.from_image(t.to_image(v, length=L), length=L), v, atol=1e-6)
 
 
 # ---- probe: chunking ------------------------------------------------------------------------------
@@ -213,7 +213,7 @@ def test_dashboard_display_is_pooled_to_screen_size_and_keeps_peaks(name, clip, 
     assert d.power.shape == d.uncertainty.shape == (rows, cols)
     assert (len(d.freqs), len(d.times), len(d.freq_edges)) == (rows, cols, rows + 1)
     assert float(d.saliency.min()) == -7.0
-    assert np.isclose(d.bands.sum(), float(t.band_sums(sal[None])[0].sum()))   # band totals are kept
+    assert np.isclose(d.bands.sum(), float(t.band_sums(sal[None], length=L)[0].sum()))   # band totals are kept
     assert d.duration == pytest.approx(10.0)
     fig = figures.saliency_map(d, wave=clip.numpy())
     assert sum(len(tr.x) for tr in fig.data if tr.type == "scatter") <= 2 * 4000 + 2 * MAX_COLUMNS

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
-import torch
 from torch import Tensor
 
 from ..params import Param
@@ -48,6 +47,9 @@ class ExplainerSpec:
         first_look: ``fn`` takes ``first_look(saliency)`` and calls it as soon as the final saliency map
             is known, before the uncertainty is (IG: after the zero-baseline path), so an interface can
             draw the map early.
+        anytime: ``fn`` takes ``on_partial(saliency, done, total, convergence)`` and ``stop``
+            (``"budget"`` | ``"auto"``) and publishes its estimate as it goes (sampling: per chunk of masks,
+            mask optimisation: per step; see :mod:`earmark.explainers.anytime`).
     """
 
     name: str
@@ -60,12 +62,12 @@ class ExplainerSpec:
     domains: tuple[str, ...] | None = None
     default_transform: str | None = None
     first_look: bool = False
+    anytime: bool = False
+
+    @property
+    def budget_unit(self) -> str:
+        """What ``done`` / ``total`` count in ``on_partial``: ``"masks"`` (sampling) or ``"steps"``."""
+        return "masks" if self.family == "sampling" else "steps"
 
     def supports(self, transform_name: str) -> bool:
         return self.domains is None or transform_name in self.domains
-
-
-def normalise_map(v: Tensor) -> Tensor:
-    """Scale a non-negative map to [0, 1] by its maximum (zero maps stay zero)."""
-    peak = v.abs().amax()
-    return v / peak if float(peak) > 0 else v

@@ -36,8 +36,8 @@ from torch import Tensor, nn
 
 from ..audio import resample
 from ..errors import ConfigError, ModelError
-from ..models.fsdd import CREDIT, LABELS, SAMPLE_RATE as FSDD_RATE, load_split
-from ..models.training import TrainConfig, augment, default_checkpoint_dir
+from ..data.fsdd import CREDIT, LABELS, SAMPLE_RATE as FSDD_RATE, load_split
+from .digits import TrainConfig, augment, default_checkpoint_dir
 
 NAME = "ast-digits"
 SAMPLE_RATE = 16_000
@@ -227,7 +227,7 @@ def train_ast(
         from transformers import ASTForAudioClassification
     except ImportError as exc:  # pragma: no cover - the hf extra is a test dependency
         raise ModelError("Training ast-digits needs transformers: pip install 'earmark[hf]'.") from exc
-    from ..models.audionet import assets_dir
+    from ..assets import models_dir
 
     cfg = config or ASTTrainConfig()
     if epochs is not None:
@@ -235,7 +235,7 @@ def train_ast(
             raise ConfigError("--epochs must be at least 1.")
         cfg = replace(cfg, epochs=int(epochs))
     torch.set_num_threads(threads or 1)
-    out = Path(out) if out is not None else assets_dir() / NAME
+    out = Path(out) if out is not None else models_dir() / NAME
     run_id = NAME + (f"-without-{exclude_speaker.lower()}" if exclude_speaker else "")
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else default_checkpoint_dir()
     ckpt_path = ckpt_dir / f"{run_id}-seed{seed}.ckpt"
@@ -370,6 +370,8 @@ def train_ast(
         result["heldout"] = old["heldout"]
     (out / "training.json").write_text(json.dumps(result, indent=2) + "\n")
     write_card(out)
+    result["espeak_digits"] = evaluate_espeak(out)
+    log(f"# espeak-ng digits: {result['espeak_digits']['correct']}/{result['espeak_digits']['clips']}")
     log(f"# done: test accuracy {result['test_accuracy']:.4f} on {len(test_set)} clips; "
         f"{train_seconds:.0f} s training ({result['epoch_seconds']:.1f} s per epoch); "
         f"{result['safetensors_bytes'] / 1e6:.2f} MB safetensors")
@@ -383,6 +385,39 @@ def shipped_accuracy(folder: str | Path, waves16: Tensor, labels: Tensor) -> flo
     model = ASTForAudioClassification.from_pretrained(folder).eval()
     extractor = ASTFeatureExtractor.from_pretrained(folder)
     return feature_accuracy(model, fbank_features(extractor, waves16), labels)
+
+
+def espeak_digit_clips() -> tuple[list[str], Tensor, Tensor]:
+    """The 20 bundled synthetic digits (``assets/examples/digit_*``) at 16 kHz, 1 s, centred:
+    names, waves (20, 16000), labels (20,)."""
+    from ..audio import prepare
+    from ..examples import list_examples, load_example
+
+    names = sorted(e.name for e in list_examples() if e.name.startswith("digit_"))
+    waves = [prepare(load_example(n), sample_rate=SAMPLE_RATE, num_samples=NUM_SAMPLES).wave for n in names]
+    labels = torch.tensor([int(n.split("_")[1]) for n in names])
+    return names, torch.stack(waves).float(), labels
+
+
+def evaluate_espeak(folder: str | Path) -> dict:
+    """Accuracy of the saved folder on the bundled espeak-ng digits; recorded in ``training.json``."""
+    from transformers import ASTFeatureExtractor, ASTForAudioClassification
+
+    folder = Path(folder)
+    names, waves, labels = espeak_digit_clips()
+    model = ASTForAudioClassification.from_pretrained(folder).eval()
+    feats = fbank_features(ASTFeatureExtractor.from_pretrained(folder), waves)
+    with torch.no_grad():
+        pred = model(input_values=feats).logits.argmax(-1)
+    ok = pred == labels
+    result = {"accuracy": round(float(ok.float().mean()), 4), "correct": int(ok.sum()), "clips": len(names),
+              "wrong": [f"{n} -> {int(p)}" for n, p, k in zip(names, pred, ok) if not k]}
+    data = _read_training(folder)
+    if data:
+        data["espeak_digits"] = result
+        (folder / "training.json").write_text(json.dumps(data, indent=2) + "\n")
+        write_card(folder)
+    return result
 
 
 def _read_training(out: Path) -> dict:
