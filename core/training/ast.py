@@ -69,17 +69,17 @@ class ASTTrainConfig:
     max_length: int = 100
     patch_size: int = 16
     frequency_stride: int = 16
-    time_stride: int = 8
+    time_stride: int = 16
     dropout: float = 0.0
-    epochs: int = 30
+    epochs: int = 50
     batch_size: int = 32
     lr: float = 4e-4
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
     warmup: float = 0.05
     views: int = 4
-    time_mask: int = 12
-    freq_mask: int = 20
+    time_mask: int = 8
+    freq_mask: int = 12
     max_shift: int = 8
 
 
