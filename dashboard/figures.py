@@ -63,6 +63,19 @@ def waveform(wave: np.ndarray, sample_rate: int, *, window: tuple[float, float] 
     return _layout(fig, height=200, title=title)
 
 
+def _wave_trace(wave: np.ndarray, duration: float, points: int = 4000):
+    """The wave above a map as (t, y) line(s): the samples, or for long clips a min/max envelope
+    (earmark.downsample.envelope), so a 10 s clip at 16 kHz draws 4,000 points instead of 160,000."""
+    if len(wave) <= points:
+        return [(np.arange(len(wave)) * duration / max(len(wave), 1), wave)]
+    import torch
+    from earmark.downsample import envelope
+
+    pos, low, high = envelope(torch.as_tensor(np.asarray(wave, dtype=np.float32)), points)
+    t = pos.numpy() * duration / len(wave)
+    return [(t, high.numpy()), (t, low.numpy())]
+
+
 def probabilities(probs: np.ndarray, labels: Sequence[str], *, target: int | None = None,
                   title: str | None = None, height: int = 220) -> go.Figure:
     """Bar chart of class probabilities; the predicted class and the explained target are marked."""
@@ -149,9 +162,9 @@ def saliency_map(d, *, what: str = "saliency", log_freq: bool = False, layout: s
     elif wave is not None:  # the waveform above the map on one shared time axis
         power.update(opacity=0.55, hoverinfo="skip", hovertemplate=None)
         fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.22, 0.78], vertical_spacing=0.03)
-        t = np.arange(len(wave)) / (len(wave) / d.duration)
-        fig.add_trace(go.Scatter(x=t, y=wave, mode="lines", line=dict(width=1, color="#1f4e79"), showlegend=False,
-                                 hoverinfo="skip"), 1, 1)
+        for t, y in _wave_trace(wave, d.duration):
+            fig.add_trace(go.Scatter(x=t, y=y, mode="lines", line=dict(width=1, color="#1f4e79"), showlegend=False,
+                                     hoverinfo="skip", fill="tonexty" if len(fig.data) else None), 1, 1)
         sal.update(colorbar=dict(bar, y=0.39, len=0.78))
         fig.add_trace(power, 2, 1)
         fig.add_trace(sal, 2, 1)

@@ -487,7 +487,14 @@ def display_of(settings: Settings, wave: np.ndarray, exp) -> Display:
 
 def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor,
                 uncertainty: torch.Tensor | None = None) -> Display:
-    """The display grid for a saliency map (and its uncertainty; zeros while it is not known yet)."""
+    """The display grid for a saliency map (and its uncertainty; zeros while it is not known yet).
+
+    Grids larger than the screen (a 10 s clip: 160,000 time cells, 2,501 STFT frames, 80,001 Fourier
+    bins) are pooled into blocks by :mod:`earmark.downsample` for drawing only: peaks of the maps keep
+    their value and sign, power is averaged, band importances are summed. The explanation is untouched.
+    """
+    from earmark import downsample as ds
+
     model = get_model(settings.model)
     transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
     length = len(wave)
@@ -495,13 +502,22 @@ def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor,
     ax = transform.axes(length)
     sal = saliency.detach().cpu().float()[None]
     unc = torch.zeros_like(sal) if uncertainty is None else uncertainty.detach().cpu().float()[None]
+    sal_img = transform.to_image(sal, length=length)[0]
+    unc_img, power = transform.to_image(unc, length=length)[0], transform.power_image(x)[0]
+    bands, freqs, times, edges = transform.band_sums(sal, length=length)[0], ax.freqs, ax.times, ax.freq_edges
+    rows = 1 if ax.row_labels else ds.block_factor(sal_img.shape[0], ds.MAX_ROWS)
+    cols = ds.block_factor(sal_img.shape[1], ds.MAX_COLUMNS)
+    if rows > 1 or cols > 1:
+        def pool(img, how):
+            return ds.pool_axis(ds.pool_axis(img, rows, dim=0, how=how), cols, dim=1, how=how)
+        sal_img, unc_img, power = pool(sal_img, "peak"), pool(unc_img, "max"), pool(power, "mean")
+        bands = ds.pool_axis(bands, rows, how="sum")
+        freqs, times, edges = ds.pool_centres(freqs, rows), ds.pool_centres(times, cols), ds.pool_edges(edges, rows)
     return Display(
-        saliency=to_numpy(transform.to_image(sal, length=length)[0]),
-        uncertainty=to_numpy(transform.to_image(unc, length=length)[0]),
-        power=to_numpy(transform.power_image(x)[0]),
-        freqs=to_numpy(ax.freqs), times=to_numpy(ax.times), freq_edges=to_numpy(ax.freq_edges),
+        saliency=to_numpy(sal_img), uncertainty=to_numpy(unc_img), power=to_numpy(power),
+        freqs=to_numpy(freqs), times=to_numpy(times), freq_edges=to_numpy(edges),
         row_labels=tuple(ax.row_labels) if ax.row_labels else None,
-        bands=to_numpy(transform.band_sums(sal, length=length)[0]),
+        bands=to_numpy(bands),
         duration=length / transform.sample_rate,
     )
 
