@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..command import format_settings  # noqa: F401  (re-exported for older callers)
 from ..errors import ConfigError
 
 
@@ -19,11 +20,6 @@ def parse_settings(pairs: list[str] | None) -> dict[str, str]:
             raise ConfigError(f"Settings are written NAME=VALUE; got '{pair}'.")
         out[key.strip()] = value.strip()
     return out
-
-
-def format_settings(settings: dict[str, Any], flag: str) -> list[str]:
-    """The inverse of :func:`parse_settings`, for printing reproducible commands."""
-    return [f"{flag} {k}={v}" for k, v in settings.items()]
 
 
 def load_input_clip(source: str, *, max_seconds: float = 60.0):

@@ -19,7 +19,7 @@ from ..explanation import Explanation
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
 from ..transforms import Transform
-from .base import Attribution, ExplainerSpec, FirstLook
+from .base import Attribution, ExplainerSpec, FirstLook, PlotSpec
 
 EXPLAINERS = Registry("explainer")
 
@@ -111,4 +111,4 @@ def _check(result: Attribution, probe: Probe, spec: ExplainerSpec) -> None:
         raise RuntimeError(f"{spec.name} returned a negative uncertainty")
 
 
-__all__ = ["Attribution", "EXPLAINERS", "ExplainerSpec", "explain"]
+__all__ = ["Attribution", "EXPLAINERS", "ExplainerSpec", "PlotSpec", "explain"]
