@@ -154,6 +154,27 @@ def default_reference(img: np.ndarray, spec=None) -> Reference:
     return "zero"
 
 
+def resolve_reference(img: np.ndarray, spec=None, choice: str = "auto", *, baseline: float | None = None) -> Reference:
+    """The reference actually used: ``choice`` (``"auto"`` = :func:`default_reference`), except that a
+    signed map is always centred on zero and ``"baseline"`` without a baseline falls back to ``"mean"``."""
+    img = np.asarray(img)
+    if img.size and np.nanmin(img) < 0:
+        return "zero"
+    ref = default_reference(img, spec) if choice == "auto" else choice
+    if ref == "baseline" and (baseline is None or not np.isfinite(baseline)):
+        return "mean"
+    return ref
+
+
+def baseline_of(explanation, spec) -> float | None:
+    """The scalar mean score the spec names (``spec.baseline_extra``) from ``explanation.extras``, or ``None``."""
+    key = getattr(spec, "baseline_extra", None)
+    if not key or key not in explanation.extras:
+        return None
+    v = explanation.extras[key]
+    return float(v.detach().cpu().double().mean()) if isinstance(v, Tensor) else float(np.mean(v))
+
+
 @dataclass(frozen=True)
 class ColourScale:
     """How a map's values become colours.
@@ -251,3 +272,22 @@ def region_image(grid: DisplayGrid | None = None, *, freqs: np.ndarray | None = 
     else:
         keep_rows = np.ones(len(f), bool)
     return (keep_rows[:, None] & cols[None, :]).astype(np.float32)
+
+
+def clip_span(clip_seconds: float, window_seconds: float, *, offset: float | None = None,
+              policy: str = "center") -> tuple[float, float, float]:
+    """Where the clip sits in the model's window, as :func:`earmark.audio.prepare` places it.
+
+    Returns:
+        ``(start, end, clip_start)``: the clip's audio covers ``[start, end]`` s of the window, and the
+        window's first sample is ``clip_start`` s into the clip (0 when the clip was padded).
+    """
+    if offset is not None:
+        return 0.0, min(window_seconds, clip_seconds - offset), float(offset)
+    if clip_seconds >= window_seconds:
+        start = {"center": (clip_seconds - window_seconds) / 2, "start": 0.0,
+                 "end": clip_seconds - window_seconds}[policy]
+        return 0.0, window_seconds, start
+    missing = window_seconds - clip_seconds
+    left = {"center": missing / 2, "start": 0.0, "end": missing}[policy]
+    return left, left + clip_seconds, 0.0

@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from .display import CLIP_PERCENTILE, DisplayGrid, Reference, colour_scale, default_reference, display_grid, \
-    silent_cells  # noqa: E402
+from .display import (CLIP_PERCENTILE, DisplayGrid, Reference, baseline_of, colour_scale,  # noqa: E402
+                      display_grid, resolve_reference, silent_cells)
 from .explanation import Explanation  # noqa: E402
 from .transforms import Transform  # noqa: E402
 
@@ -29,16 +29,11 @@ PALETTES = {
 }
 
 
-def map_scale(grid: DisplayGrid, explanation: Explanation, *, spec=None, reference: Reference | None = None,
+def map_scale(grid: DisplayGrid, explanation: Explanation, *, spec=None, reference: str | None = None,
               clip_percentile: float | None = CLIP_PERCENTILE):
     """The :class:`~earmark.display.ColourScale` of the saliency map (reference from ``spec`` by default)."""
-    ref = reference if reference is not None else default_reference(grid.saliency, spec)
-    baseline = None
-    key = getattr(spec, "baseline_extra", None)
-    if ref == "baseline" and key and key in explanation.extras:
-        baseline = float(explanation.extras[key].detach().cpu().double().mean())
-    if ref == "baseline" and baseline is None:
-        ref = "mean"
+    baseline = baseline_of(explanation, spec)
+    ref = resolve_reference(grid.saliency, spec, reference or "auto", baseline=baseline)
     return colour_scale(grid.saliency, reference=ref, baseline=baseline, clip_percentile=clip_percentile)
 
 

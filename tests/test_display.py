@@ -170,3 +170,41 @@ def test_plot_declarations_name_real_extras():
     for spec in EXPLAINERS:
         for plot in spec.plots:
             assert plot.kind in ("line", "xy", "bars") and plot.xlabel and plot.ylabel
+
+
+def test_resolve_reference_rules():
+    from earmark.display import resolve_reference
+
+    spec = EXPLAINERS.get("freqrise")
+    positive, signed = np.full((2, 2), 0.6), np.array([[-1.0, 1.0]])
+    assert resolve_reference(positive, spec) == "mean"
+    assert resolve_reference(positive, spec, "zero") == "zero"
+    assert resolve_reference(positive, spec, "baseline") == "mean"          # no baseline given
+    assert resolve_reference(positive, spec, "baseline", baseline=0.5) == "baseline"
+    assert resolve_reference(signed, spec, "mean") == "zero"                # signed: always around 0
+
+
+def test_png_uses_the_same_rule_and_draws_fourier_as_a_profile():
+    import matplotlib.pyplot as plt
+
+    from earmark.plots import explanation_figure, map_scale
+
+    tr = get_transform("fourier", 8000)
+    x = torch.randn(4000, generator=torch.Generator().manual_seed(0))
+    sal = 0.65 + 0.01 * torch.rand(tr.map_shape(4000), generator=torch.Generator().manual_seed(1))
+    exp = Explanation(saliency=sal, uncertainty=torch.zeros_like(sal), target=0, method="freqrise",
+                      transform="fourier", uncertainty_meaning="", extras={"mean_score": torch.tensor(0.65)})
+    spec = EXPLAINERS.get("freqrise")
+    grid = display_grid(tr, x, sal)
+    s = map_scale(grid, exp, spec=spec)
+    assert s.reference == "mean" and s.diverging and s.zmax < 0.02
+    fig = explanation_figure(tr, x, exp, spec=spec)
+    ax = fig.axes[1]
+    assert len(ax.lines) >= 1 and not ax.collections[1:]  # a line over frequency, no stretched image
+    line = ax.lines[0].get_ydata()
+    np.testing.assert_allclose(line, s.shown(grid.saliency)[:, 0])
+    assert ax.get_ylim()[1] == pytest.approx(s.zmax * 1.05)
+    plt.close(fig)
+    fig = explanation_figure(tr, x, exp, spec=spec, reference="baseline", clip_percentile=None)
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), grid.saliency[:, 0] - 0.65, atol=1e-6)
+    plt.close(fig)
