@@ -38,6 +38,7 @@ PAGES = (
     ("explore", "Explore", ":material/graphic_eq:"),
     ("compare", "Compare", ":material/view_column:"),
     ("evaluate", "Faithfulness", ":material/monitoring:"),
+    ("quiz", "Listening quiz", ":material/quiz:"),
     ("about", "Models & credits", ":material/info:"),
 )
 

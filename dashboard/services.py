@@ -494,3 +494,19 @@ def json_bytes(settings: Settings, exp, clip_label: str, offset: float | None = 
     prov = provenance(command(settings, clip_label, offset), labels=labels, explanation=exp,
                       clip_name=settings.clip_name)
     return exp.to_json(prov).encode()
+
+
+# ---- listening quiz ------------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def quiz_store(path: str):
+    """The quiz's SQLite store at ``path`` (one per server; every call opens its own connection)."""
+    from earmark.quiz import QuizStore
+    return QuizStore(path)
+
+
+def quiz_clip(name: str, settings: Settings, card) -> tuple[Settings, ClipView]:
+    """The settings of ``settings`` applied to the bundled example ``name``, and that clip as the model hears it."""
+    view = example(name)
+    ready = prepared(view.hash, view.clip, card.sample_rate, card.num_samples, None)
+    return dataclasses.replace(settings, clip_hash=ready.hash, clip_name=name, target=None), ready
