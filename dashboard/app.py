@@ -23,8 +23,8 @@ from dashboard import figures, sidebar, state  # noqa: E402
 from dashboard.state import init_state  # noqa: E402
 
 #: A wider sidebar so method and model names fit; less padding above the page so one result fits a screen.
-CSS = ("<style>section[data-testid='stSidebar']{min-width:360px;}"
-       ".block-container{padding-top:2.2rem;padding-bottom:1rem;}"
+CSS = ("<style>section[data-testid='stSidebar']{min-width:320px;}"
+       ".block-container{padding:4.2rem 1.5rem 1rem 1.5rem !important;}"
        "h1{font-size:1.7rem !important;padding:0 0 .3rem 0 !important;}</style>")
 #: Presentation mode (projector): no sidebar, larger type.
 PRESENT_CSS = ("<style>section[data-testid='stSidebar'],[data-testid='stSidebarCollapsedControl'],"
@@ -56,12 +56,14 @@ def main(page: str | None = None) -> None:
     st.set_page_config(page_title="Earmark", page_icon=":material/hearing:", layout="wide",
                        initial_sidebar_state="collapsed" if state.get("present") else "expanded")
     st.html(CSS)
-    present = st.toggle("Presentation mode", key=state.bind("present"),
-                        help="For a projector: no sidebar, larger type and ticks, colour-blind-safe palettes, "
-                             "and the 'what am I looking at' panels open. Turn it off to change the settings.")
-    figures.use_style("presentation" if present else "default")
-    if present:
+    present = st.sidebar.toggle("Presentation mode", key=state.bind("present"),
+                                help="For a projector: no sidebar, larger type and ticks, colour-blind-safe "
+                                     "palettes, and the 'what am I looking at' panels open.")
+    if present:  # the sidebar is hidden: the way out is on the page
         st.html(PRESENT_CSS)
+        st.button("Exit presentation mode", icon=":material/close_fullscreen:", key="exit_present",
+                  on_click=state.put, args=("present", False))
+    figures.use_style("presentation" if present else "default")
     if page is not None:
         _sidebar()
         runpy.run_path(str(PAGES_DIR / f"{page}.py"), run_name="__page__")

@@ -125,7 +125,7 @@ def _y(freqs: np.ndarray, row_labels, log_freq: bool):
 def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: bool = False, layout: str = "Overlay",
                  normalise: bool = False, dim_silent: bool = False, title: str | None = None, height: int = 380,
                  wave: np.ndarray | None = None, clip_span: tuple[float, float] | None = None,
-                 region: dict | None = None) -> go.Figure:
+                 region: dict | None = None, y_title: bool = True) -> go.Figure:
     """Saliency (or uncertainty) on the display grid, over or beside the power spectrogram.
 
     Args:
@@ -138,6 +138,7 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
         wave: (L,) the model's input; drawn above the map on the same time axis.
         clip_span: (start, end) s of the window where the clip's own audio is (shaded on the waveform).
         region: ``{"x": (t0, t1), "y": (f0, f1)}`` a chosen box, outlined.
+        y_title: write the frequency axis title (off for a map drawn beside another on the same axis).
     """
     img = scale.shown(getattr(d, what), normalise=normalise)
     zmax = 1.0 if normalise else scale.zmax
@@ -152,11 +153,14 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
         kind = "signed" if scale.diverging else "positive"
         cmap = palette(f"overlay_{kind}" if overlay else kind)
     y, yaxis = _y(d.freqs, d.row_labels, log_freq)
+    if not y_title:
+        yaxis = dict(yaxis, title_text=None)
     power_db = d.power_db
     top_db = float(np.nanmax(power_db)) if power_db.size else 0.0
     if dim_silent:
         img = np.where(silent_cells(power_db), np.nan, img)
-    bar = dict(title=dict(text=label, side="right"), thickness=14)
+    bar = dict(title=dict(text=label, side="bottom"), thickness=9, orientation="h", y=-0.075, yanchor="top",
+               x=0.5, xanchor="center", len=1.0, ypad=0, tickfont=dict(size=12))
     hover = "t=%{x:.3f} s<br>f=%{y}<br>" + label + "=%{z:.3g}<extra></extra>"
     sal = go.Heatmap(z=img, x=d.times, y=y, colorscale=cmap, zmin=zmin, zmax=zmax, colorbar=bar, name=label,
                      hovertemplate=hover)
@@ -182,12 +186,11 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
         if clip_span is not None and (clip_span[0] > 1e-9 or clip_span[1] < d.duration - 1e-9):
             fig.add_vrect(x0=clip_span[0], x1=clip_span[1], fillcolor="#f2a900", opacity=0.25, line_width=0,
                           row=1, col=1)
-        sal.update(colorbar=dict(bar, y=0.4, len=0.8))
         fig.add_trace(power, 2, 1)
         fig.add_trace(sal, 2, 1)
         fig.update_xaxes(range=[0, d.duration])
-        fig.update_xaxes(title_text="Time (s)", row=2, col=1)
-        fig.update_yaxes(title_text="Wave", showticklabels=False, row=1, col=1)
+        fig.update_xaxes(ticksuffix=" s", row=2, col=1)
+        fig.update_yaxes(showticklabels=False, row=1, col=1)
         fig.update_yaxes(row=2, col=1, **yaxis)
         map_row = 2
     else:
@@ -200,7 +203,9 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
         fig.add_shape(type="rect", x0=region["x"][0], x1=region["x"][1], y0=y0, y1=y1,
                       line=dict(color="#111", width=2, dash="dot"), row=map_row, col=1)
     fig.update_layout(dragmode="select")
-    return _layout(fig, height=height, title=title)
+    fig = _layout(fig, height=height, title=title)
+    fig.update_layout(margin=dict(l=62 if y_title else 40, r=12, b=88))
+    return fig
 
 
 def _profile(d, img: np.ndarray, *, label: str, log_freq: bool, title: str | None, height: int,

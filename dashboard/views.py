@@ -55,6 +55,8 @@ def view_controls(box, spec) -> View:
                help="Grey out cells more than 60 dB below the loudest one: what the map says there is "
                     "about silence.")
     box.segmented_control("Layout", ["Overlay", "Side by side"], key=state.bind("layout"))
+    box.toggle("Match the loudness of the players to the original", key=state.bind("match"),
+               help="So that a quieter version is not mistaken for a less important one.")
     box.segmented_control("Colours centred on", list(REFERENCE_OPTIONS), key=state.bind("reference"),
                           format_func=lambda o: REFERENCE_LABELS[o],
                           help="A positive map whose cells all sit near one value (FreqRISE, RELAX) reads best "
@@ -79,9 +81,10 @@ def map_figures(cur, grid, scales, view: View, *, title: str, region=None):
     """``(saliency figure, uncertainty figure)`` side by side on the same time axis, the wave above each."""
     span = sv.clip_span(cur["clip"].duration, cur["window"], cur["offset"])[:2]
     common = dict(log_freq=view.log_freq, layout=view.layout, dim_silent=view.dim_silent, wave=cur["ready"].wave,
-                  clip_span=span, height=430 if view.present else 400)
+                  clip_span=span, height=440 if view.present else 410)
     sal = figures.saliency_map(grid, scales["saliency"], what="saliency", title=title, region=region, **common)
-    unc = figures.saliency_map(grid, scales["uncertainty"], what="uncertainty", title="Uncertainty", **common)
+    unc = figures.saliency_map(grid, scales["uncertainty"], what="uncertainty", title="Uncertainty",
+                               y_title=False, **common)
     return sal, unc
 
 
@@ -110,9 +113,7 @@ def players(cur, exp, view: View, box, *, listened=None, region=None) -> dict | 
     """The k slider, loudness toggle and the four players with the model's answer on each, in ``box``."""
     card = cur["card"]
     labels = card.labels
-    box.slider("Keep / remove the top k % of the map", 1, 90, key=state.bind("k"), format="%d %%")
-    box.toggle("Match loudness to the original", key=state.bind("match"),
-               help="So that a quieter version is not mistaken for a less important one.")
+    box.slider("Top k % of the map kept / removed", 1, 90, key=state.bind("k"), format="%d %%")
     view = current_view()
     if listened is None:
         try:
@@ -120,16 +121,16 @@ def players(cur, exp, view: View, box, *, listened=None, region=None) -> dict | 
         except sv.EarmarkError as exc:
             box.warning(str(exc))
             return None
-    names = {"original": "Original (model input)", "keep": f"Keep top {view.k} %",
-             "remove": f"Remove top {view.k} %", "soft": "Soft mask (saliency-weighted)"}
+    names = {"original": "Original", "keep": f"Keep {view.k} %", "remove": f"Remove {view.k} %",
+             "soft": "Soft mask"}
     for kind in ("original", "keep", "remove", "soft"):
         if kind in listened:
             wave, p = listened[kind]
-            player(names[kind], wave, card.sample_rate, p, labels, container=box)
+            player(names[kind], wave, card.sample_rate, p, labels, container=box, compact=True)
     if region is not None:
         try:
             wave, p = sv.listen_region(cur["settings"], cur["ready"].wave, region["box"])
-            player(f"Only the chosen box ({region['text']})", wave, card.sample_rate, p, labels, container=box)
+            player(f"Only the box {region['text']}", wave, card.sample_rate, p, labels, container=box, compact=True)
         except sv.EarmarkError as exc:
             box.warning(str(exc))
     else:

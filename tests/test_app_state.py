@@ -70,17 +70,17 @@ def explained(**state):
 def test_k_slider_keeps_its_value_and_the_players_follow():
     at = explained()
     set_and_run(at, "w_k", 25)
-    assert "Keep top 25 %" in texts(at)
+    assert "**Keep 25 %** →" in texts(at)
     away_and_back(at)
     assert widget(at, "w_k").value == 25
-    assert "Keep top 25 %" in texts(at) and "Remove top 25 %" in texts(at)
+    assert "**Keep 25 %** →" in texts(at) and "**Remove 25 %** →" in texts(at)
     # hidden by a result that is not computed yet (another seed), then shown again
     at.session_state["w_seed"] = 7
     run(at)
     assert widget(at, "w_k") is None
     at.session_state["w_seed"] = 0
     run(at)
-    assert widget(at, "w_k").value == 25 and "Keep top 25 %" in texts(at)
+    assert widget(at, "w_k").value == 25 and "**Keep 25 %** →" in texts(at)
 
 
 def test_match_toggle_keeps_its_value():

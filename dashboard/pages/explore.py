@@ -70,13 +70,13 @@ if not clicked and not sv.has_result(settings):
     st.stop()
 
 # ---- one screen: saliency | uncertainty | players ------------------------------------------------------
-c_sal, c_unc, c_play = st.columns([5, 5, 3])
+c_sal, c_unc, c_play = st.columns([4, 4, 3])
 sal_box = c_sal.container(key="map_saliency")
 unc_box = c_unc.container(key="map_uncertainty")
 play_box = c_play.container(key="players")
 saliency_slot = sal_box.empty()
 timing_line = st.empty()
-saliency_title = f"{spec.title} ({tclass.title})"
+saliency_title = f"Saliency · {settings.explainer}"
 started = time.perf_counter()
 early: dict[str, float] = {}
 
