@@ -25,13 +25,16 @@ from dashboard.state import init_state  # noqa: E402
 #: A wider sidebar so method and model names fit; less padding above the page so one result fits a screen.
 CSS = ("<style>section[data-testid='stSidebar']{min-width:320px;}"
        ".block-container{padding:4.2rem 1.5rem 1rem 1.5rem !important;}"
-       "h1{font-size:1.7rem !important;padding:0 0 .3rem 0 !important;}</style>")
+       "h1{font-size:1.7rem !important;padding:0 0 .3rem 0 !important;}"
+       ".st-key-players{gap:.45rem !important;}</style>")
 #: Presentation mode (projector): no sidebar, larger type.
 PRESENT_CSS = ("<style>section[data-testid='stSidebar'],[data-testid='stSidebarCollapsedControl'],"
                "[data-testid='stExpandSidebarButton']{display:none !important;}"
                "html,body,[data-testid='stAppViewContainer']{font-size:19px;}"
                "[data-testid='stMarkdownContainer'] p,[data-testid='stCaptionContainer']{font-size:1.05rem;}"
-               ".block-container{max-width:100% !important;padding-left:1.2rem;padding-right:1.2rem;}</style>")
+               ".block-container{max-width:100% !important;padding:3.6rem 1.2rem 1rem 1.2rem !important;}"
+               "h1{display:none !important;}"
+               ".st-key-exit_present{position:fixed;top:.6rem;right:1rem;z-index:999991;width:auto !important;}</style>")
 PAGES_DIR = Path(__file__).parent / "pages"
 #: (file stem, title, icon), the first is the default page.
 PAGES = (

@@ -159,7 +159,7 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
     top_db = float(np.nanmax(power_db)) if power_db.size else 0.0
     if dim_silent:
         img = np.where(silent_cells(power_db), np.nan, img)
-    bar = dict(title=dict(text=label, side="bottom"), thickness=9, orientation="h", y=-0.075, yanchor="top",
+    bar = dict(title=dict(text=label, side="bottom"), thickness=9, orientation="h", y=-0.11, yanchor="top",
                x=0.5, xanchor="center", len=1.0, ypad=0, tickfont=dict(size=12))
     hover = "t=%{x:.3f} s<br>f=%{y}<br>" + label + "=%{z:.3g}<extra></extra>"
     sal = go.Heatmap(z=img, x=d.times, y=y, colorscale=cmap, zmin=zmin, zmax=zmax, colorbar=bar, name=label,
@@ -204,7 +204,10 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
                       line=dict(color="#111", width=2, dash="dot"), row=map_row, col=1)
     fig.update_layout(dragmode="select")
     fig = _layout(fig, height=height, title=title)
-    fig.update_layout(margin=dict(l=62 if y_title else 40, r=12, b=88))
+    fig.update_layout(margin=dict(l=(74 if presenting() else 62) if y_title else 40, r=12,
+                                  b=112 if presenting() else 96))
+    if presenting():
+        fig.update_traces(selector=dict(type="heatmap"), colorbar=dict(y=-0.13, tickfont=dict(size=14)))
     return fig
 
 

@@ -81,7 +81,7 @@ def map_figures(cur, grid, scales, view: View, *, title: str, region=None):
     """``(saliency figure, uncertainty figure)`` side by side on the same time axis, the wave above each."""
     span = sv.clip_span(cur["clip"].duration, cur["window"], cur["offset"])[:2]
     common = dict(log_freq=view.log_freq, layout=view.layout, dim_silent=view.dim_silent, wave=cur["ready"].wave,
-                  clip_span=span, height=440 if view.present else 410)
+                  clip_span=span, height=410)
     sal = figures.saliency_map(grid, scales["saliency"], what="saliency", title=title, region=region, **common)
     unc = figures.saliency_map(grid, scales["uncertainty"], what="uncertainty", title="Uncertainty",
                                y_title=False, **common)
