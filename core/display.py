@@ -123,14 +123,14 @@ def display_grid(transform, wave: Tensor | np.ndarray, saliency: Tensor, uncerta
     unc = torch.zeros_like(sal) if uncertainty is None else uncertainty.detach().cpu().float()[None]
     ax = transform.axes(length)
     times = _np(ax.times)
-    s_img, u_img = _np(transform.to_image(sal)[0]), _np(transform.to_image(unc)[0])
+    s_img, u_img = _np(transform.to_image(sal, length=length)[0]), _np(transform.to_image(unc, length=length)[0])
     power = _np(transform.power_image(x)[0])
     stacked, new_times = downsample(np.stack([s_img, u_img, power]), times, max_columns)
     return DisplayGrid(
         saliency=stacked[0], uncertainty=stacked[1], power=stacked[2], power_db=to_db(stacked[2]),
         freqs=_np(ax.freqs), times=new_times, freq_edges=_np(ax.freq_edges),
         row_labels=tuple(ax.row_labels) if ax.row_labels else None,
-        bands=_np(transform.band_sums(sal)[0]), duration=length / transform.sample_rate,
+        bands=_np(transform.band_sums(sal, length=length)[0]), duration=length / transform.sample_rate,
     )
 
 

@@ -241,5 +241,5 @@ def keep_region(transform: Transform, x: Tensor, image_mask: Tensor) -> Tensor:
     expected = tuple(transform.image_shape(x2.shape[-1]))
     if tuple(image_mask.shape) != expected:
         raise ConfigError(f"The region has shape {tuple(image_mask.shape)}; this clip's display grid is {expected}.")
-    m = transform.from_image(image_mask.to(torch.float32)[None].cpu())[0]
+    m = transform.from_image(image_mask.to(torch.float32)[None].cpu(), length=x2.shape[-1])[0]
     return _masked(transform, x2, m[None].clamp(0, 1))[0]

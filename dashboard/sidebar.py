@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from earmark.errors import EarmarkError
+from earmark.errors import ClipTooLong, EarmarkError
 
 from . import services as sv
 from . import state
@@ -26,7 +26,8 @@ def _take_bytes(name: str, data: bytes) -> None:
     st.session_state.input_bytes = (name, bytes(data))
 
 
-def _input(box) -> sv.ClipView | None:
+def _input(box, sample_rate: int | None = None) -> sv.ClipView | None:
+    """The clip chosen in the sidebar; uploads and recordings are kept at ``sample_rate`` (the model's)."""
     box.subheader("1 · Sound")
     pending = st.session_state.pending_bytes  # test hook / programmatic input, same path as uploads
     if pending is not None:
@@ -76,13 +77,11 @@ def _input(box) -> sv.ClipView | None:
     name, data = st.session_state.input_bytes
     stem = name.rsplit(".", 1)[0] or "upload"
     try:
-        return sv.decode(data, stem)
-    except sv.EarmarkError as exc:
-        if "segment" not in str(exc).lower():
-            raise
+        return sv.decode(data, stem, None, sample_rate)
+    except ClipTooLong:  # the page's own sentence (the core's one is written for the API)
         box.warning("This recording is longer than 60 s: choose which 60 s to analyse.")
         start = box.number_input("Analyse 60 s starting at (s)", min_value=0.0, step=10.0, key=bind("segment_start"))
-        return sv.decode(data, stem, (float(start), float(start) + 60.0))
+        return sv.decode(data, stem, (float(start), float(start) + 60.0), sample_rate)
 
 
 def _model(box):
@@ -109,13 +108,13 @@ def render() -> None:
     st.session_state.model_error = None
     sb = st.sidebar
     input_box = sb.container()
+    model_name, model = _model(sb.container())   # first, so an upload is decoded straight to the model's rate
     try:
-        clip = _input(input_box)
+        clip = _input(input_box, model.card.sample_rate if model is not None else None)
     except EarmarkError as exc:  # said once, on the page; the sidebar only points at it
         input_box.caption(":red[This input cannot be used (see the message on the page).]")
         st.session_state.current_error = str(exc)
         clip = None
-    model_name, model = _model(sb)
 
     sb.subheader("3 · Domain")
     tclasses = sv.transform_classes()

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from . import figures
+from earmark.errors import EarmarkError
+
+from . import figures, live, state
 from . import services as sv
-from . import state
 from .common import player
 
 REFERENCE_OPTIONS = ("auto", "zero", "mean", "baseline")
@@ -88,6 +89,25 @@ def map_figures(cur, grid, scales, view: View, *, title: str, region=None):
     return sal, unc
 
 
+def draw_partial(cur, exp, view: View, *, title: str) -> None:
+    """A partial estimate (``exp.meta["partial"]``) while the job runs: saliency and uncertainty side by side.
+
+    Called by the polling fragment of :func:`dashboard.live.watch` about twice a second.
+    """
+    settings = cur["settings"]
+    grid = sv.display_of(settings, cur["ready"].wave, exp)
+    scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip)
+    meta = exp.meta
+    done, total, conv = meta.get("done"), meta.get("total"), meta.get("convergence")
+    if meta.get("partial"):
+        title += (f" — after {done:,} of {total:,} {meta.get('unit') or ''}" if done and total else " — first look")
+        title += f", convergence {conv:.2f}" if conv is not None else ""
+    sal, unc = map_figures(cur, grid, scales, view, title=title)
+    c1, c2, _ = st.columns([4, 4, 3])
+    c1.plotly_chart(sal, key="fig_saliency_partial", config=figures.CONFIG)
+    c2.plotly_chart(unc, key="fig_uncertainty_partial", config=figures.CONFIG)
+
+
 def region_from_event(event, grid, log_freq: bool):
     """The box chosen on the saliency map (a plotly selection) as ``{"x", "y", "box"}``, or ``None``."""
     try:
@@ -117,9 +137,14 @@ def players(cur, exp, view: View, box, *, listened=None, region=None) -> dict | 
     view = current_view()
     if listened is None:
         try:
-            listened = sv.listen(cur["settings"], cur["ready"].wave, exp, view.k / 100, view.match)
-        except sv.EarmarkError as exc:
+            listened = live.result_or_watch(sv.listen_job(cur["settings"], cur["ready"].wave, exp, view.k / 100,
+                                                          view.match),
+                                            key="listen", wait=5.0, label="Rendering the masked audio",
+                                            container=box)
+        except EarmarkError as exc:
             box.warning(str(exc))
+            return None
+        if listened is None:
             return None
     names = {"original": "Original", "keep": f"Keep {view.k} %", "remove": f"Remove {view.k} %",
              "soft": "Soft mask"}
@@ -131,7 +156,7 @@ def players(cur, exp, view: View, box, *, listened=None, region=None) -> dict | 
         try:
             wave, p = sv.listen_region(cur["settings"], cur["ready"].wave, region["box"])
             player(f"Only the box {region['text']}", wave, card.sample_rate, p, labels, container=box, compact=True)
-        except sv.EarmarkError as exc:
+        except EarmarkError as exc:
             box.warning(str(exc))
     else:
         box.caption("Drag a box on the saliency map to hear only that part.")

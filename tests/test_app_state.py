@@ -288,7 +288,7 @@ def test_export_png_follows_the_screen_and_json_has_provenance():
     from dashboard import services as sv
 
     cur = at.session_state["current"]
-    exp = sv.results().get(cur["settings"].key)
+    exp = sv.explanation(cur["settings"])
     data = json.loads(sv.json_bytes(cur["settings"], exp, cur["clip"].name))
     for key in ("clip", "model", "labels", "prediction", "target_label", "command", "params", "seed"):
         assert key in data, key

@@ -18,21 +18,23 @@ COMMANDS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``earmark: MESSAGE (see `earmark COMMAND --help`)`` and exit code 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        text = " ".join(str(message).split())
+        self.exit(2, f"earmark: {text} (see `{self.prog} --help`).\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="earmark",
         description="Earmark: see where in time and frequency an audio model looks, and hear it.",
         epilog="Run `earmark COMMAND --help` for the options of one command.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
-        try:
-            mod = importlib.import_module(module, __name__)
-        except ModuleNotFoundError as exc:  # a command still being written: leave it out of the menu
-            if exc.name != f"{__name__}{module}":
-                raise
-            continue
-        mod.add_parser(sub)
+    for module in COMMANDS.values():
+        importlib.import_module(module, __name__).add_parser(sub)
     return parser
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-import torch
 from torch import Tensor
 
 from ..params import Param
@@ -81,6 +80,9 @@ class ExplainerSpec:
         baseline_extra: the scalar extra holding the mean score of random masks (``reference="baseline"``).
         auto_values: ``auto_values(transform_name) -> {param: value}``: the values that a negative
             ("auto") setting stands for in that domain, for menus such as "auto (paper: 2)".
+        anytime: ``fn`` takes ``on_partial(saliency, done, total, convergence)`` and ``stop``
+            (``"budget"`` | ``"auto"``) and publishes its estimate as it goes (sampling: per chunk of masks,
+            mask optimisation: per step; see :mod:`earmark.explainers.anytime`).
     """
 
     name: str
@@ -97,12 +99,12 @@ class ExplainerSpec:
     colour_reference: Literal["zero", "mean", "baseline"] = "zero"
     baseline_extra: str | None = None
     auto_values: Callable[[str], dict[str, Any]] | None = None
+    anytime: bool = False
+
+    @property
+    def budget_unit(self) -> str:
+        """What ``done`` / ``total`` count in ``on_partial``: ``"masks"`` (sampling) or ``"steps"``."""
+        return "masks" if self.family == "sampling" else "steps"
 
     def supports(self, transform_name: str) -> bool:
         return self.domains is None or transform_name in self.domains
-
-
-def normalise_map(v: Tensor) -> Tensor:
-    """Scale a non-negative map to [0, 1] by its maximum (zero maps stay zero)."""
-    peak = v.abs().amax()
-    return v / peak if float(peak) > 0 else v

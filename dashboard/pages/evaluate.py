@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import figures, state, views
+from earmark.metrics.base import percent
+
+from earmark.errors import EarmarkError
+from dashboard import figures, live, state, views
 from dashboard import services as sv
 from dashboard.common import current, result
 
@@ -19,7 +22,8 @@ if cur is None:
     st.stop()
 exp = result(cur)
 if exp is None:
-    st.info("No explanation for the current settings yet: press **Explain** on the Explore page first.")
+    if sv.explanation_job(cur["settings"]) is None or sv.explanation_job(cur["settings"]).finished:
+        st.info("No explanation for the current settings yet: press **Explain** on the Explore page first.")
     st.stop()
 
 views.what_panel("The green curve is how sure the model stays of the class when only the top-ranked part of the "
@@ -31,11 +35,16 @@ compare = exp.method != "energy" and st.toggle(
     "Compare with the energy reference", key=state.bind("eval_reference"),
     help="Rank the cells by the clip's own energy instead (no model): the bar a map must clear to show it "
          "found something about the model rather than 'the loud part matters'.")
-try:
-    res = sv.faithfulness(cur["settings"], cur["ready"].wave, exp, steps)
-    ref = sv.energy_reference(cur["settings"], cur["ready"].wave, exp.target, steps) if compare else None
-except sv.EarmarkError as exc:
+try:  # two jobs on the worker pool; the page polls them while they run
+    res_job = sv.faithfulness_job(cur["settings"], cur["ready"].wave, exp, steps)
+    ref_job = sv.energy_reference_job(cur["settings"], cur["ready"].wave, exp.target, steps) if compare else None
+    res = live.result_or_watch(res_job, key="faith", wait=2.0, label="Scoring insertion and deletion")
+    ref = (live.result_or_watch(ref_job, key="faith_ref", wait=2.0, label="Scoring the energy reference")
+           if ref_job is not None else None)
+except EarmarkError as exc:
     st.warning(str(exc))
+    st.stop()
+if res is None or (ref_job is not None and ref is None):
     st.stop()
 
 c1, c2 = st.columns([3, 2])
@@ -47,7 +56,8 @@ with c2:
     if ref is not None:
         table["energy reference"] = [round(ref["scores"][k], 4) for k in res["scores"]]
     st.dataframe(table, hide_index=True, width="stretch")
-    st.caption("↑ higher is better, ↓ lower is better. I/D keep/remove the top 10 % by the map; RI/RD do the same "
+    st.caption(f"↑ higher is better, ↓ lower is better. I/D keep/remove the top {percent(sv.METRIC_OPTIONS.fraction)} "
+               "by the map; RI/RD do the same "
                "for random rankings (the chance level to beat). The energy reference ranks cells by loudness "
                "alone; on speech padded with silence it is a much harder bar than chance.")
     st.download_button("Curves (CSV)", "fraction,deletion,insertion\n" + "\n".join(

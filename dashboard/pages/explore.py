@@ -8,14 +8,13 @@ prediction, the method's own charts, pinning and exports.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import streamlit as st
 
-from dashboard import figures, state, views
+from earmark.errors import EarmarkError
+from dashboard import figures, live, state, views
 from dashboard import services as sv
-from dashboard.common import current, model_card, result
+from dashboard.common import current, model_card
 from dashboard.playhead import playhead
 from dashboard.state import MAX_SLOTS
 
@@ -31,7 +30,7 @@ spec = sv.explainer_specs()[settings.explainer]
 tclass = sv.transform_classes()[settings.transform]
 try:
     probs = sv.predict(settings.model, ready.hash, ready.wave)
-except sv.EarmarkError as exc:
+except EarmarkError as exc:
     st.error(str(exc))
     st.stop()
 pred = int(np.argmax(probs))
@@ -46,6 +45,10 @@ head.markdown(f"**{clip.name}** · {clip.duration:.2f} s at {clip.sample_rate} H
               f"model hears **{labels[pred]}** ({probs[pred]:.0%})")
 if cur.get("note"):
     head.caption(cur["note"])
+if getattr(card, "multi_label", False):   # sigmoid outputs: each class on its own; pick one to explain
+    top = np.argsort(-probs)[:5]
+    head.caption("Top labels (each on its own, sigmoid): " + ", ".join(f"{labels[i]} {probs[i]:.0%}" for i in top)
+                 + ". Choose the class to explain under *Target class*.")
 b1, b2 = act.columns([1, 1], vertical_alignment="center")
 clicked = b1.button("Explain", type="primary", key="explain", width="stretch")
 with b2.popover("View", icon=":material/tune:", width="stretch"):
@@ -53,7 +56,17 @@ with b2.popover("View", icon=":material/tune:", width="stretch"):
 target_txt = "the predicted class" if settings.target is None else f"class {labels[settings.target]}"
 st.caption(f"**{spec.title}** in the **{tclass.title}** domain, explaining {target_txt} (seed {settings.seed}).")
 
-if not clicked and not sv.has_result(settings):
+job = None
+if clicked:  # a job on the server's worker pool: the page stays live while it runs
+    try:
+        job = sv.submit_explanation(settings, ready.wave)
+    except EarmarkError as exc:
+        st.error(str(exc))
+        st.stop()
+exp = sv.explanation(settings)          # computed already (by anyone), or this session's job is done
+if exp is None and job is None:
+    job = sv.explanation_job(settings)   # still running: a widget change or another page did not stop it
+if exp is None and job is None:
     c_wave, c_pred = st.columns([3, 2])
     window = None
     if clip.duration > cur["window"]:
@@ -70,42 +83,30 @@ if not clicked and not sv.has_result(settings):
     st.stop()
 
 # ---- one screen: saliency | uncertainty | players ------------------------------------------------------
+saliency_title = f"Saliency · {settings.explainer}"
+
+if exp is None:  # still computing: the live fragment polls the job and draws each new estimate
+    if job.finished:       # cancelled or failed: say so; Explain starts over
+        live.ended_message(job)
+        st.stop()
+    live.watch(job, key="explain", draw=lambda e: views.draw_partial(cur, e, view, title=saliency_title),
+               wait=1.0 if clicked else 0.0)
+    st.stop()
+
 c_sal, c_unc, c_play = st.columns([4, 4, 3])
 sal_box = c_sal.container(key="map_saliency")
 unc_box = c_unc.container(key="map_uncertainty")
 play_box = c_play.container(key="players")
-saliency_slot = sal_box.empty()
 timing_line = st.empty()
-saliency_title = f"Saliency · {settings.explainer}"
-started = time.perf_counter()
-early: dict[str, float] = {}
-
-
-def first_look(saliency) -> None:
-    """Draw the final map as soon as the method knows it (IG: after the zero-baseline path)."""
-    try:
-        grid0, scales0 = views.grid_and_scales(cur, None, view, partial_saliency=saliency)
-    except sv.EarmarkError:
-        return  # the full result below shows the message
-    fig0, _ = views.map_figures(cur, grid0, scales0, view, title=saliency_title)
-    saliency_slot.plotly_chart(fig0, config=figures.CONFIG)
-    early["seconds"] = time.perf_counter() - started
-    timing_line.caption(f"Explain → map in {early['seconds']:.2f} s (server side); computing the uncertainty…")
-
-
-exp = result(cur, run=clicked, first_look=first_look if clicked else None)
-if exp is None:
-    st.stop()
 try:
     grid, scales = views.grid_and_scales(cur, exp, view)
-except sv.EarmarkError as exc:
+except EarmarkError as exc:
     st.error(str(exc))
     st.stop()
 
 region = views.region_from_event(st.session_state.get("fig_saliency"), grid, view.log_freq)
 fig_sal, fig_unc = views.map_figures(cur, grid, scales, view, title=saliency_title, region=region)
-saliency_slot.plotly_chart(fig_sal, key="fig_saliency", config=figures.CONFIG, on_select="rerun",
-                           selection_mode="box")
+sal_box.plotly_chart(fig_sal, key="fig_saliency", config=figures.CONFIG, on_select="rerun", selection_mode="box")
 unc_box.plotly_chart(fig_unc, key="fig_uncertainty", config=figures.CONFIG)
 listened = views.players(cur, exp, view, play_box, region=region)
 view = views.current_view()
@@ -114,11 +115,15 @@ playhead()
 meta = exp.meta
 cost = (f"Explained class **{labels[exp.target]}** · {meta.get('seconds', 0):.2f} s on {meta.get('device', '?')} · "
         f"{meta.get('forward_passes', 0)} forward / {meta.get('backward_passes', 0)} backward passes")
-if clicked:
-    total = time.perf_counter() - started
-    st.session_state.last_seconds = early.get("seconds", total)
-    cost += (f" · Explain → map in {st.session_state.last_seconds:.2f} s (server side)"
-             + (f"; with its uncertainty in {total:.2f} s." if early else "."))
+job = job or sv.explanation_job(settings)
+if job is not None and job.status == "done" and job.ended is not None:
+    total = job.ended - job.created
+    first = (job.first_at - job.created) if job.first_at is not None else total
+    st.session_state.last_seconds = first
+    waited = (job.started or job.created) - job.created
+    cost += (f" · Explain → first map in {first:.2f} s (server side)"
+             + (f"; with its uncertainty in {total:.2f} s" if job.first_at is not None else "")
+             + (f"; {waited:.1f} s of it in the queue." if waited >= 0.05 else "."))
 timing_line.caption(cost)
 views.what_panel(views.explain_text(exp, scales, view, spec=spec), present=view.present)
 st.caption(f"**What the uncertainty means here:** {exp.uncertainty_meaning}")
@@ -145,7 +150,7 @@ p1, p2 = st.columns([1, 4])
 n_slots = len(st.session_state.slots)
 if p1.button("Pin to compare", icon=":material/push_pin:", key="pin", disabled=n_slots >= MAX_SLOTS, width="stretch"):
     slot = dict(settings=settings, display=grid, probs=probs, labels=labels, target=exp.target,
-                title=f"{clip.name} · {settings.model} · {spec.title} · {tclass.title}",
+                title=f"{clip.name} · {card.name} · {spec.title} · {tclass.title}",
                 sample_rate=card.sample_rate, listened=listened, k=view.k, match=view.match, wave=ready.wave,
                 exp=exp)
     st.session_state.slots = st.session_state.slots + [slot]
@@ -156,7 +161,7 @@ p2.caption(f"{n_slots} of {MAX_SLOTS} compare slots used. Open **Compare** to se
 
 # ---- export ----------------------------------------------------------------------------------------
 with st.expander("Export: figure, maps, audio, command", expanded=False):
-    stem = f"earmark_{clip.name}_{settings.model}_{settings.transform}_{settings.explainer}_s{settings.seed}"
+    stem = f"earmark_{clip.name}_{card.name}_{settings.transform}_{settings.explainer}_s{settings.seed}"
     clip_arg = clip.name if state.get("source") == "Example" else f"{clip.name}.wav"
     e1, e2, e3 = st.columns(3)
     try:
@@ -164,7 +169,7 @@ with st.expander("Export: figure, maps, audio, command", expanded=False):
                            sv.png(settings, ready.wave, exp, view.log_freq, view.reference, view.clip,
                                   view.dim_silent, view.palette),
                            file_name=f"{stem}.png", mime="image/png", key="dl_png")
-    except sv.EarmarkError as exc:
+    except EarmarkError as exc:
         e1.warning(str(exc))
     e2.download_button("Maps and axes (NPZ)", sv.npz_bytes(settings, exp, len(ready.wave)), file_name=f"{stem}.npz",
                        mime="application/octet-stream", key="dl_npz")

@@ -12,7 +12,8 @@ import uuid
 
 import streamlit as st
 
-from dashboard import state, views
+from earmark.errors import EarmarkError
+from dashboard import live, state, views
 from dashboard import services as sv
 from dashboard.common import current
 
@@ -36,7 +37,7 @@ clips = eligible_clips(sv.list_examples(), labels)
 path = store_path()
 try:
     store = sv.quiz_store(str(path))
-except sv.EarmarkError as exc:
+except EarmarkError as exc:
     st.error(str(exc))
     st.stop()
 if "quiz_session" not in st.session_state:
@@ -54,7 +55,7 @@ if new or q is None or (q.model, q.explainer, q.transform, q.mode, q.k) != wante
     try:
         q = next_question(clips, model=settings.model, explainer=settings.explainer, transform=settings.transform,
                           mode=mode, k=k, rng=random.Random(), previous=q.clip if q else None)
-    except sv.EarmarkError as exc:
+    except EarmarkError as exc:
         st.warning(str(exc))
         st.stop()
     st.session_state.quiz_question = q
@@ -62,13 +63,20 @@ if new or q is None or (q.model, q.explainer, q.transform, q.mode, q.k) != wante
         st.session_state.quiz_feedback = None
 
 qsettings, ready = sv.quiz_clip(q.clip, settings, card)
-with st.spinner(f"Explaining the clip with {sv.explainer_specs()[settings.explainer].title}…"):
-    try:
-        exp = sv.explain(qsettings, ready.wave)
-        heard = sv.listen(qsettings, ready.wave, exp, q.k / 100, True)
-    except sv.EarmarkError as exc:
-        st.error(str(exc))
-        st.stop()
+try:  # the same job service as Explore: a clip explained once is ready for every listener
+    exp = sv.explanation(qsettings)
+    if exp is None:
+        job = sv.explanation_job(qsettings) or sv.submit_explanation(qsettings, ready.wave)
+        exp = live.result_or_watch(job, key="quiz_explain", wait=30.0,
+                                   label=f"Explaining the clip with {sv.explainer_specs()[settings.explainer].title}")
+    heard = None if exp is None else live.result_or_watch(
+        sv.listen_job(qsettings, ready.wave, exp, q.k / 100, True), key="quiz_listen", wait=10.0,
+        label="Rendering the audio")
+except EarmarkError as exc:
+    st.error(str(exc))
+    st.stop()
+if heard is None:
+    st.stop()
 wave, _ = heard[q.mode]
 st.markdown(f"**{'Only the top' if q.mode == 'keep' else 'Everything but the top'} {q.k:g} % of the "
             f"{settings.explainer} map in the {settings.transform} domain.** Which class is it?")
