@@ -26,7 +26,8 @@ class ExplainCommand:
         target: class index (``None`` = the prediction).  seed: generator seed.
         settings: explainer hyperparameters (``--set``).  tsettings: transform parameters (``--tset``).
         topk: percent kept / removed for listening.  policy: how a clip is fitted to the model's length.
-        offset: start of the model's window in s (long clips).  out: output folder.
+        offset: start of the model's window in s (long clips).  window: the input length in s of a
+        variable-length model (``None``: its default).  out: output folder.
     """
 
     clip: str
@@ -40,6 +41,7 @@ class ExplainCommand:
     topk: float = 10.0
     policy: str = "center"
     offset: float | None = None
+    window: float | None = None
     out: str = "earmark-out"
 
     @classmethod
@@ -56,6 +58,8 @@ class ExplainCommand:
             parts += ["--target", str(self.target)]
         if self.offset is not None:
             parts += ["--offset", f"{self.offset:g}"]
+        if self.window is not None:
+            parts += ["--window", f"{self.window:g}"]
         if self.topk != ExplainCommand.default("topk"):
             parts += ["--topk", f"{self.topk:g}"]
         if self.policy != ExplainCommand.default("policy"):
@@ -83,5 +87,6 @@ def provenance(command: ExplainCommand, *, labels, explanation, clip_name: str |
         "prediction": str(labels[predicted]) if predicted is not None else None,
         "target_label": str(labels[explanation.target]),
         "offset_s": command.offset,
+        "window_s": command.window,
         "command": command.shell(),
     }

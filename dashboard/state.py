@@ -54,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "pending_bytes": None,          # (name, bytes): upload / microphone / test hook, decoded next run
     "input_bytes": None,            # (name, bytes) of the current upload or recording
     "w_model": None,                # the model picker (always drawn in the sidebar)
+    "w_window": None,               # seconds, for variable-length models (None = the model's default)
+    "w_window_model": None,         # the model the window was set for
     "current_error": None,          # why there is no current clip/model, for the pages to show
     "model_error": None,
     "current": None,                # dict built by the sidebar: clip, ready, settings, model name...

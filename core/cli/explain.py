@@ -10,8 +10,8 @@ import torch
 
 from ..command import ExplainCommand, provenance
 from ..errors import ConfigError
-from .common import (ProgressBar, check_out_dir, class_index, finite_float, load_input_clip, parse_settings,
-                     seed_arg)
+from .common import (ProgressBar, add_model_arguments, check_out_dir, class_index, finite_float, format_settings,
+                     load_cli_model, load_input_clip, parse_settings, seed_arg)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("clip", help="audio file (wav, flac, ogg, mp3) or the name of a bundled example")
-    p.add_argument("--model", default=ExplainCommand.default("model"), help="registered model name (default: %(default)s)")
+    add_model_arguments(p)
     p.add_argument("--transform", default=ExplainCommand.default("transform"), help="domain: time, fourier, stft, mel, dwt (default: %(default)s)")
     p.add_argument("--explainer", default=ExplainCommand.default("explainer"), help="explainer name (default: %(default)s); `earmark list explainers`")
     p.add_argument("--target", type=class_index, default=None, help="class index to explain (default: the prediction)")
@@ -46,18 +46,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def reproduce_command(clip: str, *, model: str, transform: str, explainer: str, seed: int, target: int | None,
-                      settings: dict, tsettings: dict, out: str = "earmark-out", offset: float | None = None) -> str:
+                      settings: dict, tsettings: dict, out: str = "earmark-out", offset: float | None = None,
+                      window: float | None = None) -> str:
     """The exact ``earmark explain`` command for a result (see :class:`earmark.command.ExplainCommand`)."""
     return ExplainCommand(clip, model=model, transform=transform, explainer=explainer, seed=seed, target=target,
-                          settings=dict(settings), tsettings=dict(tsettings), out=out, offset=offset).shell()
+                          settings=dict(settings), tsettings=dict(tsettings), out=out, offset=offset,
+                          window=window).shell()
 
 
 def command_from_args(args: argparse.Namespace) -> ExplainCommand:
     """The parsed arguments as an :class:`ExplainCommand`."""
-    return ExplainCommand(str(args.clip), model=args.model, transform=args.transform, explainer=args.explainer,
+    return ExplainCommand(str(args.clip), model=str(args.model), transform=args.transform, explainer=args.explainer,
                           target=args.target, seed=args.seed, settings=parse_settings(args.settings),
                           tsettings=parse_settings(args.tsettings), topk=args.topk, policy=args.policy,
-                          offset=args.offset, out=str(args.out))
+                          offset=args.offset, window=getattr(args, "window", None), out=str(args.out))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     resolve(EXPLAINERS.get(args.explainer).params, settings, owner=f"Explainer '{args.explainer}'")
     resolve(TRANSFORMS.get(args.transform).params, tsettings, owner=f"Transform '{args.transform}'")
     out = check_out_dir(args.out)
-    model = load_model(args.model, args.device)
+    model = load_cli_model(args.model, args.device, args.window)
     card = model.card
     clip = load_input_clip(args.clip)
     prepared = audio.prepare(clip, sample_rate=card.sample_rate, num_samples=card.num_samples, policy=args.policy,
@@ -103,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     versions = sonify.listen(transform, x.to(device), expl.saliency.to(device), args.topk / 100)
     with torch.no_grad():
         batch = torch.stack([versions[k].to(device).float() for k in versions])
-        probs = model(batch).softmax(-1).cpu()
+        probs = card.probabilities(model(batch)).cpu()
     heard = {}
     for (name, wave), p in zip(versions.items(), probs):
         path = out / f"{name}.wav"
@@ -121,6 +123,13 @@ def run(args: argparse.Namespace) -> int:
                     "total_s": time.perf_counter() - started},
     })
     files["json"].write_text(json.dumps(summary, indent=2))
+    if card.multi_label:
+        probs_now = expl.meta["probabilities"]
+        top = sorted(range(len(probs_now)), key=lambda i: -probs_now[i])[:5]
+        summary["top_labels"] = [{"label": card.labels[i], "probability": probs_now[i]} for i in top]
+        files["json"].write_text(json.dumps(summary, indent=2))
+        print("top labels (sigmoid, each on its own): "
+              + ", ".join(f"{card.labels[i]} {probs_now[i]:.3f}" for i in top))
     print(f"{clip.name}: predicted {summary['prediction']} "
           f"(p={expl.meta['probabilities'][expl.meta['predicted']]:.3f}); explained class {summary['target_label']} "
           f"with {expl.method} in {transform.name} in {summary['timings']['explain_s']:.2f}s → {out}/")

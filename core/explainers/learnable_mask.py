@@ -188,8 +188,10 @@ def initial_masks(shape: tuple[int, ...], segments: tuple[int, ...], *, fraction
 
 
 # ---- optimisation (shared with the minimal mask) ------------------------------------------------------
-def target_cross_entropy(logits: Tensor, target: int) -> Tensor:
-    """(R, C) logits → (R,) cross-entropy of class ``target``."""
+def target_cross_entropy(logits: Tensor, target: int, *, multi_label: bool = False) -> Tensor:
+    """(R, C) logits → (R,) cross-entropy of class ``target`` (binary, of that class alone, when multi-label)."""
+    if multi_label:
+        return -torch.nn.functional.logsigmoid(logits[:, target])
     return -logits.log_softmax(-1)[:, target]
 
 
@@ -277,7 +279,8 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
                          device=probe.device, dtype=dtype)
 
     def objective(masks: Tensor) -> dict[str, Tensor]:
-        ce = target_cross_entropy(probe.logits_of(probe.apply_masks(masks)), probe.target)
+        ce = target_cross_entropy(probe.logits_of(probe.apply_masks(masks)), probe.target,
+                                  multi_label=probe.multi_label)
         hinge = sparsity_hinge(masks, cfg["r"])
         smooth = smoothness(masks, weights)
         loss = ce + cfg["lambda_r"] * hinge + cfg["lambda_s"] * smooth
