@@ -203,8 +203,30 @@ def explainer_specs() -> dict[str, Any]:
 
 # ---- models and transforms --------------------------------------------------------------------
 
-@st.cache_resource(show_spinner="Loading the model…")
+def training_message(name: str) -> str | None:
+    """A sentence while a synthetic model is trained on first use (minutes), else ``None``."""
+    from earmark.training.synthetic import DEFINITIONS, is_cached
+
+    base, _ = split_model_key(name)
+    if base not in DEFINITIONS or is_cached(base):
+        return None
+    return (f"Training the synthetic model '{base}' on first use: about two minutes on a CPU, once per server "
+            "(the weights are cached for everyone after that)…")
+
+
 def get_model(name: str):
+    """The model, loaded once per server; a message while a synthetic model is trained first."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    message = training_message(name) if get_script_run_ctx() is not None else None
+    if message is None:
+        return _get_model(name)
+    with st.spinner(message, show_time=True):
+        return _get_model(name)
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def _get_model(name: str):
     """The model, loaded and warmed up once per server. Raises ModelError/ConfigError for a person to read,
     whatever went wrong inside a user's model (a model that fails to load never breaks the page)."""
     from earmark.errors import ModelError

@@ -296,3 +296,50 @@ def test_export_png_follows_the_screen_and_json_has_provenance():
     import io
     arrays = np.load(io.BytesIO(sv.npz_bytes(cur["settings"], exp, len(cur["ready"].wave))))
     assert {"saliency", "uncertainty", "axes_freqs", "axes_times"} <= set(arrays)
+
+
+# ---- feedback and click-a-region-to-hear -------------------------------------------------------------
+
+def test_training_message_only_when_the_synthetic_model_must_be_trained(tmp_path, monkeypatch):
+    from dashboard import services as sv
+
+    assert sv.training_message("audionet-digits") is None
+    monkeypatch.setenv("EARMARK_CACHE", str(tmp_path))   # an empty cache: the model would be trained
+    text = sv.training_message("synth-tf")
+    assert text and "Training the synthetic model 'synth-tf'" in text and "two minutes" in text
+
+
+def test_stereo_48k_upload_says_it_was_mixed_and_resampled():
+    import io
+
+    import soundfile as sf
+
+    t = np.arange(48000) / 48000
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 880 * t)], axis=1).astype(np.float32) * 0.3
+    buf = io.BytesIO()
+    sf.write(buf, stereo, 48000, format="WAV")
+    at = run(make_app(pending_bytes=("stereo48k.wav", buf.getvalue())))
+    assert "mixed 2 channels to mono and resampled 48000 Hz → 8000 Hz" in texts(at)
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_a_box_on_the_map_plays_only_that_region():
+    from dashboard import services as sv
+    from dashboard.views import region_from_event
+
+    at = explained()
+    cur = at.session_state["current"]
+    grid = sv.display(cur["settings"], cur["ready"].wave, sv.explanation(cur["settings"]))
+    event = {"selection": {"box": [{"x": [0.3, 0.6], "y": [200.0, 1500.0]}], "points": []}}
+    region = region_from_event(event, grid, False)
+    assert region["box"] == ((0.3, 0.6), (200.0, 1500.0), None) and "0.30–0.60 s" in region["text"]
+    assert region_from_event({"selection": {"box": []}}, grid, False) is None
+    wave, probs = sv.listen_region(cur["settings"], cur["ready"].wave, region["box"])
+    sr = cur["card"].sample_rate
+    outside = np.r_[wave[: int(0.25 * sr)], wave[int(0.65 * sr):]]
+    assert np.abs(outside).max() < 0.05 * np.abs(wave).max()   # silent outside the box's time span
+    spectrum = np.abs(np.fft.rfft(wave))
+    f = np.fft.rfftfreq(len(wave), 1 / sr)
+    inside = spectrum[(f > 150) & (f < 1600)].sum()
+    assert inside > 0.8 * spectrum.sum()                          # the energy sits in the box's band
+    assert probs.shape == (len(cur["card"].labels),) and abs(probs.sum() - 1) < 1e-4
