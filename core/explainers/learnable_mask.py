@@ -45,7 +45,7 @@ from ..params import Param
 from ..probe import Probe, ProgressFn, sub_progress
 from ..transforms import DWTTransform, Transform
 from .anytime import PartialFn, StepMonitor, budget_extras, stop_param
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, PlotSpec
 
 #: Table 1 of the paper; domains without a row use ``"stft"``.
 PAPER_DEFAULTS: dict[str, dict[str, float]] = {
@@ -308,5 +308,9 @@ SPEC = ExplainerSpec(
     uncertainty="Standard deviation of the learned mask over restarts from different random initialisations.",
     reference="Frehr, Brüsch, Alstrøm — learnable time–frequency masks for explaining audio classifiers",
     default_transform="dwt",
+    plots=(PlotSpec("loss_curve", "line", "Training loss", "Adam step", "Loss (mean over restarts)"),
+           PlotSpec("ce_curve", "line", "Cross-entropy term", "Adam step", "Cross-entropy"),
+           PlotSpec("mask_mean_curve", "line", "Mask size", "Adam step", "Mean mask value")),
+    auto_values=lambda transform: dict(PAPER_DEFAULTS.get(transform, PAPER_DEFAULTS["stft"])),
     anytime=True,
 )

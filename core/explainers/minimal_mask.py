@@ -23,7 +23,7 @@ from torch import Tensor
 from ..params import Param
 from ..probe import Probe, ProgressFn, sub_progress
 from .anytime import PartialFn, StepMonitor, budget_extras, stop_param
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, PlotSpec
 from .learnable_mask import optimise_masks, spread
 
 READOUTS = ("prob", "logit", "log_prob")
@@ -132,5 +132,8 @@ SPEC = ExplainerSpec(
                 "each with its own α spread around the chosen one (dependence on start and size/score balance).",
     reference="Kasmi et al., WAM (meaningful-perturbation minimal mask); Fong & Vedaldi 2017",
     default_transform="dwt",
+    plots=(PlotSpec("loss_curve", "line", "Training loss", "NAdam step", "Loss (mean over restarts)"),
+           PlotSpec("tradeoff", "xy", "Size against score while shrinking", "Sparsity (share of cells removed)",
+                    "Target score", points=("final_sparsity", "final_score"))),
     anytime=True,
 )
