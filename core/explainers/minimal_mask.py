@@ -30,7 +30,7 @@ from torch import Tensor
 from ..params import Param
 from ..probe import Probe, ProgressFn, sub_progress
 from .anytime import PartialFn, StepMonitor, budget_extras, stop_param
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, PlotSpec
 from .learnable_mask import optimise_masks, spread
 from .masks import INERT_CHOICES, INERT_HELP, inert_cells, without_inert
 
@@ -58,12 +58,13 @@ PARAMS = (
 )
 
 
-def class_score(logits: Tensor, target: int, readout: str) -> Tensor:
-    """(R, C) logits → (R,) score of ``target``: ``prob``, ``logit`` or ``log_prob``."""
+def class_score(logits: Tensor, target: int, readout: str, *, multi_label: bool = False) -> Tensor:
+    """(R, C) logits → (R,) score of ``target``: ``prob``, ``logit`` or ``log_prob`` (sigmoid when multi-label)."""
     if readout == "prob":
-        return logits.softmax(-1)[:, target]
+        return logits[:, target].sigmoid() if multi_label else logits.softmax(-1)[:, target]
     if readout == "log_prob":
-        return logits.log_softmax(-1)[:, target]
+        return (torch.nn.functional.logsigmoid(logits[:, target]) if multi_label
+                else logits.log_softmax(-1)[:, target])
     return logits[:, target]
 
 
@@ -114,7 +115,8 @@ def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: 
     clean = class_score(probe.logits[None].to(alphas), probe.target, readout)[0]
 
     def objective(masks: Tensor) -> dict[str, Tensor]:
-        score = class_score(probe.logits_of(probe.apply_masks(masks)), probe.target, readout)
+        score = class_score(probe.logits_of(probe.apply_masks(masks)), probe.target, readout,
+                            multi_label=probe.multi_label)
         size = masks.flatten(1).mean(-1)
         kept = torch.minimum(score, clean) if score_cap == "clean" else score
         return {"loss": -kept + alphas * size, "score": score.detach(), "sparsity": 1.0 - size.detach()}
@@ -148,5 +150,8 @@ SPEC = ExplainerSpec(
                 "each with its own α spread around the chosen one (dependence on start and size/score balance).",
     reference="Kasmi et al., WAM (meaningful-perturbation minimal mask); Fong & Vedaldi 2017",
     default_transform="dwt",
+    plots=(PlotSpec("loss_curve", "line", "Training loss", "NAdam step", "Loss (mean over restarts)"),
+           PlotSpec("tradeoff", "xy", "Size against score while shrinking", "Sparsity (share of cells removed)",
+                    "Target score", points=("final_sparsity", "final_score"))),
     anytime=True,
 )
