@@ -164,6 +164,13 @@ def test_transform_classes_check_the_rate_too():
      "earmark: argument --n: expected a whole number of at least 1, not 0 (see `earmark evaluate --help`)."),
     (["evaluate", "--task", "synth-tf", "--out", "x", "--fraction", "inf"],
      "earmark: argument --fraction: expected a number in (0, 1], not 'inf' (see `earmark evaluate --help`)."),
+    (["evaluate", "--task", "synth-tf", "--out", "x", "--cpus-per-task", "inf"],
+     "earmark: argument --cpus-per-task: expected a number in (0, 1024], not 'inf' (see `earmark evaluate --help`)."),
+    (["bench", "--out", "x", "--curve-masks", "200,abc"],
+     "earmark: argument --curve-masks: expected a comma list of whole numbers of at least 1, not '200,abc' "
+     "(see `earmark bench --help`)."),
+    (["bench", "--out", "x", "--curve", "-5"],
+     "earmark: argument --curve: expected a whole number of at least 0, not -5 (see `earmark bench --help`)."),
     (["explain"], "earmark: the following arguments are required: clip (see `earmark explain --help`)."),
     (["explain", "c", "--bogus"], "earmark: unrecognized arguments: --bogus (see `earmark --help`)."),
     (["list", "things"], "earmark: argument what: invalid choice: 'things' (choose from 'models', 'transforms', "
