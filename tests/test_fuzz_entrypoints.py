@@ -124,6 +124,16 @@ def test_batch_size(model, size, shown):
     assert str(info.value) == f"batch_size (items per model call) must be a whole number of at least 1; got {shown}."
 
 
+@pytest.mark.parametrize("text", ["abc", "0", "-4", "2.5"])
+def test_batch_environment_variable(model, monkeypatch, text):
+    """Before: EARMARK_BATCH=abc raised ValueError from int() inside the probe."""
+    monkeypatch.setenv("EARMARK_BATCH", text)
+    with pytest.raises(ConfigError) as info:
+        explain(model, wave(), get_transform("stft", RATE), method="freqrise", n_masks=20)
+    assert str(info.value) == (f"EARMARK_BATCH must be a whole number of at least 1 (items per model call); got "
+                               f"{text!r}. Unset it to size batches automatically.")
+
+
 @pytest.mark.parametrize("rate, shown", [(0, "0"), (-8000, "-8000"), (8000.5, "8000.5"), (math.nan, "nan"),
                                          ("8000", "'8000'"), (math.inf, "inf")])
 def test_transform_rate(rate, shown):
