@@ -295,3 +295,37 @@ def test_resume_survives_a_broken_tail(tmp_path, model, monkeypatch, tail):
     again = run_evaluation(model, Clips(), out=out, **RUN)
     assert again.computed == 1 == len(calls) and len(again.rows) == 3
     assert len(read_results(path)) == 3
+
+
+# ---- server defaults ----------------------------------------------------------------------------------------
+
+def test_server_listens_on_this_machine_by_default():
+    """Before: `make run` listened on every interface with no authentication."""
+    import shutil
+    import subprocess
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] == "127.0.0.1"
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    dry = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True, text=True)
+    assert "streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port 8501" in dry.stdout
+    dry = subprocess.run(["make", "-n", "run", "HOST=0.0.0.0", "PORT=8600"], cwd=root, capture_output=True, text=True)
+    assert "--server.address 0.0.0.0 --server.port 8600" in dry.stdout
+
+
+def test_a_46_byte_wav_at_22051_hz_is_an_ordinary_clip():
+    """The issue's first finding: one sample at 22,051 Hz made prepare build a 2.9 GB kernel for 23 s."""
+    import io as _io
+
+    from earmark.audio import load_clip, prepare
+
+    buffer = _io.BytesIO()
+    sf.write(buffer, np.array([0.25], np.float32), 22051, format="WAV", subtype="PCM_16")
+    data = buffer.getvalue()
+    assert len(data) == 46
+    ready = prepare(load_clip(data), sample_rate=8000, num_samples=8000)
+    assert ready.wave.shape == (8000,) and ready.sample_rate == 8000 and ready.original_rate == 22051
