@@ -3,6 +3,7 @@
 Examples:
     earmark train audionet --data ../shared/data/fsdd --seed 0
     earmark train melcnn --data ../shared/data/fsdd --seed 0 --exclude-speaker theo
+    earmark train ast --data ../shared/data/fsdd --seed 0      # the Hugging Face AST (16 kHz)
 """
 
 from __future__ import annotations
@@ -20,16 +21,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     parser = subparsers.add_parser(
         "train",
-        help="train a bundled spoken-digit model (AudioNet or the mel CNN) on FSDD",
+        help="train a bundled spoken-digit model (AudioNet, the mel CNN or the 16 kHz AST) on FSDD",
         description=(
             "Train a spoken-digit model on the Free Spoken Digit Dataset training split and write its "
             "float16 weights, model card (with test-split accuracy) and log. With --exclude-speaker the "
             "run leaves that speaker out, reports the accuracy on all of their clips and adds it to the "
             "bundled model's card instead of replacing the weights. Interrupted runs resume from the "
-            "last epoch's checkpoint."
+            "last epoch's checkpoint. `ast` trains the Hugging Face AST at 16 kHz and writes its "
+            "folder (config.json, preprocessor_config.json, model.safetensors, README.md card)."
         ),
     )
-    parser.add_argument("arch", choices=sorted(ARCHITECTURES), help="architecture to train")
+    parser.add_argument("arch", choices=sorted(ARCHITECTURES) + ["ast"], help="architecture to train")
     parser.add_argument("--data", default=os.environ.get("EARMARK_DATA"), metavar="DIR",
                         help="FSDD folder holding recordings/ (default: $EARMARK_DATA)")
     parser.add_argument("--seed", type=seed_arg, default=0, help="seed for initialisation, shuffling and "
@@ -75,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         check_out_dir(args.out)
     argv = sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", args.arch]
     command = "earmark " + shlex.join(portable_argv(argv))
+    if args.arch == "ast":
+        return _run_ast(args, command)
     result = train(
         args.arch, args.data, seed=args.seed, exclude_speaker=args.exclude_speaker, epochs=args.epochs,
         out=args.out, checkpoint_dir=args.checkpoints, command=command, resume=not args.fresh,
@@ -84,4 +88,18 @@ def run(args: argparse.Namespace) -> int:
           + (f"; {result.heldout_speaker}: {result.heldout_speaker_accuracy:.4f} "
              f"({result.heldout_clips} clips)" if result.heldout_speaker else "")
           + (f"; weights {result.weights}" if result.weights else ""))
+    return 0
+
+
+def _run_ast(args: argparse.Namespace, command: str) -> int:
+    from ..training.ast import train_ast
+
+    result = train_ast(
+        args.data, seed=args.seed, out=args.out, epochs=args.epochs, exclude_speaker=args.exclude_speaker,
+        checkpoint_dir=args.checkpoints, command=command, resume=not args.fresh, threads=args.threads,
+    )
+    print(f"test accuracy {result['test_accuracy']:.4f} ({result['test_clips']} clips)"
+          + (f"; {result['heldout_speaker']}: {result['heldout_speaker_accuracy']:.4f} "
+             f"({result['heldout_clips']} clips)" if result.get("heldout_speaker") else "")
+          + ("" if result.get("heldout_speaker") else f"; model folder {args.out or 'assets/models/ast-digits'}"))
     return 0

@@ -120,5 +120,7 @@ SPEC = ExplainerSpec(
                 "shrinks as 1/N).",
     reference="Brüsch et al. 2024, FreqRISE: Explaining time series using frequency masking; Petsiuk et al. 2018 (RISE)",
     default_transform="fourier",
+    colour_reference="mean",
+    baseline_extra="mean_score",
     anytime=True,
 )

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..params import Param
 from ..probe import Probe, ProgressFn, attribution_from_grad, sub_progress
-from .base import Attribution, ExplainerSpec, FirstLook
+from .base import Attribution, ExplainerSpec, FirstLook, PlotSpec
 
 PARAMS = (
     Param("n_steps", 50, "points on the straight path from baseline to input", low=4, high=512, step=1),
@@ -119,4 +119,6 @@ SPEC = ExplainerSpec(
     uncertainty="Standard deviation of the IG map over zero, noise and blurred baselines (dependence on the reference).",
     reference="Kechris et al. 2025, cross-domain integrated gradients; Sundararajan et al. 2017",
     first_look=True,
+    plots=(PlotSpec("completeness_gap", "bars", "Completeness gap per baseline",
+                    "Baseline (zero, noise, blur)", "Σ map − (f(x) − f(baseline))"),),
 )

@@ -45,7 +45,7 @@ from ..params import Param
 from ..probe import Probe, ProgressFn, sub_progress
 from ..transforms import DWTTransform, Transform
 from .anytime import PartialFn, StepMonitor, budget_extras, stop_param
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, PlotSpec
 
 #: Table 1 of the paper; domains without a row use ``"stft"``.
 PAPER_DEFAULTS: dict[str, dict[str, float]] = {
@@ -188,8 +188,10 @@ def initial_masks(shape: tuple[int, ...], segments: tuple[int, ...], *, fraction
 
 
 # ---- optimisation (shared with the minimal mask) ------------------------------------------------------
-def target_cross_entropy(logits: Tensor, target: int) -> Tensor:
-    """(R, C) logits → (R,) cross-entropy of class ``target``."""
+def target_cross_entropy(logits: Tensor, target: int, *, multi_label: bool = False) -> Tensor:
+    """(R, C) logits → (R,) cross-entropy of class ``target`` (binary, of that class alone, when multi-label)."""
+    if multi_label:
+        return -torch.nn.functional.logsigmoid(logits[:, target])
     return -logits.log_softmax(-1)[:, target]
 
 
@@ -277,7 +279,8 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
                          device=probe.device, dtype=dtype)
 
     def objective(masks: Tensor) -> dict[str, Tensor]:
-        ce = target_cross_entropy(probe.logits_of(probe.apply_masks(masks)), probe.target)
+        ce = target_cross_entropy(probe.logits_of(probe.apply_masks(masks)), probe.target,
+                                  multi_label=probe.multi_label)
         hinge = sparsity_hinge(masks, cfg["r"])
         smooth = smoothness(masks, weights)
         loss = ce + cfg["lambda_r"] * hinge + cfg["lambda_s"] * smooth
@@ -305,5 +308,9 @@ SPEC = ExplainerSpec(
     uncertainty="Standard deviation of the learned mask over restarts from different random initialisations.",
     reference="Frehr, Brüsch, Alstrøm — learnable time–frequency masks for explaining audio classifiers",
     default_transform="dwt",
+    plots=(PlotSpec("loss_curve", "line", "Training loss", "Adam step", "Loss (mean over restarts)"),
+           PlotSpec("ce_curve", "line", "Cross-entropy term", "Adam step", "Cross-entropy"),
+           PlotSpec("mask_mean_curve", "line", "Mask size", "Adam step", "Mean mask value")),
+    auto_values=lambda transform: dict(PAPER_DEFAULTS.get(transform, PAPER_DEFAULTS["stft"])),
     anytime=True,
 )

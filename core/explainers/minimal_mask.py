@@ -23,7 +23,7 @@ from torch import Tensor
 from ..params import Param
 from ..probe import Probe, ProgressFn, sub_progress
 from .anytime import PartialFn, StepMonitor, budget_extras, stop_param
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, PlotSpec
 from .learnable_mask import optimise_masks, spread
 
 READOUTS = ("prob", "logit", "log_prob")
@@ -46,12 +46,13 @@ PARAMS = (
 )
 
 
-def class_score(logits: Tensor, target: int, readout: str) -> Tensor:
-    """(R, C) logits → (R,) score of ``target``: ``prob``, ``logit`` or ``log_prob``."""
+def class_score(logits: Tensor, target: int, readout: str, *, multi_label: bool = False) -> Tensor:
+    """(R, C) logits → (R,) score of ``target``: ``prob``, ``logit`` or ``log_prob`` (sigmoid when multi-label)."""
     if readout == "prob":
-        return logits.softmax(-1)[:, target]
+        return logits[:, target].sigmoid() if multi_label else logits.softmax(-1)[:, target]
     if readout == "log_prob":
-        return logits.log_softmax(-1)[:, target]
+        return (torch.nn.functional.logsigmoid(logits[:, target]) if multi_label
+                else logits.log_softmax(-1)[:, target])
     return logits[:, target]
 
 
@@ -98,7 +99,8 @@ def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: 
                             dtype=probe.coeffs.real.dtype)
 
     def objective(masks: Tensor) -> dict[str, Tensor]:
-        score = class_score(probe.logits_of(probe.apply_masks(masks)), probe.target, readout)
+        score = class_score(probe.logits_of(probe.apply_masks(masks)), probe.target, readout,
+                            multi_label=probe.multi_label)
         size = masks.flatten(1).mean(-1)
         return {"loss": -score + alphas * size, "score": score.detach(), "sparsity": 1.0 - size.detach()}
 
@@ -130,5 +132,8 @@ SPEC = ExplainerSpec(
                 "each with its own α spread around the chosen one (dependence on start and size/score balance).",
     reference="Kasmi et al., WAM (meaningful-perturbation minimal mask); Fong & Vedaldi 2017",
     default_transform="dwt",
+    plots=(PlotSpec("loss_curve", "line", "Training loss", "NAdam step", "Loss (mean over restarts)"),
+           PlotSpec("tradeoff", "xy", "Size against score while shrinking", "Sparsity (share of cells removed)",
+                    "Target score", points=("final_sparsity", "final_score"))),
     anytime=True,
 )

@@ -127,5 +127,7 @@ SPEC = ExplainerSpec(
     reference="Wickstrøm et al. 2022/2023, RELAX: Representation Learning Explainability; "
               "the RELAX spectrogram study (masking strategies, replacement values)",
     default_transform="stft",
+    colour_reference="mean",
+    baseline_extra="mean_similarity",
     anytime=True,
 )
