@@ -58,9 +58,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="where units run: this process (default) or one Ray task per (clip, explainer, domain)")
     parser.add_argument("--address", default=None, metavar="auto|HOST:PORT",
                         help="Ray cluster to join ('auto' = the one this machine belongs to; default: start a local one)")
-    parser.add_argument("--cpus-per-task", type=finite_float(0, 1024, low_open=True), default=1.0, metavar="N",
+    parser.add_argument("--cpus-per-task", type=float, default=1.0, metavar="N",
                         help="Ray: CPU cores per task, also its torch threads (default 1)")
-    parser.add_argument("--gpus-per-task", type=finite_float(0, 64), default=0.0, metavar="F",
+    parser.add_argument("--gpus-per-task", type=float, default=0.0, metavar="F",
                         help="Ray: GPUs per task; fractions share a GPU; > 0 runs the model on cuda (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(run=run)
