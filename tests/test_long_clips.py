@@ -215,5 +215,7 @@ def test_dashboard_display_is_pooled_to_screen_size_and_keeps_peaks(name, clip, 
     assert float(d.saliency.min()) == -7.0
     assert np.isclose(d.bands.sum(), float(t.band_sums(sal[None], length=L)[0].sum()))   # band totals are kept
     assert d.duration == pytest.approx(10.0)
-    fig = figures.saliency_map(d, wave=clip.numpy())
+    from earmark.display import colour_scale
+
+    fig = figures.saliency_map(d, colour_scale(d.saliency), wave=clip.numpy())
     assert sum(len(tr.x) for tr in fig.data if tr.type == "scatter") <= 2 * 4000 + 2 * MAX_COLUMNS

@@ -46,6 +46,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "~/.cache/earmark/train)")
     parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: at most 2)")
+    parser.add_argument("--speech", metavar="FILE", default=None,
+                        help="synthetic speech cache from tools/make_speech.py: its training voices join "
+                        "the training set, its held-out voices are scored")
+    parser.add_argument("--init", metavar="FILE", default=None,
+                        help="start from these weights (fine-tuning) instead of a fresh initialisation")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default per model)")
+    parser.add_argument("--epoch-clips", type=positive_int, default=None,
+                        help="clips drawn per epoch (default: the whole training set)")
     parser.set_defaults(run=run)
     return parser
 
@@ -71,7 +79,9 @@ def portable_argv(argv: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.digits import train
+    from dataclasses import replace
+
+    from ..training.digits import DEFAULTS, train
 
     if args.out is not None:
         check_out_dir(args.out)
@@ -82,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
     result = train(
         args.arch, args.data, seed=args.seed, exclude_speaker=args.exclude_speaker, epochs=args.epochs,
         out=args.out, checkpoint_dir=args.checkpoints, command=command, resume=not args.fresh,
-        threads=args.threads,
+        threads=args.threads, speech=args.speech, init=args.init,
+        config=replace(DEFAULTS[args.arch],
+                       **({"lr": args.lr} if args.lr is not None else {}),
+                       **({"epoch_clips": args.epoch_clips} if args.epoch_clips is not None else {})),
     )
     print(f"test accuracy {result.test_accuracy:.4f} ({result.test_clips} clips)"
           + (f"; {result.heldout_speaker}: {result.heldout_speaker_accuracy:.4f} "
