@@ -1,6 +1,7 @@
 """Variance reduction for FreqRISE / RELAX: agreement with a 30,000-mask reference map at 200–3,000 masks.
 
     EARMARK_DATA=... python docs/results/variance_reduction.py --model melcnn-digits --clips 1 --out runs/vr
+    python docs/results/variance_reduction.py --model synth-tf --task synth-tf --clips 3 --out runs/vr-synth
 
 Runs :func:`earmark.bench.quality_curve` on the first clips of the FSDD test split (balanced order, seed 0),
 in the STFT, explaining the true class; writes OUT/<method>-<clip>.md and .json.
@@ -28,6 +29,7 @@ except ImportError:  # before the data/ move
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="melcnn-digits")
+    ap.add_argument("--task", default=None, help="a synthetic task (synth-freq, synth-tf) instead of FSDD")
     ap.add_argument("--clips", type=int, default=1)
     ap.add_argument("--methods", default="freqrise")
     ap.add_argument("--transform", default="stft")
@@ -39,10 +41,9 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = load_model(args.model, "cpu")
-    clips = open_dataset(card=model.card, split="test", n=args.clips, seed=0)
+    clips = open_dataset(card=model.card, task=args.task, split="test", n=args.clips, seed=0)
     transform = get_transform(args.transform, model.card.sample_rate)
-    for i in range(len(clips)):
-        item = clips.load(i)
+    for item in list(clips)[:args.clips]:
         for method in args.methods.split(","):
             stem = out / f"{method}-{item.name}"
             if stem.with_suffix(".json").exists():
