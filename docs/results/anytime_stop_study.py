@@ -39,11 +39,11 @@ def stop_point(row: dict) -> int:
     a = anytime
     total, sampling = row["budget"], row["explainer"] in ("freqrise", "relax")
     for key, st in sorted(((int(k), v) for k, v in row["stats"].items())):
-        if key >= total or st["conv"] is None or st["conv"] < a.JACCARD_MIN:
+        if key >= total or st["conv"] is None:
             continue
-        if sampling and key >= a.MIN_MASKS and st["se"] <= a.SE_RATIO_MAX:
+        if sampling and key >= a.MIN_MASKS and st["conv"] >= a.JACCARD_MIN and st["se"] <= a.SE_RATIO_MAX:
             return key
-        if not sampling and key >= a.MIN_STEPS and st["flat"]:
+        if not sampling and key >= a.MIN_STEPS and st["conv"] >= a.STEP_JACCARD_MIN and st["flat"]:
             return key
     return total
 
