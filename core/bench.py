@@ -166,7 +166,7 @@ class BenchReport:
 def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transforms: Sequence[str], out: str | Path,
               quick: bool = False, seed: int = 0, overrides: Mapping[str, Mapping[str, Any]] | None = None,
               clip_name: str = "clip", progress: Callable[[str], None] | None = None,
-              reference: bool = False, curve_reference: int = 0, curve_seeds: int = 3,
+              reference: bool = False, reference_masks: int = 3000, curve_reference: int = 0, curve_seeds: int = 3,
               curve_counts: Sequence[int] = (200, 400, 1000, 2000, 3000)) -> BenchReport:
     """Time every explainer × domain on ``wave`` against the model-only floor; write JSON + Markdown.
 
@@ -178,7 +178,7 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
         seed: explainer seed.  overrides: ``{explainer: {setting: value}}`` on top of the defaults.
         progress: ``progress(line)`` for a person.
         reference: also time FreqRISE against :func:`freqrise_reference` (the paper's estimator, batches of
-            500) on the same model, in the first domain (:func:`side_by_side`).
+            500) on the same model, in the first domain (:func:`side_by_side`), with ``reference_masks`` masks.
         curve_reference: > 0: a masks-to-quality curve (:func:`quality_curve`) against a map of this many
             plain-Bernoulli masks, in the first domain, with ``curve_seeds`` seeds at ``curve_counts``.
 
@@ -231,7 +231,7 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
     extra_md = []
     if reference and transforms:
         t0 = get_transform(transforms[0], card.sample_rate)
-        n = 32 if quick else 3000
+        n = 32 if quick else int(reference_masks)
         say(f"side by side: Earmark FreqRISE vs the paper's estimator, {n} masks in {t0.name}")
         meta["side_by_side"] = {"transform": t0.name, **side_by_side(model, wave, t0, n_masks=n, seed=seed)}
         extra_md.append(side_by_side_markdown(meta["side_by_side"]))
