@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from earmark.bench import curve_markdown, quality_curve
+from earmark.bench import CURVE_VARIANTS, curve_markdown, quality_curve
 from earmark.models import load_model
 from earmark.transforms import get_transform
 
@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--reference", type=int, default=30000)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--counts", default="200,400,1000,2000,3000")
+    ap.add_argument("--variants", default=None, help="comma list of CURVE_VARIANTS names (default: all)")
+    ap.add_argument("--others-up-to", type=int, default=None, help="cap the counts of all but the paper's")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     out = Path(args.out)
@@ -51,6 +53,9 @@ def main() -> None:
             points, meta = quality_curve(model, item.wave, transform, method=method, target=int(item.label),
                                          reference_masks=args.reference, seeds=tuple(range(args.seeds)),
                                          counts=tuple(int(c) for c in args.counts.split(",")),
+                                         variants=({k: CURVE_VARIANTS[k] for k in args.variants.split(",")}
+                                                   if args.variants else None),
+                                         others_up_to=args.others_up_to,
                                          progress=lambda line: print(item.name, line, flush=True))
             meta.update({"clip": item.name, "model": args.model, "transform": args.transform,
                          "threads": torch.get_num_threads()})
