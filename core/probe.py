@@ -78,7 +78,24 @@ def default_batch_size(device: torch.device, num_samples: int, *, backward: bool
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(max(1, min(512, free * 0.5 // per_item)))
-    return int(max(1, min(512, 1.5e9 // per_item)))
+    # Long items (10 s at 16 kHz: ~0.4 GB each with the graph) are bounded by the memory free now.
+    budget = min(1.5e9, 0.25 * available_memory())
+    return int(max(1, min(512, budget // per_item)))
+
+
+def available_memory() -> float:
+    """Bytes of main memory available to new allocations (``MemAvailable``; 8 GB where unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 8e9
 
 
 #: Chunk sizes tried by :func:`measure_chunk` (up to the memory bound), smallest first.
@@ -192,7 +209,10 @@ class Probe:
         self.map_shape = tuple(transform.map_shape(self.length))
         with torch.no_grad():
             self.logits = model(self.x)[0]
-        self.probs = self.logits.softmax(-1)
+        card = getattr(model, "card", None)
+        #: sigmoid outputs (multi-label): each class's probability on its own, not a softmax over classes.
+        self.multi_label = bool(getattr(card, "multi_label", False))
+        self.probs = self.activate(self.logits)
         self.num_classes = self.logits.shape[-1]
         if target is None:
             target = int(self.logits.argmax())
@@ -206,6 +226,14 @@ class Probe:
         self.backward_passes = 0
 
     # ---- helpers -----------------------------------------------------------------------------
+    def activate(self, logits: Tensor) -> Tensor:
+        """(..., C) logits → probabilities by the model's activation (softmax, or sigmoid when multi-label)."""
+        return logits.sigmoid() if self.multi_label else logits.softmax(-1)
+
+    def log_activate(self, logits: Tensor) -> Tensor:
+        """(..., C) logits → log-probabilities by the model's activation."""
+        return F.logsigmoid(logits) if self.multi_label else logits.log_softmax(-1)
+
     def batch_size(self, *, backward: bool) -> int:
         """Items per model call: the ``batch_size`` given, else :func:`chunk_size` (measured, cached)."""
         return self._batch or chunk_size(self.model, self.device, self.length, backward=backward)
@@ -236,13 +264,13 @@ class Probe:
         if readout == "logits":
             return logits
         if readout == "probs":
-            return logits.softmax(-1)
+            return self.activate(logits)
         if readout == "logit":
             return logits[:, c]
         if readout == "prob":
-            return logits.softmax(-1)[:, c]
+            return self.activate(logits)[:, c]
         if readout == "log_prob":
-            return logits.log_softmax(-1)[:, c]
+            return self.log_activate(logits)[:, c]
         raise ConfigError(f"Unknown readout '{readout}'.")
 
     def _infer(self, waves: Tensor, readout: Readout, target: int | None) -> Tensor:
