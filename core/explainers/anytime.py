@@ -126,10 +126,13 @@ class SamplingMonitor:
 
     Args:
         total: the mask budget.  stop: ``"budget"`` or ``"auto"``.  on_partial: the caller's listener.
+        present: turns the running estimate into the map the result will show (e.g. inert cells set to
+            no importance), for the listener only; the stop rule reads the running estimate itself.
     """
 
-    def __init__(self, total: int, *, stop: str = "budget", on_partial: PartialFn | None = None):
-        self.total, self.stop, self.on_partial = int(total), stop, on_partial
+    def __init__(self, total: int, *, stop: str = "budget", on_partial: PartialFn | None = None,
+                 present: Callable[[Tensor], Tensor] = lambda s: s):
+        self.total, self.stop, self.on_partial, self.present = int(total), stop, on_partial, present
         self.active = on_partial is not None or stop == "auto"
         self.tracker = _Tracker(SAMPLING_WINDOW)
         self.done = 0
@@ -145,7 +148,7 @@ class SamplingMonitor:
         stop = (self.stop == "auto" and done < self.total and done >= MIN_MASKS and self.convergence is not None
                 and self.convergence >= JACCARD_MIN and se_ratio(saliency, std_error()) <= SE_RATIO_MAX)
         if self.on_partial is not None and done < self.total and not stop:
-            self.on_partial(saliency.detach().clone(), done, self.total, self.convergence)
+            self.on_partial(self.present(saliency).detach().clone(), done, self.total, self.convergence)
         return stop
 
     def extras(self, device=None) -> dict[str, Tensor]:
@@ -158,12 +161,15 @@ class StepMonitor:
 
     Args:
         total: the step budget.  stop: ``"budget"`` or ``"auto"``.  on_partial: the listener.
-        estimate: masks (R, *M) → saliency (*M), as the explainer's result computes it.
+        estimate: masks (R, *M) → saliency (*M) for the stop rule.
+        present: saliency → the map the result will show, for the listener (as :class:`SamplingMonitor`).
     """
 
     def __init__(self, total: int, *, stop: str = "budget", on_partial: PartialFn | None = None,
-                 estimate: Callable[[Tensor], Tensor] = lambda m: m.mean(0)):
+                 estimate: Callable[[Tensor], Tensor] = lambda m: m.mean(0),
+                 present: Callable[[Tensor], Tensor] = lambda s: s):
         self.total, self.stop, self.on_partial, self.estimate = int(total), stop, on_partial, estimate
+        self.present = present
         self.active = on_partial is not None or stop == "auto"
         self.tracker = _Tracker(STEP_WINDOW)
         self.losses: list[float] = []
@@ -192,7 +198,7 @@ class StepMonitor:
         stop = (self.stop == "auto" and done < self.total and done >= MIN_STEPS and self.convergence is not None
                 and self.convergence >= STEP_JACCARD_MIN and self.loss_flat())
         if self.on_partial is not None and done < self.total and not stop:
-            self.on_partial(saliency.detach().clone(), done, self.total, self.convergence)
+            self.on_partial(self.present(saliency).detach().clone(), done, self.total, self.convergence)
         return stop
 
     def extras(self, device=None) -> dict[str, Tensor]:
