@@ -41,6 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="override an explainer setting (repeatable)")
     parser.add_argument("--reference", action="store_true",
                         help="also time FreqRISE against the paper's estimator (batches of 500) on the same model")
+    parser.add_argument("--reference-masks", type=positive_int, default=3000, help="masks of the side-by-side run")
     parser.add_argument("--curve", type=nonneg_int, default=0, metavar="N",
                         help="masks-to-quality curve of FreqRISE's samplers/estimators against an N-mask "
                              "plain-Bernoulli map (e.g. 30000); 0 = off")
@@ -78,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     report = run_bench(model, wave, explainers=explainers, transforms=transforms, out=args.out, quick=args.quick,
                        seed=args.seed, overrides=parse_overrides(args.settings), clip_name=name,
                        progress=lambda line: print(line, file=sys.stderr, flush=True),
-                       reference=args.reference, curve_reference=args.curve, curve_seeds=args.curve_seeds,
+                       reference=args.reference, reference_masks=args.reference_masks,
+                       curve_reference=args.curve, curve_seeds=args.curve_seeds,
                        curve_counts=tuple(args.curve_masks))
     print(report.markdown)
     print(f"wrote {report.paths['json']} and {report.paths['markdown']}")
