@@ -66,6 +66,24 @@ def run(at: AppTest) -> AppTest:
     return at
 
 
+def explain(at: AppTest) -> AppTest:
+    """Click Explain and wait for this session's jobs, as the page's polling fragment does in a browser."""
+    at.button(key="explain").click()
+    run(at)
+    for _ in range(6):
+        for job in pending(at):
+            assert job.wait(600), job
+        run(at)
+        if not pending(at):
+            break
+    return at
+
+
+def pending(at: AppTest) -> list:
+    jobs = at.session_state["_jobs"] if "_jobs" in at.session_state else {}
+    return [j for j in jobs.values() if not j.finished]
+
+
 def texts(at: AppTest) -> str:
     parts = [e.value for kind in ("error", "warning", "info", "caption", "markdown", "success")
              for e in getattr(at, kind)]
@@ -85,15 +103,13 @@ def test_models_folder_appears_in_the_picker_and_an_hf_model_is_explained(app, m
     app.sidebar.selectbox(key="w_model").set_value(key_of(models_dir, "tiny-ast"))
     run(app)
     assert "16,000 Hz" in texts(app) and "variable" in texts(app)
-    app.button(key="explain").click()
-    run(app)
+    explain(app)
     body = texts(app)
     assert "Explained class" in body and "yes" in body      # a label from id2label
     assert "Format:** hf" in body and "pooled hidden state" in body   # the card's facts in the model card
     app.sidebar.number_input(key="w_window").set_value(0.5)           # a window the user picks
     run(app)
-    app.button(key="explain").click()
-    run(app)
+    explain(app)
     assert "8,000 samples (0.5 s)" in texts(app) and "Explained class" in texts(app)
     commands = "\n".join(c.value for c in app.code)
     assert "--window 0.5" in commands and "tiny-ast" in commands
@@ -107,8 +123,7 @@ def test_onnx_model_greys_out_gradient_explainers_and_runs_freqrise(app, models_
     assert "Not available for this model" in texts(app) and "needs gradients" in texts(app)
     app.sidebar.selectbox(key="w_explainer").set_value("freqrise")
     run(app)
-    app.button(key="explain").click()
-    run(app)
+    explain(app)
     assert "Explained class" in texts(app)
 
 
