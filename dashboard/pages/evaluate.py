@@ -6,6 +6,7 @@ import streamlit as st
 
 from earmark.metrics.base import percent
 
+from earmark.errors import EarmarkError
 from dashboard import figures, live
 from dashboard import services as sv
 from dashboard.common import current, result
@@ -36,7 +37,7 @@ try:  # two jobs on the worker pool; the page polls them while they run
     res = live.result_or_watch(res_job, key="faith", wait=2.0, label="Scoring insertion and deletion")
     ref = (live.result_or_watch(ref_job, key="faith_ref", wait=2.0, label="Scoring the energy reference")
            if ref_job is not None else None)
-except sv.EarmarkError as exc:
+except EarmarkError as exc:
     st.warning(str(exc))
     st.stop()
 if res is None or (ref_job is not None and ref is None):

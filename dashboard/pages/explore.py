@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from earmark.errors import EarmarkError
 from dashboard import figures, live
 from dashboard import services as sv
 from dashboard.common import current, model_card, player
@@ -37,7 +38,7 @@ with c_wave:
     st.audio(sv.wav_bytes(clip.wave, clip.sample_rate), format="audio/wav")
 try:
     probs = sv.predict(settings.model, ready.hash, ready.wave)
-except sv.EarmarkError as exc:
+except EarmarkError as exc:
     st.error(str(exc))
     st.stop()
 with c_pred:
@@ -65,7 +66,7 @@ job = None
 if clicked:  # a job on the server's worker pool: the page stays live while it runs
     try:
         job = sv.submit_explanation(settings, ready.wave)
-    except sv.EarmarkError as exc:
+    except EarmarkError as exc:
         st.error(str(exc))
         st.stop()
 exp = sv.explanation(settings)          # computed already (by anyone), or this session's job is done
@@ -161,7 +162,7 @@ listened = None
 try:
     listened = live.result_or_watch(sv.listen_job(settings, ready.wave, exp, k / 100, match), key="listen",
                                     wait=5.0, label="Rendering the masked audio")
-except sv.EarmarkError as exc:
+except EarmarkError as exc:
     st.warning(str(exc))
 if listened:
     names = {"original": "Original (model input)", "keep": f"Keep top {k} %", "remove": f"Remove top {k} %",
@@ -193,7 +194,7 @@ with st.expander("Export: figure, maps, audio, command", expanded=False):
     try:
         e1.download_button("PNG figure (power, saliency, uncertainty)", sv.png(settings, ready.wave, exp, log_freq),
                            file_name=f"{stem}.png", mime="image/png", key="dl_png")
-    except sv.EarmarkError as exc:
+    except EarmarkError as exc:
         e1.warning(str(exc))
     e2.download_button("Maps (NPZ)", sv.npz_bytes(exp), file_name=f"{stem}.npz",
                        mime="application/octet-stream", key="dl_npz")
