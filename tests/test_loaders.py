@@ -391,20 +391,23 @@ def test_export_archive_with_a_pickled_member_is_refused(tmp_path):
         load_model(bad)
 
 
-def test_missing_extra_names_it(monkeypatch, exported):
-    import builtins
+@pytest.mark.parametrize("fmt, blocked, extra", [("onnx", "onnxruntime", "onnx"), ("hf", "transformers", "hf"),
+                                                 ("speechbrain", "hyperpyyaml", "speechbrain")])
+def test_missing_extra_names_it(monkeypatch, exported, tmp_path, fmt, blocked, extra):
+    import importlib
 
-    real = builtins.__import__
+    path = {"onnx": lambda: exported["ast"]["onnx"], "hf": lambda: exported["ast"]["hf"],
+            "speechbrain": lambda: lm.speechbrain_folder(tmp_path / "sb")[0]}[fmt]()
+    real = importlib.import_module
 
     def fake(name, *args, **kwargs):
-        if name.startswith("onnxruntime"):
-            raise ImportError("no onnxruntime")
+        if name.split(".")[0] == blocked:
+            raise ImportError(f"no {blocked}")
         return real(name, *args, **kwargs)
 
-    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
-    monkeypatch.setattr(builtins, "__import__", fake)
-    with pytest.raises(ModelError, match=r"pip install 'earmark\[onnx\]'"):
-        load_model(exported["ast"]["onnx"])
+    monkeypatch.setattr(importlib, "import_module", fake)
+    with pytest.raises(ModelError, match=rf"pip install 'earmark\[{extra}\]'"):
+        load_model(path)
 
 
 # ---- the shared model is frozen ------------------------------------------------------------------------
