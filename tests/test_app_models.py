@@ -15,6 +15,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import loader_models as lm
+from apptest_jobs import settle
 
 pytest.importorskip("transformers")
 pytestmark = [pytest.mark.timeout(1200), pytest.mark.filterwarnings("ignore")]
@@ -76,19 +77,7 @@ def run(at: AppTest) -> AppTest:
 def explain(at: AppTest) -> AppTest:
     """Click Explain and wait for this session's jobs, as the page's polling fragment does in a browser."""
     at.button(key="explain").click()
-    run(at)
-    for _ in range(6):
-        for job in pending(at):
-            assert job.wait(600), job
-        run(at)
-        if not pending(at):
-            break
-    return at
-
-
-def pending(at: AppTest) -> list:
-    jobs = at.session_state["_jobs"] if "_jobs" in at.session_state else {}
-    return [j for j in jobs.values() if not j.finished]
+    return settle(run(at))
 
 
 def texts(at: AppTest) -> str:
@@ -121,13 +110,7 @@ def test_models_folder_appears_in_the_picker_and_an_hf_model_is_explained(app, m
     commands = "\n".join(c.value for c in app.code)
     assert "--window 0.5" in commands and "tiny-ast" in commands
     app.session_state["_test_page"] = "evaluate"                      # faithfulness of the same map
-    run(app)
-    for _ in range(6):
-        for job in pending(app):
-            assert job.wait(600), job
-        run(app)
-        if not pending(app):
-            break
+    settle(run(app))
     assert "ranks cells by loudness" in texts(app) and not app.exception   # the scores table was drawn
 
 
