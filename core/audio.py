@@ -34,7 +34,7 @@ import torch
 import torchaudio
 from torch import Tensor
 
-from .errors import AudioError
+from .errors import AudioError, ClipTooLong
 
 LengthPolicy = Literal["center", "start", "end"]
 LENGTH_POLICIES: tuple[str, ...] = ("center", "start", "end")
@@ -157,7 +157,7 @@ def _frame_range(total: int, rate: int, segment: tuple[float, float] | None,
     seconds = total / rate
     if segment is None:
         if seconds > max_seconds:
-            raise AudioError(
+            raise ClipTooLong(
                 f"The clip is {seconds:.1f} s long; the limit is {max_seconds:g} s. Choose a segment of at "
                 f"most {max_seconds:g} s (segment=(start_s, end_s), e.g. segment=(0, {min(max_seconds, 10):g})) "
                 "or trim the file."

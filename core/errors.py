@@ -15,6 +15,10 @@ class AudioError(EarmarkError):
     """The clip could not be read or is not usable (empty, undecodable, NaN, too long...)."""
 
 
+class ClipTooLong(AudioError):
+    """The clip is longer than the limit and no segment was chosen; choosing a segment fixes it."""
+
+
 class ConfigError(EarmarkError):
     """An unknown name or an out-of-range setting (model, transform, explainer, hyperparameter)."""
 

@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from .assets import assets_dir
 from .audio import Clip, load_clip
 from .errors import ConfigError, DataError
 from .params import Param
@@ -53,12 +53,6 @@ class Example:
     kind: ExampleKind
     label: int | None
     title: str
-
-
-def assets_dir() -> Path:
-    """The assets folder: ``$EARMARK_ASSETS`` or ``<repo>/assets``."""
-    override = os.environ.get("EARMARK_ASSETS")
-    return Path(override) if override else Path(__file__).resolve().parents[1] / "assets"
 
 
 def examples_dir() -> Path:

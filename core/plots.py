@@ -15,8 +15,8 @@ from .explanation import Explanation  # noqa: E402
 from .transforms import Transform  # noqa: E402
 
 
-def _image(transform: Transform, v: torch.Tensor) -> np.ndarray:
-    return transform.to_image(v.detach().float().cpu()[None])[0].numpy()
+def _image(transform: Transform, v: torch.Tensor, length: int) -> np.ndarray:
+    return transform.to_image(v.detach().float().cpu()[None], length=length)[0].numpy()
 
 
 def _extent(transform: Transform, length: int) -> tuple[list[float], list[float], tuple[str, ...] | None]:
@@ -40,8 +40,8 @@ def explanation_figure(transform: Transform, wave: torch.Tensor, explanation: Ex
     power = transform.power_image(wave.detach().float().cpu()[None])[0].numpy()
     panels = [
         ("Power (dB)", 10 * np.log10(power + 1e-10), "magma"),
-        (f"Saliency — {explanation.method}", _image(transform, explanation.saliency), "RdBu_r"),
-        ("Uncertainty", _image(transform, explanation.uncertainty), "viridis"),
+        (f"Saliency — {explanation.method}", _image(transform, explanation.saliency, length), "RdBu_r"),
+        ("Uncertainty", _image(transform, explanation.uncertainty, length), "viridis"),
     ]
     (t0, t1), edges, labels = _extent(transform, length)
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), constrained_layout=True, sharey=True)

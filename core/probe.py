@@ -157,21 +157,6 @@ class Probe:
         raise ConfigError(f"Unknown readout '{readout}'.")
 
     # ---- the two operations ------------------------------------------------------------------
-    def score_coeffs(self, z: Tensor, *, readout: Readout = "prob", target: int | None = None,
-                     progress: ProgressFn | None = None, stage: str = "scoring") -> Tensor:
-        """Readout for a batch of coefficient tensors (N, *S), in chunks, without gradients."""
-        n = z.shape[0]
-        step = self.batch_size(backward=False)
-        report = progress or self.progress
-        out = []
-        with torch.no_grad():
-            for start in range(0, n, step):
-                chunk = z[start:start + step]
-                out.append(self.read(self.waves(chunk), readout, target))
-                self.forward_passes += chunk.shape[0]
-                report(min(start + step, n) / n, stage)
-        return torch.cat(out)
-
     def score(self, masks: Tensor, *, baseline: BaselineKind | Tensor = "zero", readout: Readout = "prob",
               target: int | None = None, progress: ProgressFn | None = None, stage: str = "scoring masks") -> Tensor:
         """Readout of the model on the clip with each of N map-space masks applied.

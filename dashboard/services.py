@@ -7,15 +7,11 @@ worker pool off the script thread, polled by the pages (``dashboard.live``), and
 result cache keyed by their :class:`~earmark.jobs.JobSpec`, so returning to earlier settings is instant
 and a result lands even when its page was left. Each session remembers its own jobs in its state.
 
-Parts of ``earmark`` that are still being written (``earmark.sonify``, ``earmark.examples``, ``earmark.metrics``...)
-are imported lazily: while missing, the calls raise :class:`Unavailable` (an ``EarmarkError``) whose
-message the page shows instead of the feature.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import io
 import json
 from dataclasses import dataclass
@@ -25,29 +21,13 @@ import numpy as np
 import streamlit as st
 import torch
 
+from earmark import audio, examples
 from earmark.errors import EarmarkError
+from earmark.metrics import METRICS, MetricContext, MetricOptions, compute_metrics
+from earmark.metrics import curves as metric_curves
+from earmark.sonify import listen as core_listen
 
 ProgressFn = Callable[[float, str], None]
-
-
-class Unavailable(EarmarkError):
-    """A part of core this feature needs is not installed yet."""
-
-
-def optional(module: str):
-    """``core.<module>`` or ``None`` while it does not exist (or cannot be imported)."""
-    try:
-        return importlib.import_module(f"earmark.{module}")
-    except ModuleNotFoundError:
-        return None
-
-
-def need(module: str, attr: str | None = None):
-    mod = optional(module)
-    if mod is None or (attr and not hasattr(mod, attr)):
-        what = f"earmark.{module}.{attr}" if attr else f"earmark.{module}"
-        raise Unavailable(f"This feature needs {what}, which is not available in this installation yet.")
-    return getattr(mod, attr) if attr else mod
 
 
 def to_numpy(v) -> np.ndarray:
@@ -81,14 +61,6 @@ def transform_classes() -> dict[str, Any]:
 def explainer_specs() -> dict[str, Any]:
     from earmark.explainers import EXPLAINERS
     return {name: EXPLAINERS.get(name) for name in EXPLAINERS.names()}
-
-
-def metric_specs() -> dict[str, Any]:
-    mod = optional("metrics")
-    reg = getattr(mod, "METRICS", None) if mod else None
-    if reg is None:
-        return {}
-    return {name: reg.get(name) for name in reg.names()}
 
 
 # ---- models and transforms --------------------------------------------------------------------
@@ -129,7 +101,6 @@ class ClipView:
 
 
 def _view(clip) -> ClipView:
-    audio = need("audio")
     return ClipView(clip=clip, wave=to_numpy(clip.wave), sample_rate=int(clip.sample_rate), name=clip.name,
                     hash=audio.clip_hash(clip), warnings=tuple(getattr(clip, "warnings", ())))
 
@@ -137,61 +108,36 @@ def _view(clip) -> ClipView:
 @st.cache_data(show_spinner="Decoding the audio…", max_entries=32)
 def decode(data: bytes, name: str, segment: tuple[float, float] | None = None) -> ClipView:
     """Decode uploaded/recorded bytes (any error is an AudioError with a sentence for a person)."""
-    load_clip = need("audio", "load_clip")
-    return _view(load_clip(data, name=name, max_seconds=60, segment=segment))
+    return _view(audio.load_clip(data, name=name, max_seconds=60, segment=segment))
 
 
 def list_examples() -> list[Any]:
-    examples = optional("examples")
-    if examples is None or not hasattr(examples, "list_examples"):
-        return []
     return list(examples.list_examples())
 
 
-def default_example_name() -> str | None:
-    examples = optional("examples")
-    if examples is None or not hasattr(examples, "default_example"):
-        return None
-    ex = examples.default_example()
-    return getattr(ex, "name", ex)
+def default_example_name() -> str:
+    return examples.DEFAULT_EXAMPLE
 
 
 @st.cache_data(show_spinner="Loading the example…", max_entries=32)
 def example(name: str) -> ClipView:
-    load = need("examples", "load_example")
-    return _view(load(name))
-
-
-def generator_kinds() -> tuple[str, ...]:
-    examples = optional("examples")
-    kinds = getattr(examples, "SIGNAL_KINDS", None) if examples else None
-    return tuple(kinds) if kinds else ("tone", "chirp", "bursts", "noise", "mix")
+    return _view(examples.load_example(name))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def generate(kind: str, items: tuple) -> ClipView:
-    """A teaching signal from ``earmark.examples.generate_signal`` (only the arguments it declares)."""
-    import inspect
-
-    gen = need("examples", "generate_signal")
+    """A teaching signal from ``earmark.examples.generate_signal`` (``items``: its :data:`SIGNAL_PARAMS`)."""
     params = dict(items)
-    accepted = inspect.signature(gen).parameters
-    if not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
-        params = {k: v for k, v in params.items() if k in accepted}
-    out = gen(kind, **params)
-    if not hasattr(out, "wave"):  # a bare waveform: wrap it as a Clip
-        audio = need("audio")
-        out = audio.Clip(wave=torch.as_tensor(out, dtype=torch.float32).flatten(),
-                         sample_rate=int(params.get("sample_rate", 8000)), name=kind)
-    return _view(out)
+    wave = examples.generate_signal(kind, **params)
+    return _view(audio.Clip(wave=wave.to(torch.float32).flatten(),
+                            sample_rate=int(params.get("sample_rate", 8000)), name=kind))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def prepared(clip_hash: str, _clip: Any, sample_rate: int, num_samples: int,
              offset: float | None) -> ClipView:
     """The clip resampled and cut to the model's input (``offset`` in s, ``None`` = centre)."""
-    prepare = need("audio", "prepare")
-    ready = prepare(_clip, sample_rate=sample_rate, num_samples=num_samples, policy="center",
+    ready = audio.prepare(_clip, sample_rate=sample_rate, num_samples=num_samples, policy="center",
                     offset_seconds=offset)
     return ClipView(clip=ready, wave=to_numpy(ready.wave), sample_rate=int(ready.sample_rate),
                     name=ready.name, hash=f"{clip_hash}@{sample_rate}:{num_samples}:{offset}",
@@ -199,13 +145,7 @@ def prepared(clip_hash: str, _clip: Any, sample_rate: int, num_samples: int,
 
 
 def wav_bytes(wave: np.ndarray, sample_rate: int) -> bytes:
-    audio = optional("audio")
-    if audio is not None and hasattr(audio, "wav_bytes"):
-        return audio.wav_bytes(torch.as_tensor(wave, dtype=torch.float32), int(sample_rate))
-    import soundfile as sf  # fallback while earmark.audio.wav_bytes is missing
-    buf = io.BytesIO()
-    sf.write(buf, np.asarray(wave, dtype=np.float32), int(sample_rate), format="WAV", subtype="PCM_16")
-    return buf.getvalue()
+    return audio.wav_bytes(torch.as_tensor(wave, dtype=torch.float32), int(sample_rate))
 
 
 # ---- prediction and explanation ----------------------------------------------------------------
@@ -403,12 +343,12 @@ def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor,
     sal = saliency.detach().cpu().float()[None]
     unc = torch.zeros_like(sal) if uncertainty is None else uncertainty.detach().cpu().float()[None]
     return Display(
-        saliency=to_numpy(transform.to_image(sal)[0]),
-        uncertainty=to_numpy(transform.to_image(unc)[0]),
+        saliency=to_numpy(transform.to_image(sal, length=length)[0]),
+        uncertainty=to_numpy(transform.to_image(unc, length=length)[0]),
         power=to_numpy(transform.power_image(x)[0]),
         freqs=to_numpy(ax.freqs), times=to_numpy(ax.times), freq_edges=to_numpy(ax.freq_edges),
         row_labels=tuple(ax.row_labels) if ax.row_labels else None,
-        bands=to_numpy(transform.band_sums(sal)[0]),
+        bands=to_numpy(transform.band_sums(sal, length=length)[0]),
         duration=length / transform.sample_rate,
     )
 
@@ -422,14 +362,13 @@ LISTEN_LABELS = {"original": "Original", "keep": "Keep top k %", "remove": "Remo
 def listen_job(settings: Settings, wave: np.ndarray, exp, fraction: float, match: bool = True):
     """Queue the listening versions of ``exp``; the job's result is ``{kind: (wave (L,), probabilities (C,))}``
     for original / keep / remove / soft."""
-    listen_fn = need("sonify", "listen")
     model, transform = _model_and_transform(settings)
     x = torch.as_tensor(wave, dtype=torch.float32)
     saliency = exp.saliency
 
     def work(ctx) -> dict:
         ctx.progress(0.0, "rendering the masked audio")
-        waves = listen_fn(transform, x, saliency.to(x.device), fraction, match=match)
+        waves = core_listen(transform, x, saliency.to(x.device), fraction, match=match)
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
         with torch.no_grad():
@@ -443,6 +382,11 @@ def listen_job(settings: Settings, wave: np.ndarray, exp, fraction: float, match
 
 # ---- faithfulness --------------------------------------------------------------------------------
 
+#: The metrics shown beside the curves, in this order; labels and directions come from their MetricSpec.
+CURVE_METRICS = ("insertion_auc", "deletion_auc", "faithfulness", "I", "D", "RI", "RD")
+METRIC_OPTIONS = MetricOptions()
+
+
 def _model_and_transform(settings: Settings):
     """The cached model and transform, fetched on the script thread (workers get the objects, not the caches)."""
     model = get_model(settings.model)
@@ -452,19 +396,18 @@ def _model_and_transform(settings: Settings):
 def _curve_scores(model, transform, settings: Settings, wave: np.ndarray, saliency, target: int, steps: int,
                   progress: ProgressFn | None = None) -> dict:
     """Deletion / insertion curves and the scores built on them for one map (see :func:`faithfulness_job`)."""
-    mod = need("metrics.curves")
     from earmark.device import make_generator
     from earmark.probe import Probe
 
     probe = Probe(model, transform, torch.as_tensor(wave, dtype=torch.float32), target=target, progress=progress)
     sal = saliency.to(probe.device)
-    c = mod.curves(probe, sal, fractions=mod.fraction_grid(steps))
-    scores = {"insertion AUC ↑": c.insertion_auc, "deletion AUC ↓": c.deletion_auc,
-              "faithfulness ↑": c.faithfulness}
-    if hasattr(mod, "single_point"):
-        sp = mod.single_point(probe, sal, fraction=0.1, generator=make_generator(settings.seed, probe.device))
-        scores.update({"I (keep 10 %) ↑": sp.I, "D (remove 10 %) ↓": sp.D, "RI (random keep)": sp.RI,
-                       "RD (random remove)": sp.RD})
+    options = dataclasses.replace(METRIC_OPTIONS, steps=steps)
+    ctx = MetricContext(probe, sal, seed=settings.seed, options=options)
+    c = ctx.curves()
+    # the random rankings are drawn from the explanation's seed itself (the page's RI/RD since round 1)
+    ctx.cache["single_point"] = metric_curves.single_point(probe, sal, fraction=options.fraction,
+                                                           generator=make_generator(settings.seed, probe.device))
+    scores = {METRICS.get(m).title(options): v for m, v in compute_metrics(list(CURVE_METRICS), ctx).items()}
     return {"fractions": to_numpy(c.fractions), "deletion": to_numpy(c.deletion),
             "insertion": to_numpy(c.insertion), "scores": {k: float(v) for k, v in scores.items()}}
 
@@ -472,7 +415,6 @@ def _curve_scores(model, transform, settings: Settings, wave: np.ndarray, salien
 def faithfulness_job(settings: Settings, wave: np.ndarray, exp, steps: int = 20):
     """Queue the deletion / insertion curves and scores of ``exp`` (``earmark.metrics.curves``); the job's
     result is ``{"fractions": (K,), "deletion": (K,), "insertion": (K,), "scores": {name: float}}``."""
-    need("metrics.curves")
     saliency, target = exp.saliency, exp.target
     model, transform = _model_and_transform(settings)
     return submit(job_spec(settings, "faithfulness", steps=int(steps)),
@@ -486,7 +428,6 @@ def energy_reference_job(settings: Settings, wave: np.ndarray, target: int, step
     Keyed on the clip, model, transform, target and seed, not on the explainer (the map ignores it).
     """
     ref = dataclasses.replace(settings, explainer="energy", eparams=())
-    need("metrics.curves")
     model, transform = _model_and_transform(ref)
 
     def work(ctx) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from earmark.errors import EarmarkError
+from earmark.errors import ClipTooLong, EarmarkError
 
 from . import services as sv
 from .state import param_key
@@ -71,9 +71,7 @@ def _input(box) -> sv.ClipView | None:
     stem = name.rsplit(".", 1)[0] or "upload"
     try:
         return sv.decode(data, stem)
-    except sv.EarmarkError as exc:
-        if "segment" not in str(exc).lower():
-            raise
+    except ClipTooLong as exc:
         box.warning(str(exc))
         start = box.number_input("Analyse 60 s starting at (s)", min_value=0.0, step=10.0, key="w_segment_start")
         return sv.decode(data, stem, (float(start), float(start) + 60.0))

@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from earmark.audio import Clip, clip_hash, fit_length, load_clip, prepare, save_wav, wav_bytes
-from earmark.errors import AudioError
+from earmark.errors import AudioError, ClipTooLong
 
 
 def sine(freq: float, sr: int, seconds: float, amp: float = 0.5) -> np.ndarray:
@@ -70,7 +70,7 @@ def test_non_finite_samples(bad, word):
 
 def test_too_long_offers_segment():
     data = np.full(8000 * 61, 0.1, np.float32)
-    with pytest.raises(AudioError, match=r"61\.0 s long; the limit is 60 s\. Choose a segment.*segment=\(start_s, end_s\)"):
+    with pytest.raises(ClipTooLong, match=r"61\.0 s long; the limit is 60 s\. Choose a segment.*segment=\(start_s, end_s\)"):
         load_clip(encode(data, 8000, "WAV"))
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,9 +10,10 @@ from torch import nn
 
 from earmark.errors import DataError
 from earmark.models import ModelCard, load_model
-from earmark.models import training
-from earmark.models.audionet import AudioNet, assets_dir
-from earmark.models.fsdd import CREDIT, DigitSet, list_recordings, load_split, parse_name
+from earmark.training import digits
+from earmark.assets import models_dir
+from earmark.models.audionet import AudioNet
+from earmark.data.fsdd import CREDIT, DigitSet, list_recordings, load_split, parse_name
 from earmark.models.melcnn import MelCNN
 
 AUDIONET_PARAMS = (
@@ -97,9 +96,9 @@ def test_augment_is_seeded_and_keeps_the_shape():
     waves = torch.zeros(4, 8000)
     waves[:, 3000:5000] = torch.randn(4, 2000)
     lengths = torch.full((4,), 2000)
-    cfg = training.DEFAULTS["audionet"]
-    a = training.augment(waves, lengths, cfg, torch.Generator().manual_seed(3))
-    b = training.augment(waves, lengths, cfg, torch.Generator().manual_seed(3))
+    cfg = digits.DEFAULTS["audionet"]
+    a = digits.augment(waves, lengths, cfg, torch.Generator().manual_seed(3))
+    b = digits.augment(waves, lengths, cfg, torch.Generator().manual_seed(3))
     assert a.shape == waves.shape and torch.equal(a, b)
     assert not torch.equal(a, waves)
 
@@ -111,11 +110,11 @@ def _tiny_set(n: int = 10) -> DigitSet:
 
 
 def test_training_is_deterministic_and_writes_card_and_log(tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "load_split", lambda *a, **k: _tiny_set())
-    cfg = training.TrainConfig(epochs=1, batch_size=5, mixup=0.2)
+    monkeypatch.setattr(digits, "load_split", lambda *a, **k: _tiny_set())
+    cfg = digits.TrainConfig(epochs=1, batch_size=5, mixup=0.2)
     kw = dict(seed=5, config=cfg, quiet=True, threads=1, command="earmark train melcnn --seed 5")
-    first = training.train("melcnn", "unused", out=tmp_path / "a", checkpoint_dir=tmp_path / "ca", **kw)
-    again = training.train("melcnn", "unused", out=tmp_path / "b", checkpoint_dir=tmp_path / "cb", **kw)
+    first = digits.train("melcnn", "unused", out=tmp_path / "a", checkpoint_dir=tmp_path / "ca", **kw)
+    again = digits.train("melcnn", "unused", out=tmp_path / "b", checkpoint_dir=tmp_path / "cb", **kw)
     a = torch.load(tmp_path / "a" / "melcnn-digits.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "melcnn-digits.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a) and first.test_accuracy == again.test_accuracy
@@ -124,7 +123,7 @@ def test_training_is_deterministic_and_writes_card_and_log(tmp_path, monkeypatch
     assert CREDIT in card.training_data and card.training_command == kw["command"]
     assert "test_acc" in (tmp_path / "a" / "logs" / "melcnn-digits-seed5.log").read_text()
     # A held-out-speaker run adds its result to the existing card and leaves the weights alone.
-    training.train("melcnn", "unused", out=tmp_path / "a", checkpoint_dir=tmp_path / "ca",
+    digits.train("melcnn", "unused", out=tmp_path / "a", checkpoint_dir=tmp_path / "ca",
                    exclude_speaker="theo", **kw)
     card = ModelCard.load(tmp_path / "a" / "melcnn-digits.json")
     assert card.metrics["heldout_speaker"] == "theo" and card.metrics["heldout_speaker_clips"] == 10
@@ -132,12 +131,12 @@ def test_training_is_deterministic_and_writes_card_and_log(tmp_path, monkeypatch
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "load_split", lambda *a, **k: _tiny_set())
-    cfg = training.TrainConfig(epochs=2, batch_size=5)
+    monkeypatch.setattr(digits, "load_split", lambda *a, **k: _tiny_set())
+    cfg = digits.TrainConfig(epochs=2, batch_size=5)
     kw = dict(seed=1, config=cfg, quiet=True, threads=1)
-    training.train("melcnn", "unused", out=tmp_path / "a", checkpoint_dir=tmp_path / "ca", **kw)
+    digits.train("melcnn", "unused", out=tmp_path / "a", checkpoint_dir=tmp_path / "ca", **kw)
 
-    real_accuracy = training.accuracy
+    real_accuracy = digits.accuracy
     calls = {"n": 0}
 
     def interrupt_after_first_epoch(*args, **kwargs):
@@ -146,11 +145,11 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real_accuracy(*args, **kwargs)
 
-    monkeypatch.setattr(training, "accuracy", interrupt_after_first_epoch)
+    monkeypatch.setattr(digits, "accuracy", interrupt_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):  # epoch 1 checkpointed, stopped during epoch 2's evaluation
-        training.train("melcnn", "unused", out=tmp_path / "b", checkpoint_dir=tmp_path / "cb", **kw)
-    monkeypatch.setattr(training, "accuracy", real_accuracy)
-    training.train("melcnn", "unused", out=tmp_path / "b", checkpoint_dir=tmp_path / "cb", **kw)
+        digits.train("melcnn", "unused", out=tmp_path / "b", checkpoint_dir=tmp_path / "cb", **kw)
+    monkeypatch.setattr(digits, "accuracy", real_accuracy)
+    digits.train("melcnn", "unused", out=tmp_path / "b", checkpoint_dir=tmp_path / "cb", **kw)
     a = torch.load(tmp_path / "a" / "melcnn-digits.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "melcnn-digits.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -169,7 +168,7 @@ def test_cli_says_what_to_do_without_data(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("name", sorted(BUNDLED))
 def test_bundled_weights_and_card(name):
     cls, dim, target = BUNDLED[name]
-    weights, card_path = assets_dir() / f"{name}.pt", assets_dir() / f"{name}.json"
+    weights, card_path = models_dir() / f"{name}.pt", models_dir() / f"{name}.json"
     assert weights.exists(), f"{weights} missing: run `earmark train` (see the card's training_command)"
     assert weights.stat().st_size <= 40 * 2 ** 20
     state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -188,6 +187,6 @@ def test_bundled_model_accuracy_on_the_test_split(name, fsdd):
     model = load_model(name, "cpu")
     test = load_split(fsdd, "test")
     assert model.embed(test.waves[:2]).shape == (2, dim)
-    acc = training.accuracy(model, test)
+    acc = digits.accuracy(model, test)
     assert acc >= target, f"{name}: {acc:.3f} on the 300 test clips, below {target}"
     assert acc == pytest.approx(model.card.metrics["test_accuracy"], abs=1e-3)

@@ -14,7 +14,7 @@ from torch import nn
 import earmark.evaluate as evaluate_mod
 from earmark.bench import quick_settings, run_bench
 from earmark.cli import main
-from earmark.datasets import Item, balanced_subset, fsdd_entries, open_dataset, parse_manifest
+from earmark.data.datasets import Item, balanced_subset, fsdd_entries, open_dataset, parse_manifest
 from earmark.errors import ConfigError, DataError
 from earmark.evaluate import budget_notes, parse_overrides, read_results, run_evaluation
 from earmark.metrics import MetricOptions
@@ -160,7 +160,7 @@ def test_fsdd_folder_parsing_and_split(tmp_path):
     assert [e.name for e in fsdd_entries(tmp_path, split="train")] == ["3_theo_7.wav"]
     with pytest.raises(DataError, match="No FSDD recordings"):
         fsdd_entries(tmp_path / "empty")
-    from earmark.models.fsdd import parse_name
+    from earmark.data.fsdd import parse_name
     with pytest.raises(DataError, match=r"\{digit\}_\{speaker\}_\{index\}"):
         parse_name("three_theo_0.wav")
 
@@ -252,7 +252,7 @@ def test_rows_scored_with_more_metrics_are_reused_and_fewer_recomputed(tmp_path)
 
 def test_time_frequency_task_is_scored_on_its_own_cells(tmp_path):
     """The key bursts' own power map scores 1 on the task cells; evaluate reports the metric per row."""
-    from earmark.datasets import synthetic_set
+    from earmark.data.datasets import synthetic_set
     from earmark.models import load_model
     from earmark.transforms import get_transform
 
@@ -268,29 +268,3 @@ def test_time_frequency_task_is_scored_on_its_own_cells(tmp_path):
     assert all(r["task_cell_accuracy"] in (0.0, 0.5, 1.0) and 0 <= r["relevance_rank_accuracy"] <= 1
                for r in report.rows) and len(report.rows) == 4
     assert "task_cell_accuracy" in report.markdown
-
-
-def test_shards_are_disjoint_cover_the_set_and_merge_into_the_whole_run(tmp_path):
-    from earmark.datasets import ClipSet, parse_shard, shard
-
-    for i in range(5):
-        _wav(tmp_path / f"c{i}.wav", n=L)
-    (tmp_path / "m.csv").write_text("".join(f"c{i}.wav,{LABELS[i % 3]}\n" for i in range(5)))
-    clips = ClipSet(parse_manifest(tmp_path / "m.csv", LABELS), 8000, L, LABELS, "five clips")
-    parts = [shard(clips, i, 2) for i in range(2)]
-    assert [c.names() for c in parts] == [["c0.wav", "c2.wav", "c4.wav"], ["c1.wav", "c3.wav"]]
-    run = dict(RUN, explainers=["ig"], transforms=["time"])
-    model = toy_model()
-    for i, part in enumerate(parts):
-        run_evaluation(model, part, out=tmp_path / f"s{i}", **run)
-    merged = tmp_path / "merged"
-    merged.mkdir()
-    (merged / "results.jsonl").write_text("".join((tmp_path / f"s{i}" / "results.jsonl").read_text() for i in range(2)))
-    whole = run_evaluation(model, clips, out=merged, **run)
-    assert whole.computed == 0 and len(whole.rows) == 5
-    assert _metric_columns(merged / "results.csv") == _metric_columns(
-        run_evaluation(model, clips, out=tmp_path / "fresh", **run).paths["csv"])
-    assert parse_shard("1/3") == (1, 3)
-    for bad in ("3/3", "x", "1/0", "-1/2"):
-        with pytest.raises(ConfigError, match="--shard expects I/K"):
-            parse_shard(bad)

@@ -159,7 +159,7 @@ def test_weighted_moments_merge_equals_direct():
 def test_masks_reach_every_domain(domain):
     tr = get_transform(domain, SR)
     shape = tr.image_shape(2048)
-    m = to_map_space(tr, smooth_masks(8, shape, generator=gen(0)))
+    m = to_map_space(tr, smooth_masks(8, shape, generator=gen(0)), length=2048)
     assert m.shape == (8, *tr.map_shape(2048))
     assert float(m.min()) >= 0 and float(m.max()) <= 1
 
@@ -189,7 +189,7 @@ def test_freqrise_importance_is_the_rise_estimator():
     tr = get_transform("fourier", SR)
     probe = Probe(model, tr, x, target=1)
     res = explain_freqrise(probe, generator=gen(3), progress=no_progress, n_masks=200, p=0.3)
-    masks = to_map_space(tr, smooth_masks(200, tr.image_shape(256), p=0.3, generator=gen(3)))
+    masks = to_map_space(tr, smooth_masks(200, tr.image_shape(256), p=0.3, generator=gen(3)), length=256)
     s = probe.score(masks)
     x_n = s[:, None] * masks / 0.7
     torch.testing.assert_close(res.saliency, (s[:, None] * masks).sum(0) / (200 * 0.7), rtol=1e-5, atol=1e-6)
@@ -278,7 +278,7 @@ def test_relax_replacement_values_known_answer():
     # Alternating 1, 3: mean 2, smallest magnitude 1. R and U follow the formulas with those values.
     x = 2 + (-1.0) ** torch.arange(n)
     probe = Probe(model, tr, x, target=0)
-    masks = to_map_space(tr, strategy_masks(200, tr.image_shape(n), strategy="time", generator=gen(4)))
+    masks = to_map_space(tr, strategy_masks(200, tr.image_shape(n), strategy="time", generator=gen(4)), length=n)
     results = {}
     for kind, value in (("zero", 0.0), ("mean", 2.0), ("min", 1.0)):
         res = explain_relax(probe, generator=gen(4), progress=no_progress, n_masks=200, strategy="time",

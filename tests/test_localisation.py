@@ -7,11 +7,11 @@ far lower (checked), so the thresholds measure the explainer, not the task.
 
 Levels of truth:
 
-* frequency task, rFFT: map cells = rFFT bins; the truth is the two key bins (:func:`earmark.tasks.true_mask`,
+* frequency task, rFFT: map cells = rFFT bins; the truth is the two key bins (:func:`earmark.data.tasks.true_mask`,
   90 % of the key energy — the keys sit exactly on bins, so K = 2 of 2,001).
 * time–frequency task, STFT and DWT: the task's own 16 (time slot, octave band) cells — DESIGN §5's "true
   cells". Each map is summed into the 4 × 4 grid (positive part of the median-centred saliency, per key
-  footprint; :meth:`earmark.tasks.TimeFrequencyTask.cell_scores`) and the two present key cells are the
+  footprint; :meth:`earmark.data.tasks.TimeFrequencyTask.cell_scores`) and the two present key cells are the
   truth (K = 2 of 16; random ≈ 0.125). Bin-level truth on this task (a few tone-line bins) asks a
   smooth-mask method to resolve single bins and scores resolution, not localisation.
 
@@ -44,11 +44,10 @@ import pytest
 import torch
 
 from earmark.explainers import EXPLAINERS, explain
-from earmark.metrics.localisation import task_cell_accuracy
+from earmark.metrics.localisation import relevance_rank_accuracy, task_cell_accuracy
 from earmark.models import load_model
-from earmark.models.synthetic import DEFINITIONS
-from earmark.tasks import (PAIRS, TimeFrequencyTask, cell_relevance_rank_accuracy, relevance_rank_accuracy,
-                        task_cell_scores, true_cells, true_mask)
+from earmark.training.synthetic import DEFINITIONS
+from earmark.data.tasks import PAIRS, TimeFrequencyTask, true_mask
 from earmark.transforms import get_transform
 
 #: The issue's protocol is 32 clips (``EARMARK_LOCALISATION_CLIPS=32``, ~10 min on 2 idle cores, numbers in
@@ -103,7 +102,7 @@ def score(case: str, maps: torch.Tensor) -> torch.Tensor:
     _, transform, _, label, key_wave = case_data(case)
     if CASES[case][2] == "bins":
         return relevance_rank_accuracy(maps, true_mask(transform, key_wave))
-    return cell_relevance_rank_accuracy(transform, maps, label)
+    return task_cell_accuracy(maps, label, transform)
 
 
 def random_maps(case: str, seed: int) -> torch.Tensor:
@@ -134,7 +133,7 @@ def test_task_bands_align_with_dwt_levels():
 
 def test_true_cells_are_the_present_diagonal_keys():
     label = torch.arange(len(PAIRS))
-    truth = true_cells(label)
+    truth = TimeFrequencyTask.true_cells(label)
     assert truth.sum(1).tolist() == [2] * len(PAIRS)
     for c, (i, j) in enumerate(PAIRS):
         assert set(truth[c].nonzero().flatten().tolist()) == {i * 4 + i, j * 4 + j}
@@ -146,12 +145,12 @@ def test_key_energy_map_scores_one_and_offset_is_ignored(domain):
     batch = task.sample(8, generator=torch.Generator().manual_seed(3))
     transform = get_transform(domain, task.sample_rate)
     power = transform.pool(transform.analyze(batch.key_wave).abs() ** 2)
-    assert cell_relevance_rank_accuracy(transform, power, batch.label).tolist() == [1.0] * 8
+    assert task_cell_accuracy(power, batch.label, transform).tolist() == [1.0] * 8
     # a constant offset (a sampling method's mean score) must not change the ranking
-    shifted = task_cell_scores(transform, power + 5.0)
+    shifted = task.cell_scores(transform, power + 5.0)
     assert torch.equal(shifted.argsort(1, descending=True)[:, :2].sort(1).values,
-                       task_cell_scores(transform, power).argsort(1, descending=True)[:, :2].sort(1).values)
-    assert task_cell_accuracy(power[0], int(batch.label[0]), transform) == 1.0
+                       task.cell_scores(transform, power).argsort(1, descending=True)[:, :2].sort(1).values)
+    assert task_cell_accuracy(power[:1], batch.label[:1], transform).tolist() == [1.0]
 
 
 # ---- the explainers ---------------------------------------------------------------------------------

@@ -116,12 +116,13 @@ def test_complexity_of_uniform_and_one_hot_maps():
 
 
 def test_relevance_rank_accuracy():
-    s = torch.tensor([0.9, 0.1, 0.5, 0.0])
-    assert relevance_rank_accuracy(s, torch.tensor([1, 0, 0, 1])) == pytest.approx(0.5)
-    assert relevance_rank_accuracy(s, torch.tensor([1, 0, 1, 0])) == pytest.approx(1.0)
-    assert math.isnan(relevance_rank_accuracy(s, torch.zeros(4)))
+    s = torch.tensor([[0.9, 0.1, 0.5, 0.0]])
+    assert float(relevance_rank_accuracy(s, torch.tensor([[1, 0, 0, 1]]))[0]) == pytest.approx(0.5)
+    assert float(relevance_rank_accuracy(s, torch.tensor([[1, 0, 1, 0]]))[0]) == pytest.approx(1.0)
+    assert float(relevance_rank_accuracy(-s, torch.tensor([[1, 0, 1, 0]]), absolute=True)[0]) == pytest.approx(1.0)
+    assert math.isnan(float(relevance_rank_accuracy(s, torch.zeros(1, 4))[0]))
     with pytest.raises(ConfigError, match="same|shape"):
-        relevance_rank_accuracy(s, torch.zeros(5))
+        relevance_rank_accuracy(s, torch.zeros(1, 5))
 
 
 def test_spearman():
@@ -160,3 +161,15 @@ def test_compute_metrics_skips_what_the_context_lacks(share_probe):
 def test_map_in_the_wrong_domain_is_a_clear_error(share_probe):
     with pytest.raises(ConfigError, match="same domain"):
         curves(share_probe, torch.ones(5))
+
+
+def test_help_and_labels_follow_the_options_and_the_declared_direction():
+    """Help texts and table labels come from the MetricSpec and the MetricOptions, never hand-typed."""
+    spec = METRICS.get("I")
+    assert spec.describe(MetricOptions(fraction=0.25)) == "True-class probability keeping only the top 25 % of cells."
+    assert spec.title(MetricOptions(fraction=0.25)) == "I (keep 25 %) ↑"
+    assert METRICS.get("D").describe() == "True-class probability with the top 10 % of cells removed."
+    assert METRICS.get("deletion_auc").title() == "deletion AUC ↓"
+    for s in METRICS:
+        assert "10 %" not in s.help and "10 %" not in s.label
+        assert s.title().endswith({"higher": "↑", "lower": "↓"}[s.direction])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from earmark import examples
 from earmark.errors import ConfigError
 from earmark.transforms import TRANSFORMS, get_transform
 
@@ -36,7 +37,6 @@ def test_reconstruction_random(name, length, batch, generator):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_reconstruction_example_clips(name):
-    examples = pytest.importorskip("earmark.examples")
     clips = [examples.load_example(e.name).wave for e in examples.list_examples()]
     assert clips, "no bundled examples"
     t = get_transform(name, SR)
@@ -69,8 +69,8 @@ def test_image_round_trip_and_axes(name, length, generator):
     x = torch.randn(3, length, generator=generator)
     v = t.pool(t.analyze(x).abs())
     assert tuple(v.shape[1:]) == t.map_shape(length)
-    img = t.to_image(v)
-    back = t.from_image(img)
+    img = t.to_image(v, length=length)
+    back = t.from_image(img, length=length)
     assert back.shape == v.shape
     torch.testing.assert_close(back, v)  # to_image repeats/reshapes, from_image averages back
     axes = t.axes(length)
@@ -78,7 +78,7 @@ def test_image_round_trip_and_axes(name, length, generator):
     assert axes.freq_edges.numel() == axes.freqs.numel() + 1
     assert torch.all(axes.freq_edges[1:] >= axes.freq_edges[:-1])
     assert float(axes.freq_edges[-1]) <= SR / 2 + 1e-6 + (SR / 2) * 0.05
-    assert t.band_sums(v).shape == (3, axes.freqs.numel())
+    assert t.band_sums(v, length=length).shape == (3, axes.freqs.numel())
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -118,7 +118,7 @@ def test_dwt_rows_are_levels_low_to_high():
     n = torch.arange(8000)
     low = torch.sin(2 * torch.pi * 100 * n / SR)[None]
     high = torch.sin(2 * torch.pi * 3000 * n / SR)[None]
-    row = lambda x: int(t.band_sums(t.analyze(x) ** 2)[0].argmax())
+    row = lambda x: int(t.band_sums(t.analyze(x) ** 2, length=8000)[0].argmax())
     assert row(low) == 0 and row(high) == 4
     assert t.axes(8000).row_labels == ("A4", "D4", "D3", "D2", "D1")
 
@@ -136,8 +136,44 @@ def test_bad_settings_are_explained():
 
 @pytest.mark.parametrize("wavelet", ["sym8", "db4", "coif2", "haar"])
 @pytest.mark.parametrize("length", [4000, 999])
-def test_dwt_image_round_trip_without_knowing_the_length(wavelet, length, generator):
-    """A fresh transform (that never analysed the clip) still maps images back to the right layout."""
+def test_dwt_image_round_trip_on_a_fresh_transform(wavelet, length, generator):
+    """A transform that never analysed the clip maps images back to the right layout: it keeps no state."""
     v = get_transform("dwt", SR, wavelet=wavelet, level=5).analyze(torch.randn(2, length, generator=generator))
     fresh = get_transform("dwt", SR, wavelet=wavelet, level=5)
-    torch.testing.assert_close(fresh.from_image(fresh.to_image(v)), v)
+    torch.testing.assert_close(fresh.from_image(fresh.to_image(v, length=length), length=length), v)
+
+
+def _dwt_image_reference(t, v: torch.Tensor, length: int) -> torch.Tensor:
+    """The DWT image built level by level: row k repeats level k's coefficient ``floor(col · n_k / width)``."""
+    parts = t.split(v, length)
+    width = max(p.shape[-1] for p in parts)
+    cols = torch.arange(width)
+    return torch.stack([p[..., (cols * p.shape[-1]) // width] for p in parts], dim=-2)
+
+
+def test_dwt_one_object_serves_interleaved_lengths(generator):
+    """One shared DWT object, clips of two lengths analysed and displayed in interleaved order (as two app
+    sessions would): every image and its inverse match the level-by-level reference for its own length."""
+    t = get_transform("dwt", SR, wavelet="sym4", level=5)
+    lengths = [4000, 4001, 8000, 4000, 8000, 4001]
+    maps = [t.analyze(torch.randn(1, n, generator=generator)) for n in lengths]
+    for n, v in reversed(list(zip(lengths, maps))):  # displayed in the opposite order of analysis
+        img = t.to_image(v, length=n)
+        torch.testing.assert_close(img, _dwt_image_reference(t, v, n))
+        torch.testing.assert_close(t.from_image(img, length=n), v)
+        torch.testing.assert_close(t.band_sums(v, length=n),
+                                   torch.stack([p.sum(-1) for p in t.split(v, n)], dim=-1))
+    with pytest.raises(ConfigError, match="pass the length"):
+        t.to_image(maps[0], length=8000)
+
+
+def test_dwt_mode_is_a_declared_setting():
+    """The boundary mode is a typed, validated parameter and shows in the settings (and so in the
+    reproduce command)."""
+    t = get_transform("dwt", SR, mode="periodic")
+    assert t.settings == {"wavelet": "sym2", "level": 5, "mode": "periodic"}
+    assert get_transform("dwt", SR).settings["mode"] == "reflect"
+    x = torch.randn(2, 999, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    torch.testing.assert_close(t.synthesize(t.analyze(x), 999), x)
+    with pytest.raises(ConfigError, match="mode"):
+        get_transform("dwt", SR, mode="wrap")

@@ -5,6 +5,8 @@ Examples:
         --transforms fourier,stft,mel,dwt --split test --n 50 --seed 0 --out runs/eval
     earmark evaluate --task synth-freq --explainers ig,freqrise --transforms fourier --n 5 --per-class \\
         --set freqrise.n_masks=1000 --out runs/synth
+    earmark evaluate --task synth-tf --explainers all --transforms stft,dwt --n 32 --engine ray \\
+        --address auto --gpus-per-task 0.25 --out runs/synth-tf   # one Ray task per unit on a cluster
 """
 
 from __future__ import annotations
@@ -51,10 +53,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=20, help="curve steps between 0 and 100 %% (default 20)")
     parser.add_argument("--fraction", type=float, default=0.1, help="top fraction for I, D, FF, Fid-In (default 0.1)")
     parser.add_argument("--batch-size", type=int, default=None, help="items per model call (default: sized to memory)")
-    parser.add_argument("--shard", default=None, metavar="I/K",
-                        help="evaluate only every K-th clip starting at the I-th (0-based), to split a run over "
-                        "processes or machines; give each shard its own --out, then append the shards' "
-                        "results.jsonl to one folder and rerun without --shard to reuse them all and write the tables")
+    parser.add_argument("--engine", default="local", choices=("local", "ray"),
+                        help="where units run: this process (default) or one Ray task per (clip, explainer, domain)")
+    parser.add_argument("--address", default=None, metavar="auto|HOST:PORT",
+                        help="Ray cluster to join ('auto' = the one this machine belongs to; default: start a local one)")
+    parser.add_argument("--cpus-per-task", type=float, default=1.0, metavar="N",
+                        help="Ray: CPU cores per task, also its torch threads (default 1)")
+    parser.add_argument("--gpus-per-task", type=float, default=0.0, metavar="F",
+                        help="Ray: GPUs per task; fractions share a GPU; > 0 runs the model on cuda (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(run=run)
     return parser
@@ -83,7 +89,8 @@ def progress_line(*, stream=None, enabled: bool = True):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets import TASK_ALIASES, open_dataset, parse_shard, shard
+    from ..data.datasets import TASK_ALIASES, open_dataset
+    from ..engines import make_engine
     from ..evaluate import parse_overrides, run_evaluation
     from ..explainers import EXPLAINERS
     from ..metrics import MetricOptions, select_metrics
@@ -101,14 +108,19 @@ def run(args: argparse.Namespace) -> int:
     metrics = select_metrics(args.metrics)
     clips = open_dataset(data=args.data, task=args.task, card=model.card, split=args.split, n=args.n,
                          per_class=args.per_class, seed=args.seed)
-    if args.shard:
-        clips = shard(clips, *parse_shard(args.shard))
-    report = run_evaluation(
-        model, clips, explainers=explainers, transforms=transforms, out=args.out, metrics=metrics, seed=args.seed,
-        overrides=parse_overrides(args.settings), options=MetricOptions(steps=args.steps, fraction=args.fraction),
-        batch_size=args.batch_size, progress=progress_line(enabled=not args.quiet),
-        title=getattr(clips, "description", ""),
-    )
+    engine = make_engine(args.engine, address=args.address, cpus_per_task=args.cpus_per_task,
+                         gpus_per_task=args.gpus_per_task)
+    try:
+        report = run_evaluation(
+            model, clips, explainers=explainers, transforms=transforms, out=args.out, metrics=metrics,
+            seed=args.seed, overrides=parse_overrides(args.settings),
+            options=MetricOptions(steps=args.steps, fraction=args.fraction),
+            batch_size=args.batch_size, progress=progress_line(enabled=not args.quiet),
+            title=getattr(clips, "description", ""), engine=engine, model_source=model_name,
+        )
+    finally:
+        if hasattr(engine, "shutdown"):
+            engine.shutdown()
     print(report.markdown)
     reused = len(report.rows) - report.computed
     print(f"{report.computed} computed, {reused} reused from {report.paths['results']}; "

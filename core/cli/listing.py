@@ -37,13 +37,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {spec.name:18s} {spec.title} ({spec.family}; {domains})\n"
                       f"  {'':18s} params: {_params(spec.params)}\n  {'':18s} uncertainty: {spec.uncertainty}")
         elif kind == "metrics":
-            try:
-                from ..metrics import METRICS
-            except ImportError:
-                print("  (none yet)")
-                continue
+            from ..metrics import METRICS
             for spec in METRICS:
-                print(f"  {spec.name:18s} {getattr(spec, 'direction', '')} is better — {getattr(spec, 'help', '')}")
+                print(f"  {spec.name:18s} {spec.direction} is better — {spec.describe()}")
         elif kind == "examples":
             from ..examples import list_examples
             for ex in list_examples():

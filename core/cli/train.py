@@ -14,7 +14,7 @@ import sys
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from ..models.training import ARCHITECTURES
+    from ..training.digits import ARCHITECTURES
 
     parser = subparsers.add_parser(
         "train",
@@ -67,7 +67,7 @@ def portable_argv(argv: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.training import train
+    from ..training.digits import train
 
     argv = sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", args.arch]
     command = "earmark " + shlex.join(portable_argv(argv))

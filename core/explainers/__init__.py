@@ -26,15 +26,9 @@ EXPLAINERS = Registry("explainer")
 _MODULES = ("saliency", "ig", "smoothgrad", "wam", "freqrise", "relax", "learnable_mask", "minimal_mask",
             "energy")
 for _name in _MODULES:
-    try:
-        _mod = importlib.import_module(f".{_name}", __name__)
-    except ModuleNotFoundError as _exc:  # a method still being written
-        if _exc.name != f"{__name__}.{_name}":
-            raise
-        continue
-    for _spec in getattr(_mod, "SPECS", (getattr(_mod, "SPEC", None),)):
-        if _spec is not None:
-            EXPLAINERS.register(_spec.name, _spec)
+    _mod = importlib.import_module(f".{_name}", __name__)
+    for _spec in getattr(_mod, "SPECS", None) or (_mod.SPEC,):
+        EXPLAINERS.register(_spec.name, _spec)
 
 
 def explain(model, x: Tensor, transform: Transform, target: int | None = None, *, method: str = "ig",

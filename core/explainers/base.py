@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
-import torch
 from torch import Tensor
 
 from ..params import Param
@@ -63,9 +62,3 @@ class ExplainerSpec:
 
     def supports(self, transform_name: str) -> bool:
         return self.domains is None or transform_name in self.domains
-
-
-def normalise_map(v: Tensor) -> Tensor:
-    """Scale a non-negative map to [0, 1] by its maximum (zero maps stay zero)."""
-    peak = v.abs().amax()
-    return v / peak if float(peak) > 0 else v

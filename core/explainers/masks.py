@@ -206,9 +206,10 @@ def strategy_masks(n: int, image_shape: tuple[int, int], *, strategy: Strategy =
     return block_masks(n, (f, t), block=block, fraction=fraction, generator=generator, device=device, dtype=dtype)
 
 
-def to_map_space(transform, image_masks: Tensor) -> Tensor:
-    """(N, F, T) image-grid masks → (N, *M) map-space masks via ``transform.from_image``."""
-    return transform.from_image(image_masks)
+def to_map_space(transform, image_masks: Tensor, *, length: int) -> Tensor:
+    """(N, F, T) image-grid masks of a ``length``-sample clip → (N, *M) map-space masks via
+    ``transform.from_image``."""
+    return transform.from_image(image_masks, length=length)
 
 
 class WeightedMoments:
@@ -264,5 +265,5 @@ def mask_chunks(probe, n_masks: int, draw, *, progress=None):
     step = chunk_size(image_shape)
     for start in range(0, n_masks, step):
         b = min(step, n_masks - start)
-        yield (to_map_space(probe.transform, draw(b, image_shape)),
+        yield (to_map_space(probe.transform, draw(b, image_shape), length=probe.length),
                sub_progress(progress, start / n_masks, (start + b) / n_masks))

@@ -33,22 +33,22 @@ SG_PARAMS = _with_default(smoothgrad.PARAMS, noise_level=0.001, mode="mean_gradi
 IG_PARAMS = ig.PARAMS
 
 
-def per_scale_importance(transform: Transform, v: Tensor) -> Tensor:
+def per_scale_importance(transform: Transform, v: Tensor, *, length: int) -> Tensor:
     """Importance per wavelet level: ``Σ |v|`` over each level's coefficients.
 
     Args:
         transform: a DWT transform (provides ``band_sums`` over its layout).
-        v: (*M) = (N,) map over all levels' coefficients.
+        v: (*M) = (N,) map over all levels' coefficients.  length: the clip's length in samples.
 
     Returns:
         (level + 1,) non-negative sums, approximation first.
     """
-    return transform.band_sums(v.abs()[None])[0]
+    return transform.band_sums(v.abs()[None], length=length)[0]
 
 
 def _add_per_scale(probe: Probe, result: Attribution) -> Attribution:
     extras = dict(result.extras)
-    extras["per_scale"] = per_scale_importance(probe.transform, result.saliency)
+    extras["per_scale"] = per_scale_importance(probe.transform, result.saliency, length=probe.length)
     return dataclasses.replace(result, extras=extras)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .base import MetricSpec, register_metric
+
 
 def entropy(saliency: Tensor) -> float:
     """Entropy (nats) of ``|saliency| / Σ|saliency|``.
@@ -29,3 +31,7 @@ def entropy(saliency: Tensor) -> float:
         return float("nan")
     p = mag / total
     return float(-(torch.special.xlogy(p, p)).sum())
+
+
+register_metric(MetricSpec("complexity", "lower", "complexity", lambda c: entropy(c.saliency),
+                           "Entropy (nats) of the normalised |map|; 0 = one cell, log n = uniform."))

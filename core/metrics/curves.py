@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
+from .base import MetricSpec, register_metric
 
 
 @dataclass(frozen=True)
@@ -168,3 +169,26 @@ def _check_map(probe, saliency: Tensor) -> None:
             f"The saliency map has shape {tuple(saliency.shape)} but the {probe.transform.name} domain "
             f"expects {tuple(probe.map_shape)}; compute the map and the metric in the same domain."
         )
+
+
+for _spec in (
+    MetricSpec("deletion_auc", "lower", "faithfulness", lambda c: c.curves().deletion_auc,
+               "Area under the true-class probability as the most salient cells are removed (set to 0).",
+               label="deletion AUC"),
+    MetricSpec("insertion_auc", "higher", "faithfulness", lambda c: c.curves().insertion_auc,
+               "Area under the true-class probability as the most salient cells are inserted into a zero clip.",
+               label="insertion AUC"),
+    MetricSpec("faithfulness", "higher", "faithfulness", lambda c: c.curves().faithfulness,
+               "Insertion AUC − deletion AUC."),
+    MetricSpec("I", "higher", "faithfulness", lambda c: c.single_point().I,
+               "True-class probability keeping only the top {fraction} of cells.", label="I (keep {fraction})"),
+    MetricSpec("D", "lower", "faithfulness", lambda c: c.single_point().D,
+               "True-class probability with the top {fraction} of cells removed.", label="D (remove {fraction})"),
+    MetricSpec("RI", "higher", "faithfulness", lambda c: c.single_point().RI,
+               "Reference for I: keeping {fraction} of cells chosen at random (mean over rankings).",
+               label="RI (random keep)"),
+    MetricSpec("RD", "lower", "faithfulness", lambda c: c.single_point().RD,
+               "Reference for D: removing {fraction} of cells chosen at random (mean over rankings).",
+               label="RD (random remove)"),
+):
+    register_metric(_spec)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
+from .base import MetricSpec, register_metric
 from .curves import _check_map, cell_counts, rank_cells
 
 
@@ -93,3 +94,17 @@ def mu_fidelity(probe, saliency: Tensor, *, subset_fraction: float = 0.2, num_su
     drops = values[0] - values[1:]
     sums = (subsets.flatten(1) * saliency.to(subsets).flatten()[None]).sum(1)
     return pearson(sums.cpu(), drops.cpu())
+
+
+for _spec in (
+    MetricSpec("FF", "higher", "fidelity", lambda c: c.fidelity()[0],
+               "Drop of the class logit when the masked-in part (top {fraction}) is removed."),
+    MetricSpec("fid_in", "higher", "fidelity", lambda c: c.fidelity()[1],
+               "1 if the masked-in part alone is still given the clip's predicted class.", label="Fid-In"),
+    MetricSpec("mu_fidelity", "higher", "fidelity",
+               lambda c: mu_fidelity(c.probe, c.saliency, subset_fraction=c.options.mu_fraction,
+                                     num_subsets=c.options.mu_subsets, generator=c.generator("mu")),
+               "Correlation between the summed attribution of random subsets and the logit drop when removed.",
+               label="μ-fidelity"),
+):
+    register_metric(_spec)

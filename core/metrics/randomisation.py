@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from .base import MetricSpec, register_metric
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,9 @@ def cascading_randomisation(model: nn.Module, explain_fn: Callable[[nn.Module], 
         reinitialise_(layer, generator=generator)
         corrs.append(spearman(reference, prep(explain_fn(copy_))))
     return Randomisation(tuple(name for name, _ in layers), torch.tensor(corrs, dtype=torch.float64))
+
+
+register_metric(MetricSpec(
+    "randomisation", "lower", "randomisation", lambda c: c.randomisation().final,
+    "Spearman correlation with the map of the fully randomised model (cascading, top down).",
+    requires=("reexplain",), default=False))

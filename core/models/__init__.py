@@ -73,11 +73,7 @@ def _register_bundled() -> None:
     import importlib
 
     for name in ("audionet", "melcnn", "synthetic"):  # each module registers its models
-        try:
-            importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError as exc:  # a model family still being written
-            if exc.name != f"{__name__}.{name}":
-                raise
+        importlib.import_module(f".{name}", __name__)
 
 
 _register_bundled()

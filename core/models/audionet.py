@@ -12,27 +12,17 @@ level; a silent clip stays silent.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from ..assets import models_dir
 from .base import EarmarkModel, ModelCard, load_weights
-from .fsdd import CREDIT, LABELS, LICENCE, NUM_SAMPLES, SAMPLE_RATE
+from ..data.fsdd import CREDIT, LABELS, LICENCE, NUM_SAMPLES, SAMPLE_RATE
 
 NAME = "audionet-digits"
 CHANNELS = (100, 64, 128, 128, 128, 128)
 RMS_EPS = 1e-3
-
-
-def assets_dir() -> Path:
-    """Where bundled weights and cards live: ``$EARMARK_ASSETS`` or ``<repo>/assets/models``."""
-    env = os.environ.get("EARMARK_ASSETS")
-    if env:
-        path = Path(env).expanduser()
-        return path / "models" if (path / "models").is_dir() else path
-    return Path(__file__).resolve().parents[2] / "assets" / "models"
 
 
 def rms_normalise(wave: Tensor, eps: float = RMS_EPS) -> Tensor:
@@ -53,7 +43,7 @@ def default_card(name: str, title: str, **fields) -> ModelCard:
 
 def build_bundled(model: EarmarkModel, name: str) -> EarmarkModel:
     """Load ``<assets>/<name>.pt`` into ``model`` and its card from ``<assets>/<name>.json``."""
-    folder = assets_dir()
+    folder = models_dir()
     load_weights(model, folder / f"{name}.pt")
     card_path = folder / f"{name}.json"
     if card_path.exists():

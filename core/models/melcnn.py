@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from .audionet import build_bundled, default_card, rms_normalise
 from .base import EarmarkModel, ModelCard
-from .fsdd import SAMPLE_RATE
+from ..data.fsdd import SAMPLE_RATE
 
 NAME = "melcnn-digits"
 CHANNELS = (16, 32, 64, 128)

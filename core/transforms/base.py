@@ -12,6 +12,10 @@ Three spaces, all batched on the leading axis:
 * **image space** (F, T): a rows × columns display grid with frequency (Hz) per row and time (s) per
   column; :meth:`to_image` / :meth:`from_image` convert maps to and from it. Random smooth masks are
   drawn on this grid.
+
+A transform holds settings only, never state about the clips it has seen: whatever depends on the clip
+takes its ``length`` in samples explicitly (as torchaudio's inverses do), so one object can be shared by
+threads and used for clips of different lengths.
 """
 
 from __future__ import annotations
@@ -86,24 +90,27 @@ class Transform:
         return tuple(self.pool(self.analyze(torch.zeros(1, length)).real).shape[1:])
 
     # ---- image space -------------------------------------------------------------------------
-    def to_image(self, v: Tensor) -> Tensor:
-        """(B, *M) real map → (B, F, T) display grid."""
+    def to_image(self, v: Tensor, *, length: int) -> Tensor:
+        """(B, *M) real map of a ``length``-sample clip → (B, F, T) display grid."""
         raise NotImplementedError
 
-    def from_image(self, img: Tensor) -> Tensor:
-        """(B, F, T) grid (e.g. a mask) → (B, *M) map; a left inverse of :meth:`to_image`."""
+    def from_image(self, img: Tensor, *, length: int) -> Tensor:
+        """(B, F, T) grid (e.g. a mask) of a ``length``-sample clip → (B, *M) map; a left inverse of
+        :meth:`to_image`."""
         raise NotImplementedError
 
     def image_shape(self, length: int) -> tuple[int, int]:
-        return tuple(self.to_image(torch.zeros((1, *self.map_shape(length)))).shape[1:])
+        """``(F, T)`` of the display grid of a ``length``-sample clip."""
+        return tuple(self.to_image(torch.zeros((1, *self.map_shape(length))), length=length).shape[1:])
 
     def axes(self, length: int) -> Axes:
         """Frequency (Hz) per image row and time (s) per image column for a ``length``-sample clip."""
         raise NotImplementedError
 
-    def band_sums(self, v: Tensor) -> Tensor:
-        """(B, *M) map → (B, F) importance per image row (frequency band or wavelet level)."""
-        return self.to_image(v).sum(-1)
+    def band_sums(self, v: Tensor, *, length: int) -> Tensor:
+        """(B, *M) map of a ``length``-sample clip → (B, F) importance per image row (frequency band or
+        wavelet level)."""
+        return self.to_image(v, length=length).sum(-1)
 
     def power_map(self, z: Tensor) -> Tensor:
         """(B, *S) coefficients → (B, *M) power per map cell, ``pool(|z|²)`` (mel bands add their bins)."""
@@ -112,7 +119,7 @@ class Transform:
     # ---- display -----------------------------------------------------------------------------
     def power_image(self, x: Tensor) -> Tensor:
         """(B, L) waveform → (B, F, T) power in the image grid, for the background spectrogram."""
-        return self.to_image(self.power_map(self.analyze(x)))
+        return self.to_image(self.power_map(self.analyze(x)), length=x.shape[-1])
 
 
 def frame_times(num_frames: int, hop: int, sample_rate: int) -> Tensor:

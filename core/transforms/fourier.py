@@ -24,10 +24,10 @@ class FourierTransform(Transform):
     def map_shape(self, length: int) -> tuple[int, ...]:
         return (length // 2 + 1,)
 
-    def to_image(self, v: Tensor) -> Tensor:
+    def to_image(self, v: Tensor, *, length: int) -> Tensor:
         return v.unsqueeze(-1)
 
-    def from_image(self, img: Tensor) -> Tensor:
+    def from_image(self, img: Tensor, *, length: int) -> Tensor:
         return img.mean(-1)
 
     def axes(self, length: int) -> Axes:

@@ -50,10 +50,10 @@ class STFTTransform(Transform):
     def map_shape(self, length: int) -> tuple[int, ...]:
         return (self.n_fft // 2 + 1, length // self.hop + 1)
 
-    def to_image(self, v: Tensor) -> Tensor:
+    def to_image(self, v: Tensor, *, length: int) -> Tensor:
         return v
 
-    def from_image(self, img: Tensor) -> Tensor:
+    def from_image(self, img: Tensor, *, length: int) -> Tensor:
         return img
 
     def axes(self, length: int) -> Axes:

@@ -23,10 +23,10 @@ class TimeTransform(Transform):
     def map_shape(self, length: int) -> tuple[int, ...]:
         return (length,)
 
-    def to_image(self, v: Tensor) -> Tensor:
+    def to_image(self, v: Tensor, *, length: int) -> Tensor:
         return v.unsqueeze(-2)
 
-    def from_image(self, img: Tensor) -> Tensor:
+    def from_image(self, img: Tensor, *, length: int) -> Tensor:
         return img.mean(-2)
 
     def axes(self, length: int) -> Axes:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from earmark.errors import EarmarkError
+
 from dashboard import figures, live
 from dashboard import services as sv
 from dashboard.common import player, prediction_label
@@ -50,7 +52,7 @@ for i, (col, slot) in enumerate(zip(cols, slots)):
                 scores = res["scores"]
                 st.dataframe({"score": list(scores), "value": [round(v, 3) for v in scores.values()]},
                              hide_index=True, width="stretch")
-        except sv.EarmarkError as exc:
+        except EarmarkError as exc:
             st.caption(f"Scores unavailable: {exc}")
         if st.button("Remove", key=f"remove_slot_{i}"):
             remove = i

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from earmark.errors import EarmarkError
+from earmark.metrics.base import percent
+
 from dashboard import figures, live
 from dashboard import services as sv
 from dashboard.common import current, result
@@ -34,7 +37,7 @@ try:  # two jobs on the worker pool; the page polls them while they run
     res = live.result_or_watch(res_job, key="faith", wait=2.0, label="Scoring insertion and deletion")
     ref = (live.result_or_watch(ref_job, key="faith_ref", wait=2.0, label="Scoring the energy reference")
            if ref_job is not None else None)
-except sv.EarmarkError as exc:
+except EarmarkError as exc:
     st.warning(str(exc))
     st.stop()
 if res is None or (ref_job is not None and ref is None):
@@ -49,7 +52,8 @@ with c2:
     if ref is not None:
         table["energy reference"] = [round(ref["scores"][k], 4) for k in res["scores"]]
     st.dataframe(table, hide_index=True, width="stretch")
-    st.caption("↑ higher is better, ↓ lower is better. I/D keep/remove the top 10 % by the map; RI/RD do the same "
+    st.caption(f"↑ higher is better, ↓ lower is better. I/D keep/remove the top {percent(sv.METRIC_OPTIONS.fraction)} "
+               "by the map; RI/RD do the same "
                "for random rankings (the chance level to beat). The energy reference ranks cells by loudness "
                "alone; on speech padded with silence it is a much harder bar than chance.")
     st.download_button("Curves (CSV)", "fraction,deletion,insertion\n" + "\n".join(

@@ -14,7 +14,7 @@ import sys
 import torch
 
 from earmark import explain, get_transform, load_model
-from earmark.datasets import open_dataset
+from earmark.data.datasets import open_dataset
 from earmark.device import make_generator
 from earmark.evaluate import clip_seed
 from earmark.metrics.curves import single_point

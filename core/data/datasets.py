@@ -8,7 +8,7 @@ mask of every clip (:meth:`ClipSet.true_mask`), so localisation can be scored.
   ``DIR`` or ``DIR/recordings``; the official split puts index 0–4 in ``test``.
 * **Manifest** — a CSV file with the columns ``path,label`` (header optional); paths are relative to the
   manifest's folder; a label is a class name of the model or a class index.
-* **Task** — ``synth-freq`` / ``synth-tf`` (:mod:`earmark.tasks`), drawn reproducibly from the seed.
+* **Task** — ``synth-freq`` / ``synth-tf`` (:mod:`earmark.data.tasks`), drawn reproducibly from the seed.
 
 Example:
     >>> clips = open_dataset(task="synth-freq", card=model.card, n=12, seed=0)   # doctest: +SKIP
@@ -26,11 +26,11 @@ from typing import Any, Callable, Iterator, NamedTuple, Sequence
 import torch
 from torch import Tensor
 
-from .audio import fit_length, load_clip, prepare
-from .errors import AudioError, ConfigError, DataError
-from .models.fsdd import list_recordings, parse_name
+from ..audio import fit_length, load_clip, prepare
+from ..errors import AudioError, ConfigError, DataError
+from .fsdd import list_recordings, parse_name
 
-#: ``--task`` names → :data:`earmark.tasks.TASKS` keys.
+#: ``--task`` names → :data:`earmark.data.tasks.TASKS` keys.
 TASK_ALIASES = {"synth-freq": "frequency", "synth-tf": "time-frequency"}
 
 
@@ -258,17 +258,18 @@ class SynthClipSet:
     def cell_scorer(self, name: str, transform) -> Callable[[Tensor], float] | None:
         """``score(saliency) -> accuracy`` on the task's own cells for clip ``name`` (time–frequency task:
         its 16 (slot, band) cells); ``None`` for a task without such cells."""
-        from .tasks import TimeFrequencyTask, cell_relevance_rank_accuracy
+        from ..metrics.localisation import task_cell_accuracy
+        from .tasks import TimeFrequencyTask
 
         if not isinstance(self.task, TimeFrequencyTask):
             return None
         label, length = self.label[self._index[name]].reshape(1), int(self.waves.shape[-1])
-        return lambda saliency: float(cell_relevance_rank_accuracy(
-            transform, saliency[None].to(label.device), label, length, task=self.task)[0])
+        return lambda saliency: float(task_cell_accuracy(
+            saliency[None].to(label.device), label, transform, task=self.task, length=length)[0])
 
 
 def make_task(name: str):
-    """A synthetic task by ``--task`` name (``synth-freq``, ``synth-tf``) or :data:`earmark.tasks.TASKS` key."""
+    """A synthetic task by ``--task`` name (``synth-freq``, ``synth-tf``) or :data:`earmark.data.tasks.TASKS` key."""
     from .tasks import TASKS
 
     key = TASK_ALIASES.get(name, name)
@@ -334,33 +335,6 @@ def open_dataset(*, data: str | Path | None = None, task: str | None = None, car
     return ClipSet(subset, int(card.sample_rate), int(card.num_samples), tuple(card.labels), f"{what}: {note}")
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"I/K"`` → (I, K) with 0 ≤ I < K.
-
-    Raises:
-        ConfigError: anything else.
-    """
-    try:
-        i, k = (int(p) for p in str(text).split("/"))
-    except ValueError:
-        i, k = -1, 0
-    if not 0 <= i < k:
-        raise ConfigError(f"--shard expects I/K with 0 ≤ I < K (e.g. 0/2 and 1/2), got '{text}'.")
-    return i, k
-
-
-def shard(clips: ClipSet | SynthClipSet, index: int, count: int) -> ClipSet:
-    """Every ``count``-th clip of ``clips`` from the ``index``-th: disjoint shards that cover the set.
-
-    Raises:
-        ConfigError: a synthetic task (its clip names are positions, so shards would collide).
-    """
-    if not isinstance(clips, ClipSet):
-        raise ConfigError("--shard splits folders and manifests; a synthetic task is quick enough to run whole.")
-    return replace(clips, entries=clips.entries[index::count],
-                   description=f"{clips.description} · shard {index}/{count}")
-
-
 __all__ = ["ClipSet", "Entry", "Item", "SynthClipSet", "TASK_ALIASES", "balanced_subset", "fsdd_entries",
-           "make_task", "open_dataset", "parse_label", "parse_manifest", "parse_name", "parse_shard", "shard",
+           "make_task", "open_dataset", "parse_label", "parse_manifest", "parse_name",
            "synthetic_set"]

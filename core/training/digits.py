@@ -21,17 +21,18 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .audionet import AudioNet, assets_dir
-from .base import EarmarkModel, ModelCard, load_weights, save_weights
-from .fsdd import CREDIT, DigitSet, NUM_SAMPLES, load_split
-from .melcnn import MelCNN
+from ..assets import models_dir
+from ..models.audionet import AudioNet
+from ..models.base import EarmarkModel, ModelCard, load_weights, save_weights
+from ..data.fsdd import CREDIT, DigitSet, load_split
+from ..models.melcnn import MelCNN
 
 ARCHITECTURES: dict[str, tuple[str, Callable[[], EarmarkModel]]] = {
     "audionet": ("audionet-digits", AudioNet),
@@ -202,7 +203,7 @@ def train(
             clips (both splits). Such a run writes no bundled weights; it writes
             ``<out>/logs/<name>-without-<speaker>.json`` and adds its result to ``<out>/<name>.json``.
         epochs: overrides the architecture's default.
-        out: folder for ``<name>.pt``, ``<name>.json`` and ``logs/`` (default: the assets folder).
+        out: folder for ``<name>.pt``, ``<name>.json`` and ``logs/`` (default: ``<assets>/models``).
         checkpoint_dir: folder for per-epoch checkpoints (default :func:`default_checkpoint_dir`).
         config: hyperparameters (default ``DEFAULTS[arch]``).
         command: the command line to record in the card.
@@ -223,7 +224,7 @@ def train(
         cfg = replace(cfg, epochs=int(epochs))
     torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
 
-    out = Path(out) if out is not None else assets_dir()
+    out = Path(out) if out is not None else models_dir()
     run_id = name + (f"-without-{exclude_speaker.lower()}" if exclude_speaker else "")
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else default_checkpoint_dir()
     ckpt_path = ckpt_dir / f"{run_id}-seed{seed}.ckpt"

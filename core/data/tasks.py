@@ -18,7 +18,8 @@ Two tasks at 8 kHz, 4,000 samples (0.5 s):
   slot out of the key's neighbouring wavelet bands (short wavelets such as sym2 leak about one octave).
 
 Both give :class:`SynthBatch` with the key components alone (``key_wave``), from which
-:func:`true_mask` derives the ground truth in any domain, and :func:`relevance_rank_accuracy` scores a map.
+:func:`true_mask` derives the ground truth in any domain (scored by
+:func:`earmark.metrics.localisation.relevance_rank_accuracy`).
 
 Example:
     >>> task = FrequencyTask()
@@ -37,7 +38,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 PAIRS: tuple[tuple[int, int], ...] = tuple(itertools.combinations(range(4), 2))
 
@@ -306,8 +307,8 @@ class TimeFrequencyTask:
         shape = transform.map_shape(length)
         probe = torch.zeros((1, *shape), dtype=torch.float64, requires_grad=True)
         with torch.enable_grad():
-            transform.to_image(probe).sum().backward()       # adjoint of to_image on ones = copies per map cell
-        copies = transform.to_image(probe.grad.detach())[0]  # (F, T) copies of the map cell shown there
+            transform.to_image(probe, length=length).sum().backward()  # adjoint on ones = copies per map cell
+        copies = transform.to_image(probe.grad.detach(), length=length)[0]  # (F, T) copies of the cell shown
         share = torch.where(copies > 0, 1.0 / copies.clamp_min(1e-12), torch.zeros_like(copies))
 
         def bucket(values: Tensor, edges: Tensor) -> Tensor:  # index of the bin, -1 outside
@@ -371,7 +372,7 @@ class TimeFrequencyTask:
         v = v.reshape(-1, *shape)
         if centre:
             v = v - v.flatten(1).median(1).values.view(-1, *(1,) * len(shape))
-        image = transform.to_image(v.clamp_min(0))                 # (n, F, T)
+        image = transform.to_image(v.clamp_min(0), length=length)  # (n, F, T)
         weights = self.cell_weights(transform, length)              # (16, F, T)
         scores = torch.einsum("nft,cft->nc", image, weights)
         return scores / self.footprints(transform, length) if per_footprint else scores
@@ -385,37 +386,6 @@ class TimeFrequencyTask:
 
 
 TASKS: dict[str, type] = {"frequency": FrequencyTask, "time-frequency": TimeFrequencyTask}
-
-
-def task_cell_scores(transform, saliency: Tensor, length: int | None = None, *,
-                     task: TimeFrequencyTask | None = None, centre: bool = True) -> Tensor:
-    """(n, *M) maps → (n, 16) scores of the time–frequency task's (slot, band) cells; see
-    :meth:`TimeFrequencyTask.cell_scores` (default task settings unless ``task`` is given)."""
-    return (task or TimeFrequencyTask()).cell_scores(transform, saliency, length, centre=centre)
-
-
-def true_cells(label: Tensor) -> Tensor:
-    """(n,) labels of the time–frequency task → (n, 16) bool truth over its cells (K = 2 per clip)."""
-    return TimeFrequencyTask.true_cells(label)
-
-
-def cell_relevance_rank_accuracy(transform, saliency: Tensor, label: Tensor, length: int | None = None, *,
-                                 task: TimeFrequencyTask | None = None, centre: bool = True) -> Tensor:
-    """Relevance-rank accuracy on the time–frequency task's 16 cells (DESIGN §5's "true cells").
-
-    The map is aggregated into the task's 4 × 4 grid (:func:`task_cell_scores`) and the two present key
-    cells are the truth (:func:`true_cells`), so the score asks "which bursts does the map point at",
-    not "does it resolve the single STFT bins of a tone line" — a question about localisation, not about
-    the resolution of a smooth-mask method. A random ranking scores 2/16 = 0.125 on average.
-
-    Args:
-        transform: the maps' domain.  saliency: (n, *M) maps.  label: (n,) class labels.
-
-    Returns:
-        (n,) scores in {0, 0.5, 1}.
-    """
-    scores = task_cell_scores(transform, saliency, length, task=task, centre=centre)
-    return relevance_rank_accuracy(scores, true_cells(label.reshape(-1).cpu()))
 
 
 def true_mask(transform, key_wave: Tensor, *, energy: float = 0.9) -> Tensor:
@@ -450,33 +420,4 @@ def true_mask(transform, key_wave: Tensor, *, energy: float = 0.9) -> Tensor:
     return mask.view(power.shape)
 
 
-def relevance_rank_accuracy(saliency: Tensor, truth: Tensor) -> Tensor:
-    """Share of the true cells among the top-K cells by saliency, K = number of true cells, per clip.
-
-    Cells are ranked by the saliency *value* (pass ``saliency.abs()`` to rank by magnitude); ties keep
-    the cells' order (a stable sort).
-
-    Args:
-        saliency: (n, *M) real maps.
-        truth: (n, *M) bool masks from :func:`true_mask`.
-
-    Returns:
-        (n,) float scores in [0, 1]; a random ranking scores ``K / #cells`` on average.
-
-    Raises:
-        ConfigError: mismatched shapes or a clip whose truth is empty.
-    """
-    if saliency.shape != truth.shape:
-        raise ConfigError(f"Saliency {tuple(saliency.shape)} and truth {tuple(truth.shape)} must match.")
-    truth = truth.flatten(1).to(saliency.device)
-    k = truth.sum(1)
-    if bool((k == 0).any()):
-        raise ConfigError("A truth mask is empty: the clip has no key energy, so localisation is undefined.")
-    order = saliency.detach().flatten(1).to(torch.float64).argsort(dim=1, descending=True, stable=True)
-    hits = truth.gather(1, order) & (torch.arange(truth.shape[1], device=truth.device) < k[:, None])
-    return hits.sum(1).to(torch.float32) / k.to(torch.float32)
-
-
-__all__ = ["FrequencyTask", "PAIRS", "SynthBatch", "SynthTask", "TASKS", "TimeFrequencyTask",
-           "cell_relevance_rank_accuracy", "relevance_rank_accuracy", "task_cell_scores", "true_cells",
-           "true_mask"]
+__all__ = ["FrequencyTask", "PAIRS", "SynthBatch", "SynthTask", "TASKS", "TimeFrequencyTask", "true_mask"]
