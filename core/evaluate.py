@@ -161,15 +161,19 @@ def row_key(row: Mapping[str, Any]) -> tuple[str, str, str, str]:
 
 
 def read_results(path: str | Path) -> dict[tuple[str, str, str, str], dict]:
-    """Rows already in a JSONL results file, by key; a torn last line (from a kill) is ignored."""
+    """Rows already in a JSONL results file, by key.
+
+    A torn last line (from a kill), a line of bytes that are not UTF-8 (a disk or copy fault) or any
+    other line that is not a JSON object is skipped, and its unit is computed again.
+    """
     path = Path(path)
     rows: dict = {}
     if not path.exists():
         return rows
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for raw in path.read_bytes().split(b"\n"):
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             continue
         if isinstance(row, dict) and {"clip", "explainer", "transform", "settings"} <= row.keys():
             rows[row_key(row)] = row

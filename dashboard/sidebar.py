@@ -7,6 +7,8 @@ the model name/card and the :class:`~dashboard.services.Settings` of the explana
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from earmark.errors import ClipTooLong, EarmarkError
@@ -25,7 +27,8 @@ def _take_bytes(name: str, data: bytes) -> None:
     st.session_state.input_bytes = (name, bytes(data))
 
 
-def _input(box) -> sv.ClipView | None:
+def _input(box, sample_rate: int | None = None) -> sv.ClipView | None:
+    """The clip chosen in the sidebar; uploads and recordings are kept at ``sample_rate`` (the model's)."""
     box.subheader("1 · Sound")
     pending = st.session_state.pending_bytes  # test hook / programmatic input, same path as uploads
     if pending is not None:
@@ -70,11 +73,11 @@ def _input(box) -> sv.ClipView | None:
     name, data = st.session_state.input_bytes
     stem = name.rsplit(".", 1)[0] or "upload"
     try:
-        return sv.decode(data, stem)
+        return sv.decode(data, stem, None, sample_rate)
     except ClipTooLong as exc:
         box.warning(str(exc))
         start = box.number_input("Analyse 60 s starting at (s)", min_value=0.0, step=10.0, key="w_segment_start")
-        return sv.decode(data, stem, (float(start), float(start) + 60.0))
+        return sv.decode(data, stem, (float(start), float(start) + 60.0), sample_rate)
 
 
 def _model(box):
@@ -82,16 +85,64 @@ def _model(box):
     names = sv.model_names()
     if st.session_state.w_model not in names:
         st.session_state.w_model = "audionet-digits" if "audionet-digits" in names else names[0]
-    name = box.selectbox("Model", names, key="w_model", format_func=lambda n: f"{n} — {sv.model_title(n)}")
+    name = box.selectbox("Model", names, key="w_model", format_func=lambda n: _model_label(n))
+    if sv.upload_allowed():
+        _model_upload(box)
     try:
-        return name, sv.get_model(name)
+        model = sv.get_model(name)
     except EarmarkError as exc:
         box.error(str(exc))
-        st.session_state.model_error = f"The model '{name}' cannot be used: {exc} Pick another model in the sidebar."
-        others = [n for n in names if n != name]
+        st.session_state.model_error = f"The model '{sv.model_title(name)}' cannot be used: {exc} Pick another model in the sidebar."
+        others = [sv.model_title(n) for n in names if n != name]
         if others:
             box.caption("Pick another model above: " + ", ".join(others))
         return name, None
+    card = model.card
+    if card.variable_length:   # the model takes any length up to its maximum: the user picks the window
+        top = (card.max_samples or 60 * card.sample_rate) / card.sample_rate
+        if st.session_state.get("w_window_model") != name:   # a new model starts at its own default window
+            st.session_state.w_window_model = name
+            st.session_state.w_window = float(round(card.num_samples / card.sample_rate, 3))
+        seconds = box.number_input("Model window (s)", min_value=0.05, max_value=float(top), step=0.25,
+                                   key="w_window", help=f"This model takes any input up to {top:g} s.")
+        samples = int(round(seconds * card.sample_rate))
+        if samples != card.num_samples:
+            name = sv.model_key(name, samples)
+            try:
+                model = sv.get_model(name)
+            except EarmarkError as exc:
+                box.error(str(exc))
+                st.session_state.model_error = str(exc)
+                return name, None
+            card = model.card
+    facts = card.facts()
+    box.caption(f"{facts['sample rate']} · {facts['input length']} · {card.num_classes} classes · "
+                f"{'sigmoid (multi-label)' if card.multi_label else 'softmax'}"
+                + ("" if card.gradients else " · no gradients"))
+    return name, model
+
+
+def _model_label(name: str) -> str:
+    title = sv.model_title(name)
+    return title if title.startswith(Path(name).name) else f"{name} — {title}"
+
+
+def _model_upload(box) -> None:
+    """TorchScript / ONNX upload with its card, only where the server owner allows it."""
+    limit = sv.upload_limit_mb()
+    with box.expander("Upload a model (TorchScript or ONNX)"):
+        st.caption(f"One .pt (TorchScript) or .onnx file and its card .json (sample_rate, input_length, labels); "
+                   f"at most {limit:g} MB. Uploaded models are visible to everyone on this server.")
+        files = st.file_uploader("Model file and card", type=list(sv.UPLOAD_TYPES), accept_multiple_files=True,
+                                 key="w_model_upload")
+        if files and st.button("Add the model", key="w_model_upload_add"):
+            try:
+                path = sv.save_upload([(f.name, f.getvalue()) for f in files])
+            except EarmarkError as exc:
+                st.error(str(exc))
+                return
+            st.session_state.w_model = path
+            st.rerun()
 
 
 def render() -> None:
@@ -101,13 +152,13 @@ def render() -> None:
     st.session_state.model_error = None
     sb = st.sidebar
     input_box = sb.container()
+    model_name, model = _model(sb.container())   # first, so an upload is decoded straight to the model's rate
     try:
-        clip = _input(input_box)
+        clip = _input(input_box, model.card.sample_rate if model is not None else None)
     except EarmarkError as exc:
         input_box.error(str(exc))
         st.session_state.current_error = str(exc)
         clip = None
-    model_name, model = _model(sb)
 
     sb.subheader("3 · Domain")
     tclasses = sv.transform_classes()
@@ -119,13 +170,22 @@ def render() -> None:
 
     sb.subheader("4 · Explainer")
     specs = sv.explainer_specs()
-    usable = [n for n, s in specs.items() if s.supports(tname)]
+    card_now = model.card if model is not None else None
+    blocked = {n: s.unavailable(card_now) for n, s in specs.items() if s.supports(tname)}
+    blocked = {n: why for n, why in blocked.items() if why}
+    usable = [n for n, s in specs.items() if s.supports(tname) and n not in blocked]
     if st.session_state.w_explainer not in usable:
         st.session_state.w_explainer = "ig" if "ig" in usable else usable[0]
     ename = sb.selectbox("Explainer", usable, key="w_explainer", format_func=lambda n: specs[n].title)
-    other = [f"{s.title} ({', '.join(s.domains)})" for n, s in specs.items() if n not in usable]
+    other = [f"{s.title} ({', '.join(s.domains)})" for n, s in specs.items() if not s.supports(tname)]
     if other:
         sb.caption("Other domains only: " + "; ".join(other))
+    if blocked:   # greyed out with the reason, not hidden silently
+        from earmark.explainers.base import missing_capability
+
+        reason = missing_capability(card_now) or next(iter(blocked.values()))
+        sb.caption(":gray[Not available for this model: " + ", ".join(f"~~{specs[n].title}~~" for n in blocked)
+                   + f" — each {reason}]")
     with sb.expander(f"{specs[ename].title} settings"):
         eparams = param_widgets("explainer", ename, specs[ename].params, st)
 

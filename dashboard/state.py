@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "input_bytes": None,            # (name, bytes) of the current upload or recording
     # pickers
     "w_model": None,
+    "w_window": None,               # seconds, for variable-length models (None = the model's default)
+    "w_window_model": None,         # the model the window was set for
     "w_transform": "stft",
     "w_explainer": "ig",
     "w_target": -1,                 # -1 = the predicted class

@@ -11,6 +11,7 @@ The test explains with the bundled default, AudioNet on a 1 s window (the produc
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -45,9 +46,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def models_dir(tmp_path_factory):
+    """A models folder for the server (``EARMARK_MODELS``): a tiny Hugging Face AST and a tiny ONNX model."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import loader_models as lm
+
+    root = tmp_path_factory.mktemp("earmark-models")
+    if importlib.util.find_spec("transformers") is not None:
+        lm.hf_ast(root / "tiny-ast")
+    if importlib.util.find_spec("onnxruntime") is not None:
+        lm.save_onnx(lm.Plain(lm.WaveNet().eval()), root / "tiny-wave.onnx", torch.randn(2, 8000))
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(models_dir):
     port = _free_port()
     env = dict(os.environ)  # the same threads as `make run`, so the timings are what a user gets
+    env["EARMARK_MODELS"] = str(models_dir)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
@@ -210,3 +228,25 @@ def test_explore_listen_pin_compare_and_bad_upload(server, page, tmp_path):
     if os.environ.get("EARMARK_SCREENSHOT") == "1":
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copy(tmp_path / "explore.png", ROOT / "docs" / "screenshot.png")
+
+
+def test_model_from_the_models_folder_is_explained(server, page, models_dir, tmp_path):
+    """A user's model from ``EARMARK_MODELS``: picked, its card shown, explained; ONNX greys out gradients."""
+    if not (models_dir / "tiny-ast").is_dir():
+        pytest.skip("transformers is not installed")
+    page.goto(server)
+    page.get_by_text("Example clip").first.wait_for(timeout=180_000)
+    _idle(page)
+    _pick(page, "Model", "tiny-ast (Hugging Face, from EARMARK_MODELS)")
+    page.get_by_text("16,000 Hz").first.wait_for(timeout=120_000)
+    _set_number(page, "Model window (s)", 0.5)
+    _idle(page)
+    _explain(page)
+    _idle(page)
+    assert page.evaluate(HEATMAP_JS) > 0
+    assert page.locator('[data-testid="stException"]').count() == 0
+    _shot(page, tmp_path / "own-model.png")
+    if (models_dir / "tiny-wave.onnx").exists():
+        _pick(page, "Model", "tiny-wave.onnx (ONNX, from EARMARK_MODELS)")
+        page.get_by_text("Not available for this model").first.wait_for(timeout=120_000)
+        assert page.locator('[data-testid="stException"]').count() == 0

@@ -15,6 +15,8 @@ import argparse
 import sys
 import time
 
+from .common import add_model_arguments, check_out_dir, finite_float, load_cli_model, positive_int, seed_arg
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -33,26 +35,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                      help="folder of FSDD-named clips ({digit}_{speaker}_{index}.wav) or a CSV manifest "
                      "'path,label' (default: $EARMARK_DATA)")
     src.add_argument("--task", metavar="TASK", default=None, help="synthetic task instead: synth-freq or synth-tf")
-    parser.add_argument("--model", default=None,
-                        help="registered model (default: audionet-digits; the task's model with --task)")
+    add_model_arguments(parser, default=None)
     parser.add_argument("--explainers", default="ig,freqrise", help="comma list of explainers (or 'all')")
     parser.add_argument("--transforms", default="fourier,stft,mel,dwt", help="comma list of domains")
     parser.add_argument("--metrics", default="default",
                         help="comma list of metric names or categories, 'default' or 'all' (adds randomisation)")
     parser.add_argument("--split", default="test", choices=("test", "train", "all"),
                         help="FSDD split for a folder (official: index 0–4 = test)")
-    parser.add_argument("--n", type=int, default=None,
-                        help="clips to use, balanced over classes (default: all; 50 for a task)")
+    parser.add_argument("--n", type=positive_int, default=None,
+                        help="clips to use (at least 1), balanced over classes (default: all; 50 for a task)")
     parser.add_argument("--per-class", action="store_true", help="read --n as clips per class")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the subset, the explainers and the metrics")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="seed for the subset, the explainers and the metrics")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (reused to resume)")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME.SETTING=VALUE",
                         help="override an explainer or transform setting, e.g. freqrise.n_masks=1000 (repeatable); "
                         "reduced budgets are noted in the table")
-    parser.add_argument("--steps", type=int, default=20, help="curve steps between 0 and 100 %% (default 20)")
-    parser.add_argument("--fraction", type=float, default=0.1, help="top fraction for I, D, FF, Fid-In (default 0.1)")
-    parser.add_argument("--batch-size", type=int, default=None, help="items per model call (default: sized to memory)")
+    parser.add_argument("--steps", type=positive_int, default=20, help="curve steps between 0 and 100 %% (default 20)")
+    parser.add_argument("--fraction", type=finite_float(0, 1, low_open=True), default=0.1, help="top fraction for I, D, FF, Fid-In (default 0.1)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="items per model call (default: sized to memory)")
     parser.add_argument("--engine", default="local", choices=("local", "ray"),
                         help="where units run: this process (default) or one Ray task per (clip, explainer, domain)")
     parser.add_argument("--address", default=None, metavar="auto|HOST:PORT",
@@ -64,6 +65,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(run=run)
     return parser
+
+
+def check_overrides(overrides) -> None:
+    """Validate every ``--set NAME.SETTING=VALUE`` against the declared parameters before any work starts."""
+    from ..evaluate import split_overrides
+    from ..explainers import EXPLAINERS
+    from ..params import resolve
+    from ..transforms import TRANSFORMS
+
+    by_explainer, by_transform = split_overrides(overrides)
+    for name, given in by_explainer.items():
+        resolve(EXPLAINERS.get(name).params, given, owner=f"Explainer '{name}'")
+    for name, given in by_transform.items():
+        resolve(TRANSFORMS.get(name).params, given, owner=f"Transform '{name}'")
 
 
 def _names(text: str, registry) -> list[str]:
@@ -97,8 +112,11 @@ def run(args: argparse.Namespace) -> int:
     from ..models import load_model
     from ..transforms import TRANSFORMS
 
+    overrides = parse_overrides(args.settings)
+    check_overrides(overrides)
+    check_out_dir(args.out)
     model_name = args.model or (args.task if args.task in TASK_ALIASES else None) or "audionet-digits"
-    model = load_model(model_name, args.device)
+    model = load_cli_model(model_name, args.device, args.window)
     explainers = _names(args.explainers, EXPLAINERS)
     transforms = _names(args.transforms, TRANSFORMS)
     for e in explainers:
@@ -113,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = run_evaluation(
             model, clips, explainers=explainers, transforms=transforms, out=args.out, metrics=metrics,
-            seed=args.seed, overrides=parse_overrides(args.settings),
+            seed=args.seed, overrides=overrides,
             options=MetricOptions(steps=args.steps, fraction=args.fraction),
             batch_size=args.batch_size, progress=progress_line(enabled=not args.quiet),
             title=getattr(clips, "description", ""), engine=engine, model_source=model_name,

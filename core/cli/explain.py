@@ -6,12 +6,12 @@ import argparse
 import json
 import shlex
 import time
-from pathlib import Path
 
 import torch
 
 from ..errors import ConfigError
-from .common import ProgressBar, format_settings, load_input_clip, parse_settings
+from .common import (ProgressBar, add_model_arguments, check_out_dir, class_index, finite_float, format_settings,
+                     load_cli_model, load_input_clip, parse_settings, seed_arg)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,19 +25,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("clip", help="audio file (wav, flac, ogg, mp3) or the name of a bundled example")
-    p.add_argument("--model", default="audionet-digits", help="registered model name (default: %(default)s)")
+    add_model_arguments(p)
     p.add_argument("--transform", default="stft", help="domain: time, fourier, stft, mel, dwt (default: %(default)s)")
     p.add_argument("--explainer", default="ig", help="explainer name (default: %(default)s); `earmark list explainers`")
-    p.add_argument("--target", type=int, default=None, help="class index to explain (default: the prediction)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random generator (default: %(default)s)")
+    p.add_argument("--target", type=class_index, default=None, help="class index to explain (default: the prediction)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed of the random generator (default: %(default)s)")
     p.add_argument("--set", dest="settings", action="append", metavar="NAME=VALUE",
                    help="explainer hyperparameter, repeatable (e.g. --set n_steps=64)")
     p.add_argument("--tset", dest="tsettings", action="append", metavar="NAME=VALUE",
                    help="transform parameter, repeatable (e.g. --tset n_fft=512)")
-    p.add_argument("--topk", type=float, default=10.0, help="percent of cells kept/removed for listening (default: %(default)s)")
+    p.add_argument("--topk", type=finite_float(0, 100, low_open=True), default=10.0, help="percent of cells kept/removed for listening (default: %(default)s)")
     p.add_argument("--policy", default="center", choices=("center", "start", "end"),
                    help="how a clip of another length is fitted to the model's input (default: %(default)s)")
-    p.add_argument("--offset", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--offset", type=finite_float(0, 1e9), default=None, metavar="SECONDS",
                    help="take the model-length window starting here (for clips longer than the model's input)")
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available, or $EARMARK_DEVICE)")
     p.add_argument("--out", default="earmark-out", help="output folder (default: %(default)s)")
@@ -46,14 +46,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def reproduce_command(clip: str, *, model: str, transform: str, explainer: str, seed: int, target: int | None,
-                      settings: dict, tsettings: dict, out: str = "earmark-out", offset: float | None = None) -> str:
+                      settings: dict, tsettings: dict, out: str = "earmark-out", offset: float | None = None,
+                      window: float | None = None) -> str:
     """The exact ``earmark explain`` command for a result (also shown by the dashboard)."""
-    parts = ["earmark", "explain", shlex.quote(clip), "--model", model, "--transform", transform,
+    parts = ["earmark", "explain", shlex.quote(clip), "--model", shlex.quote(model), "--transform", transform,
              "--explainer", explainer, "--seed", str(seed)]
     if target is not None:
         parts += ["--target", str(target)]
     if offset is not None:
         parts += ["--offset", f"{offset:g}"]
+    if window is not None:
+        parts += ["--window", f"{window:g}"]
     parts += format_settings(tsettings, "--tset") + format_settings(settings, "--set")
     parts += ["--out", shlex.quote(out)]
     return " ".join(parts)
@@ -61,39 +64,46 @@ def reproduce_command(clip: str, *, model: str, transform: str, explainer: str, 
 
 def run(args: argparse.Namespace) -> int:
     from .. import audio, sonify
+    from ..explainers import EXPLAINERS
     from ..jobs import JobSpec, explanation_work, run_foreground
     from ..models import load_model
+    from ..params import resolve
     from ..plots import explanation_figure, save_figure
-    from ..transforms import get_transform
+    from ..transforms import TRANSFORMS, get_transform
 
     if not 0 < args.topk <= 100:
         raise ConfigError(f"--topk is a percentage in (0, 100]; got {args.topk}.")
     started = time.perf_counter()
-    model = load_model(args.model, args.device)
+    # Everything a person typed is checked before the model is loaded or a clip decoded.
+    settings, tsettings = parse_settings(args.settings), parse_settings(args.tsettings)
+    resolve(EXPLAINERS.get(args.explainer).params, settings, owner=f"Explainer '{args.explainer}'")
+    resolve(TRANSFORMS.get(args.transform).params, tsettings, owner=f"Transform '{args.transform}'")
+    out = check_out_dir(args.out)
+    model = load_cli_model(args.model, args.device, args.window)
     card = model.card
     clip = load_input_clip(args.clip)
     prepared = audio.prepare(clip, sample_rate=card.sample_rate, num_samples=card.num_samples, policy=args.policy,
                              offset_seconds=args.offset)
     x = getattr(prepared, "wave", prepared)
-    transform = get_transform(args.transform, card.sample_rate, **parse_settings(args.tsettings))
+    transform = get_transform(args.transform, card.sample_rate, **tsettings)
     bar = ProgressBar(f"{args.explainer}/{args.transform}", enabled=False if args.quiet else None)
+    bar.unit = EXPLAINERS.get(args.explainer).budget_unit
     loaded = time.perf_counter()
     # the same job the app's workers run (spec = cache key and provenance), here in the foreground
     spec = JobSpec.create(clip_hash=audio.clip_hash(prepared) if hasattr(prepared, "wave") else "cli",
                           model=card.name, transform=transform.name, tparams=transform.settings,
-                          explainer=args.explainer, eparams=parse_settings(args.settings), target=args.target,
+                          explainer=args.explainer, eparams=settings, target=args.target,
                           seed=args.seed)
     expl = run_foreground(spec, explanation_work(spec, model, x, transform), observer=bar.job)
     explained = time.perf_counter()
 
-    out = Path(args.out)
     files = expl.save(out)
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     versions = sonify.listen(transform, x.to(device), expl.saliency.to(device), args.topk / 100)
     with torch.no_grad():
         batch = torch.stack([versions[k].to(device).float() for k in versions])
-        probs = model(batch).softmax(-1).cpu()
+        probs = card.probabilities(model(batch)).cpu()
     heard = {}
     for (name, wave), p in zip(versions.items(), probs):
         path = out / f"{name}.wav"
@@ -114,13 +124,20 @@ def run(args: argparse.Namespace) -> int:
         "listening": {"top_percent": args.topk, **heard},
         "timings": {"load_s": loaded - started, "explain_s": explained - loaded,
                     "total_s": time.perf_counter() - started},
-        "command": reproduce_command(str(args.clip), model=card.name, transform=transform.name,
+        "command": reproduce_command(str(args.clip), model=str(args.model), transform=transform.name,
                                      explainer=expl.method, seed=args.seed, target=args.target,
                                      settings=parse_settings(args.settings),
                                      tsettings=parse_settings(args.tsettings), out=str(out),
-                                     offset=args.offset),
+                                     offset=args.offset, window=args.window),
     })
     files["json"].write_text(json.dumps(summary, indent=2))
+    if card.multi_label:
+        probs_now = expl.meta["probabilities"]
+        top = sorted(range(len(probs_now)), key=lambda i: -probs_now[i])[:5]
+        summary["top_labels"] = [{"label": card.labels[i], "probability": probs_now[i]} for i in top]
+        files["json"].write_text(json.dumps(summary, indent=2))
+        print("top labels (sigmoid, each on its own): "
+              + ", ".join(f"{card.labels[i]} {probs_now[i]:.3f}" for i in top))
     print(f"{clip.name}: predicted {summary['prediction']} "
           f"(p={expl.meta['probabilities'][expl.meta['predicted']]:.3f}); explained class {summary['target_label']} "
           f"with {expl.method} in {transform.name} in {summary['timings']['explain_s']:.2f}s → {out}/")

@@ -47,6 +47,9 @@ class ExplainerSpec:
         first_look: ``fn`` takes ``first_look(saliency)`` and calls it as soon as the final saliency map
             is known, before the uncertainty is (IG: after the zero-baseline path), so an interface can
             draw the map early.
+        anytime: ``fn`` takes ``on_partial(saliency, done, total, convergence)`` and ``stop``
+            (``"budget"`` | ``"auto"``) and publishes its estimate as it goes (sampling: per chunk of masks,
+            mask optimisation: per step; see :mod:`earmark.explainers.anytime`).
     """
 
     name: str
@@ -59,6 +62,35 @@ class ExplainerSpec:
     domains: tuple[str, ...] | None = None
     default_transform: str | None = None
     first_look: bool = False
+    anytime: bool = False
+
+    @property
+    def budget_unit(self) -> str:
+        """What ``done`` / ``total`` count in ``on_partial``: ``"masks"`` (sampling) or ``"steps"``."""
+        return "masks" if self.family == "sampling" else "steps"
 
     def supports(self, transform_name: str) -> bool:
         return self.domains is None or transform_name in self.domains
+
+    @property
+    def needs_gradients(self) -> bool:
+        """Gradient methods and mask optimisation back-propagate to the coefficients; sampling methods and
+        the reference only run the model forward."""
+        return self.family in ("gradient", "optimisation")
+
+    def unavailable(self, card) -> str | None:
+        """Why this explainer cannot run on the model with ``card`` (one sentence), or ``None`` if it can."""
+        why = missing_capability(card) if self.needs_gradients else None
+        return f"{self.title} {why}" if why else None
+
+
+def missing_capability(card) -> str | None:
+    """What a model with ``card`` lacks for gradient and mask-optimisation methods (a sentence's predicate)."""
+    caps = getattr(card, "capabilities", {}) or {}
+    if caps.get("gradients", True):
+        return None
+    fmt = {"onnx": "ONNX"}.get(getattr(card, "format", ""), getattr(card, "format", "this"))
+    return (f"needs gradients through the model, and this {fmt} model gives none; use a sampling explainer "
+            "(FreqRISE, RELAX) or the energy reference, or load the model as TorchScript, torch.export or a "
+            "Hugging Face folder.")
+

@@ -26,8 +26,9 @@ import torch.nn.functional as F
 
 from ..params import Param
 from ..probe import BASELINES, Probe, ProgressFn
+from .anytime import PartialFn, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import STRATEGIES, WeightedMoments, mask_chunks, strategy_masks
+from .masks import SAMPLERS, STRATEGIES, CellDraws, WeightedMoments, mask_chunks, strategy_masks
 
 SIMILARITIES = ("embedding", "probabilities")
 
@@ -42,6 +43,9 @@ PARAMS = (
           choices=BASELINES),
     Param("similarity", "embedding", "cosine similarity of the model's embeddings (RELAX) or of its class "
           "probabilities", choices=SIMILARITIES),
+    Param("sampler", "bernoulli", "where the masks' cells come from: independent Bernoulli draws (the paper), "
+          "antithetic pairs (M, 1 − M) or a scrambled Sobol sequence", choices=SAMPLERS),
+    stop_param("masks"),
 )
 
 
@@ -52,7 +56,8 @@ def u_relax(importance: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor
 
 def explain_relax(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_masks: int = 3000,
                   strategy: str = "unstructured", fraction: float = 0.5, cells: int = 200,
-                  replacement: str = "zero", similarity: str = "embedding") -> Attribution:
+                  replacement: str = "zero", similarity: str = "embedding", sampler: str = "bernoulli", stop: str = "budget",
+                  on_partial: PartialFn | None = None) -> Attribution:
     """RELAX importance ``R`` and uncertainty ``U`` in ``probe``'s domain.
 
     Args:
@@ -63,10 +68,13 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
         fraction: expected masked fraction.  cells: coarse grid size.
         replacement: ``"zero"``, ``"mean"`` or ``"min"`` (Probe baselines).
         similarity: ``"embedding"`` (``model.embed``) or ``"probabilities"`` (softmax outputs).
+        sampler: ``"bernoulli"`` (the paper), ``"antithetic"`` or ``"sobol"`` (:class:`~earmark.explainers.masks.CellDraws`).
+        stop: ``"budget"`` (all N masks) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
+        on_partial: ``on_partial(saliency, done, total, convergence)`` after every chunk but the last.
 
     Returns:
-        Attribution with saliency (*M) = R, uncertainty (*M) = U ≥ 0, and extras ``u_relax`` (*M) and
-        ``mean_similarity`` (scalar).
+        Attribution with saliency (*M) = R, uncertainty (*M) = U ≥ 0, and extras ``u_relax`` (*M),
+        ``mean_similarity`` (scalar), ``budget_used`` / ``budget_total`` (masks) and ``convergence``.
 
     Raises:
         ConfigError: a strategy the domain has no axis for (see :func:`strategy_masks`).
@@ -74,9 +82,12 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
     dtype = probe.coeffs.real.dtype
     moments = WeightedMoments(probe.map_shape, device=probe.device, dtype=dtype)
     sim_sum = torch.zeros((), device=probe.device, dtype=dtype)
+    draws = CellDraws(sampler, generator=generator, device=probe.device)
     draw = lambda b, shape: strategy_masks(b, shape, strategy=strategy, cells=cells,  # noqa: E731
                                            fraction=fraction, generator=generator, device=probe.device,
-                                           dtype=dtype)
+                                           dtype=dtype, draws=draws)
+    monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial)
+    done = 0
     for masks, sub in mask_chunks(probe, n_masks, draw, progress=progress):            # (b, *M)
         if similarity == "embedding":
             sims = probe.score(masks, baseline=replacement, readout="embed_cos", progress=sub,
@@ -88,11 +99,21 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
         sims = sims.to(dtype)
         moments.update(sims.view(-1, *(1,) * (masks.ndim - 1)), masks)
         sim_sum = sim_sum + sims.sum()
+        done += masks.shape[0]
+        if monitor.update(done, lambda: moments.mean, lambda: _std_error(moments)):
+            break
     safe = moments.weight.clamp_min(torch.finfo(dtype).tiny)
     importance = moments.mean
     uncertainty = torch.where(moments.weight > 0, moments.spread / safe, torch.zeros_like(safe)).clamp_min(0)
     return Attribution(importance, uncertainty,
-                       {"u_relax": u_relax(importance, uncertainty), "mean_similarity": sim_sum / n_masks})
+                       {"u_relax": u_relax(importance, uncertainty), "mean_similarity": sim_sum / done,
+                        **monitor.extras(probe.device)})
+
+
+def _std_error(moments: WeightedMoments) -> torch.Tensor:
+    """(*M) standard error of the weighted mean R: √(U / n_eff) with Kish's effective count per cell."""
+    safe = moments.weight.clamp_min(torch.finfo(moments.weight.dtype).tiny)
+    return (moments.spread / safe / moments.effective_count().clamp_min(1.0)).clamp_min(0).sqrt()
 
 
 SPEC = ExplainerSpec(
@@ -106,4 +127,5 @@ SPEC = ExplainerSpec(
     reference="Wickstrøm et al. 2022/2023, RELAX: Representation Learning Explainability; "
               "the RELAX spectrogram study (masking strategies, replacement values)",
     default_transform="stft",
+    anytime=True,
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from earmark.errors import EarmarkError
 from earmark.metrics.base import percent
 
+from earmark.errors import EarmarkError
 from dashboard import figures, live
 from dashboard import services as sv
 from dashboard.common import current, result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from earmark.errors import EarmarkError
 from dashboard import figures, live
 from dashboard import services as sv
 from dashboard.common import current, model_card, player
@@ -37,7 +38,7 @@ with c_wave:
     st.audio(sv.wav_bytes(clip.wave, clip.sample_rate), format="audio/wav")
 try:
     probs = sv.predict(settings.model, ready.hash, ready.wave)
-except sv.EarmarkError as exc:
+except EarmarkError as exc:
     st.error(str(exc))
     st.stop()
 with c_pred:
@@ -45,6 +46,10 @@ with c_pred:
     st.plotly_chart(figures.probabilities(probs, labels, target=settings.target,
                                           title=f"Prediction: {labels[pred]} ({probs[pred]:.0%})"),
                     key="fig_probs", config=figures.CONFIG)
+    if getattr(card, "multi_label", False):   # sigmoid outputs: each class on its own; pick one to explain
+        top = np.argsort(-probs)[:5]
+        st.caption("Top labels (each on its own, sigmoid): " + ", ".join(f"{labels[i]} {probs[i]:.0%}" for i in top)
+                   + ". Choose the class to explain under *Target class*.")
 with st.expander(f"Model card — {card.title}"):
     model_card(card)
 
@@ -61,7 +66,7 @@ job = None
 if clicked:  # a job on the server's worker pool: the page stays live while it runs
     try:
         job = sv.submit_explanation(settings, ready.wave)
-    except sv.EarmarkError as exc:
+    except EarmarkError as exc:
         st.error(str(exc))
         st.stop()
 exp = sv.explanation(settings)          # computed already (by anyone), or this session's job is done
@@ -157,7 +162,7 @@ listened = None
 try:
     listened = live.result_or_watch(sv.listen_job(settings, ready.wave, exp, k / 100, match), key="listen",
                                     wait=5.0, label="Rendering the masked audio")
-except sv.EarmarkError as exc:
+except EarmarkError as exc:
     st.warning(str(exc))
 if listened:
     names = {"original": "Original (model input)", "keep": f"Keep top {k} %", "remove": f"Remove top {k} %",
@@ -174,7 +179,7 @@ p1, p2 = st.columns([1, 4])
 n_slots = len(st.session_state.slots)
 if p1.button("Pin to compare", icon=":material/push_pin:", key="pin", disabled=n_slots >= MAX_SLOTS, width="stretch"):
     slot = dict(settings=settings, display=d, probs=probs, labels=labels, target=exp.target,
-                title=f"{clip.name} · {settings.model} · {spec.title} · {tclass.title}",
+                title=f"{clip.name} · {card.name} · {spec.title} · {tclass.title}",
                 sample_rate=card.sample_rate, listened=listened, k=k, wave=ready.wave, exp=exp)
     st.session_state.slots = st.session_state.slots + [slot]
     n_slots += 1
@@ -184,12 +189,12 @@ p2.caption(f"{n_slots} of {MAX_SLOTS} compare slots used. Open **Compare** to se
 
 # ---- export ----------------------------------------------------------------------------------------
 with st.expander("Export: figure, maps, audio, command", expanded=False):
-    stem = f"earmark_{clip.name}_{settings.model}_{settings.transform}_{settings.explainer}_s{settings.seed}"
+    stem = f"earmark_{clip.name}_{card.name}_{settings.transform}_{settings.explainer}_s{settings.seed}"
     e1, e2, e3 = st.columns(3)
     try:
         e1.download_button("PNG figure (power, saliency, uncertainty)", sv.png(settings, ready.wave, exp, log_freq),
                            file_name=f"{stem}.png", mime="image/png", key="dl_png")
-    except sv.EarmarkError as exc:
+    except EarmarkError as exc:
         e1.warning(str(exc))
     e2.download_button("Maps (NPZ)", sv.npz_bytes(exp), file_name=f"{stem}.npz",
                        mime="application/octet-stream", key="dl_npz")
