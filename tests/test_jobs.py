@@ -317,3 +317,26 @@ def test_progress_counts_masks_and_a_failure_is_a_sentence(service, counting, cl
     assert bad.wait(30) and bad.status == "failed" and bad.error == "The hop must be smaller than n_fft."
     with pytest.raises(EarmarkError, match="smaller than n_fft"):
         run_foreground(bad.spec, broken)
+
+
+def test_a_sampling_job_publishes_estimates_and_ends_on_the_one_shot_map(service, counting, clip):
+    """FreqRISE through a job: partial estimates with masks so far and a convergence figure arrive as it
+    runs; the final map is the one-shot result at the same seed, bit for bit; stop="auto" never exceeds
+    the budget and the job reports how many masks it used."""
+    _, model = counting
+    s = spec("freqrise", n_masks=800)
+    seen: list[tuple] = []
+    job = service.submit(s, work_for(model, clip, s, batch_size=16), session="a")
+    job.add_observer(lambda j: seen.append((j.done, j.convergence, j.partial)) if j.partial is not None else None)
+    assert job.wait(120) and job.status == "done", job.error
+    dones = [d for d, _, _ in seen]
+    assert len(set(dones)) > 2 and dones == sorted(dones) and dones[-1] == 800
+    assert any(c is not None for _, c, _ in seen)
+    assert all(p.meta["partial"] and p.meta["unit"] == "masks" and p.target >= 0 for _, _, p in seen)
+    direct = explain(model, clip, get_transform("stft", SR, n_fft=64, hop=16), method="freqrise", seed=0, n_masks=800,
+                     batch_size=16)
+    assert torch.equal(job.result.saliency, direct.saliency)
+    auto = spec("freqrise", n_masks=800, stop="auto")
+    job = service.submit(auto, work_for(model, clip, auto, batch_size=16), session="a")
+    assert job.wait(120) and job.status == "done"
+    assert job.done <= 800 and job.result.meta["forward_passes"] <= estimate_passes(auto)
