@@ -340,3 +340,28 @@ def test_a_sampling_job_publishes_estimates_and_ends_on_the_one_shot_map(service
     job = service.submit(auto, work_for(model, clip, auto, batch_size=16), session="a")
     assert job.wait(120) and job.status == "done"
     assert job.done <= 800 and job.result.meta["forward_passes"] <= estimate_passes(auto)
+
+
+def test_queue_position_and_estimate_follow_the_work_ahead(service):
+    """The estimate for a waiting job grows with the jobs ahead of it, once a rate is known."""
+    gate = threading.Event()
+
+    def slow(ctx):
+        for i in range(20):
+            ctx.progress(i / 20, "working")
+            gate.wait(0.01)
+        return "ok"
+
+    def s(i):  # FreqRISE specs: 100 passes each
+        return JobSpec.create(clip_hash=f"e{i}", model="m", transform="stft", explainer="freqrise",
+                              eparams={"n_masks": 100})
+
+    first = service.submit(s(0), slow, session="a")
+    assert first.wait(30) and first.status == "done"          # the service learns seconds per pass
+    block, release = blocker(service)
+    jobs = [service.submit(s(i), slow, session=f"p{i}") for i in range(1, 4)]
+    etas = [j.eta() for j in jobs]
+    assert [j.position() for j in jobs] == [1, 2, 3]
+    assert all(e is not None for e in etas) and etas[0] < etas[1] < etas[2]
+    release.set()
+    assert all(j.wait(30) for j in jobs) and all(j.eta() == 0.0 for j in jobs)
