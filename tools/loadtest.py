@@ -264,10 +264,13 @@ async def scenario(url: str, pid: int, n: int, variant: str, seed0: int, timeout
 
     sampler = asyncio.ensure_future(sample())
     tasks = [asyncio.ensure_future(s.run(go, timeout)) for s in sessions]
+    t0 = time.perf_counter()
     try:
         await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in sessions)), timeout)
     except asyncio.TimeoutError:
         pass  # sessions that are not ready click anyway once they are; their timeout counts
+    log(f"{n} × {variant}: {sum(s.ready.is_set() for s in sessions)} sessions drew the page in "
+        f"{time.perf_counter() - t0:.1f} s; clicking Explain")
     started = time.perf_counter()
     go.set()
     sc.results = list(await asyncio.gather(*tasks))
@@ -275,6 +278,10 @@ async def scenario(url: str, pid: int, n: int, variant: str, seed0: int, timeout
     sampler.cancel()
     sc.rss_peak_mb, sc.rss_end_mb = max(peak[0], rss_mb(pid)), rss_mb(pid)
     return sc
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def _fmt(v) -> str:
@@ -311,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:
         # warm the server (model load, first kernels) with one session that is not measured
-        asyncio.run(scenario(url, proc.pid, 1, "same", 10_000, args.timeout))
+        warm = asyncio.run(scenario(url, proc.pid, 1, "same", 10_000, args.timeout))
+        log(f"warm-up: {json.dumps(warm.row())}")
         for k, n in enumerate(args.sessions):
             for j, variant in enumerate(args.variants):
                 seed0 = 20_000 + 1000 * (len(args.variants) * k + j)
