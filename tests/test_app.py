@@ -344,6 +344,18 @@ def test_a_job_survives_a_widget_change_and_a_page_switch_and_can_be_cancelled()
         run(at, "evaluate")                                     # another page shows the same job
         assert _job(at) is job and "being computed" in _progress_text(at)
         run(at, "explore")
+        # an estimate as FreqRISE publishes it: the poll draws it with the masks so far and the convergence
+        import torch
+        from earmark.jobs import JobContext
+        from earmark.transforms import get_transform
+
+        cur = at.session_state["current"]
+        shape = get_transform(cur["settings"].transform, cur["card"].sample_rate,
+                              **dict(cur["settings"].tparams)).map_shape(cur["card"].num_samples)
+        JobContext(job).partial(torch.rand(tuple(shape)), 400, 20000, 0.61)
+        run(at)
+        spec_json = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+        assert "estimate after 400 of 20,000 masks, convergence 0.61" in spec_json
     finally:
         service.resume()
     while job.status == "queued":

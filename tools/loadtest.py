@@ -149,6 +149,7 @@ class Session:
         cs.query_string = ""
         cs.page_script_hash = self.page_hash
         cs.widget_states.CopyFrom(self.widget_states(click=click))
+        cs.cached_message_hashes.extend(self.cache)   # as a browser does: the server sends references
         if fragment_id:
             cs.fragment_id = fragment_id
             cs.is_auto_rerun = auto

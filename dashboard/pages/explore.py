@@ -89,22 +89,32 @@ def draw_saliency(e, key: str = "fig_saliency"):
     """The saliency heatmap of a final or partial explanation; returns its display grid."""
     d = sv.display_of(settings, ready.wave, e)
     title = saliency_title
-    if e.meta.get("partial"):
-        done, total, conv = e.meta.get("done"), e.meta.get("total"), e.meta.get("convergence")
-        title += (f" — estimate after {done:,} of {total:,} {e.meta.get('unit') or ''}" if done and total
-                  else " — first look")
-        title += f", convergence {conv:.2f}" if conv is not None else ""
     st.plotly_chart(figures.saliency_map(d, what="saliency", log_freq=log_freq, layout=layout,
                                          clip_percentile=clip_pct, wave=ready.wave, title=title),
                     key=key, config=figures.CONFIG)
     return d
 
 
+def draw_partial(e) -> None:
+    """The poll's heatmap: built once per estimate and view for every session watching the job."""
+    fig = sv.partial_figure(e, (log_freq, layout, clip_pct), lambda: _partial_fig(e))
+    st.plotly_chart(fig, key="fig_saliency_partial", config=figures.CONFIG)
+
+
+def _partial_fig(e):
+    done, total, conv = e.meta.get("done"), e.meta.get("total"), e.meta.get("convergence")
+    title = saliency_title + (f" — estimate after {done:,} of {total:,} {e.meta.get('unit') or ''}"
+                              if done and total else " — first look")
+    title += f", convergence {conv:.2f}" if conv is not None else ""
+    return figures.saliency_map(sv.display_of(settings, ready.wave, e), what="saliency", log_freq=log_freq,
+                                layout=layout, clip_percentile=clip_pct, wave=ready.wave, title=title)
+
+
 if exp is None:
     if job.finished:       # cancelled or failed: say so; Explain starts over
         live.ended_message(job)
         st.stop()
-    live.watch(job, key="explain", draw=lambda e: draw_saliency(e, key="fig_saliency_partial"),
+    live.watch(job, key="explain", draw=draw_partial,
                wait=1.0 if clicked else 0.0)
     st.stop()
 
