@@ -42,11 +42,12 @@ def prediction_label(probs: np.ndarray, labels) -> str:
 
 
 def player(label: str, wave: np.ndarray, sample_rate: int, probs: np.ndarray | None = None, labels=None,
-           container=st) -> None:
-    """A labelled audio player; the model's prediction on this audio below the label."""
+           container=st, *, compact: bool = False) -> None:
+    """A labelled audio player; the model's prediction on this audio beside (``compact``) or below the label."""
     caption = f"**{label}**"
     if probs is not None and labels is not None:
-        caption += f"  \nmodel hears {prediction_label(probs, labels)}"
+        caption += (f" → **{labels[int(np.argmax(probs))]}** ({float(np.max(probs)):.0%})" if compact
+                    else f"  \nmodel hears {prediction_label(probs, labels)}")
     container.markdown(caption)
     container.audio(sv.wav_bytes(wave, sample_rate), format="audio/wav")
 

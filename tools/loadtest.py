@@ -6,7 +6,7 @@ runs, widget states, fragment auto-reruns every half second), waits until every 
 Explore page, has all of them click **Explain** at once, and measures per session
 
 * time to first map — click → the first saliency heatmap arrives (IG's first look, or a partial estimate),
-* time to final map — click → the uncertainty heatmap arrives (drawn only with the final result),
+* time to final map — click → the final uncertainty heatmap arrives (drawn only with the final result),
 * errors — an error box, an exception, a lost connection or a timeout,
 
 and samples the server's resident memory (RSS) throughout. Variants: ``same`` (every session asks for the
@@ -168,14 +168,12 @@ class Session:
             key = wid.rsplit("-", 1)[-1] if wid.startswith("$$ID") else wid
             self.ids[key] = wid
         elif kind == "plotly_chart" and self.clicked_at is not None:
-            spec = el.plotly_chart.spec
-            if "heatmap" not in spec:
-                return
+            key = el.plotly_chart.id.rsplit("-", 1)[-1]   # the chart's widget key
             now = time.perf_counter() - self.clicked_at
-            if "Saliency" in spec and self.result.first is None:
-                self.result.first = now
-            if "Uncertainty" in spec and self.result.final is None:
-                self.result.final = now
+            if key in ("fig_saliency_partial", "fig_saliency") and self.result.first is None:
+                self.result.first = now                   # a partial estimate, IG's first look, or the final
+            if key == "fig_uncertainty" and self.result.final is None:
+                self.result.final = now                   # drawn only with the final result
                 self.done.set()
         elif kind == "alert" and self.clicked_at is not None and el.alert.format == 1:   # ERROR
             self.result.error = self.result.error or el.alert.body[:160]

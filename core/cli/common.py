@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..command import format_settings  # noqa: F401  (re-exported for older callers)
 from ..errors import ConfigError
 from ..validate import SEED_LIMIT, check_out_dir  # noqa: F401 - re-exported for the sub-commands
 
@@ -73,11 +74,6 @@ def parse_settings(pairs: list[str] | None) -> dict[str, str]:
             raise ConfigError(f"Settings are written NAME=VALUE; got '{pair}'.")
         out[key.strip()] = value.strip()
     return out
-
-
-def format_settings(settings: dict[str, Any], flag: str) -> list[str]:
-    """The inverse of :func:`parse_settings`, for printing reproducible commands."""
-    return [f"{flag} {k}={v}" for k, v in settings.items()]
 
 
 def load_input_clip(source: str, *, max_seconds: float = 60.0):

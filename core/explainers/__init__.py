@@ -21,7 +21,7 @@ from ..probe import Probe, ProgressFn
 from ..transforms import Transform
 from ..validate import check_count, check_seed, check_target, check_wave
 from .anytime import PartialFn
-from .base import Attribution, ExplainerSpec, FirstLook
+from .base import Attribution, ExplainerSpec, FirstLook, PlotSpec
 
 EXPLAINERS = Registry("explainer")
 
@@ -137,4 +137,4 @@ def _check(result: Attribution, probe: Probe, spec: ExplainerSpec) -> None:
         raise RuntimeError(f"{spec.name} returned a negative uncertainty")
 
 
-__all__ = ["Attribution", "EXPLAINERS", "ExplainerSpec", "explain"]
+__all__ = ["Attribution", "EXPLAINERS", "ExplainerSpec", "PlotSpec", "explain"]
