@@ -94,15 +94,20 @@ def draw_partial(cur, exp, view: View, *, title: str) -> None:
 
     Called by the polling fragment of :func:`dashboard.live.watch` about twice a second.
     """
-    settings = cur["settings"]
-    grid = sv.display_of(settings, cur["ready"].wave, exp)
-    scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip)
-    meta = exp.meta
-    done, total, conv = meta.get("done"), meta.get("total"), meta.get("convergence")
-    if meta.get("partial"):
-        title += (f" — after {done:,} of {total:,} {meta.get('unit') or ''}" if done and total else " — first look")
-        title += f", convergence {conv:.2f}" if conv is not None else ""
-    sal, unc = map_figures(cur, grid, scales, view, title=title)
+    def build():
+        settings, heading = cur["settings"], title
+        grid = sv.display_of(settings, cur["ready"].wave, exp)
+        scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip)
+        meta = exp.meta
+        done, total, conv = meta.get("done"), meta.get("total"), meta.get("convergence")
+        if meta.get("partial"):
+            heading += (f" — after {done:,} of {total:,} {meta.get('unit') or ''}" if done and total
+                        else " — first look")
+            heading += f", convergence {conv:.2f}" if conv is not None else ""
+        return map_figures(cur, grid, scales, view, title=heading)
+
+    # built once per estimate and view, for every session watching the job (the poll redraws twice a second)
+    sal, unc = sv.partial_figure(exp, (view, title), build) if exp.meta.get("partial") else build()
     c1, c2, _ = st.columns([4, 4, 3])
     c1.plotly_chart(sal, key="fig_saliency_partial", config=figures.CONFIG)
     c2.plotly_chart(unc, key="fig_uncertainty_partial", config=figures.CONFIG)
