@@ -103,6 +103,8 @@ def draw_partial(cur, exp, view: View, *, title: str) -> None:
         title += (f" — after {done:,} of {total:,} {meta.get('unit') or ''}" if done and total else " — first look")
         title += f", convergence {conv:.2f}" if conv is not None else ""
     sal, unc = map_figures(cur, grid, scales, view, title=title)
+    if not np.any(grid.uncertainty):
+        unc.update_layout(title_text="Uncertainty — drawn when the map is final")
     c1, c2, _ = st.columns([4, 4, 3])
     c1.plotly_chart(sal, key="fig_saliency_partial", config=figures.CONFIG)
     c2.plotly_chart(unc, key="fig_uncertainty_partial", config=figures.CONFIG)
