@@ -282,15 +282,6 @@ def extra_chart(plot, value: np.ndarray, *, row_labels: Sequence[str] | None = N
     return _layout(fig, height=260, title=plot.title)
 
 
-def line(y: np.ndarray, *, x: np.ndarray | None = None, xlabel: str, ylabel: str, title: str | None = None,
-         name: str | None = None) -> go.Figure:
-    x = np.arange(len(y)) if x is None else x
-    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines+markers" if len(y) < 40 else "lines", name=name))
-    fig.update_xaxes(title_text=xlabel)
-    fig.update_yaxes(title_text=ylabel)
-    return _layout(fig, height=260, title=title)
-
-
 def faithfulness(curves: dict, *, reference: dict | None = None, title: str | None = None,
                  height: int = 300) -> go.Figure:
     """Insertion (higher is better) and deletion (lower is better) curves with shaded areas.
