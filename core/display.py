@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import downsample as ds
+
 #: Added to power before the logarithm (the one ε of every dB conversion).
 DB_EPS = 1e-10
 #: Cells more than this many dB below the clip's loudest cell count as silent.
@@ -42,31 +44,6 @@ def to_db(power: np.ndarray | Tensor) -> np.ndarray:
     """Power → decibels, ``10·log10(power + DB_EPS)`` (same shape)."""
     p = power.detach().cpu().double().numpy() if isinstance(power, Tensor) else np.asarray(power, np.float64)
     return 10.0 * np.log10(np.maximum(p, 0.0) + DB_EPS)
-
-
-def downsample(img: np.ndarray, times: np.ndarray, max_columns: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Average blocks of columns so that at most ``max_columns`` remain (long clips on a screen).
-
-    Args:
-        img: (..., T) values per column.  times: (T,) column centres in s.
-        max_columns: the most columns to keep; ``None`` keeps all.
-
-    Returns:
-        ``(img (..., T'), times (T',))`` with ``T' = ceil(T / block) ≤ max_columns``; each new column is
-        the mean of its block and sits at the mean of its times.
-    """
-    t = img.shape[-1]
-    if max_columns is None or t <= max_columns:
-        return img, times
-    block = int(np.ceil(t / max_columns))
-    pad = (-t) % block
-    weights = np.concatenate([np.ones(t), np.zeros(pad)])
-    padded = np.concatenate([img, np.zeros(img.shape[:-1] + (pad,))], axis=-1) if pad else img
-    tp = np.concatenate([times, np.zeros(pad)]) if pad else times
-    shape = img.shape[:-1] + (-1, block)
-    count = weights.reshape(-1, block).sum(-1)
-    out = padded.reshape(shape).sum(-1) / count
-    return out, (tp.reshape(-1, block).sum(-1) / count)
 
 
 @dataclass(frozen=True)
@@ -107,14 +84,20 @@ def _np(t: Tensor) -> np.ndarray:
 
 
 def display_grid(transform, wave: Tensor | np.ndarray, saliency: Tensor, uncertainty: Tensor | None = None, *,
-                 max_columns: int | None = None) -> DisplayGrid:
+                 max_columns: int | None = ds.MAX_COLUMNS, max_rows: int | None = ds.MAX_ROWS) -> DisplayGrid:
     """Saliency, uncertainty and power of ``wave`` on ``transform``'s display grid.
+
+    Grids larger than a screen (a 10 s clip at 16 kHz: 160,000 time cells, 2,501 STFT frames, 80,001
+    Fourier bins) are pooled into blocks by :mod:`earmark.downsample` for drawing only: the maps keep the
+    value and sign of each block's peak, the uncertainty its maximum, power its mean, band importances
+    their sum. The explanation itself is untouched.
 
     Args:
         transform: the explanation's domain (:class:`earmark.transforms.Transform`).
         wave: (L,) the explained waveform.
         saliency: (*M) map; uncertainty: (*M) or ``None`` (zeros, e.g. while it is not known yet).
-        max_columns: downsample wider grids to this many columns (see :func:`downsample`).
+        max_columns, max_rows: the most time columns / frequency rows to draw (``None``: all). Labelled
+            rows (DWT levels) are never pooled.
     """
     x = torch.as_tensor(np.asarray(wave) if not isinstance(wave, Tensor) else wave).detach().cpu().float()
     x = x.reshape(1, -1)
@@ -122,15 +105,24 @@ def display_grid(transform, wave: Tensor | np.ndarray, saliency: Tensor, uncerta
     sal = saliency.detach().cpu().float()[None]
     unc = torch.zeros_like(sal) if uncertainty is None else uncertainty.detach().cpu().float()[None]
     ax = transform.axes(length)
-    times = _np(ax.times)
-    s_img, u_img = _np(transform.to_image(sal, length=length)[0]), _np(transform.to_image(unc, length=length)[0])
-    power = _np(transform.power_image(x)[0])
-    stacked, new_times = downsample(np.stack([s_img, u_img, power]), times, max_columns)
+    s_img, u_img = transform.to_image(sal, length=length)[0], transform.to_image(unc, length=length)[0]
+    power = transform.power_image(x)[0]
+    bands, freqs, times, edges = transform.band_sums(sal, length=length)[0], ax.freqs, ax.times, ax.freq_edges
+    rows = 1 if ax.row_labels or max_rows is None else ds.block_factor(s_img.shape[0], max_rows)
+    cols = 1 if max_columns is None else ds.block_factor(s_img.shape[1], max_columns)
+    if rows > 1 or cols > 1:
+        def pool(img, how):
+            return ds.pool_axis(ds.pool_axis(img, rows, dim=0, how=how), cols, dim=1, how=how)
+
+        s_img, u_img, power = pool(s_img, "peak"), pool(u_img, "max"), pool(power, "mean")
+        bands = ds.pool_axis(bands, rows, how="sum")
+        freqs, times, edges = ds.pool_centres(freqs, rows), ds.pool_centres(times, cols), ds.pool_edges(edges, rows)
+    power = _np(power)
     return DisplayGrid(
-        saliency=stacked[0], uncertainty=stacked[1], power=stacked[2], power_db=to_db(stacked[2]),
-        freqs=_np(ax.freqs), times=new_times, freq_edges=_np(ax.freq_edges),
+        saliency=_np(s_img), uncertainty=_np(u_img), power=power, power_db=to_db(power),
+        freqs=_np(freqs), times=_np(times), freq_edges=_np(edges),
         row_labels=tuple(ax.row_labels) if ax.row_labels else None,
-        bands=_np(transform.band_sums(sal, length=length)[0]), duration=length / transform.sample_rate,
+        bands=_np(bands), duration=length / transform.sample_rate,
     )
 
 

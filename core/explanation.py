@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+#: IG's completeness gap is flagged when |Σ IG − (f(x) − f(x0))| exceeds this share of |f(x) − f(x0)|.
+COMPLETENESS_WARN = 0.10
 
 @dataclass(frozen=True)
 class Explanation:
@@ -76,13 +78,34 @@ class Explanation:
         self.to_npz(buf, axes=axes)
         return buf.getvalue()
 
+    def completeness(self) -> dict[str, Any] | None:
+        """IG's completeness check for the map's (zero) baseline, or ``None`` for methods without one.
+
+        See :func:`completeness`.
+        """
+        if "completeness_gap" not in self.extras or "output_change" not in self.extras:
+            return None
+        return completeness(self.extras["completeness_gap"][0], self.extras["output_change"][0])
+
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready description (no arrays)."""
-        return {
+        """A JSON-ready description (no arrays); ``completeness`` and ``warnings`` at the top level."""
+        out = {
             "method": self.method, "transform": self.transform, "target": self.target,
             "params": self.params, "seed": self.seed, "uncertainty_meaning": self.uncertainty_meaning,
             "map_shape": list(self.saliency.shape), **self.meta,
         }
+        if "final_score" in self.extras and "final_sparsity" in self.extras:      # minimal mask
+            size = 1.0 - self.extras["final_sparsity"]
+            out["final_mask"] = {"size": float(size.mean()), "score": float(self.extras["final_score"].mean()),
+                                 "size_per_restart": size.tolist(),
+                                 "score_per_restart": self.extras["final_score"].tolist(),
+                                 **({"clean_score": float(self.extras["clean_score"])}
+                                    if "clean_score" in self.extras else {})}
+        check = self.completeness()
+        if check is not None:
+            out["completeness"] = check
+            out["warnings"] = list(out.get("warnings", [])) + ([check["warning"]] if check["warning"] else [])
+        return out
 
     def to_dict(self, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
         """:meth:`summary` with ``provenance`` (clip, model, labels, command... see
@@ -103,6 +126,40 @@ class Explanation:
         self.to_npz(npz, axes=axes)
         js.write_text(self.to_json(provenance))
         return {"npz": npz, "json": js}
+
+
+def completeness(gap: Tensor | float, change: Tensor | float, *, threshold: float = COMPLETENESS_WARN
+                 ) -> dict[str, Any]:
+    """How far an IG map's total is from the output change it should add up to.
+
+    Args:
+        gap: ``Σ IG − (f(x) − f(x0))`` in logits.
+        change: ``f(x) − f(x0)`` in logits.
+        threshold: warn when ``|gap| > threshold · |change|``.
+
+    Returns:
+        ``{"gap", "output_change", "relative_gap", "threshold", "ok", "warning"}``; ``relative_gap`` is
+        ``|gap| / |change|`` (``None`` when the change is 0 and the gap is not), ``warning`` one sentence
+        or ``None``.
+
+    Example:
+        >>> completeness(-0.05, 2.0)["ok"], completeness(-2.0, 3.2)["ok"]
+        (True, False)
+    """
+    gap, change = float(gap), float(change)
+    if abs(change) > 0:
+        relative = abs(gap) / abs(change)
+    else:
+        relative = 0.0 if gap == 0 else None
+    ok = relative is not None and relative <= threshold
+    share = f"{relative:.0%} of" if relative is not None else "against"
+    warning = None if ok else (
+        f"IG's completeness gap is {gap:+.3g} logits, {share} f(x) - f(baseline) = {change:+.3g}: "
+        "the map does not add up to the output change (too few path steps, or a model whose output jumps "
+        "along the path, e.g. one that normalises the input level); read it with care or raise n_steps."
+    )
+    return {"gap": gap, "output_change": change, "relative_gap": relative, "threshold": threshold, "ok": ok,
+            "warning": warning}
 
 
 def _np(t: Tensor | np.ndarray) -> np.ndarray:

@@ -78,7 +78,24 @@ def default_batch_size(device: torch.device, num_samples: int, *, backward: bool
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(max(1, min(512, free * 0.5 // per_item)))
-    return int(max(1, min(512, 1.5e9 // per_item)))
+    # Long items (10 s at 16 kHz: ~0.4 GB each with the graph) are bounded by the memory free now.
+    budget = min(1.5e9, 0.25 * available_memory())
+    return int(max(1, min(512, budget // per_item)))
+
+
+def available_memory() -> float:
+    """Bytes of main memory available to new allocations (``MemAvailable``; 8 GB where unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 8e9
 
 
 #: Chunk sizes tried by :func:`measure_chunk` (up to the memory bound), smallest first.

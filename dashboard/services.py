@@ -474,10 +474,6 @@ def job_result(job, wait: float = 0.0):
     return None
 
 
-#: Widest display grid drawn in the browser (longer clips are averaged over blocks of columns).
-MAX_COLUMNS = 1200
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def display(settings: Settings, _wave: np.ndarray, _exp):
     """The :class:`earmark.display.DisplayGrid` of an explanation (cached on its settings)."""
@@ -502,7 +498,7 @@ def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor, un
 
     model = get_model(settings.model)
     transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
-    return display_grid(transform, wave, saliency, uncertainty, max_columns=MAX_COLUMNS)
+    return display_grid(transform, wave, saliency, uncertainty)
 
 
 def colour_scales(settings: Settings, grid, exp, *, reference: str = "auto", clip: bool = True) -> dict:

@@ -17,6 +17,8 @@ import soundfile as sf
 
 from streamlit.testing.v1 import AppTest
 
+from apptest_jobs import settle, unfinished
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "synth-tf"   # weights trained on demand and cached; the digit models may lack weights
 TIMEOUT = 600        # the first test may train the synthetic model
@@ -52,23 +54,6 @@ def run(at: AppTest, page: str | None = None) -> AppTest:
 def explain(at: AppTest) -> AppTest:
     at.button(key="explain").click()
     return settle(run(at))
-
-
-def unfinished(at: AppTest) -> list:
-    """This session's jobs that have not ended (explanations, listening, faithfulness)."""
-    jobs = at.session_state["_jobs"] if "_jobs" in at.session_state else {}
-    return [j for j in jobs.values() if not j.finished]
-
-
-def settle(at: AppTest) -> AppTest:
-    """Wait for this session's jobs to end and rerun — what the page's polling fragment does in a browser."""
-    for _ in range(6):
-        for job in unfinished(at):
-            assert job.wait(TIMEOUT), job
-        run(at)
-        if not unfinished(at):
-            break
-    return at
 
 
 def texts(at: AppTest) -> str:

@@ -15,6 +15,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import loader_models as lm
+from apptest_jobs import settle
 
 pytest.importorskip("transformers")
 pytestmark = [pytest.mark.timeout(1200), pytest.mark.filterwarnings("ignore")]
@@ -86,14 +87,14 @@ def test_models_folder_appears_in_the_picker_and_an_hf_model_is_explained(app, m
     run(app)
     assert "16,000 Hz" in texts(app) and "variable" in texts(app)
     app.button(key="explain").click()
-    run(app)
+    settle(run(app))
     body = texts(app)
     assert "Explained class" in body and "yes" in body      # a label from id2label
     assert "Format:** hf" in body and "pooled hidden state" in body   # the card's facts in the model card
     app.sidebar.number_input(key="w_window").set_value(0.5)           # a window the user picks
     run(app)
     app.button(key="explain").click()
-    run(app)
+    settle(run(app))
     assert "8,000 samples (0.5 s)" in texts(app) and "Explained class" in texts(app)
     commands = "\n".join(c.value for c in app.code)
     assert "--window 0.5" in commands and "tiny-ast" in commands
@@ -108,7 +109,7 @@ def test_onnx_model_greys_out_gradient_explainers_and_runs_freqrise(app, models_
     app.sidebar.selectbox(key="w_explainer").set_value("freqrise")
     run(app)
     app.button(key="explain").click()
-    run(app)
+    settle(run(app))
     assert "Explained class" in texts(app)
 
 

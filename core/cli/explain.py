@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import torch
@@ -130,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         files["json"].write_text(json.dumps(summary, indent=2))
         print("top labels (sigmoid, each on its own): "
               + ", ".join(f"{card.labels[i]} {probs_now[i]:.3f}" for i in top))
+    for warning in summary.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{clip.name}: predicted {summary['prediction']} "
           f"(p={expl.meta['probabilities'][expl.meta['predicted']]:.3f}); explained class {summary['target_label']} "
           f"with {expl.method} in {transform.name} in {summary['timings']['explain_s']:.2f}s → {out}/")

@@ -34,7 +34,8 @@ from ..params import Param
 from ..probe import BASELINES, Probe, ProgressFn
 from .anytime import PartialFn, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import SAMPLERS, CellDraws, WeightedMoments, mask_chunks, smooth_masks
+from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, CellDraws, WeightedMoments, inert_cells, mask_chunks,
+                    smooth_masks, without_inert)
 
 ESTIMATORS = ("plain", "control_variate")
 
@@ -50,13 +51,14 @@ PARAMS = (
     Param("estimator", "plain", "plain: RISE's Σ s·M / (N·keep) (the paper); control_variate: the same expected "
           "map with the mask mean as control variate, lower variance", choices=ESTIMATORS),
     stop_param("masks"),
+    Param("inert", "none", INERT_HELP, choices=INERT_CHOICES),
 )
 
 
 def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_masks: int = 3000,
                      cells: int = 200, p: float = 0.5, readout: str = "prob", baseline: str = "zero",
                      sampler: str = "bernoulli", estimator: str = "plain", stop: str = "budget",
-                     on_partial: PartialFn | None = None) -> Attribution:
+                     on_partial: PartialFn | None = None, inert: str = "none") -> Attribution:
     """FreqRISE importance and its Monte-Carlo variance in ``probe``'s domain.
 
     Masks are drawn and scored in chunks whose size depends on the image shape only (so a seed gives
@@ -105,9 +107,8 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
                           lambda: (moments.spread / max(done - 1, 1) / done).sqrt()):
             break
     variance = moments.spread / max(done - 1, 1) / done
-    return Attribution(moments.mean, variance,
-                       {"mean_score": score_sum / done, "std_error": variance.sqrt(),
-                        **monitor.extras(probe.device)})
+    extras = {"mean_score": score_sum / done, "std_error": variance.sqrt(), **monitor.extras(probe.device)}
+    return Attribution(*without_inert(moments.mean, variance, inert_cells(probe, baseline), extras, inert))
 
 
 SPEC = ExplainerSpec(

@@ -46,6 +46,7 @@ from ..probe import Probe, ProgressFn, sub_progress
 from ..transforms import DWTTransform, Transform
 from .anytime import PartialFn, StepMonitor, budget_extras, stop_param
 from .base import Attribution, ExplainerSpec, PlotSpec
+from .masks import INERT_CHOICES, INERT_HELP, inert_cells, without_inert
 
 #: Table 1 of the paper; domains without a row use ``"stft"``.
 PAPER_DEFAULTS: dict[str, dict[str, float]] = {
@@ -71,6 +72,7 @@ PARAMS = (
     Param("tolerance", 0.0, "stop early when the loss changed by less than this fraction over 10 steps; 0 = off",
           low=0.0, high=0.1, step=1e-4),
     stop_param("steps"),
+    Param("inert", "none", INERT_HELP, choices=INERT_CHOICES),
 )
 
 #: Starting value of the cells that the random initialisation leaves out (see the module docstring).
@@ -250,7 +252,7 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
                            restarts: int = 4, lr: float = 0.05, lambda_r: float = -1.0, lambda_s: float = -1.0,
                            r: float = -1.0, init_fraction: float = 0.1, init_high: float = -1.0,
                            tolerance: float = 0.0, stop: str = "budget",
-                           on_partial: PartialFn | None = None) -> Attribution:
+                           on_partial: PartialFn | None = None, inert: str = "none") -> Attribution:
     """Learn ``restarts`` masks at once; saliency = their mean, uncertainty = their spread.
 
     Args:
@@ -267,7 +269,9 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
         ``restart_masks`` (R, *M), ``loss_curve`` (steps,) and the per-term curves ``ce_curve``,
         ``sparsity_curve`` (the hinge), ``smoothness_curve`` and ``mask_mean_curve`` (all means over
         restarts), ``settings`` (4,) = the λ_R, λ_S, r, init_high actually used, and ``budget_used`` /
-        ``budget_total`` (steps) and ``convergence``.
+        ``budget_total`` (steps) and ``convergence``; ``raw_saliency`` (*M) the mean mask as learned and
+        ``inert`` (*M) the cells where masking changes nothing (zero coefficients), which with
+        ``inert="none"`` get no importance in the saliency: the mask there is moved by the regularisers only.
     """
     domain = probe.transform.name
     cfg = fill_defaults(domain, lambda_r=lambda_r, lambda_s=lambda_s, r=r, init_high=init_high)
@@ -296,7 +300,7 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
               "sparsity_curve": curves["sparsity"], "smoothness_curve": curves["smoothness"],
               "mask_mean_curve": curves["mask_mean"], "settings": settings,
               **budget_extras(len(curves["loss"]), steps, monitor.convergence, device=probe.device)}
-    return Attribution(masks.mean(0), spread(masks), extras)
+    return Attribution(*without_inert(masks.mean(0), spread(masks), inert_cells(probe), extras, inert))
 
 
 SPEC = ExplainerSpec(

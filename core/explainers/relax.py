@@ -28,7 +28,8 @@ from ..params import Param
 from ..probe import BASELINES, Probe, ProgressFn
 from .anytime import PartialFn, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import SAMPLERS, STRATEGIES, CellDraws, WeightedMoments, mask_chunks, strategy_masks
+from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, STRATEGIES, CellDraws, WeightedMoments, inert_cells,
+                    mask_chunks, strategy_masks, without_inert)
 
 SIMILARITIES = ("embedding", "probabilities")
 
@@ -46,6 +47,7 @@ PARAMS = (
     Param("sampler", "bernoulli", "where the masks' cells come from: independent Bernoulli draws (the paper), "
           "antithetic pairs (M, 1 − M) or a scrambled Sobol sequence", choices=SAMPLERS),
     stop_param("masks"),
+    Param("inert", "none", INERT_HELP, choices=INERT_CHOICES),
 )
 
 
@@ -57,7 +59,7 @@ def u_relax(importance: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor
 def explain_relax(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_masks: int = 3000,
                   strategy: str = "unstructured", fraction: float = 0.5, cells: int = 200,
                   replacement: str = "zero", similarity: str = "embedding", sampler: str = "bernoulli", stop: str = "budget",
-                  on_partial: PartialFn | None = None) -> Attribution:
+                  on_partial: PartialFn | None = None, inert: str = "none") -> Attribution:
     """RELAX importance ``R`` and uncertainty ``U`` in ``probe``'s domain.
 
     Args:
@@ -105,9 +107,10 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
     safe = moments.weight.clamp_min(torch.finfo(dtype).tiny)
     importance = moments.mean
     uncertainty = torch.where(moments.weight > 0, moments.spread / safe, torch.zeros_like(safe)).clamp_min(0)
-    return Attribution(importance, uncertainty,
-                       {"u_relax": u_relax(importance, uncertainty), "mean_similarity": sim_sum / done,
-                        **monitor.extras(probe.device)})
+    importance, uncertainty, extras = without_inert(
+        importance, uncertainty, inert_cells(probe, replacement),
+        {"mean_similarity": sim_sum / done, **monitor.extras(probe.device)}, inert)
+    return Attribution(importance, uncertainty, {**extras, "u_relax": u_relax(importance, uncertainty)})
 
 
 def _std_error(moments: WeightedMoments) -> torch.Tensor:
