@@ -151,7 +151,7 @@ def test_freqrise_is_shown_relative_to_its_mean_and_the_choice_persists():
     run(at)
     assert widget(at, "w_reference").value == "zero"
     trace = heatmap(figure(at, "fig_saliency"))
-    assert trace["zmin"] == 0.0 and np.nanmin(z(trace)) >= 0
+    assert trace["zmin"] == 0.0 and np.nanmin(z(trace)) >= -1e-4 * np.nanmax(z(trace))  # round-off only
     set_and_run(at, "w_reference", "baseline")
     assert "mean score" in heatmap(figure(at, "fig_saliency"))["colorbar"]["title"]["text"]
 

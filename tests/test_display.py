@@ -223,3 +223,13 @@ def test_png_honours_colour_clipping_and_silent_cells():
     assert len(dimmed.axes[1].collections) == len(clipped.axes[1].collections) + 1   # the grey layer
     for f in (clipped, full, dimmed):
         plt.close(f)
+
+
+def test_round_off_does_not_make_a_positive_map_signed():
+    from earmark.display import is_signed, resolve_reference
+
+    img = np.full((3, 3), 0.6)
+    img[0, 0] = -2.5e-7
+    assert not is_signed(img) and is_signed(img - 0.1)
+    assert resolve_reference(img, EXPLAINERS.get("freqrise")) == "mean"
+    assert not colour_scale(img, clip_percentile=None).diverging
