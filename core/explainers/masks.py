@@ -404,7 +404,7 @@ def inert_cells(probe, baseline="zero", *, rtol: float = INERT_RTOL) -> Tensor:
 
 def without_inert(saliency: Tensor, uncertainty: Tensor, inert: Tensor, extras: dict[str, Tensor],
                   mode: str = "none") -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-    """Give inert cells no importance: just below the map's lowest live value (and ≤ 0), no uncertainty.
+    """Give inert cells no importance — 0 for a positive map, else just below its lowest live value — and no uncertainty.
 
     Args:
         saliency, uncertainty: (*M) the method's maps.  inert: (*M) bool from :func:`inert_cells`.
@@ -418,8 +418,10 @@ def without_inert(saliency: Tensor, uncertainty: Tensor, inert: Tensor, extras: 
     if mode == "raw" or not bool(inert.any()):
         return saliency, uncertainty, extras
     live = saliency[~inert]
-    if live.numel():   # just below every live cell (and ≤ 0), so rankings put inert cells last, even after ties at 0
-        floor = torch.clamp(live.min(), max=0.0) - INERT_BELOW * live.abs().max().clamp_min(1e-12)
+    if live.numel() and float(live.min()) > 0:   # a positive map stays non-negative: 0 ranks below every live cell
+        floor = saliency.new_zeros(())
+    elif live.numel():   # just below every live cell (and ≤ 0), so rankings put inert cells last, even after ties at 0
+        floor = live.min() - INERT_BELOW * live.abs().max().clamp_min(1e-12)
     else:
         floor = saliency.new_zeros(())
     return (torch.where(inert, floor, saliency), torch.where(inert, torch.zeros_like(uncertainty), uncertainty),
