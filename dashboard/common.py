@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from earmark.errors import EarmarkError
-
 from . import services as sv
 
 
