@@ -16,14 +16,22 @@ from typing import Callable, Literal
 
 import torch
 from torch import Tensor
-import torch.nn.functional as F
 
 from .errors import ConfigError
 from .transforms import Transform
 
 #: ``progress(fraction in [0, 1], stage)``; ``stage`` names the current step for a person.
 ProgressFn = Callable[[float, str], None]
-Readout = Literal["logit", "prob", "log_prob", "logits", "probs", "embed_cos"]
+#: A scalar per clip, of the target class: the values every ``readout`` option accepts.
+Readout = Literal["prob", "logit", "log_prob"]
+#: The one dispatch table of the readouts: ``(N, C) logits, target → (N,)``.
+READOUTS: dict[str, Callable[[Tensor, int], Tensor]] = {
+    "prob": lambda logits, c: logits.softmax(-1)[:, c],
+    "logit": lambda logits, c: logits[:, c],
+    "log_prob": lambda logits, c: logits.log_softmax(-1)[:, c],
+}
+#: A vector per clip: all ``logits`` or ``probs`` (N, C), or the model's ``embedding`` (N, D).
+Output = Literal["logits", "probs", "embedding"]
 BaselineKind = Literal["zero", "mean", "min"]
 BASELINES: tuple[str, ...] = ("zero", "mean", "min")
 
@@ -137,38 +145,32 @@ class Probe:
                 self._clean_embedding = self.model.embed(self.x)[0]
         return self._clean_embedding
 
-    def read(self, waves: Tensor, readout: Readout, target: int | None = None) -> Tensor:
-        """Model readout on (N, L) waveforms: (N,) for scalar readouts, (N, C) for ``logits``/``probs``."""
-        c = self.target if target is None else target
-        if readout == "embed_cos":
-            emb = self.model.embed(waves)
-            return F.cosine_similarity(emb, self.clean_embedding()[None].to(emb.dtype), dim=-1)
+    def read(self, waves: Tensor, readout: Readout | Output, target: int | None = None) -> Tensor:
+        """Model readout on (N, L) waveforms: (N,) for a :data:`Readout`, (N, C) or (N, D) for an :data:`Output`."""
+        if readout == "embedding":
+            return self.model.embed(waves)
         logits = self.model(waves)
         if readout == "logits":
             return logits
         if readout == "probs":
             return logits.softmax(-1)
-        if readout == "logit":
-            return logits[:, c]
-        if readout == "prob":
-            return logits.softmax(-1)[:, c]
-        if readout == "log_prob":
-            return logits.log_softmax(-1)[:, c]
-        raise ConfigError(f"Unknown readout '{readout}'.")
+        if readout not in READOUTS:
+            raise ConfigError(f"Unknown readout '{readout}'. Use one of: {', '.join(READOUTS)}.")
+        return READOUTS[readout](logits, self.target if target is None else target)
 
     # ---- the two operations ------------------------------------------------------------------
-    def score(self, masks: Tensor, *, baseline: BaselineKind | Tensor = "zero", readout: Readout = "prob",
+    def score(self, masks: Tensor, *, baseline: BaselineKind | Tensor = "zero", readout: Readout | Output = "prob",
               target: int | None = None, progress: ProgressFn | None = None, stage: str = "scoring masks") -> Tensor:
         """Readout of the model on the clip with each of N map-space masks applied.
 
         Args:
             masks: (N, *M) values in [0, 1]; 1 keeps a cell, 0 replaces it by the baseline.
             baseline: replacement value (see :func:`baseline_coeffs`).
-            readout: ``prob`` / ``logit`` / ``log_prob`` of the target, ``probs`` / ``logits`` of all
-                classes, or ``embed_cos`` (cosine similarity of the embeddings of masked and clean clip).
+            readout: ``prob`` / ``logit`` / ``log_prob`` of the target (a :data:`Readout`), or ``probs`` /
+                ``logits`` of all classes or the model's ``embedding`` (an :data:`Output`).
 
         Returns:
-            (N,) or (N, C) on the device.
+            (N,), or (N, C) / (N, D) for an :data:`Output`, on the device.
         """
         n = masks.shape[0]
         step = self.batch_size(backward=False)

@@ -10,7 +10,9 @@ import importlib
 import time
 from typing import Any
 
+import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import Tensor
 
 from ..device import make_generator
@@ -31,14 +33,14 @@ for _name in _MODULES:
         EXPLAINERS.register(_spec.name, _spec)
 
 
-def explain(model, x: Tensor, transform: Transform, target: int | None = None, *, method: str = "ig",
+def explain(model, x: ArrayLike, transform: Transform, target: int | None = None, *, method: str = "ig",
             seed: int | None = 0, generator: torch.Generator | None = None, progress: ProgressFn | None = None,
             batch_size: int | None = None, first_look: FirstLook | None = None, **params: Any) -> Explanation:
     """Explain ``model``'s prediction on ``x`` in ``transform``'s domain with the explainer ``method``.
 
     Args:
         model: an :class:`~earmark.models.EarmarkModel`.
-        x: (L,) waveform at the model's sample rate and length.
+        x: (L,) waveform at the model's sample rate and length: a tensor, a NumPy array or any array-like.
         transform: the domain (see :func:`earmark.transforms.get_transform`).
         target: class to explain; ``None`` = the predicted class.
         method: registered explainer name (see ``EXPLAINERS.names()``).
@@ -52,7 +54,8 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
         **params: the method's hyperparameters (declared in its spec; defaults from the papers).
 
     Returns:
-        An :class:`Explanation` with saliency and uncertainty in the transform's map space.
+        An :class:`Explanation` with saliency and uncertainty in the transform's map space; its ``params``
+        name every hyperparameter as used (including values the method resolved itself).
 
     Raises:
         ConfigError: unknown method, unsupported domain, or a bad hyperparameter.
@@ -63,6 +66,8 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
             f"{spec.title} works in the {', '.join(spec.domains)} domain(s), not '{transform.name}'."
         )
     settings = resolve(spec.params, params, owner=f"Explainer '{method}'")
+    if not isinstance(x, Tensor):
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
     probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress)
     if generator is None:
         generator = make_generator(seed, probe.device)
@@ -81,7 +86,7 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
         method=spec.name,
         transform=transform.name,
         uncertainty_meaning=spec.uncertainty,
-        params=settings,
+        params={**settings, **result.resolved},
         seed=seed,
         extras={k: v.detach() for k, v in result.extras.items()},
         meta={

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from ..params import Param
-from ..probe import BASELINES, Probe, ProgressFn
+from ..probe import BASELINES, BaselineKind, Probe, ProgressFn, Readout
 from .base import Attribution, ExplainerSpec
 from .masks import WeightedMoments, mask_chunks, smooth_masks
 
@@ -38,8 +38,9 @@ PARAMS = (
 )
 
 
-def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_masks: int = 3000,
-                     cells: int = 200, p: float = 0.5, readout: str = "prob", baseline: str = "zero") -> Attribution:
+def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
+                     n_masks: int = 3000, cells: int = 200, p: float = 0.5, readout: Readout = "prob",
+                     baseline: BaselineKind = "zero") -> Attribution:
     """FreqRISE importance and its Monte-Carlo variance in ``probe``'s domain.
 
     Masks are drawn and scored in chunks whose size depends on the image shape only (so a seed gives
@@ -48,7 +49,7 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
     Args:
         probe: the clip, model and domain.
         generator: random source for the masks, on ``probe.device``.
-        progress: ``progress(fraction, stage)``.
+        progress: ``progress(fraction, stage)``, or ``None``.
         n_masks: N.  cells: coarse grid size.  p: drop probability of a grid cell.
         readout: ``"prob"`` or ``"logit"`` of the target.  baseline: ``"zero"``, ``"mean"`` or ``"min"``.
 

@@ -11,19 +11,24 @@ Uncertainty: the standard deviation, per cell, of the attributions obtained from
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import Tensor
 
 from ..params import Param
-from ..probe import Probe, ProgressFn, attribution_from_grad, sub_progress
+from ..probe import Probe, ProgressFn, Readout, attribution_from_grad, sub_progress
 from .base import Attribution, ExplainerSpec, FirstLook
+
+#: The references integrated from: all three (their spread is the uncertainty) or the zero baseline only.
+Baselines = Literal["zero+noise+blur", "zero"]
 
 PARAMS = (
     Param("n_steps", 50, "points on the straight path from baseline to input", low=4, high=512, step=1),
     Param("noise_scale", 0.1, "std of the noise baseline, relative to the clip's RMS", low=0.0, high=2.0, step=0.01),
     Param("blur_ms", 4.0, "std of the Gaussian blur of the blurred baseline, in ms", low=0.1, high=50.0, step=0.1),
     Param("baselines", "zero+noise+blur", "references integrated from: all three (their spread is the uncertainty) "
-          "or the zero baseline only (a third of the cost, no uncertainty)", choices=("zero+noise+blur", "zero")),
+          "or the zero baseline only (a third of the cost, no uncertainty)", choices=get_args(Baselines)),
 )
 
 
@@ -53,7 +58,7 @@ def reference_waves(x: Tensor, *, generator: torch.Generator, noise_scale: float
 
 
 def integrated_gradients(probe: Probe, baselines: Tensor, *, n_steps: int, progress: ProgressFn | None = None,
-                         readout: str = "logit") -> tuple[Tensor, Tensor]:
+                         readout: Readout = "logit") -> tuple[Tensor, Tensor]:
     """IG in coefficient space for several baselines at once, all their path points in one batched pass.
 
     Args:
@@ -80,8 +85,8 @@ def integrated_gradients(probe: Probe, baselines: Tensor, *, n_steps: int, progr
     return attributions, gaps
 
 
-def explain_ig(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_steps: int = 50,
-               noise_scale: float = 0.1, blur_ms: float = 4.0, baselines: str = "zero+noise+blur",
+def explain_ig(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None, n_steps: int = 50,
+               noise_scale: float = 0.1, blur_ms: float = 4.0, baselines: Baselines = "zero+noise+blur",
                first_look: FirstLook | None = None) -> Attribution:
     """Integrated gradients from the zero baseline; uncertainty = spread over zero/noise/blur baselines.
 

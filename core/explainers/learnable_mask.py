@@ -238,16 +238,16 @@ def spread(masks: Tensor) -> Tensor:
 
 
 # ---- the explainer ------------------------------------------------------------------------------------
-def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, steps: int = 300,
-                           restarts: int = 4, lr: float = 0.05, lambda_r: float = -1.0, lambda_s: float = -1.0,
-                           r: float = -1.0, init_fraction: float = 0.1, init_high: float = -1.0,
-                           tolerance: float = 0.0) -> Attribution:
+def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
+                           steps: int = 300, restarts: int = 4, lr: float = 0.05, lambda_r: float = -1.0,
+                           lambda_s: float = -1.0, r: float = -1.0, init_fraction: float = 0.1,
+                           init_high: float = -1.0, tolerance: float = 0.0) -> Attribution:
     """Learn ``restarts`` masks at once; saliency = their mean, uncertainty = their spread.
 
     Args:
         probe: the clip, model and domain.
         generator: draws the initial masks.
-        progress: ``progress(fraction, stage)``.
+        progress: ``progress(fraction, stage)``, or ``None``.
         steps, restarts, lr, lambda_r, lambda_s, r, init_fraction, init_high, tolerance: see ``PARAMS``;
             negative λ_R, λ_S, r, init_high mean the paper's default for the domain.
 
@@ -255,7 +255,9 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
         Attribution with saliency (*M) in [0, 1], uncertainty (*M) (std over restarts), extras
         ``restart_masks`` (R, *M), ``loss_curve`` (steps,) and the per-term curves ``ce_curve``,
         ``sparsity_curve`` (the hinge), ``smoothness_curve`` and ``mask_mean_curve`` (all means over
-        restarts), and ``settings`` (4,) = the λ_R, λ_S, r, init_high actually used.
+        restarts); ``resolved`` names the λ_R, λ_S, r and init_high actually used (the paper's values for
+        the domain where the arguments were negative), which :func:`~earmark.explainers.explain` puts in
+        ``Explanation.params``.
     """
     domain = probe.transform.name
     cfg = fill_defaults(domain, lambda_r=lambda_r, lambda_s=lambda_s, r=r, init_high=init_high)
@@ -277,11 +279,10 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
     masks, curves = optimise_masks(probe, init, objective, optimizer="adam", lr=lr, steps=steps,
                                    tolerance=tolerance, progress=sub_progress(progress, 0.0, 1.0),
                                    stage="learning masks")
-    settings = torch.tensor([cfg["lambda_r"], cfg["lambda_s"], cfg["r"], cfg["init_high"]], device=probe.device)
     extras = {"restart_masks": masks, "loss_curve": curves["loss"], "ce_curve": curves["ce"],
               "sparsity_curve": curves["sparsity"], "smoothness_curve": curves["smoothness"],
-              "mask_mean_curve": curves["mask_mean"], "settings": settings}
-    return Attribution(masks.mean(0), spread(masks), extras)
+              "mask_mean_curve": curves["mask_mean"]}
+    return Attribution(masks.mean(0), spread(masks), extras, resolved=cfg)
 
 
 SPEC = ExplainerSpec(

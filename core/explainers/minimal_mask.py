@@ -21,18 +21,16 @@ import torch
 from torch import Tensor
 
 from ..params import Param
-from ..probe import Probe, ProgressFn, sub_progress
+from ..probe import READOUTS, Probe, ProgressFn, Readout, sub_progress
 from .base import Attribution, ExplainerSpec
 from .learnable_mask import optimise_masks, spread
-
-READOUTS = ("prob", "logit", "log_prob")
 
 PARAMS = (
     Param("steps", 500, "NAdam steps (one batched forward + backward over all restarts each)",
           low=1, high=5000, step=1),
     Param("alpha", 1.0, "weight α of the mask size ‖M‖₁/|M| against the class score", low=0.0, high=100.0,
           step=0.05),
-    Param("readout", "prob", "class score kept up: probability, logit or log-probability", choices=READOUTS),
+    Param("readout", "prob", "class score kept up: probability, logit or log-probability", choices=tuple(READOUTS)),
     Param("restarts", 4, "perturbed starts optimised together; their spread is the uncertainty",
           low=1, high=64, step=1),
     Param("alpha_spread", 1.0, "restarts use α·2^u, u evenly spaced in [−spread/2, spread/2] (octaves)",
@@ -42,15 +40,6 @@ PARAMS = (
     Param("tolerance", 0.0, "stop early when the loss changed by less than this fraction over 10 steps; 0 = off",
           low=0.0, high=0.1, step=1e-4),
 )
-
-
-def class_score(logits: Tensor, target: int, readout: str) -> Tensor:
-    """(R, C) logits → (R,) score of ``target``: ``prob``, ``logit`` or ``log_prob``."""
-    if readout == "prob":
-        return logits.softmax(-1)[:, target]
-    if readout == "log_prob":
-        return logits.log_softmax(-1)[:, target]
-    return logits[:, target]
 
 
 def restart_alphas(alpha: float, restarts: int, *, spread_octaves: float, device=None, dtype=torch.float32) -> Tensor:
@@ -67,16 +56,16 @@ def perturbed_full_masks(shape: tuple[int, ...], *, noise: float, generator: tor
     return 1.0 - noise * torch.rand(shape, generator=generator, device=device, dtype=dtype)
 
 
-def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, steps: int = 500,
-                         alpha: float = 1.0, readout: str = "prob", restarts: int = 4, alpha_spread: float = 1.0,
-                         init_noise: float = 0.05,
-                         lr: float = 0.05, tolerance: float = 0.0) -> Attribution:
+def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
+                         steps: int = 500, alpha: float = 1.0, readout: Readout = "prob", restarts: int = 4,
+                         alpha_spread: float = 1.0, init_noise: float = 0.05, lr: float = 0.05,
+                         tolerance: float = 0.0) -> Attribution:
     """Shrink the mask from the full clip; saliency = mean final mask, uncertainty = spread over restarts.
 
     Args:
         probe: the clip, model and domain.
         generator: draws the perturbations of the starting masks.
-        progress: ``progress(fraction, stage)``.
+        progress: ``progress(fraction, stage)``, or ``None``.
         steps, alpha, readout, restarts, alpha_spread, init_noise, lr, tolerance: see ``PARAMS``.
 
     Returns:
@@ -92,7 +81,7 @@ def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: 
                             dtype=probe.coeffs.real.dtype)
 
     def objective(masks: Tensor) -> dict[str, Tensor]:
-        score = class_score(probe.logits_of(probe.apply_masks(masks)), probe.target, readout)
+        score = READOUTS[readout](probe.logits_of(probe.apply_masks(masks)), probe.target)
         size = masks.flatten(1).mean(-1)
         return {"loss": -score + alphas * size, "score": score.detach(), "sparsity": 1.0 - size.detach()}
 
