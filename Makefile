@@ -3,8 +3,11 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
+# The dashboard listens on this machine only; `make run HOST=0.0.0.0` serves a network (put authentication
+# in front first: see the README, "Serving a classroom").
+HOST   ?= 127.0.0.1
 
-.PHONY: run test test-fast install install-test system-deps bench clean
+.PHONY: run test test-fast install install-test system-deps bench fuzz clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +24,7 @@ install-test: $(VENV)/.installed-test
 
 ## Start the dashboard on the bundled default model and example clip.
 run: install
-	$(VENV)/bin/streamlit run dashboard/app.py --server.port $(PORT)
+	$(VENV)/bin/streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT)
 
 ## Debian packages the tests use (browser test, example synthesis); best effort, skipped if not root.
 system-deps:
@@ -37,6 +40,13 @@ system-deps:
 ## Install with test extras and run the whole test suite.
 test: install-test system-deps
 	$(PY) -m pytest -q
+
+## Fuzz the decoder (10,000 mutated files) and every declared hyperparameter; writes the tables.
+FUZZ_CASES ?= 10000
+fuzz: install-test
+	mkdir -p docs/results
+	OMP_NUM_THREADS=1 nice -n 10 $(PY) tests/test_fuzz_decoder.py --cases $(FUZZ_CASES) --out docs/results/fuzz-decoder.md
+	OMP_NUM_THREADS=1 nice -n 10 $(PY) tests/test_fuzz_params.py --out docs/results/fuzz-params.md
 
 bench: install
 	$(VENV)/bin/earmark bench

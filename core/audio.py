@@ -20,21 +20,22 @@ import dataclasses
 import hashlib
 import io
 import os
+import math
 import shutil
 import subprocess
 import tempfile
-import warnings as pywarnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Union
 
 import numpy as np
 import soundfile as sf
+import soxr
 import torch
-import torchaudio
 from torch import Tensor
 
-from .errors import AudioError, ClipTooLong
+from .errors import AudioError, ClipTooLong, ConfigError
+from .validate import check_rate
 
 LengthPolicy = Literal["center", "start", "end"]
 LENGTH_POLICIES: tuple[str, ...] = ("center", "start", "end")
@@ -48,6 +49,22 @@ SUPPORTED_FORMATS: tuple[str, ...] = ("wav", "flac", "ogg", "mp3")
 
 #: Peak amplitude at or below which a clip counts as silent (−100 dBFS).
 SILENCE_PEAK = 1e-5
+
+# ---- limits on what decoding may produce -------------------------------------------------------
+# Checked from the header before any sample is decoded, so a small hostile file cannot make the
+# decoder or the resampler take gigabytes; each refusal is one sentence that says what was wrong.
+
+#: Sample rates accepted from a file, in Hz (telephone speech to studio 192 kHz).
+MIN_RATE, MAX_RATE = 1_000, 192_000
+#: Most channels accepted (7.1 surround).
+MAX_CHANNELS = 8
+#: Most decoded bytes (float32, all channels) of the part of a file that is read: 100 MB, e.g.
+#: 60 s of 8 channels at 48 kHz; decoding goes block by block and keeps only the mono mix.
+MAX_DECODED_BYTES = 100 * 2**20
+#: Largest file read from a path (uploads are capped by the server, at 50 MB by default).
+MAX_FILE_BYTES = 256 * 2**20
+#: Frames decoded per block (the mono mix is accumulated block by block).
+_BLOCK_FRAMES = 1 << 16
 
 
 @dataclass(frozen=True, eq=False)  # holds a tensor: compare clips with clip_hash, not ==
@@ -122,6 +139,10 @@ def _read_source(source: AudioSource) -> tuple[bytes, str]:
         path = Path(source)
         if not path.is_file():
             raise AudioError(f"No audio file at '{path}'. Check the path, or pick a bundled example.")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise AudioError(f"'{path.name}' is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB. "
+                             "Trim the file or convert it to a compressed format (FLAC, OGG).")
         return path.read_bytes(), path.stem
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), "upload"
@@ -149,6 +170,34 @@ def _undecodable(detail: str = "") -> AudioError:
         f"{', '.join(f.upper() for f in SUPPORTED_FORMATS)}. If the file is one of these it may be damaged: "
         "convert it to WAV and try again."
     )
+
+
+def check_header(name: str, rate: float, channels: int, frames: int) -> None:
+    """Refuse a stream whose header promises more than Earmark decodes (rate, channels, decoded bytes).
+
+    ``frames`` is the number of frames that would be read (the whole file, or the segment).
+
+    Raises:
+        AudioError: one sentence naming what is out of range and the limit.
+    """
+    if not math.isfinite(rate) or rate <= 0:
+        raise AudioError(f"'{name}' has a sample rate of {rate:g} Hz in its header, which no audio has: the "
+                         "file is damaged. Export it again (e.g. as 16-bit WAV).")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(f"'{name}' has a sample rate of {rate:,.0f} Hz; Earmark reads {MIN_RATE:,} to "
+                         f"{MAX_RATE:,} Hz. Resample the file (e.g. to 48 kHz) and try again.")
+    if channels < 1:
+        raise AudioError(f"'{name}' reports {channels} audio channels: the file is damaged. Export it again.")
+    if channels > MAX_CHANNELS:
+        raise AudioError(f"'{name}' has {channels} channels; Earmark reads at most {MAX_CHANNELS}. "
+                         "Mix it down to mono or stereo and try again.")
+    decoded = 4 * int(frames) * int(channels)
+    if decoded > MAX_DECODED_BYTES:
+        raise AudioError(
+            f"'{name}' would decode to {decoded / 2**20:,.0f} MB of samples ({channels} channels × "
+            f"{int(frames):,} frames at {rate:,.0f} Hz); the limit is {MAX_DECODED_BYTES // 2**20} MB. "
+            "Mix it down to mono, lower its rate, or choose a shorter segment."
+        )
 
 
 def _frame_range(total: int, rate: int, segment: tuple[float, float] | None,
@@ -191,118 +240,207 @@ def _frame_range(total: int, rate: int, segment: tuple[float, float] | None,
     return start, max(stop, start + 1), warnings
 
 
-def _decode_soundfile(data: bytes, segment, max_seconds: float):
-    """Decode with libsndfile: (frames, channels) float32, rate, total frames, format, warnings."""
+def _decode_soundfile(data: bytes, name: str, segment, max_seconds: float):
+    """Decode with libsndfile, block by block into the mono mix, after checking the header.
+
+    Returns (L,) float32 mono, rate, channels, total frames, format, warnings.
+    """
     with sf.SoundFile(io.BytesIO(data)) as f:
-        rate, total, fmt = int(f.samplerate), int(f.frames), str(f.format)
-        if rate <= 0:
-            raise _undecodable("the file reports no sample rate")
+        rate, channels, total, fmt = int(f.samplerate), int(f.channels), int(f.frames), str(f.format)
+        check_header(name, rate, channels, 0)
         start, stop, warnings = _frame_range(total, rate, segment, max_seconds)
+        check_header(name, rate, channels, stop - start)
         if start:
             f.seek(start)
-        samples = f.read(stop - start, dtype="float32", always_2d=True)
-    return samples, rate, total, fmt, warnings
+        mono = np.empty(stop - start, np.float32)
+        done = 0
+        while done < mono.size:
+            block = f.read(min(_BLOCK_FRAMES, mono.size - done), dtype="float32", always_2d=True)
+            if block.shape[0] == 0:
+                break
+            mono[done:done + block.shape[0]] = block.mean(axis=1, dtype=np.float32) if channels > 1 else block[:, 0]
+            done += block.shape[0]
+    return mono[:done], rate, channels, total, fmt, warnings
 
 
-def _decode_fallback(data: bytes) -> tuple[np.ndarray, int, str]:
-    """Decode what libsndfile cannot: ffmpeg if installed, else audioread (librosa's fallback).
+def _sniff_container(data: bytes) -> str | None:
+    """The ffmpeg demuxer for a file's signature, or ``None``: the fallback never lets ffmpeg probe the
+    format, so no playlist, HLS, concat list or other protocol can be reached from a file's contents."""
+    head = data[:16]
+    if head[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06):
+        return "mp3"
+    if data[4:8] == b"ftyp":
+        return "mov"          # MP4 / M4A (ffmpeg's mov,mp4,m4a demuxer)
+    if head[:4] == b"\x1aE\xdf\xa3":
+        return "matroska"     # WebM / MKA
+    return None
 
-    Returns (frames, channels) float32, rate, format name. Raises AudioError when nothing works.
+
+def _decode_fallback(data: bytes, name: str, max_seconds: float) -> tuple[np.ndarray, int, int, str]:
+    """Decode what libsndfile cannot with ffmpeg, when it is installed, restricted to a local file.
+
+    ffmpeg gets an explicit input format from the file's signature (one of a few audio containers),
+    reads only the ``file`` protocol, mixes to mono and stops after ``max_seconds`` and
+    :data:`MAX_DECODED_BYTES`. Returns (L,) float32 mono, rate, channels (1), format name.
+
+    Raises:
+        AudioError: no ffmpeg, an unknown container, or ffmpeg fails.
     """
+    fmt = _sniff_container(data)
+    ffmpeg = shutil.which("ffmpeg")
+    if fmt is None or ffmpeg is None:
+        raise _undecodable("libsndfile cannot read it" + ("" if fmt is None else "; ffmpeg is not installed"))
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "upload"
+        path = Path(tmp) / f"upload.{fmt}"
         path.write_bytes(data)
-        ffmpeg = shutil.which("ffmpeg")
-        if ffmpeg:
-            result = subprocess.run(
-                [ffmpeg, "-v", "error", "-nostdin", "-i", str(path), "-f", "wav", "-acodec", "pcm_f32le", "-"],
-                capture_output=True, timeout=120, check=False,
-            )
-            if result.returncode == 0 and result.stdout:
-                try:
-                    samples, rate = sf.read(io.BytesIO(result.stdout), dtype="float32", always_2d=True)
-                    return samples, int(rate), "ffmpeg"
-                except (sf.LibsndfileError, RuntimeError, ValueError):
-                    pass
+        command = [ffmpeg, "-nostdin", "-v", "error", "-protocol_whitelist", "file", "-f", fmt,
+                   "-i", f"file:{path}", "-map", "0:a:0", "-t", f"{max_seconds:g}", "-ac", "1",
+                   "-fs", str(MAX_DECODED_BYTES), "-f", "wav", "-acodec", "pcm_f32le", f"file:{Path(tmp) / 'out.wav'}"]
         try:
-            # audioread imports its backends (aifc, audioop, sunau: dropped in Python 3.13) lazily.
-            with pywarnings.catch_warnings():
-                pywarnings.simplefilter("ignore", DeprecationWarning)
-                import audioread  # librosa's fallback decoder; imported only when libsndfile has failed
+            result = subprocess.run(command, capture_output=True, timeout=60, check=False)
+            if result.returncode != 0:
+                raise _undecodable(f"ffmpeg: {result.stderr.decode(errors='replace').strip()[:120]}")
+            with sf.SoundFile(str(Path(tmp) / "out.wav")) as f:
+                rate = int(f.samplerate)
+                check_header(name, rate, int(f.channels), int(f.frames))
+                samples = f.read(dtype="float32", always_2d=True)
+        except (OSError, subprocess.TimeoutExpired, sf.LibsndfileError, RuntimeError, ValueError):
+            raise _undecodable("ffmpeg could not read it") from None
+    return samples.mean(axis=1, dtype=np.float32), rate, 1, "ffmpeg"
 
-                with audioread.audio_open(str(path)) as f:
-                    rate, channels = int(f.samplerate), int(f.channels)
-                    pcm = b"".join(f)
-        except Exception:  # audioread raises many unrelated types; all mean "cannot decode"
-            raise _undecodable() from None
-    ints = np.frombuffer(pcm, dtype="<i2")
-    samples = (ints[: ints.size - ints.size % max(channels, 1)].reshape(-1, max(channels, 1)) / 32768.0)
-    samples = samples.astype(np.float32)
-    return samples, int(rate), "audioread"
+
+def _header_sentence(data: bytes, name: str) -> None:
+    """A precise sentence for WAV/AIFF headers that libsndfile refuses (e.g. a sample rate of 0)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        pos = 12
+        while pos + 8 <= len(data):
+            cid, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+            if cid == b"fmt " and pos + 16 <= len(data):
+                channels = int.from_bytes(data[pos + 10:pos + 12], "little")
+                rate = int.from_bytes(data[pos + 12:pos + 16], "little")
+                check_header(name, rate, channels, 0)
+                return
+            pos += 8 + size + (size & 1)
+    elif data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC"):
+        pos = 12
+        while pos + 8 <= len(data):
+            cid, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "big")
+            if cid == b"COMM" and pos + 26 <= len(data):
+                channels = int.from_bytes(data[pos + 8:pos + 10], "big")
+                exponent = int.from_bytes(data[pos + 16:pos + 18], "big") & 0x7FFF
+                mantissa = int.from_bytes(data[pos + 18:pos + 26], "big")
+                rate = 0.0 if mantissa == 0 else mantissa * 2.0 ** (min(exponent, 16446) - 16383 - 63)
+                check_header(name, rate, channels, 0)
+                return
+            pos += 8 + size + (size & 1)
 
 
 def load_clip(source: AudioSource, *, name: str | None = None, max_seconds: float = 60.0,
-              segment: tuple[float, float] | None = None) -> Clip:
-    """Decode an audio file into a mono :class:`Clip` at the file's own rate.
+              segment: tuple[float, float] | None = None, sample_rate: int | None = None) -> Clip:
+    """Decode an audio file into a mono :class:`Clip` (at the file's rate, or resampled to ``sample_rate``).
 
-    Decodes WAV, FLAC, OGG and MP3 with libsndfile (soundfile); anything libsndfile cannot read goes to
-    ffmpeg (when installed) or audioread (librosa's fallback decoder). Channels are averaged to mono.
+    Decodes WAV, FLAC, OGG and MP3 with libsndfile (soundfile), block by block into the mono mix;
+    anything libsndfile cannot read goes to ffmpeg when it is installed (restricted to a local file and
+    an explicit input format). The header is checked before decoding: rates outside
+    [:data:`MIN_RATE`, :data:`MAX_RATE`], more than :data:`MAX_CHANNELS` channels or more than
+    :data:`MAX_DECODED_BYTES` of samples are refused.
 
     Args:
         source: a path, the file's bytes, or a binary file-like object (an upload).
         name: label of the clip; default: the file stem, or ``"upload"``.
         max_seconds: longest clip accepted without a ``segment``.
         segment: ``(start_s, end_s)`` in seconds: decode only this part (for clips over the limit).
+        sample_rate: resample to this rate right after decoding (what an app keeps is then at the model's
+            rate, not the file's); ``None`` keeps the file's rate.
 
     Returns:
-        Clip with ``wave`` (L,) float32 at ``original_rate``.
+        Clip with ``wave`` (L,) float32 at ``sample_rate`` (or ``original_rate``).
 
     Raises:
-        AudioError: empty file, undecodable bytes, no samples, NaN/Inf samples, longer than
-            ``max_seconds``, or a bad ``segment``. All-silent clips are *not* errors: they get a warning.
+        AudioError: empty file, undecodable bytes, a header out of the limits, no samples, NaN/Inf samples,
+            longer than ``max_seconds``, or a bad ``segment``. All-silent clips are *not* errors: they get a
+            warning.
     """
+    target_rate = None if sample_rate is None else check_rate(sample_rate, "sample rate to resample to")
     data, stem = _read_source(source)
     name = name or stem
     if len(data) == 0:
         raise AudioError(f"'{name}' is empty (0 bytes). Record or upload the clip again.")
+    if not (isinstance(max_seconds, (int, float)) and math.isfinite(max_seconds) and max_seconds > 0):
+        raise AudioError(f"max_seconds must be a positive number of seconds; got {max_seconds!r}.")
+    _header_sentence(data, name)   # WAV/AIFF: the header's own rate and channels, before libsndfile's reading
     try:
-        samples, rate, total, fmt, warnings = _decode_soundfile(data, segment, max_seconds)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError):
-        samples, rate, fmt = _decode_fallback(data)
-        total = samples.shape[0]
+        wave, rate, channels, total, fmt, warnings = _decode_soundfile(data, name, segment, max_seconds)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError, OverflowError, MemoryError) as exc:
+        try:
+            wave, rate, channels, fmt = _decode_fallback(data, name, max_seconds)
+        except AudioError as fallback:
+            detail = str(getattr(exc, "error_string", "") or "").strip().rstrip(".")
+            if "libsndfile cannot read it" in str(fallback) and detail:
+                raise _undecodable(f"libsndfile: {detail}") from None
+            raise
+        total = wave.shape[0]
         start, stop, warnings = _frame_range(total, rate, segment, max_seconds)
-        samples = samples[start:stop]
-    if total == 0 or samples.size == 0:
+        wave = wave[start:stop]
+    if total == 0 or wave.size == 0:
         raise AudioError(f"'{name}' decodes to no samples: the file holds a header but no audio. "
                          "Record or export the clip again.")
-    if not np.isfinite(samples).all():
-        bad = "NaN" if np.isnan(samples).any() else "infinite (Inf)"
+    if not np.isfinite(wave).all():
+        # A mean of finite samples is finite, so a non-finite mix means a non-finite sample.
+        bad = "NaN" if np.isnan(wave).any() else "infinite (Inf)"
         raise AudioError(f"'{name}' contains {bad} sample values, so it cannot be analysed. "
                          "Re-export the clip from your audio editor as 16-bit WAV.")
-    channels = samples.shape[1]
-    wave = torch.from_numpy(np.ascontiguousarray(samples.mean(axis=1, dtype=np.float32)))
+    wave = torch.from_numpy(np.ascontiguousarray(wave))
     peak = float(wave.abs().max())
     if peak <= SILENCE_PEAK:
         warnings += (f"'{name}' is silent (peak {peak:.1e}). A model's answer and its explanation for "
                      "silence say little; check the microphone or pick another clip.",)
-    return Clip(wave=wave, sample_rate=rate, name=name, original_rate=rate, channels=channels,
+    clip = Clip(wave=wave, sample_rate=rate, name=name, original_rate=rate, channels=channels,
                 source_seconds=total / rate, format=fmt, warnings=warnings)
+    if target_rate is not None and target_rate != rate:
+        clip = clip.replace(wave=resample(wave, rate, target_rate), sample_rate=target_rate)
+    return clip
 
 
 # ---- making a clip fit a model -------------------------------------------------------------------
 
 def resample(wave: Tensor, orig_rate: int, new_rate: int) -> Tensor:
-    """Band-limited resampling of the last axis (torchaudio's windowed-sinc), a no-op at equal rates.
+    """Band-limited resampling of the last axis with libsoxr (high quality), a no-op at equal rates.
+
+    Time and memory are bounded for any pair of rates (soxr's filters do not grow with the rates'
+    greatest common divisor, unlike a plain polyphase kernel); runs on the CPU and returns on
+    ``wave``'s device and dtype. Not differentiable.
 
     Args:
-        wave: (..., L) waveform.  orig_rate, new_rate: Hz (integers).
+        wave: (..., L) waveform.  orig_rate, new_rate: Hz (positive integers).
 
     Returns:
-        (..., ceil(L · new_rate / orig_rate)) waveform.
+        (..., ceil(L · new_rate / orig_rate)) waveform (the length torchaudio's resampler gives).
+
+    Raises:
+        ConfigError: a rate that is not a positive whole number.
     """
-    if int(orig_rate) == int(new_rate):
+    orig, new = check_rate(orig_rate, "input rate"), check_rate(new_rate, "output rate")
+    if orig == new:
         return wave
-    return torchaudio.functional.resample(wave, int(orig_rate), int(new_rate))
+    length = wave.shape[-1]
+    out_len = -(-length * new // orig)
+    lead = tuple(wave.shape[:-1])
+    x = wave.detach().reshape(-1, length).to("cpu", torch.float32).numpy()
+    if length == 0 or x.shape[0] == 0:
+        return wave.new_zeros((*lead, out_len))
+    y = soxr.resample(np.ascontiguousarray(x.T), orig, new, quality="HQ")   # (frames, channels)
+    y = y.reshape(-1, x.shape[0])
+    if y.shape[0] < out_len:
+        y = np.pad(y, ((0, out_len - y.shape[0]), (0, 0)))
+    y = np.ascontiguousarray(y[:out_len].T)
+    return torch.from_numpy(y).reshape(*lead, out_len).to(device=wave.device, dtype=wave.dtype)
 
 
 def prepare(clip: Clip, *, sample_rate: int, num_samples: int, policy: LengthPolicy = "center",
@@ -325,6 +463,9 @@ def prepare(clip: Clip, *, sample_rate: int, num_samples: int, policy: LengthPol
     """
     if policy not in LENGTH_POLICIES:
         raise AudioError(f"Unknown length policy '{policy}'. Use one of: {', '.join(LENGTH_POLICIES)}.")
+    sample_rate = check_rate(sample_rate, "model's sample rate")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+        raise ConfigError(f"The model's input length must be a positive whole number of samples; got {num_samples!r}.")
     wave = resample(clip.wave.to(torch.float32), clip.sample_rate, sample_rate)
     length = wave.shape[-1]
     warnings = clip.warnings

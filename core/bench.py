@@ -23,7 +23,7 @@ import torch
 from .errors import ConfigError
 from .explainers import EXPLAINERS, explain
 from .params import resolve
-from .probe import default_batch_size
+from .probe import Probe, default_batch_size, measured_chunks
 from .transforms import get_transform
 
 #: ratio targets per explainer family.
@@ -165,7 +165,9 @@ class BenchReport:
 
 def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transforms: Sequence[str], out: str | Path,
               quick: bool = False, seed: int = 0, overrides: Mapping[str, Mapping[str, Any]] | None = None,
-              clip_name: str = "clip", progress: Callable[[str], None] | None = None) -> BenchReport:
+              clip_name: str = "clip", progress: Callable[[str], None] | None = None,
+              reference: bool = False, curve_reference: int = 0, curve_seeds: int = 3,
+              curve_counts: Sequence[int] = (200, 400, 1000, 2000, 3000)) -> BenchReport:
     """Time every explainer × domain on ``wave`` against the model-only floor; write JSON + Markdown.
 
     Args:
@@ -175,6 +177,10 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
         out: output folder.  quick: tiny budgets (a smoke test, not a measurement).
         seed: explainer seed.  overrides: ``{explainer: {setting: value}}`` on top of the defaults.
         progress: ``progress(line)`` for a person.
+        reference: also time FreqRISE against :func:`freqrise_reference` (the paper's estimator, batches of
+            500) on the same model, in the first domain (:func:`side_by_side`).
+        curve_reference: > 0: a masks-to-quality curve (:func:`quality_curve`) against a map of this many
+            plain-Bernoulli masks, in the first domain, with ``curve_seeds`` seeds at ``curve_counts``.
 
     Returns:
         :class:`BenchReport`.
@@ -217,10 +223,25 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
             say(f"{name} × {t}: {wall:.3f} s vs floor {floor_s:.3f} s (×{ratio:.2f})")
     meta = {"model": card.name, "clip": clip_name, "device": str(device), "quick": quick, "seed": seed,
             "num_samples": card.num_samples, "sample_rate": card.sample_rate, "torch": torch.__version__,
-            "targets": TARGETS}
+            "targets": TARGETS, "threads": torch.get_num_threads(),
+            "chunks": {("fwd+bwd" if k[3] else "fwd"): v for k, v in measured_chunks(model).items()
+                       if k[2] == card.num_samples}}
     if device.type == "cuda":
         meta["gpu"] = torch.cuda.get_device_name(device)
-    markdown = bench_markdown(rows, meta=meta, skipped=skipped)
+    extra_md = []
+    if reference and transforms:
+        t0 = get_transform(transforms[0], card.sample_rate)
+        n = 32 if quick else 3000
+        say(f"side by side: Earmark FreqRISE vs the paper's estimator, {n} masks in {t0.name}")
+        meta["side_by_side"] = {"transform": t0.name, **side_by_side(model, wave, t0, n_masks=n, seed=seed)}
+        extra_md.append(side_by_side_markdown(meta["side_by_side"]))
+    if curve_reference > 0 and transforms:
+        t0 = get_transform(transforms[0], card.sample_rate)
+        points, cmeta = quality_curve(model, wave, t0, reference_masks=curve_reference,
+                                      seeds=tuple(range(curve_seeds)), counts=tuple(curve_counts), progress=say)
+        meta["curve"] = {**cmeta, "transform": t0.name, "points": [asdict(p) for p in points]}
+        extra_md.append("## Masks to quality (FreqRISE)\n\n" + curve_markdown(points, cmeta))
+    markdown = bench_markdown(rows, meta=meta, skipped=skipped) + "".join("\n" + m for m in extra_md)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "bench.json", "markdown": out / "bench.md"}
@@ -240,6 +261,9 @@ def bench_markdown(rows: Sequence[BenchRow], *, meta: Mapping[str, Any], skipped
                  f"torch {meta.get('torch')}")
     lines.append("- floor: the model alone for the same passes at its best batch size, timed in the same run; "
                  "targets: ratio ≤ 1.3 (sampling), ≤ 1.5 (gradient, mask optimisation)")
+    if meta.get("chunks"):
+        lines.append(f"- chunk sizes measured at warm-up ({meta.get('threads')} thread(s)): "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(meta["chunks"].items())))
     if meta.get("quick"):
         lines.append("- **quick run: tiny budgets, a smoke test; the ratios are not representative**")
     lines += ["", "| explainer | transform | passes | wall s | floor s | ratio | target | |",
@@ -255,5 +279,197 @@ def bench_markdown(rows: Sequence[BenchRow], *, meta: Mapping[str, Any], skipped
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["BenchReport", "BenchRow", "Floor", "TARGETS", "bench_markdown", "best_batch", "quick_settings",
-           "run_bench", "time_passes"]
+
+
+# ---- a FreqRISE reference estimator, written from the paper's description -------------------------------
+def freqrise_reference(model, wave: torch.Tensor, transform, target: int, *, n_masks: int = 3000, batch: int = 500,
+                       cells: int = 200, p: float = 0.5, generator: torch.Generator) -> torch.Tensor:
+    """FreqRISE as the paper describes it, independent of Earmark's explainer code: batches of ``batch``
+    masks, each a Bernoulli(1 − p) grid of about ``cells`` cells, bilinearly upsampled and randomly shifted
+    (RISE), applied to the clip's coefficients (dropped = 0), synthesised, scored by the target's
+    probability; importance = Σ s·M / (N·(1 − p)). No chunk schedule, no probe, no anytime machinery.
+
+    Returns:
+        (*M) importance map on the model's device.
+    """
+    import torch.nn.functional as F
+
+    from .explainers.masks import grid_for
+
+    device = wave.device
+    length = wave.shape[-1]
+    z = transform.analyze(wave.reshape(1, -1))[0]
+    f, t = (int(v) for v in transform.image_shape(length))
+    gf, gt = grid_for((f, t), cells)
+    cf, ct = math.ceil(f / gf), math.ceil(t / gt)
+    size = (f if gf == f else (gf + 1) * cf, t if gt == t else (gt + 1) * ct)
+    total = torch.zeros(transform.map_shape(length), device=device)
+    done = 0
+    with torch.inference_mode():
+        while done < n_masks:
+            b = min(batch, n_masks - done)
+            grid = (torch.rand((b, 1, gf, gt), generator=generator, device=device) >= p).float()
+            up = F.interpolate(grid, size=size, mode="bilinear", align_corners=False)[:, 0]
+            dy = torch.randint(0, 1 if gf == f else cf, (b,), generator=generator, device=device)
+            dx = torch.randint(0, 1 if gt == t else ct, (b,), generator=generator, device=device)
+            image = torch.stack([up[i, dy[i]:dy[i] + f, dx[i]:dx[i] + t] for i in range(b)])
+            masks = transform.from_image(image, length=length)
+            x = transform.synthesize(z * transform.lift(masks), length)
+            s = model(x).softmax(-1)[:, target]
+            total += (s.view(-1, *(1,) * (masks.ndim - 1)) * masks).sum(0)
+            done += b
+    return total / (n_masks * (1 - p))
+
+
+def side_by_side_markdown(r: Mapping[str, Any]) -> str:
+    """One-row table: Earmark's FreqRISE vs the paper's estimator on the same model."""
+    return ("## Side by side: FreqRISE, Earmark vs the paper's estimator\n\n"
+            "| masks | domain | Earmark s (chunk) | reference s (batch 500) | ratio | Spearman of the maps |\n"
+            "|---:|---|---:|---:|---:|---:|\n"
+            f"| {r['n_masks']:,} | {r.get('transform', '')} | {r['earmark_s']:.2f} ({r['earmark_chunk']}) | "
+            f"{r['reference_s']:.2f} | {r['ratio']:.2f} | {r['spearman']:.3f} |\n")
+
+
+def side_by_side(model, wave: torch.Tensor, transform, *, n_masks: int = 3000, seed: int = 0,
+                 repeats: int = 1) -> dict[str, Any]:
+    """Wall time of Earmark's FreqRISE and of :func:`freqrise_reference` (batches of 500) on the same model,
+    clip and domain, and the Spearman agreement of their maps (both estimate the same expectation)."""
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    wave = wave.to(device)
+    ours = explain(model, wave, transform, None, method="freqrise", seed=seed, n_masks=n_masks)  # warm
+    target = ours.target
+    t_ours, t_ref = [], []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        ours = explain(model, wave, transform, target, method="freqrise", seed=seed, n_masks=n_masks)
+        _sync(device)
+        t_ours.append(time.perf_counter() - start)
+        gen = torch.Generator(device=device).manual_seed(seed)
+        start = time.perf_counter()
+        ref = freqrise_reference(model, wave, transform, target, n_masks=n_masks, generator=gen)
+        _sync(device)
+        t_ref.append(time.perf_counter() - start)
+    return {"n_masks": n_masks, "earmark_s": min(t_ours), "reference_s": min(t_ref),
+            "ratio": min(t_ours) / min(t_ref), "spearman": spearman(ours.saliency, ref),
+            "earmark_chunk": int(Probe(model, transform, wave).batch_size(backward=False)),
+            "reference_batch": 500}
+
+
+# ---- masks-to-quality curve -----------------------------------------------------------------------
+#: Variants compared by :func:`quality_curve`: the paper's estimator first (the reference kind).
+CURVE_VARIANTS: dict[str, dict[str, Any]] = {
+    "bernoulli (paper)": {"sampler": "bernoulli", "estimator": "plain"},
+    "bernoulli + control variate": {"sampler": "bernoulli", "estimator": "control_variate"},
+    "antithetic": {"sampler": "antithetic", "estimator": "plain"},
+    "antithetic + control variate": {"sampler": "antithetic", "estimator": "control_variate"},
+    "sobol": {"sampler": "sobol", "estimator": "plain"},
+    "sobol + control variate": {"sampler": "sobol", "estimator": "control_variate"},
+}
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman rank correlation of two maps over all cells (ranks by sorting; ties broken by position)."""
+    def ranks(v: torch.Tensor) -> torch.Tensor:
+        flat = v.detach().flatten().double()
+        r = torch.empty_like(flat)
+        r[flat.argsort()] = torch.arange(flat.numel(), dtype=flat.dtype, device=flat.device)
+        return r - r.mean()
+    ra, rb = ranks(a), ranks(b)
+    return float((ra * rb).sum() / (ra.norm() * rb.norm()))
+
+
+def top_overlap(a: torch.Tensor, b: torch.Tensor, fraction: float = 0.1) -> float:
+    """Share of ``b``'s top-``fraction`` cells that are also among ``a``'s (equal-size sets)."""
+    k = max(1, int(round(fraction * a.numel())))
+    ta, tb = torch.topk(a.detach().flatten(), k).indices, torch.topk(b.detach().flatten(), k).indices
+    return float(torch.isin(ta, tb).sum()) / k
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """Agreement of one variant's map after ``masks`` masks with the reference map (mean ± std over seeds)."""
+
+    variant: str
+    masks: int
+    spearman: float
+    spearman_std: float
+    top10: float
+    top10_std: float
+    seeds: int
+
+
+def quality_curve(model, wave: torch.Tensor, transform, *, method: str = "freqrise", target: int | None = None,
+                  reference_masks: int = 30000, counts: Sequence[int] = (200, 400, 1000, 2000, 3000),
+                  variants: Mapping[str, Mapping[str, Any]] | None = None, seeds: Sequence[int] = (0, 1, 2),
+                  reference_seed: int = 10_000, settings: Mapping[str, Any] | None = None,
+                  progress: Callable[[str], None] | None = None) -> tuple[list[CurvePoint], dict[str, Any]]:
+    """Masks-to-quality curve: each variant's agreement with a ``reference_masks`` plain-Bernoulli map.
+
+    Every (variant, seed) runs once with ``max(counts)`` masks; the maps after fewer masks are its anytime
+    estimates at those chunk ends (a run of ``k`` masks draws the first ``k`` masks of a longer one, so
+    they are the ``k``-mask maps). Agreement: Spearman over all cells and the top-10 % overlap.
+
+    Returns:
+        points, and meta (reference seconds, settings).
+    """
+    say = progress or (lambda line: None)
+    variants = dict(variants or (CURVE_VARIANTS if method == "freqrise" else
+                                 {k: {"sampler": v["sampler"]} for k, v in CURVE_VARIANTS.items()
+                                  if v["estimator"] == "plain"}))
+    base = dict(settings or {})
+    say(f"reference: {method}, {reference_masks} plain Bernoulli masks")
+    started = time.perf_counter()
+    ref = explain(model, wave, transform, target, method=method, seed=reference_seed,
+                  **{**base, "n_masks": reference_masks, "sampler": "bernoulli",
+                     **({"estimator": "plain"} if method == "freqrise" else {})}).saliency
+    ref_seconds = time.perf_counter() - started
+    top = max(counts)
+    points = []
+    for name, extra in variants.items():
+        per_count: dict[int, list[tuple[float, float]]] = {c: [] for c in counts}
+        for seed in seeds:
+            maps: dict[int, torch.Tensor] = {}
+            explain(model, wave, transform, target, method=method, seed=seed,
+                    on_partial=lambda s, done, total, conv: maps.__setitem__(done, s),
+                    **{**base, **extra, "n_masks": top})
+            for c in counts:
+                if c not in maps:
+                    raise ConfigError(f"{c} masks is not a chunk end of a {top}-mask run; use multiples of 200.")
+                per_count[c].append((spearman(maps[c], ref), top_overlap(maps[c], ref)))
+        for c in counts:
+            rho = torch.tensor([v[0] for v in per_count[c]])
+            ov = torch.tensor([v[1] for v in per_count[c]])
+            sd = (lambda v: float(v.std()) if v.numel() > 1 else 0.0)
+            points.append(CurvePoint(name, c, float(rho.mean()), sd(rho), float(ov.mean()), sd(ov), len(seeds)))
+        say(f"{name}: " + ", ".join(f"{p.masks}: ρ {p.spearman:.3f} top10 {p.top10:.3f}"
+                                    for p in points if p.variant == name))
+    return points, {"reference_masks": reference_masks, "reference_seconds": ref_seconds, "method": method,
+                    "seeds": list(seeds), "settings": base}
+
+
+def curve_markdown(points: Sequence[CurvePoint], meta: Mapping[str, Any]) -> str:
+    """Table: one row per variant, Spearman / top-10 % overlap per mask count; the masks a variant needs
+    to match the paper estimator's agreement at its largest count."""
+    counts = sorted({p.masks for p in points})
+    names = list(dict.fromkeys(p.variant for p in points))
+    at = {(p.variant, p.masks): p for p in points}
+    bar_name, top = names[0], counts[-1]
+    bar = at[(bar_name, top)]
+    lines = [f"Agreement with a {meta['reference_masks']:,}-mask plain-Bernoulli {meta['method']} map "
+             f"(Spearman / top-10 % overlap, mean of {len(meta['seeds'])} seeds); bar = {bar_name} at {top:,} "
+             f"masks: ρ {bar.spearman:.3f}, top-10 % {bar.top10:.3f}", "",
+             "| variant | " + " | ".join(f"{c:,} masks" for c in counts) + " | masks to reach the bar |",
+             "|---|" + "---:|" * (len(counts) + 1)]
+    for name in names:
+        reach = next((c for c in counts if at[(name, c)].spearman >= bar.spearman - 1e-9
+                      and at[(name, c)].top10 >= bar.top10 - 1e-9), None)
+        cells = " | ".join(f"{at[(name, c)].spearman:.3f} / {at[(name, c)].top10:.3f}" for c in counts)
+        lines.append(f"| {name} | {cells} | {f'{reach:,}' if reach else f'> {top:,}'} |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["BenchReport", "BenchRow", "CURVE_VARIANTS", "CurvePoint", "Floor", "TARGETS", "bench_markdown",
+           "best_batch", "curve_markdown", "quality_curve", "quick_settings", "run_bench", "spearman",
+           "time_passes", "top_overlap"]

@@ -34,6 +34,7 @@ from .metrics import METRICS, MetricContext, MetricOptions, compute_metrics, sel
 from .params import resolve
 from .probe import Probe
 from .transforms import TRANSFORMS, get_transform
+from .engines import LocalEngine, Unit, Work
 
 #: ``progress(done, total, eta_seconds or None, label)`` — called after every unit of work.
 EvalProgress = Callable[[int, int, "float | None", str], None]
@@ -160,15 +161,19 @@ def row_key(row: Mapping[str, Any]) -> tuple[str, str, str, str]:
 
 
 def read_results(path: str | Path) -> dict[tuple[str, str, str, str], dict]:
-    """Rows already in a JSONL results file, by key; a torn last line (from a kill) is ignored."""
+    """Rows already in a JSONL results file, by key.
+
+    A torn last line (from a kill), a line of bytes that are not UTF-8 (a disk or copy fault) or any
+    other line that is not a JSON object is skipped, and its unit is computed again.
+    """
     path = Path(path)
     rows: dict = {}
     if not path.exists():
         return rows
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for raw in path.read_bytes().split(b"\n"):
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             continue
         if isinstance(row, dict) and {"clip", "explainer", "transform", "settings"} <= row.keys():
             rows[row_key(row)] = row
@@ -232,7 +237,8 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
                    metrics: Sequence[str] | None = None, seed: int = 0,
                    overrides: Mapping[str, Mapping[str, Any]] | None = None,
                    options: MetricOptions = MetricOptions(), batch_size: int | None = None,
-                   progress: EvalProgress | None = None, title: str = "") -> EvalReport:
+                   progress: EvalProgress | None = None, title: str = "", engine=None,
+                   model_source: str | None = None) -> EvalReport:
     """Run explainers × domains × metrics over ``clips`` and write the results into ``out``.
 
     Args:
@@ -247,6 +253,9 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
         options: metric settings.  batch_size: items per model call (default: sized to the device).
         progress: ``progress(done, total, eta_s, label)``.
         title: a line describing the data for the report.
+        engine: where units are computed (:mod:`earmark.engines`; default: this process). Rows are
+            appended by this function as the engine yields them, whichever engine it is.
+        model_source: the name or path that rebuilds ``model`` in a worker (default: its card's name).
 
     Returns:
         :class:`EvalReport`.
@@ -281,39 +290,42 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
     done = read_results(results_path)
     total = len(clips) * len(plan)
     report = progress or (lambda *a: None)
-    rows, failures, computed, finished = [], [], 0, 0
-    started, spent = time.perf_counter(), 0.0
-    for item in clips:
+    rows: list[tuple[int, dict]] = []
+    todo: list[Unit] = []
+    for c, item in enumerate(clips):
         name, wave, label = item[0], item[1], int(item[2])
-        for e, t in plan:
+        for p, (e, t) in enumerate(plan):
+            order = c * len(plan) + p
             key = (name, e, t, ids[(e, t)])
             if key in done and holds_metrics(done[key], metrics):
-                rows.append(done[key])
-            else:
-                tick = time.perf_counter()
-                try:
-                    truth = clips.true_mask(name, domains[t]) if hasattr(clips, "true_mask") else None
-                    cells = clips.cell_scorer(name, domains[t]) if hasattr(clips, "cell_scorer") else None
-                    row = evaluate_one(model, wave, label, domains[t], e, settings[e], metrics=metrics,
-                                       seed=clip_seed(seed, name), options=options, true_mask=truth,
-                                       cell_scorer=cells, batch_size=batch_size)
-                except EarmarkError:
-                    raise
-                except Exception as exc:  # an explainer or metric failed on this unit: report, go on
-                    failures.append(f"{name} · {e} × {t}: {type(exc).__name__}: {exc}")
-                    row = None
-                if row is not None:
-                    row = {"clip": name, "label": label, "explainer": e, "transform": t, "settings": ids[(e, t)],
-                           "metrics_asked": sorted(metrics), **row}
-                    append_row(results_path, row)
-                    rows.append(row)
-                    computed += 1
-                spent += time.perf_counter() - tick
-            finished += 1
-            eta = spent / computed * (total - finished) if computed else None
-            report(finished, total, eta, f"{name} · {e} × {t}")
+                rows.append((order, done[key]))
+                continue
+            truth = clips.true_mask(name, domains[t]) if hasattr(clips, "true_mask") else None
+            cells = clips.cell_scorer(name, domains[t]) if hasattr(clips, "cell_scorer") else None
+            todo.append(Unit(order, name, label, wave, e, t, clip_seed(seed, name), truth, cells))
+    finished = len(rows)
+    report(finished, total, None, f"{finished} reused from {results_path.name}" if finished else "starting")
+    work = Work(model=model, model_source=model_source or card.name,
+                transforms={t: dict(domains[t].settings) for t in transforms},
+                params=settings, metrics=list(metrics), options=options, batch_size=batch_size)
+    failures, computed = [], 0
+    started = time.perf_counter()
+    for unit, row, failure in (engine or LocalEngine()).run(todo, work):
+        finished += 1
+        if failure is not None:
+            failures.append(failure)
+        else:
+            row = {"clip": unit.clip, "label": unit.label, "explainer": unit.explainer, "transform": unit.transform,
+                   "settings": ids[(unit.explainer, unit.transform)], "metrics_asked": sorted(metrics), **row}
+            append_row(results_path, row)
+            rows.append((unit.order, row))
+            computed += 1
+        attempted = finished - (total - len(todo))
+        eta = (time.perf_counter() - started) / attempted * (len(todo) - attempted)
+        report(finished, total, eta, f"{unit.clip} · {unit.explainer} × {unit.transform}")
+    rows = [r for _, r in sorted(rows, key=lambda pair: pair[0])]
     order = {(e, t): i for i, (e, t) in enumerate(plan)}
-    rows.sort(key=lambda r: order[(r["explainer"], r["transform"])])  # grouped by explainer × domain, stable
+    rows.sort(key=lambda r: order[(r["explainer"], r["transform"])])  # grouped by explainer × domain, clip order
     markdown = summary_markdown(rows, metrics=metrics, plan=plan, notes=budget_notes(settings), skipped=skipped,
                                 failures=failures, title=title or getattr(clips, "description", ""),
                                 model=card.name, seed=seed, options=options)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from .errors import ConfigError
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -37,13 +45,29 @@ class Param:
             return type(self.default)
         return type(self.default)
 
+    def _range_text(self) -> str:
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"[{low}, {high}]"
+
     def coerce(self, value: Any) -> Any:
         """Cast ``value`` to this parameter's type and check its range.
 
+        Numbers must be finite (NaN passes no range check, and ``int(inf)`` overflows, so both are refused
+        here with the parameter's range); booleans are not numbers; integers must be whole.
+
         Raises:
-            ConfigError: wrong type, outside the range, or not among the choices.
+            ConfigError: wrong type, not finite, outside the range, or not among the choices.
         """
         kind = self.kind
+        shown = _show(value)
+        article = "an" if kind.__name__[0] in "aeiou" else "a"
+        wrong_type = ConfigError(f"'{self.name}' must be {article} {kind.__name__}, got {shown}. {self.help}")
+        if kind in (int, float):
+            if isinstance(value, bool) or isinstance(value, (bytes, bytearray)):
+                raise wrong_type
+            if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "on", "off"):
+                raise wrong_type
         try:
             if kind is bool:
                 if isinstance(value, str):
@@ -51,28 +75,45 @@ class Param:
                     if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                         raise ValueError(value)
                     value = low in ("1", "true", "yes", "on")
-                else:
+                elif isinstance(value, (bool, int)) and value in (0, 1):
                     value = bool(value)
-            elif kind is int:
-                as_float = float(value)
-                if as_float != int(as_float):
+                else:
                     raise ValueError(value)
-                value = int(as_float)
-            elif kind is float:
-                value = float(value)
+            elif kind is int and isinstance(value, numbers.Integral):
+                value = int(value)
+            elif kind in (int, float):
+                try:
+                    as_float = float(value)
+                except OverflowError:  # an integer too large for a float
+                    as_float = math.inf
+                if not math.isfinite(as_float):
+                    if self.choices is not None:
+                        raise ConfigError(f"'{self.name}' must be one of {', '.join(map(str, self.choices))}; "
+                                          f"got {shown}.")
+                    raise ConfigError(
+                        f"'{self.name}' must be a finite number in {self._range_text()}; got {shown}. {self.help}"
+                    )
+                if kind is int:
+                    text = value.strip() if isinstance(value, str) else ""
+                    if text.lstrip("+-").isdigit():   # exact, also beyond float precision
+                        value = int(text)
+                    elif as_float != int(as_float):
+                        raise ValueError(value)
+                    else:
+                        value = int(as_float)
+                else:
+                    value = as_float
             else:
                 value = kind(value)
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"'{self.name}' must be a {kind.__name__}, got {value!r}. {self.help}"
-            ) from None
+        except (TypeError, ValueError, OverflowError):
+            raise wrong_type from None
         if self.choices is not None and value not in self.choices:
             raise ConfigError(
-                f"'{self.name}' must be one of {', '.join(map(str, self.choices))}; got {value!r}."
+                f"'{self.name}' must be one of {', '.join(map(str, self.choices))}; got {shown}."
             )
         if self.low is not None and value < self.low or self.high is not None and value > self.high:
             raise ConfigError(
-                f"'{self.name}' must lie in [{self.low}, {self.high}]; got {value!r}. {self.help}"
+                f"'{self.name}' must lie in {self._range_text()}; got {_show(value)}. {self.help}"
             )
         return value
 

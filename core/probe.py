@@ -11,7 +11,11 @@ Explainers and metrics then only say what is specific to them.
 
 from __future__ import annotations
 
+import math
 import os
+import threading
+import time
+import weakref
 from typing import Callable, Literal
 
 import torch
@@ -70,7 +74,11 @@ def baseline_coeffs(z: Tensor, kind: BaselineKind | Tensor) -> Tensor:
 
 
 def default_batch_size(device: torch.device, num_samples: int, *, backward: bool) -> int:
-    """Items per model call: ``$EARMARK_BATCH`` if set, else sized to the device's memory."""
+    """The most items per model call the device's memory allows (``$EARMARK_BATCH`` if set).
+
+    On a CUDA device this is also the chunk used; elsewhere :func:`chunk_size` measures the best chunk up
+    to this bound.
+    """
     if os.environ.get("EARMARK_BATCH"):
         return max(1, int(os.environ["EARMARK_BATCH"]))
     # ~1.6 MB of activations per second of 8 kHz audio and 100 channels, ×3 when keeping the graph.
@@ -78,9 +86,89 @@ def default_batch_size(device: torch.device, num_samples: int, *, backward: bool
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(max(1, min(512, free * 0.5 // per_item)))
-    # On a CPU small chunks stay in cache: AudioNet on 2 cores scores 3,000 masks ~2× faster in chunks
-    # of 16 than of 128 (measured: 512 masks 2.5 s vs 5.1 s), and IG's 154 passes 2.3 s vs 4.3 s.
-    return int(max(1, min(16, 1.5e9 // per_item)))
+    return int(max(1, min(512, 1.5e9 // per_item)))
+
+
+#: Chunk sizes tried by :func:`measure_chunk` (up to the memory bound), smallest first.
+CHUNK_CANDIDATES = (4, 8, 16, 32, 64, 128, 256, 512)
+#: Seconds one measurement may take (per pass kind); it stops at the first size past that.
+MEASURE_BUDGET_S = 1.0
+#: A size must beat the best so far by this factor per item to count as better (timings are noisy).
+MEASURE_MARGIN = 0.97
+
+_CHUNKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CHUNKS_LOCK = threading.Lock()
+
+
+def _time_items(model, x: Tensor, *, backward: bool) -> float:
+    """Seconds for one call of ``model`` on the (B, L) batch ``x`` (with a gradient to the input if asked)."""
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    start = time.perf_counter()
+    if backward:
+        z = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            torch.autograd.grad(model(z)[:, 0].sum(), z)
+    else:
+        with torch.inference_mode():
+            model(x)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    return time.perf_counter() - start
+
+
+def measure_chunk(model, device: torch.device, num_samples: int, *, backward: bool,
+                  budget_s: float = MEASURE_BUDGET_S) -> int:
+    """The chunk size with the lowest time per item for ``model`` here, by a short measurement.
+
+    Sizes of :data:`CHUNK_CANDIDATES` up to :func:`default_batch_size` are timed in turn (one call each,
+    after one untimed call at the smallest size) on quiet random clips, until one is slower per item than
+    the best so far twice in a row or :data:`MEASURE_BUDGET_S` is spent. A larger size has to beat the
+    best by 3 %.
+    """
+    cap = default_batch_size(device, num_samples, backward=backward)
+    sizes = [c for c in CHUNK_CANDIDATES if c <= cap] or [cap]
+    gen = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(sizes[-1], num_samples, generator=gen, device=device) * 0.1
+    _time_items(model, x[:sizes[0]], backward=backward)                 # one-off kernel set-up
+    best, best_per_item, spent, worse = sizes[0], math.inf, 0.0, 0
+    for b in sizes:
+        seconds = _time_items(model, x[:b], backward=backward)
+        spent += seconds
+        if seconds / b < best_per_item * MEASURE_MARGIN:
+            best, best_per_item, worse = b, seconds / b, 0
+        else:
+            worse += 1
+        if worse >= 2 or spent > budget_s:
+            break
+    return best
+
+
+def chunk_size(model, device: torch.device, num_samples: int, *, backward: bool) -> int:
+    """Items per model call for ``model`` on ``device``: ``$EARMARK_BATCH``; the memory bound on CUDA;
+    else measured once per (model, device, threads, clip length, pass kind) and cached for the process.
+
+    A chunk only groups the same per-item computations, but a CPU library may pick other kernels for
+    other batch sizes (results then differ in the last bits); set ``EARMARK_BATCH`` to pin it when maps
+    must be bit-identical across processes or machines.
+    """
+    if os.environ.get("EARMARK_BATCH") or device.type == "cuda":
+        return default_batch_size(device, num_samples, backward=backward)
+    key = (str(device), torch.get_num_threads(), int(num_samples), bool(backward))
+    with _CHUNKS_LOCK:
+        try:
+            table = _CHUNKS.setdefault(model, {})
+        except TypeError:                                       # not weak-referenceable: measure each time
+            table = {}
+        if key not in table:
+            table[key] = measure_chunk(model, device, num_samples, backward=backward)
+        return table[key]
+
+
+def measured_chunks(model) -> dict[tuple, int]:
+    """The chunk sizes measured so far for ``model``: ``{(device, threads, length, backward): size}``."""
+    with _CHUNKS_LOCK:
+        return dict(_CHUNKS.get(model, {}))
 
 
 class Probe:
@@ -127,7 +215,8 @@ class Probe:
 
     # ---- helpers -----------------------------------------------------------------------------
     def batch_size(self, *, backward: bool) -> int:
-        return self._batch or default_batch_size(self.device, self.length, backward=backward)
+        """Items per model call: the ``batch_size`` given, else :func:`chunk_size` (measured, cached)."""
+        return self._batch or chunk_size(self.model, self.device, self.length, backward=backward)
 
     def waves(self, z: Tensor) -> Tensor:
         """(N, *S) coefficients → (N, L) waveforms."""
@@ -141,7 +230,7 @@ class Probe:
 
     def clean_embedding(self) -> Tensor:
         if self._clean_embedding is None:
-            with torch.no_grad():
+            with torch.inference_mode(False), torch.no_grad():  # a normal tensor: gradients may use it later
                 self._clean_embedding = self.model.embed(self.x)[0]
         return self._clean_embedding
 
@@ -157,6 +246,12 @@ class Probe:
         if readout not in READOUTS:
             raise ConfigError(f"Unknown readout '{readout}'. Use one of: {', '.join(READOUTS)}.")
         return READOUTS[readout](logits, self.target if target is None else target)
+
+    def _infer(self, waves: Tensor, readout: Readout | Output, target: int | None) -> Tensor:
+        """:meth:`read` in inference mode (no autograd bookkeeping); returns a normal tensor."""
+        with torch.inference_mode():
+            out = self.read(waves, readout, target)
+        return out.clone()
 
     # ---- the two operations ------------------------------------------------------------------
     def score(self, masks: Tensor, *, baseline: BaselineKind | Tensor = "zero", readout: Readout | Output = "prob",
@@ -179,7 +274,7 @@ class Probe:
         with torch.no_grad():
             for start in range(0, n, step):
                 chunk = self.apply_masks(masks[start:start + step], baseline)
-                out.append(self.read(self.waves(chunk), readout, target))
+                out.append(self._infer(self.waves(chunk), readout, target))
                 self.forward_passes += chunk.shape[0]
                 report(min(start + step, n) / n, stage)
         return torch.cat(out)

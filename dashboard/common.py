@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import streamlit as st
 
-from earmark.errors import EarmarkError
 
 from . import services as sv
 
@@ -24,39 +21,19 @@ def current():
     return cur
 
 
-def progress_callback(bar):
-    """A ``progress(fraction, stage)`` that updates ``bar`` at most every 2 % (cheap on the server)."""
-    last = {"f": -1.0, "stage": None, "t": 0.0}
+def result(cur, *, watch: bool = True):
+    """The final explanation for ``cur`` if it was computed already (by any session), else ``None``.
 
-    def report(fraction: float, stage: str = "") -> None:
-        now = time.perf_counter()
-        if fraction - last["f"] < 0.02 and stage == last["stage"] and fraction < 1.0 and now - last["t"] < 0.5:
-            return
-        last.update(f=fraction, stage=stage, t=now)
-        bar.progress(min(max(float(fraction), 0.0), 1.0), text=f"{stage or 'working'} · {fraction:.0%}")
-
-    return report
-
-
-def result(cur, *, run: bool = False, first_look=None):
-    """The explanation for ``cur`` if it was computed already (any session) or ``run``, else ``None``.
-
-    ``first_look(saliency)`` is passed on to methods that hand out their map early. Errors in the
-    settings (bad hop, unsupported domain...) are shown, never raised.
+    While this session's job for these settings is still running (started on Explore), ``watch`` shows its
+    progress here and reruns the page when it is done: switching pages does not stop or lose it.
     """
     settings: sv.Settings = cur["settings"]
-    if not run and not sv.has_result(settings):
-        return None
-    bar = st.progress(0.0, text="starting") if run else None
-    try:
-        exp = sv.explain(settings, cur["ready"].wave, progress_callback(bar) if bar else None, first_look)
-    except EarmarkError as exc:
-        if bar is not None:
-            bar.empty()
-        st.error(str(exc))
-        return None
-    if bar is not None:
-        bar.empty()
+    exp = sv.explanation(settings)
+    if exp is None and watch:
+        job = sv.explanation_job(settings)
+        if job is not None and not job.finished:
+            from . import live
+            live.watch(job, key="explain_elsewhere", label="The explanation is being computed")
     return exp
 
 

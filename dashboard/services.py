@@ -1,8 +1,12 @@
 """Cached calls into ``earmark`` — the dashboard's only door to the maths.
 
-Models live in ``st.cache_resource`` (one per server, shared across sessions); decoded clips, predictions,
-explanations, listening audio and metric curves live in ``st.cache_data`` keyed on plain values (clip
-hash, names, parameter tuples, seed), so returning to earlier settings is instant.
+Models and the job service live in ``st.cache_resource`` (one per server, shared across sessions);
+decoded clips and predictions live in ``st.cache_data`` keyed on plain values. Explanations, listening
+versions and faithfulness curves are **jobs** (:mod:`earmark.jobs`): submitted here, run by the server's
+worker pool off the script thread, polled by the pages (``dashboard.live``), and kept in the service's
+result cache keyed by their :class:`~earmark.jobs.JobSpec`, so returning to earlier settings is instant
+and a result lands even when its page was left. Each session remembers its own jobs in its state.
+
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import streamlit as st
 import torch
 
 from earmark import audio, examples
+from earmark.errors import EarmarkError
 from earmark.metrics import METRICS, MetricContext, MetricOptions, compute_metrics
 from earmark.metrics import curves as metric_curves
 from earmark.sonify import listen as core_listen
@@ -101,9 +106,14 @@ def _view(clip) -> ClipView:
 
 
 @st.cache_data(show_spinner="Decoding the audio…", max_entries=32)
-def decode(data: bytes, name: str, segment: tuple[float, float] | None = None) -> ClipView:
-    """Decode uploaded/recorded bytes (any error is an AudioError with a sentence for a person)."""
-    return _view(audio.load_clip(data, name=name, max_seconds=60, segment=segment))
+def decode(data: bytes, name: str, segment: tuple[float, float] | None = None,
+           sample_rate: int | None = None) -> ClipView:
+    """Decode uploaded/recorded bytes (any error is an AudioError with a sentence for a person).
+
+    With ``sample_rate`` (the model's) the clip is kept, cached and played at that rate, mono, never at the
+    file's: a 60 s upload then costs a few MB however many channels and samples per second it had.
+    """
+    return _view(audio.load_clip(data, name=name, max_seconds=60, segment=segment, sample_rate=sample_rate))
 
 
 def list_examples() -> list[Any]:
@@ -176,77 +186,122 @@ class Settings:
                 self.target, self.seed)
 
 
-class ResultStore:
-    """A small thread-safe LRU of explanations shared by all sessions of this server.
-
-    Not ``st.cache_data``: that one records the progress-bar updates made while the function runs and
-    cannot replay them on a cache hit (the bar lives outside the function). Keys are plain values
-    (:attr:`Settings.key`), so the behaviour is the same: equal settings, instant answer.
-    """
-
-    def __init__(self, max_entries: int = 64):
-        import threading
-        from collections import OrderedDict
-
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self.max_entries = max_entries
-
-    def get(self, key):
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            return None
-
-    def put(self, key, value) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
-
-    def __contains__(self, key) -> bool:
-        with self._lock:
-            return key in self._items
-
+# ---- jobs: every slow computation runs on the server's worker pool ---------------------------------
 
 @st.cache_resource(show_spinner=False)
-def results() -> ResultStore:
-    return ResultStore()
+def job_service():
+    """The one :class:`earmark.jobs.JobService` of this server (shared, thread-safe; settings from
+    ``EARMARK_WORKERS``, ``EARMARK_MAX_MODEL_PASSES``, ``EARMARK_MAX_QUEUE``...)."""
+    from earmark.jobs import JobService, JobSettings
+    return JobService(JobSettings.from_env())
+
+
+#: Jobs a session remembers (its latest requests; finished results stay in the server's cache).
+SESSION_JOBS = 16
+
+
+def session_id() -> str:
+    """This browser session's id (fair order and per-session limits in the queue)."""
+    if "_session_id" not in st.session_state:
+        import uuid
+        st.session_state["_session_id"] = uuid.uuid4().hex
+    return st.session_state["_session_id"]
+
+
+def job_spec(settings: Settings, kind: str = "explanation", **options):
+    """The :class:`earmark.jobs.JobSpec` of ``settings`` (raises ConfigError for a bad setting)."""
+    from earmark.jobs import JobSpec
+    spec = JobSpec.create(clip_hash=settings.clip_hash, model=settings.model, transform=settings.transform,
+                          tparams=dict(settings.tparams), explainer=settings.explainer,
+                          eparams=dict(settings.eparams), target=settings.target, seed=settings.seed)
+    return spec if kind == "explanation" else spec.derived(kind, **options)
+
+
+def _session_jobs() -> dict:
+    return st.session_state.setdefault("_jobs", {})
+
+
+def _remember(job):
+    jobs = _session_jobs()
+    jobs.pop(job.spec, None)
+    jobs[job.spec] = job
+    while len(jobs) > SESSION_JOBS:
+        oldest = next((k for k, j in jobs.items() if j.finished), next(iter(jobs)))
+        jobs.pop(oldest)
+    return job
+
+
+def submit(spec, work: Callable):
+    """Queue ``work`` as this session's job for ``spec`` (or attach to an identical one); remembered in
+    the session so that reruns, other pages and widget changes find it again."""
+    return _remember(job_service().submit(spec, work, session=session_id()))
+
+
+def session_job(spec):
+    """This session's job for ``spec`` (any status), or ``None``."""
+    return _session_jobs().get(spec)
+
+
+def cancel(job) -> None:
+    job.cancel(session_id())
+
+
+def _spec_or_none(settings: Settings, kind: str = "explanation", **options):
+    try:
+        return job_spec(settings, kind, **options)
+    except EarmarkError:
+        return None
 
 
 def has_result(settings: Settings) -> bool:
-    return settings.key in results()
+    return explanation(settings) is not None
 
 
-def explain(settings: Settings, wave: np.ndarray, progress: ProgressFn | None = None,
-            first_look: Callable[[torch.Tensor], None] | None = None):
-    """Run the explainer (the slow part), or return the stored result for equal settings.
-
-    ``first_look(saliency)`` gets the final map early from methods that can give it (IG, WAM-IG).
-    """
-    store = results()
-    hit = store.get(settings.key)
+def explanation(settings: Settings):
+    """The final explanation for ``settings``: from the server's cache (any session computed it) or this
+    session's finished job; ``None`` if there is none yet."""
+    spec = _spec_or_none(settings)
+    if spec is None:
+        return None
+    hit = job_service().result(spec)
     if hit is not None:
         return hit
-    from earmark.explainers import explain as core_explain
-
-    model = get_model(settings.model)
-    transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
-    exp = core_explain(model, torch.as_tensor(wave, dtype=torch.float32), transform, settings.target,
-                       method=settings.explainer, seed=settings.seed, progress=progress, first_look=first_look,
-                       **dict(settings.eparams))
-    exp = _to_cpu(exp)
-    store.put(settings.key, exp)
-    return exp
+    job = session_job(spec)
+    return job.result if job is not None and job.status == "done" else None
 
 
-def _to_cpu(exp):
-    import dataclasses
-    return dataclasses.replace(
-        exp, saliency=exp.saliency.detach().cpu(), uncertainty=exp.uncertainty.detach().cpu(),
-        extras={k: v.detach().cpu() for k, v in exp.extras.items()})
+def explanation_job(settings: Settings):
+    """This session's job for the explanation of ``settings`` (queued, running or ended), or ``None``."""
+    spec = _spec_or_none(settings)
+    return None if spec is None else session_job(spec)
+
+
+def submit_explanation(settings: Settings, wave: np.ndarray):
+    """Queue the explanation (the slow part) on the worker pool; returns the :class:`earmark.jobs.Job`.
+
+    Raises:
+        EarmarkError: a bad setting, a request above ``max_model_passes``, or a full queue.
+    """
+    from earmark.jobs import explanation_work
+
+    spec = job_spec(settings)
+    model, transform = _model_and_transform(settings)
+    return submit(spec, explanation_work(spec, model, torch.as_tensor(wave, dtype=torch.float32), transform))
+
+
+def job_result(job, wait: float = 0.0):
+    """``job.result`` once it is done (waiting up to ``wait`` s), else ``None``.
+
+    Raises:
+        EarmarkError: the job failed or was cancelled (its sentence).
+    """
+    if wait > 0 and not job.finished:
+        job.wait(wait)
+    if job.status == "done":
+        return job.result
+    if job.finished:
+        raise EarmarkError(job.error or f"The computation ended as {job.status}.")
+    return None
 
 
 @dataclass(frozen=True)
@@ -266,7 +321,20 @@ class Display:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def display(settings: Settings, _wave: np.ndarray, _exp) -> Display:
+    """The display grid of the *final* explanation of ``settings`` (cached on the settings)."""
     return display_map(settings, _wave, _exp.saliency, _exp.uncertainty)
+
+
+def display_of(settings: Settings, wave: np.ndarray, exp) -> Display:
+    """The display grid of a final or a partial explanation (``meta["partial"]``: not cached)."""
+    if exp.meta.get("partial"):  # the poll redraws twice a second: build the grid once per new estimate
+        held = st.session_state.get("_partial_display")
+        if held is not None and held[0] is exp:
+            return held[1]
+        d = display_map(settings, wave, exp.saliency)
+        st.session_state["_partial_display"] = (exp, d)
+        return d
+    return display(settings, wave, exp)
 
 
 def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor,
@@ -296,19 +364,25 @@ LISTEN_LABELS = {"original": "Original", "keep": "Keep top k %", "remove": "Remo
                  "soft": "Soft mask"}
 
 
-@st.cache_data(show_spinner="Rendering the masked audio…", max_entries=64)
-def listen(settings: Settings, _wave: np.ndarray, _exp, fraction: float, match: bool = True) -> dict:
-    """``{kind: (wave (L,), probabilities (C,))}`` for original / keep / remove / soft."""
-    model = get_model(settings.model)
-    transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
-    x = torch.as_tensor(_wave, dtype=torch.float32)
-    sal = _exp.saliency.to(x.device)
-    waves = core_listen(transform, x, sal, fraction, match=match)
-    out = {}
-    for kind, w in waves.items():
-        arr = to_numpy(w).reshape(-1)
-        out[kind] = (arr, predict(settings.model, f"{settings.key}|{kind}|{fraction}|{match}", arr))
-    return out
+def listen_job(settings: Settings, wave: np.ndarray, exp, fraction: float, match: bool = True):
+    """Queue the listening versions of ``exp``; the job's result is ``{kind: (wave (L,), probabilities (C,))}``
+    for original / keep / remove / soft."""
+    model, transform = _model_and_transform(settings)
+    x = torch.as_tensor(wave, dtype=torch.float32)
+    saliency = exp.saliency
+
+    def work(ctx) -> dict:
+        ctx.progress(0.0, "rendering the masked audio")
+        waves = core_listen(transform, x, saliency.to(x.device), fraction, match=match)
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        with torch.no_grad():
+            batch = torch.stack([w.reshape(-1).to(device, torch.float32) for w in waves.values()])
+            probs = model(batch).softmax(-1)
+        ctx.progress(1.0, "predicting")
+        return {kind: (to_numpy(w).reshape(-1), to_numpy(p)) for (kind, w), p in zip(waves.items(), probs)}
+
+    return submit(job_spec(settings, "listening", fraction=float(fraction), match=bool(match)), work)
 
 
 # ---- faithfulness --------------------------------------------------------------------------------
@@ -318,14 +392,19 @@ CURVE_METRICS = ("insertion_auc", "deletion_auc", "faithfulness", "I", "D", "RI"
 METRIC_OPTIONS = MetricOptions()
 
 
-def _curve_scores(settings: Settings, wave: np.ndarray, saliency, target: int, steps: int) -> dict:
-    """Deletion / insertion curves and the scores built on them for one map (see :func:`faithfulness`)."""
+def _model_and_transform(settings: Settings):
+    """The cached model and transform, fetched on the script thread (workers get the objects, not the caches)."""
+    model = get_model(settings.model)
+    return model, get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
+
+
+def _curve_scores(model, transform, settings: Settings, wave: np.ndarray, saliency, target: int, steps: int,
+                  progress: ProgressFn | None = None) -> dict:
+    """Deletion / insertion curves and the scores built on them for one map (see :func:`faithfulness_job`)."""
     from earmark.device import make_generator
     from earmark.probe import Probe
 
-    model = get_model(settings.model)
-    transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
-    probe = Probe(model, transform, torch.as_tensor(wave, dtype=torch.float32), target=target)
+    probe = Probe(model, transform, torch.as_tensor(wave, dtype=torch.float32), target=target, progress=progress)
     sal = saliency.to(probe.device)
     options = dataclasses.replace(METRIC_OPTIONS, steps=steps)
     ctx = MetricContext(probe, sal, seed=settings.seed, options=options)
@@ -338,32 +417,31 @@ def _curve_scores(settings: Settings, wave: np.ndarray, saliency, target: int, s
             "insertion": to_numpy(c.insertion), "scores": {k: float(v) for k, v in scores.items()}}
 
 
-@st.cache_data(show_spinner="Scoring insertion and deletion…", max_entries=64)
-def faithfulness(settings: Settings, _wave: np.ndarray, _exp, steps: int = 20) -> dict:
-    """Deletion / insertion curves and scores from ``earmark.metrics.curves`` for one explanation.
+def faithfulness_job(settings: Settings, wave: np.ndarray, exp, steps: int = 20):
+    """Queue the deletion / insertion curves and scores of ``exp`` (``earmark.metrics.curves``); the job's
+    result is ``{"fractions": (K,), "deletion": (K,), "insertion": (K,), "scores": {name: float}}``."""
+    saliency, target = exp.saliency, exp.target
+    model, transform = _model_and_transform(settings)
+    return submit(job_spec(settings, "faithfulness", steps=int(steps)),
+                  lambda ctx: _curve_scores(model, transform, settings, wave, saliency, target, steps,
+                                            progress=ctx.progress))
 
-    Returns:
-        ``{"fractions": (K,), "deletion": (K,), "insertion": (K,), "scores": {name: float}}``.
-    """
-    return _curve_scores(settings, _wave, _exp.saliency, _exp.target, steps)
 
-
-def energy_reference(settings: Settings, wave: np.ndarray, target: int, steps: int = 20) -> dict:
+def energy_reference_job(settings: Settings, wave: np.ndarray, target: int, steps: int = 20):
     """The same curves and scores for the model-free ``energy`` map of the clip in the same domain.
 
-    Cached on the clip, model, transform, target and seed, not on the explainer (the map ignores it).
+    Keyed on the clip, model, transform, target and seed, not on the explainer (the map ignores it).
     """
-    return _energy_reference(dataclasses.replace(settings, explainer="energy", eparams=()), wave, target, steps)
+    ref = dataclasses.replace(settings, explainer="energy", eparams=())
+    model, transform = _model_and_transform(ref)
 
+    def work(ctx) -> dict:
+        from earmark.explainers import explain as core_explain
 
-@st.cache_data(show_spinner="Scoring the energy reference…", max_entries=64)
-def _energy_reference(settings: Settings, _wave: np.ndarray, target: int, steps: int) -> dict:
-    from earmark.explainers import explain as core_explain
+        e = core_explain(model, torch.as_tensor(wave, dtype=torch.float32), transform, target, method="energy")
+        return _curve_scores(model, transform, ref, wave, e.saliency, target, steps, progress=ctx.progress)
 
-    model = get_model(settings.model)
-    transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
-    ref = core_explain(model, torch.as_tensor(_wave, dtype=torch.float32), transform, target, method="energy")
-    return _curve_scores(settings, _wave, ref.saliency, target, steps)
+    return submit(job_spec(ref, "faithfulness", steps=int(steps), target=int(target)), work)
 
 
 # ---- export --------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ def _take_bytes(name: str, data: bytes) -> None:
     st.session_state.input_bytes = (name, bytes(data))
 
 
-def _input(box) -> sv.ClipView | None:
+def _input(box, sample_rate: int | None = None) -> sv.ClipView | None:
+    """The clip chosen in the sidebar; uploads and recordings are kept at ``sample_rate`` (the model's)."""
     box.subheader("1 · Sound")
     pending = st.session_state.pending_bytes  # test hook / programmatic input, same path as uploads
     if pending is not None:
@@ -70,11 +71,11 @@ def _input(box) -> sv.ClipView | None:
     name, data = st.session_state.input_bytes
     stem = name.rsplit(".", 1)[0] or "upload"
     try:
-        return sv.decode(data, stem)
+        return sv.decode(data, stem, None, sample_rate)
     except ClipTooLong as exc:
         box.warning(str(exc))
         start = box.number_input("Analyse 60 s starting at (s)", min_value=0.0, step=10.0, key="w_segment_start")
-        return sv.decode(data, stem, (float(start), float(start) + 60.0))
+        return sv.decode(data, stem, (float(start), float(start) + 60.0), sample_rate)
 
 
 def _model(box):
@@ -101,13 +102,13 @@ def render() -> None:
     st.session_state.model_error = None
     sb = st.sidebar
     input_box = sb.container()
+    model_name, model = _model(sb.container())   # first, so an upload is decoded straight to the model's rate
     try:
-        clip = _input(input_box)
+        clip = _input(input_box, model.card.sample_rate if model is not None else None)
     except EarmarkError as exc:
         input_box.error(str(exc))
         st.session_state.current_error = str(exc)
         clip = None
-    model_name, model = _model(sb)
 
     sb.subheader("3 · Domain")
     tclasses = sv.transform_classes()

@@ -51,7 +51,24 @@ def run(at: AppTest, page: str | None = None) -> AppTest:
 
 def explain(at: AppTest) -> AppTest:
     at.button(key="explain").click()
-    return run(at)
+    return settle(run(at))
+
+
+def unfinished(at: AppTest) -> list:
+    """This session's jobs that have not ended (explanations, listening, faithfulness)."""
+    jobs = at.session_state["_jobs"] if "_jobs" in at.session_state else {}
+    return [j for j in jobs.values() if not j.finished]
+
+
+def settle(at: AppTest) -> AppTest:
+    """Wait for this session's jobs to end and rerun — what the page's polling fragment does in a browser."""
+    for _ in range(6):
+        for job in unfinished(at):
+            assert job.wait(TIMEOUT), job
+        run(at)
+        if not unfinished(at):
+            break
+    return at
 
 
 def texts(at: AppTest) -> str:
@@ -290,3 +307,82 @@ def test_about_page_lists_models_and_methods():
     body = texts(at)
     assert "Free Spoken Digit Dataset" in body
     assert "Integrated Gradients" in body
+
+
+# ---- jobs: the page submits, polls and draws; widgets stay live ----------------------------------------
+
+def _service():
+    import sys
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from dashboard.services import job_service
+    return job_service()   # the server's one shared service (st.cache_resource), as the app sees it
+
+
+def _progress_text(at: AppTest) -> str:
+    return "\n".join(p.proto.text for p in at.get("progress"))
+
+
+def _job(at: AppTest):
+    jobs = [j for j in at.session_state["_jobs"].values() if j.spec.kind == "explanation"]
+    assert len(jobs) == 1, jobs
+    return jobs[0]
+
+
+def test_a_job_survives_a_widget_change_and_a_page_switch_and_can_be_cancelled():
+    service = _service()
+    at = run(make_app(w_seed=8080, w_explainer="freqrise", p_explainer_freqrise_n_masks=20000))
+    service.pause()  # hold the job in the queue while the person clicks around
+    try:
+        at.button(key="explain").click()
+        run(at)
+        job = _job(at)
+        assert job.status == "queued" and "in the queue" in _progress_text(at)
+        at.toggle(key="w_log_freq").set_value(True)             # a view toggle
+        run(at)
+        assert _job(at) is job and not job.cancel_requested and "in the queue" in _progress_text(at)
+        run(at, "evaluate")                                     # another page shows the same job
+        assert _job(at) is job and "being computed" in _progress_text(at)
+        run(at, "explore")
+    finally:
+        service.resume()
+    while job.status == "queued":
+        job.wait(5, since=job.version)
+    at.toggle(key="w_log_freq").set_value(False)                # while it runs
+    run(at)
+    assert _job(at) is job and not job.cancel_requested
+    assert job.status == "running", job                         # 20,000 masks: far from done
+    at.button(key="cancel_explain").click()                     # the fragment's Cancel button
+    run(at)
+    assert job.wait(TIMEOUT) and job.status == "cancelled" and (job.done or 0) < 20000
+    run(at)
+    assert "Cancelled after" in texts(at)
+    at.session_state["p_explainer_freqrise_n_masks"] = 200      # Explain again: a new job, to the end
+    run(at)
+    explain(at)
+    assert n_charts(at) >= 5 and "What the uncertainty means here" in texts(at)
+
+
+def test_identical_requests_from_two_sessions_share_one_job():
+    service = _service()
+    a = run(make_app(w_seed=9090))
+    b = run(make_app(w_seed=9090))
+    service.pause()
+    try:
+        a.button(key="explain").click()
+        run(a)
+        b.button(key="explain").click()
+        run(b)
+        assert _job(a) is _job(b) and len(_job(a).sessions) == 2
+    finally:
+        service.resume()
+    settle(a)
+    settle(b)
+    assert n_charts(a) >= 5 and n_charts(b) >= 5
+
+
+def test_a_request_above_max_model_passes_is_refused_with_the_setting_named():
+    at = run(make_app(w_explainer="freqrise", p_explainer_freqrise_n_masks=90000))
+    at.button(key="explain").click()
+    run(at)
+    assert any("max_model_passes" in e.value for e in at.error), [e.value for e in at.error]

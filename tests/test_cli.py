@@ -50,8 +50,9 @@ def test_explain_writes_everything(tmp_path, capsys):
     (["explain", "digit_7_en-us", "--model", "nope"], "Unknown model 'nope'"),
     (["explain", "digit_7_en-us", "--model", "melcnn-digits", "--transform", "dwt", "--tset", "level=12"],
      "levels"),
-    (["evaluate", "--task", "synth-tf", "--n", "2", "--shard", "2/2"], "--shard expects I/K"),
-    (["evaluate", "--task", "synth-tf", "--n", "2", "--shard", "0/2"], "--shard splits folders and manifests"),
+    (["evaluate", "--task", "synth-tf", "--n", "2", "--address", "auto"], "belong to --engine ray"),
+    (["evaluate", "--task", "synth-tf", "--n", "2", "--engine", "ray", "--cpus-per-task", "0"],
+     "--cpus-per-task must be above 0"),
 ])
 def test_bad_input_is_a_message_not_a_traceback(argv, message, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path), "--quiet"]) == 2

@@ -29,7 +29,7 @@ def test_params_coerce_and_explain_errors():
         resolve(params, {"mode": "z"}, owner="T")
     with pytest.raises(ConfigError, match="has no setting 'steps'"):
         resolve(params, {"steps": 3}, owner="T")
-    with pytest.raises(ConfigError, match="must be a int"):
+    with pytest.raises(ConfigError, match="must be an int"):
         resolve(params, {"n": "2.5"}, owner="T")
 
 

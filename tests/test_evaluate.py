@@ -268,29 +268,3 @@ def test_time_frequency_task_is_scored_on_its_own_cells(tmp_path):
     assert all(r["task_cell_accuracy"] in (0.0, 0.5, 1.0) and 0 <= r["relevance_rank_accuracy"] <= 1
                for r in report.rows) and len(report.rows) == 4
     assert "task_cell_accuracy" in report.markdown
-
-
-def test_shards_are_disjoint_cover_the_set_and_merge_into_the_whole_run(tmp_path):
-    from earmark.data.datasets import ClipSet, parse_shard, shard
-
-    for i in range(5):
-        _wav(tmp_path / f"c{i}.wav", n=L)
-    (tmp_path / "m.csv").write_text("".join(f"c{i}.wav,{LABELS[i % 3]}\n" for i in range(5)))
-    clips = ClipSet(parse_manifest(tmp_path / "m.csv", LABELS), 8000, L, LABELS, "five clips")
-    parts = [shard(clips, i, 2) for i in range(2)]
-    assert [c.names() for c in parts] == [["c0.wav", "c2.wav", "c4.wav"], ["c1.wav", "c3.wav"]]
-    run = dict(RUN, explainers=["ig"], transforms=["time"])
-    model = toy_model()
-    for i, part in enumerate(parts):
-        run_evaluation(model, part, out=tmp_path / f"s{i}", **run)
-    merged = tmp_path / "merged"
-    merged.mkdir()
-    (merged / "results.jsonl").write_text("".join((tmp_path / f"s{i}" / "results.jsonl").read_text() for i in range(2)))
-    whole = run_evaluation(model, clips, out=merged, **run)
-    assert whole.computed == 0 and len(whole.rows) == 5
-    assert _metric_columns(merged / "results.csv") == _metric_columns(
-        run_evaluation(model, clips, out=tmp_path / "fresh", **run).paths["csv"])
-    assert parse_shard("1/3") == (1, 3)
-    for bad in ("3/3", "x", "1/0", "-1/2"):
-        with pytest.raises(ConfigError, match="--shard expects I/K"):
-            parse_shard(bad)

@@ -16,7 +16,8 @@ from earmark.errors import ConfigError
 from earmark.explainers import EXPLAINERS, explain
 from earmark.explainers.freqrise import explain_freqrise
 from earmark.explainers.masks import (
-    STRATEGIES, WeightedMoments, block_masks, grid_for, smooth_masks, strategy_masks, to_map_space,
+    STRATEGIES, WeightedMoments, block_masks, chunk_schedule, grid_for, smooth_masks, strategy_masks,
+    to_map_space,
 )
 from earmark.explainers.relax import explain_relax, u_relax
 from earmark.models.base import from_module
@@ -168,7 +169,8 @@ def test_masks_reach_every_domain(domain):
 def test_registered_with_paper_defaults():
     fr, rx = EXPLAINERS.get("freqrise"), EXPLAINERS.get("relax")
     d = {p.name: p.default for p in fr.params}
-    assert d == {"n_masks": 3000, "cells": 200, "p": 0.5, "readout": "prob", "baseline": "zero"}
+    assert d == {"n_masks": 3000, "cells": 200, "p": 0.5, "readout": "prob", "baseline": "zero",
+                 "sampler": "bernoulli", "estimator": "plain", "stop": "budget"}
     d = {p.name: p.default for p in rx.params}
     assert d["n_masks"] == 3000 and d["fraction"] == 0.5 and d["strategy"] == "unstructured"
     assert d["replacement"] == "zero" and d["similarity"] == "embedding"
@@ -189,7 +191,9 @@ def test_freqrise_importance_is_the_rise_estimator():
     tr = get_transform("fourier", SR)
     probe = Probe(model, tr, x, target=1)
     res = explain_freqrise(probe, generator=gen(3), progress=no_progress, n_masks=200, p=0.3)
-    masks = to_map_space(tr, smooth_masks(200, tr.image_shape(256), p=0.3, generator=gen(3)), length=256)
+    g, shape = gen(3), tr.image_shape(256)
+    masks = to_map_space(tr, torch.cat([smooth_masks(b, shape, p=0.3, generator=g)       # drawn chunk by chunk
+                                        for b in chunk_schedule(200, shape)]), length=256)
     s = probe.score(masks)
     x_n = s[:, None] * masks / 0.7
     torch.testing.assert_close(res.saliency, (s[:, None] * masks).sum(0) / (200 * 0.7), rtol=1e-5, atol=1e-6)
@@ -278,7 +282,9 @@ def test_relax_replacement_values_known_answer():
     # Alternating 1, 3: mean 2, smallest magnitude 1. R and U follow the formulas with those values.
     x = 2 + (-1.0) ** torch.arange(n)
     probe = Probe(model, tr, x, target=0)
-    masks = to_map_space(tr, strategy_masks(200, tr.image_shape(n), strategy="time", generator=gen(4)), length=n)
+    g = gen(4)
+    masks = to_map_space(tr, torch.cat([strategy_masks(b, tr.image_shape(n), strategy="time", generator=g)
+                                        for b in chunk_schedule(200, tr.image_shape(n))]), length=n)
     results = {}
     for kind, value in (("zero", 0.0), ("mean", 2.0), ("min", 1.0)):
         res = explain_relax(probe, generator=gen(4), progress=no_progress, n_masks=200, strategy="time",

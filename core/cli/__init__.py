@@ -18,8 +18,16 @@ COMMANDS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``earmark: MESSAGE (see `earmark COMMAND --help`)`` and exit code 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        text = " ".join(str(message).split())
+        self.exit(2, f"earmark: {text} (see `{self.prog} --help`).\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="earmark",
         description="Earmark: see where in time and frequency an audio model looks, and hear it.",
         epilog="Run `earmark COMMAND --help` for the options of one command.",

@@ -4,12 +4,15 @@ Examples:
     earmark bench --model audionet-digits --clip digit_7_en-us --explainers all \\
         --transforms fourier,stft,mel,dwt --out runs/bench
     earmark bench --model synth-freq --explainers ig,freqrise --transforms fourier --quick --out runs/bench-quick
+    earmark bench --explainers freqrise --transforms stft --reference --curve 30000 --out runs/bench-curve
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from .common import check_out_dir, seed_arg
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -32,9 +35,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test of the pipeline")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
-    parser.add_argument("--seed", type=int, default=0, help="explainer seed")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="explainer seed")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="EXPLAINER.SETTING=VALUE",
                         help="override an explainer setting (repeatable)")
+    parser.add_argument("--reference", action="store_true",
+                        help="also time FreqRISE against the paper's estimator (batches of 500) on the same model")
+    parser.add_argument("--curve", type=int, default=0, metavar="N",
+                        help="masks-to-quality curve of FreqRISE's samplers/estimators against an N-mask "
+                             "plain-Bernoulli map (e.g. 30000); 0 = off")
+    parser.add_argument("--curve-seeds", type=int, default=3, help="seeds per point of the curve")
+    parser.add_argument("--curve-masks", default="200,400,1000,2000,3000",
+                        help="mask counts of the curve (chunk ends: multiples of 200, or 25, 50, 100)")
     parser.set_defaults(run=run)
     return parser
 
@@ -56,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models import load_model
     from ..transforms import TRANSFORMS
 
+    check_out_dir(args.out)
     model = load_model(args.model, args.device)
     wave, name = bench_clip(args.clip, model.card)
     transforms = [t.strip() for t in args.transforms.split(",") if t.strip()]
@@ -64,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
     explainers = [e.strip() for e in args.explainers.split(",") if e.strip()]
     report = run_bench(model, wave, explainers=explainers, transforms=transforms, out=args.out, quick=args.quick,
                        seed=args.seed, overrides=parse_overrides(args.settings), clip_name=name,
-                       progress=lambda line: print(line, file=sys.stderr, flush=True))
+                       progress=lambda line: print(line, file=sys.stderr, flush=True),
+                       reference=args.reference, curve_reference=args.curve, curve_seeds=args.curve_seeds,
+                       curve_counts=tuple(int(c) for c in args.curve_masks.split(",") if c.strip()))
     print(report.markdown)
     print(f"wrote {report.paths['json']} and {report.paths['markdown']}")
     return 0

@@ -2,12 +2,66 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..validate import SEED_LIMIT, check_out_dir  # noqa: F401 - re-exported for the sub-commands
+
+
+# ---- argparse value types: each refuses a bad value with one clause (argparse adds the flag) ----------
+
+def seed_arg(text: str) -> int:
+    """``--seed``: a whole number from 0 to 2**63 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0 to 2**63 - 1, not {text!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0 to 2**63 - 1, not {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number ≥ 1 (``--n``, ``--steps``, ``--batch-size``, ``--epochs``, ``--threads``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text}")
+    return value
+
+
+def class_index(text: str) -> int:
+    """``--target``: a class index, a whole number ≥ 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a target is a class index (a whole number such as 3), not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a target is a class index (0 or more), not {text}")
+    return value
+
+
+def finite_float(low: float, high: float, *, low_open: bool = False):
+    """A float in [low, high] (``(low, high]`` with ``low_open``); NaN and inf refused."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        inside = (low < value if low_open else low <= value) and value <= high
+        if not math.isfinite(value) or not inside:
+            bracket = "(" if low_open else "["
+            raise argparse.ArgumentTypeError(f"expected a number in {bracket}{low:g}, {high:g}], not {text!r}")
+        return value
+    parse.__name__ = "number"
+    return parse
 
 
 def parse_settings(pairs: list[str] | None) -> dict[str, str]:
@@ -49,16 +103,34 @@ class ProgressBar:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.started = time.perf_counter()
         self._last = -1.0
+        self.unit = "masks"
+        self._partial = ""
+
+    def partial(self, saliency, done: int, total: int, convergence: float | None) -> None:
+        """An ``on_partial`` listener: the bar then shows masks/steps so far and the convergence figure."""
+        conv = "" if convergence is None else f" top10% {convergence:.2f}"
+        self._partial = f"{done}/{total} {self.unit}{conv}"
 
     def __call__(self, fraction: float, stage: str = "") -> None:
-        if not self.enabled or (fraction - self._last < 0.01 and fraction < 1.0):
+        if not self.enabled or (fraction - self._last < 0.01 and fraction < 1.0) or min(fraction, self._last) >= 1.0:
             return
         self._last = fraction
         filled = int(self.width * fraction)
         elapsed = time.perf_counter() - self.started
         eta = elapsed / fraction - elapsed if fraction > 0 else float("nan")
         bar = "█" * filled + "·" * (self.width - filled)
-        sys.stderr.write(f"\r{self.label} {bar} {fraction:5.1%} {stage[:28]:<28} {elapsed:6.1f}s eta {eta:5.1f}s")
+        extra = f" {self._partial}" if self._partial else ""
+        sys.stderr.write(f"\r{self.label} {bar} {fraction:5.1%} {stage[:28]:<28}{extra} {elapsed:6.1f}s "
+                         f"eta {eta:5.1f}s")
         if fraction >= 1.0:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+    def job(self, job) -> None:
+        """Observer of an :class:`earmark.jobs.Job`: the bar with masks/steps so far and the convergence."""
+        detail = job.stage
+        if job.done is not None and job.total:
+            detail = f"{job.done:,}/{job.total:,} {job.unit}"
+            if job.convergence is not None:
+                detail += f" conv {job.convergence:.2f}"
+        self(job.progress, detail)

@@ -6,12 +6,12 @@ import argparse
 import json
 import shlex
 import time
-from pathlib import Path
 
 import torch
 
 from ..errors import ConfigError
-from .common import ProgressBar, format_settings, load_input_clip, parse_settings
+from .common import (ProgressBar, check_out_dir, class_index, finite_float, format_settings, load_input_clip,
+                     parse_settings, seed_arg)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,16 +28,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="audionet-digits", help="registered model name (default: %(default)s)")
     p.add_argument("--transform", default="stft", help="domain: time, fourier, stft, mel, dwt (default: %(default)s)")
     p.add_argument("--explainer", default="ig", help="explainer name (default: %(default)s); `earmark list explainers`")
-    p.add_argument("--target", type=int, default=None, help="class index to explain (default: the prediction)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random generator (default: %(default)s)")
+    p.add_argument("--target", type=class_index, default=None, help="class index to explain (default: the prediction)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed of the random generator (default: %(default)s)")
     p.add_argument("--set", dest="settings", action="append", metavar="NAME=VALUE",
                    help="explainer hyperparameter, repeatable (e.g. --set n_steps=64)")
     p.add_argument("--tset", dest="tsettings", action="append", metavar="NAME=VALUE",
                    help="transform parameter, repeatable (e.g. --tset n_fft=512)")
-    p.add_argument("--topk", type=float, default=10.0, help="percent of cells kept/removed for listening (default: %(default)s)")
+    p.add_argument("--topk", type=finite_float(0, 100, low_open=True), default=10.0, help="percent of cells kept/removed for listening (default: %(default)s)")
     p.add_argument("--policy", default="center", choices=("center", "start", "end"),
                    help="how a clip of another length is fitted to the model's input (default: %(default)s)")
-    p.add_argument("--offset", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--offset", type=finite_float(0, 1e9), default=None, metavar="SECONDS",
                    help="take the model-length window starting here (for clips longer than the model's input)")
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available, or $EARMARK_DEVICE)")
     p.add_argument("--out", default="earmark-out", help="output folder (default: %(default)s)")
@@ -61,31 +61,43 @@ def reproduce_command(clip: str, *, model: str, transform: str, explainer: str, 
 
 def run(args: argparse.Namespace) -> int:
     from .. import audio, sonify
-    from ..explainers import explain
+    from ..explainers import EXPLAINERS
+    from ..jobs import JobSpec, explanation_work, run_foreground
     from ..models import load_model
+    from ..params import resolve
     from ..plots import explanation_figure, save_figure
-    from ..transforms import get_transform
+    from ..transforms import TRANSFORMS, get_transform
 
     if not 0 < args.topk <= 100:
         raise ConfigError(f"--topk is a percentage in (0, 100]; got {args.topk}.")
     started = time.perf_counter()
+    # Everything a person typed is checked before the model is loaded or a clip decoded.
+    settings, tsettings = parse_settings(args.settings), parse_settings(args.tsettings)
+    resolve(EXPLAINERS.get(args.explainer).params, settings, owner=f"Explainer '{args.explainer}'")
+    resolve(TRANSFORMS.get(args.transform).params, tsettings, owner=f"Transform '{args.transform}'")
+    out = check_out_dir(args.out)
     model = load_model(args.model, args.device)
     card = model.card
     clip = load_input_clip(args.clip)
     prepared = audio.prepare(clip, sample_rate=card.sample_rate, num_samples=card.num_samples, policy=args.policy,
                              offset_seconds=args.offset)
     x = getattr(prepared, "wave", prepared)
-    transform = get_transform(args.transform, card.sample_rate, **parse_settings(args.tsettings))
+    transform = get_transform(args.transform, card.sample_rate, **tsettings)
     bar = ProgressBar(f"{args.explainer}/{args.transform}", enabled=False if args.quiet else None)
+    bar.unit = EXPLAINERS.get(args.explainer).budget_unit
     loaded = time.perf_counter()
-    expl = explain(model, x, transform, args.target, method=args.explainer, seed=args.seed, progress=bar,
-                   **parse_settings(args.settings))
+    # the same job the app's workers run (spec = cache key and provenance), here in the foreground
+    spec = JobSpec.create(clip_hash=audio.clip_hash(prepared) if hasattr(prepared, "wave") else "cli",
+                          model=card.name, transform=transform.name, tparams=transform.settings,
+                          explainer=args.explainer, eparams=settings, target=args.target,
+                          seed=args.seed)
+    expl = run_foreground(spec, explanation_work(spec, model, x, transform), observer=bar.job)
     explained = time.perf_counter()
 
-    out = Path(args.out)
     files = expl.save(out)
-    device = expl.saliency.device
-    versions = sonify.listen(transform, x.to(device), expl.saliency, args.topk / 100)
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    versions = sonify.listen(transform, x.to(device), expl.saliency.to(device), args.topk / 100)
     with torch.no_grad():
         batch = torch.stack([versions[k].to(device).float() for k in versions])
         probs = model(batch).softmax(-1).cpu()

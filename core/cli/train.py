@@ -12,6 +12,8 @@ import os
 import shlex
 import sys
 
+from .common import check_out_dir, positive_int, seed_arg
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from ..training.digits import ARCHITECTURES
@@ -30,18 +32,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("arch", choices=sorted(ARCHITECTURES), help="architecture to train")
     parser.add_argument("--data", default=os.environ.get("EARMARK_DATA"), metavar="DIR",
                         help="FSDD folder holding recordings/ (default: $EARMARK_DATA)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for initialisation, shuffling and "
+    parser.add_argument("--seed", type=seed_arg, default=0, help="seed for initialisation, shuffling and "
                         "augmentation (default 0)")
     parser.add_argument("--exclude-speaker", metavar="NAME", default=None,
                         help="leave this speaker out of training and report accuracy on their clips")
-    parser.add_argument("--epochs", type=int, default=None, help="number of epochs (default per model)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="number of epochs (default per model)")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="folder for weights, card and logs/ (default: the bundled assets folder)")
     parser.add_argument("--checkpoints", metavar="DIR", default=None,
                         help="folder for per-epoch checkpoints (default: $EARMARK_CACHE/train or "
                         "~/.cache/earmark/train)")
     parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: at most 2)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: at most 2)")
     parser.set_defaults(run=run)
     return parser
 
@@ -69,6 +71,8 @@ def portable_argv(argv: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from ..training.digits import train
 
+    if args.out is not None:
+        check_out_dir(args.out)
     argv = sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", args.arch]
     command = "earmark " + shlex.join(portable_argv(argv))
     result = train(

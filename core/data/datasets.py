@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
@@ -335,33 +335,6 @@ def open_dataset(*, data: str | Path | None = None, task: str | None = None, car
     return ClipSet(subset, int(card.sample_rate), int(card.num_samples), tuple(card.labels), f"{what}: {note}")
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"I/K"`` → (I, K) with 0 ≤ I < K.
-
-    Raises:
-        ConfigError: anything else.
-    """
-    try:
-        i, k = (int(p) for p in str(text).split("/"))
-    except ValueError:
-        i, k = -1, 0
-    if not 0 <= i < k:
-        raise ConfigError(f"--shard expects I/K with 0 ≤ I < K (e.g. 0/2 and 1/2), got '{text}'.")
-    return i, k
-
-
-def shard(clips: ClipSet | SynthClipSet, index: int, count: int) -> ClipSet:
-    """Every ``count``-th clip of ``clips`` from the ``index``-th: disjoint shards that cover the set.
-
-    Raises:
-        ConfigError: a synthetic task (its clip names are positions, so shards would collide).
-    """
-    if not isinstance(clips, ClipSet):
-        raise ConfigError("--shard splits folders and manifests; a synthetic task is quick enough to run whole.")
-    return replace(clips, entries=clips.entries[index::count],
-                   description=f"{clips.description} · shard {index}/{count}")
-
-
 __all__ = ["ClipSet", "Entry", "Item", "SynthClipSet", "TASK_ALIASES", "balanced_subset", "fsdd_entries",
-           "make_task", "open_dataset", "parse_label", "parse_manifest", "parse_name", "parse_shard", "shard",
+           "make_task", "open_dataset", "parse_label", "parse_manifest", "parse_name",
            "synthetic_set"]

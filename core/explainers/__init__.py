@@ -10,10 +10,8 @@ import importlib
 import time
 from typing import Any
 
-import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from torch import Tensor
 
 from ..device import make_generator
 from ..errors import ConfigError
@@ -21,6 +19,8 @@ from ..explanation import Explanation
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
 from ..transforms import Transform
+from ..validate import check_count, check_seed, check_target, check_wave
+from .anytime import PartialFn
 from .base import Attribution, ExplainerSpec, FirstLook
 
 EXPLAINERS = Registry("explainer")
@@ -35,7 +35,8 @@ for _name in _MODULES:
 
 def explain(model, x: ArrayLike, transform: Transform, target: int | None = None, *, method: str = "ig",
             seed: int | None = 0, generator: torch.Generator | None = None, progress: ProgressFn | None = None,
-            batch_size: int | None = None, first_look: FirstLook | None = None, **params: Any) -> Explanation:
+            batch_size: int | None = None, first_look: FirstLook | None = None, on_partial: PartialFn | None = None,
+            **params: Any) -> Explanation:
     """Explain ``model``'s prediction on ``x`` in ``transform``'s domain with the explainer ``method``.
 
     Args:
@@ -51,6 +52,13 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
         first_look: ``first_look(saliency)`` is called with the final saliency map (*M) as soon as it is
             known, before the uncertainty, by methods that can (``spec.first_look``; IG and WAM-IG);
             ignored by the others.
+        on_partial: ``on_partial(saliency, done, total, convergence)`` receives the current estimate (*M)
+            on the device as the run goes, from methods that can (``spec.anytime``: FreqRISE, RELAX, the
+            learnable and minimal masks); ``done`` / ``total`` count masks or steps
+            (``spec.budget_unit``), ``convergence`` is the top-10 % overlap with an earlier estimate
+            (``None`` at first). The first call comes after the first chunk or step; the last one carries
+            the final saliency, bit for bit (with ``done`` < ``total`` when ``stop="auto"`` ended early).
+            Ignored by the other methods. The result does not depend on whether anyone listens.
         **params: the method's hyperparameters (declared in its spec; defaults from the papers).
 
     Returns:
@@ -58,7 +66,8 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
         name every hyperparameter as used (including values the method resolved itself).
 
     Raises:
-        ConfigError: unknown method, unsupported domain, or a bad hyperparameter.
+        ConfigError: unknown method, unsupported domain, a bad hyperparameter, a target that is not a class
+            index, a seed outside [0, 2**63), or a waveform of the wrong shape, length or rate.
     """
     spec: ExplainerSpec = EXPLAINERS.get(method)
     if not spec.supports(transform.name):
@@ -66,19 +75,28 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
             f"{spec.title} works in the {', '.join(spec.domains)} domain(s), not '{transform.name}'."
         )
     settings = resolve(spec.params, params, owner=f"Explainer '{method}'")
-    if not isinstance(x, Tensor):
-        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    target, seed = check_target(target), check_seed(seed)
+    x = check_wave(x, model, transform)
+    if batch_size is not None:
+        batch_size = check_count(batch_size, "batch_size (items per model call)")
     probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress)
     if generator is None:
         generator = make_generator(seed, probe.device)
     started = time.perf_counter()
     early = {"first_look": first_look} if first_look is not None and spec.first_look else {}
+    if on_partial is not None and spec.anytime:
+        early["on_partial"] = on_partial
     result: Attribution = spec.fn(probe, generator=generator, progress=probe.progress, **settings, **early)
     if probe.device.type == "cuda":
         torch.cuda.synchronize(probe.device)
     seconds = time.perf_counter() - started
     probe.progress(1.0, "done")
     _check(result, probe, spec)
+    budget = _budget(result)
+    if on_partial is not None and spec.anytime:
+        conv = float(result.extras["convergence"]) if "convergence" in result.extras else float("nan")
+        on_partial(result.saliency.detach().clone(), budget.get("budget_used", 0), budget.get("budget_total", 0),
+                   None if conv != conv else conv)
     return Explanation(
         saliency=result.saliency.detach(),
         uncertainty=result.uncertainty.detach(),
@@ -97,8 +115,14 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
             "probabilities": probe.probs.detach().cpu().tolist(),
             "transform_settings": dict(transform.settings),
             "device": str(probe.device),
+            **({**budget, "budget_unit": spec.budget_unit} if budget else {}),
         },
     )
+
+
+def _budget(result: Attribution) -> dict[str, int]:
+    """``budget_used`` / ``budget_total`` (masks or steps) from an anytime result's extras, as ints."""
+    return {k: int(result.extras[k]) for k in ("budget_used", "budget_total") if k in result.extras}
 
 
 def _check(result: Attribution, probe: Probe, spec: ExplainerSpec) -> None:

@@ -50,6 +50,9 @@ class ExplainerSpec:
         first_look: ``fn`` takes ``first_look(saliency)`` and calls it as soon as the final saliency map
             is known, before the uncertainty is (IG: after the zero-baseline path), so an interface can
             draw the map early.
+        anytime: ``fn`` takes ``on_partial(saliency, done, total, convergence)`` and ``stop``
+            (``"budget"`` | ``"auto"``) and publishes its estimate as it goes (sampling: per chunk of masks,
+            mask optimisation: per step; see :mod:`earmark.explainers.anytime`).
     """
 
     name: str
@@ -62,6 +65,12 @@ class ExplainerSpec:
     domains: tuple[str, ...] | None = None
     default_transform: str | None = None
     first_look: bool = False
+    anytime: bool = False
+
+    @property
+    def budget_unit(self) -> str:
+        """What ``done`` / ``total`` count in ``on_partial``: ``"masks"`` (sampling) or ``"steps"``."""
+        return "masks" if self.family == "sampling" else "steps"
 
     def supports(self, transform_name: str) -> bool:
         return self.domains is None or transform_name in self.domains

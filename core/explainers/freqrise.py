@@ -12,6 +12,13 @@ i.e. the sample mean of ``x_{n,i} = s_n M_{n,i} / (1 − p)``, an unbiased estim
 keep it). ``E[M] = 1 − p`` holds exactly per cell because linear interpolation and ``from_image``
 average with weights summing to one.
 
+Fewer masks for the same map (options; the paper's estimator is the default): ``sampler="antithetic"``
+draws masks in pairs ``M, 1 − M``; ``sampler="sobol"`` takes the grid cells from a scrambled Sobol
+sequence; ``estimator="control_variate"`` uses the mask mean, whose expectation ``1 − p`` is known, as a
+control variate: ``x_{n,i} = s_n + (s_n − c)(M_{n,i} − (1 − p)) / (1 − p)`` with ``c`` the mean score of
+the earlier chunks. Its expectation is the same ``E[s·M_i] / (1 − p)`` (``c`` does not depend on the
+chunk's masks), but the large term ``ŝ·(M − E M)`` that RISE's plain sum carries is gone.
+
 Uncertainty: the Monte-Carlo variance of that estimate, ``Var̂_n(x_{n,i}) / N`` with the unbiased sample
 variance over the masks — the squared standard error of the importance; 4× the masks gives ≈ ¼ of it.
 
@@ -25,8 +32,11 @@ import torch
 
 from ..params import Param
 from ..probe import BASELINES, BaselineKind, Probe, ProgressFn, Readout
+from .anytime import PartialFn, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import WeightedMoments, mask_chunks, smooth_masks
+from .masks import SAMPLERS, CellDraws, WeightedMoments, mask_chunks, smooth_masks
+
+ESTIMATORS = ("plain", "control_variate")
 
 PARAMS = (
     Param("n_masks", 3000, "number of random masks (more = smoother map, lower variance)", low=10, high=100000, step=10),
@@ -35,12 +45,18 @@ PARAMS = (
     Param("readout", "prob", "score of a masked clip: target probability, or target logit (reference code)",
           choices=("prob", "logit")),
     Param("baseline", "zero", "value that replaces dropped coefficients", choices=BASELINES),
+    Param("sampler", "bernoulli", "where the masks' cells come from: independent Bernoulli draws (the paper), "
+          "antithetic pairs (M, 1 − M) or a scrambled Sobol sequence", choices=SAMPLERS),
+    Param("estimator", "plain", "plain: RISE's Σ s·M / (N·keep) (the paper); control_variate: the same expected "
+          "map with the mask mean as control variate, lower variance", choices=ESTIMATORS),
+    stop_param("masks"),
 )
 
 
 def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                      n_masks: int = 3000, cells: int = 200, p: float = 0.5, readout: Readout = "prob",
-                     baseline: BaselineKind = "zero") -> Attribution:
+                     baseline: BaselineKind = "zero", sampler: str = "bernoulli", estimator: str = "plain",
+                     stop: str = "budget", on_partial: PartialFn | None = None) -> Attribution:
     """FreqRISE importance and its Monte-Carlo variance in ``probe``'s domain.
 
     Masks are drawn and scored in chunks whose size depends on the image shape only (so a seed gives
@@ -52,26 +68,46 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
         progress: ``progress(fraction, stage)``, or ``None``.
         n_masks: N.  cells: coarse grid size.  p: drop probability of a grid cell.
         readout: ``"prob"`` or ``"logit"`` of the target.  baseline: ``"zero"``, ``"mean"`` or ``"min"``.
+        sampler: ``"bernoulli"`` (the paper), ``"antithetic"`` or ``"sobol"`` (:class:`~earmark.explainers.masks.CellDraws`).
+        estimator: ``"plain"`` (the paper) or ``"control_variate"`` (see the module docstring).
+        stop: ``"budget"`` (all N masks) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
+        on_partial: ``on_partial(saliency, done, total, convergence)`` after every chunk but the last.
 
     Returns:
-        Attribution with saliency (*M) = importance, uncertainty (*M) = ``Var̂(x)/N`` ≥ 0, and extras
-        ``mean_score`` (scalar mean of ``s_n``) and ``std_error`` (*M) = √uncertainty.
+        Attribution with saliency (*M) = importance, uncertainty (*M) = ``Var̂(x)/N`` ≥ 0 (N = the masks
+        used), and extras ``mean_score`` (scalar mean of ``s_n``), ``std_error`` (*M) = √uncertainty,
+        ``budget_used`` / ``budget_total`` (masks) and ``convergence``.
     """
     keep = 1.0 - p
     dtype = probe.coeffs.real.dtype
     moments = WeightedMoments(probe.map_shape, device=probe.device, dtype=dtype)
     score_sum = torch.zeros((), device=probe.device, dtype=dtype)
+    draws = CellDraws(sampler, generator=generator, device=probe.device)
     draw = lambda b, shape: smooth_masks(b, shape, cells=cells, p=p, generator=generator,  # noqa: E731
-                                         device=probe.device, dtype=dtype)
+                                         device=probe.device, dtype=dtype, draws=draws)
+    monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial)
+    done = 0
     for masks, chunk_progress in mask_chunks(probe, n_masks, draw, progress=progress):   # (b, *M)
         scores = probe.score(masks, baseline=baseline, readout=readout, progress=chunk_progress,
                              stage="FreqRISE: scoring masks").to(dtype)      # (b,)
-        weighted = scores.view(-1, *(1,) * (masks.ndim - 1)) * masks / keep
-        moments.update(weighted, torch.ones((), device=probe.device, dtype=dtype))
+        s = scores.view(-1, *(1,) * (masks.ndim - 1))
+        if estimator == "control_variate":
+            # c: the mean score of the earlier chunks (independent of this chunk's masks), the chunk's own
+            # mean for the first one; E[s + (s − c)(M − keep)/keep] = E[s·M]/keep, the plain map's expectation
+            c = score_sum / done if done else scores.mean()
+            x = s + (s - c) * (masks - keep) / keep
+        else:
+            x = s * masks / keep
+        moments.update(x, torch.ones((), device=probe.device, dtype=dtype))
         score_sum = score_sum + scores.sum()
-    variance = moments.spread / max(n_masks - 1, 1) / n_masks
+        done += masks.shape[0]
+        if monitor.update(done, lambda: moments.mean,
+                          lambda: (moments.spread / max(done - 1, 1) / done).sqrt()):
+            break
+    variance = moments.spread / max(done - 1, 1) / done
     return Attribution(moments.mean, variance,
-                       {"mean_score": score_sum / n_masks, "std_error": variance.sqrt()})
+                       {"mean_score": score_sum / done, "std_error": variance.sqrt(),
+                        **monitor.extras(probe.device)})
 
 
 SPEC = ExplainerSpec(
@@ -84,4 +120,5 @@ SPEC = ExplainerSpec(
                 "shrinks as 1/N).",
     reference="Brüsch et al. 2024, FreqRISE: Explaining time series using frequency masking; Petsiuk et al. 2018 (RISE)",
     default_transform="fourier",
+    anytime=True,
 )

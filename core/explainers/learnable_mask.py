@@ -44,6 +44,7 @@ from torch import Tensor
 from ..params import Param
 from ..probe import Probe, ProgressFn, sub_progress
 from ..transforms import DWTTransform, Transform
+from .anytime import PartialFn, StepMonitor, budget_extras, stop_param
 from .base import Attribution, ExplainerSpec
 
 #: Table 1 of the paper; domains without a row use ``"stft"``.
@@ -69,6 +70,7 @@ PARAMS = (
           low=-1.0, high=1.0, step=0.01),
     Param("tolerance", 0.0, "stop early when the loss changed by less than this fraction over 10 steps; 0 = off",
           low=0.0, high=0.1, step=1e-4),
+    stop_param("steps"),
 )
 
 #: Starting value of the cells that the random initialisation leaves out (see the module docstring).
@@ -193,7 +195,8 @@ def target_cross_entropy(logits: Tensor, target: int) -> Tensor:
 
 def optimise_masks(probe: Probe, init: Tensor, objective: Objective, *, optimizer: str, lr: float, steps: int,
                    tolerance: float = 0.0, progress: ProgressFn | None = None,
-                   stage: str = "optimising masks") -> tuple[Tensor, dict[str, Tensor]]:
+                   stage: str = "optimising masks",
+                   monitor: StepMonitor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """Minimise ``objective`` over a batch of masks kept in [0, 1], one forward/backward per step.
 
     Restarts are independent: the loss is summed over them and Adam/NAdam act per element.
@@ -205,6 +208,7 @@ def optimise_masks(probe: Probe, init: Tensor, objective: Objective, *, optimize
         optimizer: ``"adam"`` or ``"nadam"``.  lr: learning rate.  steps: maximum number of steps.
         tolerance: stop when the mean loss changed by less than ``tolerance·|loss|`` over
             :data:`STOP_WINDOW` steps (0 = run all steps; checking syncs the device each step).
+        monitor: publishes the estimate after every step and may end the run (``stop="auto"``).
 
     Returns:
         final masks (R, *M) and curves: each term's mean over restarts per step, (steps_run,).
@@ -228,6 +232,8 @@ def optimise_masks(probe: Probe, init: Tensor, objective: Objective, *, optimize
             before, now = float(history[-1 - STOP_WINDOW]["loss"]), float(history[-1]["loss"])
             if abs(before - now) <= tolerance * max(abs(before), 1e-12):
                 break
+        if monitor is not None and monitor.step(step + 1, masks, history[-1]["loss"]):
+            break
     curves = {k: torch.stack([h[k] for h in history]) for k in history[0]}
     return masks.detach(), curves
 
@@ -241,7 +247,8 @@ def spread(masks: Tensor) -> Tensor:
 def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                            steps: int = 300, restarts: int = 4, lr: float = 0.05, lambda_r: float = -1.0,
                            lambda_s: float = -1.0, r: float = -1.0, init_fraction: float = 0.1,
-                           init_high: float = -1.0, tolerance: float = 0.0) -> Attribution:
+                           init_high: float = -1.0, tolerance: float = 0.0, stop: str = "budget",
+                           on_partial: PartialFn | None = None) -> Attribution:
     """Learn ``restarts`` masks at once; saliency = their mean, uncertainty = their spread.
 
     Args:
@@ -250,14 +257,16 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
         progress: ``progress(fraction, stage)``, or ``None``.
         steps, restarts, lr, lambda_r, lambda_s, r, init_fraction, init_high, tolerance: see ``PARAMS``;
             negative λ_R, λ_S, r, init_high mean the paper's default for the domain.
+        stop: ``"budget"`` (all steps) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
+        on_partial: ``on_partial(saliency, done, total, convergence)`` after every step but the last.
 
     Returns:
         Attribution with saliency (*M) in [0, 1], uncertainty (*M) (std over restarts), extras
         ``restart_masks`` (R, *M), ``loss_curve`` (steps,) and the per-term curves ``ce_curve``,
         ``sparsity_curve`` (the hinge), ``smoothness_curve`` and ``mask_mean_curve`` (all means over
-        restarts); ``resolved`` names the λ_R, λ_S, r and init_high actually used (the paper's values for
-        the domain where the arguments were negative), which :func:`~earmark.explainers.explain` puts in
-        ``Explanation.params``.
+        restarts), ``budget_used`` / ``budget_total`` (steps) and ``convergence``; ``resolved`` names the
+        λ_R, λ_S, r and init_high actually used (the paper's values for the domain where the arguments were
+        negative), which :func:`~earmark.explainers.explain` puts in ``Explanation.params``.
     """
     domain = probe.transform.name
     cfg = fill_defaults(domain, lambda_r=lambda_r, lambda_s=lambda_s, r=r, init_high=init_high)
@@ -276,12 +285,14 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
         return {"loss": loss, "ce": ce, "sparsity": hinge, "smoothness": smooth,
                 "mask_mean": masks.detach().flatten(1).mean(-1)}
 
+    monitor = StepMonitor(steps, stop=stop, on_partial=on_partial)
     masks, curves = optimise_masks(probe, init, objective, optimizer="adam", lr=lr, steps=steps,
                                    tolerance=tolerance, progress=sub_progress(progress, 0.0, 1.0),
-                                   stage="learning masks")
+                                   stage="learning masks", monitor=monitor)
     extras = {"restart_masks": masks, "loss_curve": curves["loss"], "ce_curve": curves["ce"],
               "sparsity_curve": curves["sparsity"], "smoothness_curve": curves["smoothness"],
-              "mask_mean_curve": curves["mask_mean"]}
+              "mask_mean_curve": curves["mask_mean"],
+              **budget_extras(len(curves["loss"]), steps, monitor.convergence, device=probe.device)}
     return Attribution(masks.mean(0), spread(masks), extras, resolved=cfg)
 
 
@@ -294,4 +305,5 @@ SPEC = ExplainerSpec(
     uncertainty="Standard deviation of the learned mask over restarts from different random initialisations.",
     reference="Frehr, Brüsch, Alstrøm — learnable time–frequency masks for explaining audio classifiers",
     default_transform="dwt",
+    anytime=True,
 )

@@ -87,6 +87,56 @@ def _shifts(n: int, cell: tuple[int, int], *, generator: torch.Generator, device
     return dy, dx
 
 
+SAMPLERS: tuple[str, ...] = ("bernoulli", "antithetic", "sobol")
+
+
+class CellDraws:
+    """Where the uniform numbers behind a batch of masks come from (variance reduction).
+
+    * ``bernoulli`` (the papers): independent draws; the masks use the generator directly, exactly as
+      without a sampler (the same seed gives the same masks as before this option existed).
+    * ``antithetic``: masks come in pairs from ``u`` and ``1 − u`` with the same shift, so the second of a
+      pair keeps exactly the cells the first drops (for ``p = 0.5``; in general it is the mirrored draw).
+    * ``sobol``: a scrambled Sobol sequence (``torch.quasirandom.SobolEngine``, seeded from the
+      generator) over the grid cells and the two shifts: every cell is kept in close to exactly the
+      expected share of the masks, and pairs of cells are balanced too.
+
+    Calling it gives ``(cells (n, dims), shifts (n, 2))`` uniforms in [0, 1); the Sobol engine carries
+    over from chunk to chunk (the sequence continues), antithetic pairs are made within each chunk.
+    """
+
+    def __init__(self, kind: str, *, generator: torch.Generator, device=None):
+        if kind not in SAMPLERS:
+            raise ConfigError(f"Unknown mask sampler '{kind}'. Use one of: {', '.join(SAMPLERS)}.")
+        self.kind, self.generator = kind, generator
+        self.device = torch.device(device) if device is not None else generator.device
+        self._engine = None
+
+    def __call__(self, n: int, dims: int) -> tuple[Tensor, Tensor]:
+        g, dev = self.generator, self.device
+        if self.kind == "sobol":
+            if self._engine is None:
+                seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g, device=g.device))
+                self._engine = torch.quasirandom.SobolEngine(dims + 2, scramble=True, seed=seed)
+            u = self._engine.draw(n).to(dev)
+            return u[:, :dims], u[:, dims:]
+        if self.kind == "antithetic":
+            half = (n + 1) // 2
+            u = torch.rand((half, dims), generator=g, device=dev)
+            shifts = torch.rand((half, 2), generator=g, device=dev)
+            cells = torch.stack([u, 1.0 - u], 1).reshape(-1, dims)[:n]
+            return cells, shifts.repeat_interleave(2, 0)[:n]
+        return torch.rand((n, dims), generator=g, device=dev), torch.rand((n, 2), generator=g, device=dev)
+
+
+def _uniform_shifts(u: Tensor, cell: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """(n, 2) uniforms → integer offsets (n, 1) in ``[0, cell_f)`` and ``[0, cell_t)``."""
+    cf, ct = max(1, cell[0]), max(1, cell[1])
+    dy = (u[:, :1] * cf).long().clamp_max(cf - 1)
+    dx = (u[:, 1:2] * ct).long().clamp_max(ct - 1)
+    return dy, dx
+
+
 def _resample_axis(grid: Tensor, dim: int, idx: Tensor) -> Tensor:
     """Read ``grid`` (N, A, B) along ``dim`` (1 or 2) at per-mask indices ``idx`` (N, K)."""
     shape = list(grid.shape)
@@ -97,7 +147,7 @@ def _resample_axis(grid: Tensor, dim: int, idx: Tensor) -> Tensor:
 
 def smooth_masks(n: int, image_shape: tuple[int, int], *, cells: int = 200, p: float = 0.5,
                  generator: torch.Generator, device: torch.device | str | None = None,
-                 dtype: torch.dtype = torch.float32) -> Tensor:
+                 dtype: torch.dtype = torch.float32, draws: CellDraws | None = None) -> Tensor:
     """RISE-style smooth random masks on an image grid.
 
     Bernoulli(keep = 1 − p) on the :func:`grid_for` grid, bilinearly upsampled (``align_corners=False``)
@@ -113,6 +163,7 @@ def smooth_masks(n: int, image_shape: tuple[int, int], *, cells: int = 200, p: f
         generator: the random source (on ``device``).
         device: where to build the masks (default: the generator's device).
         dtype: floating dtype of the result.
+        draws: a :class:`CellDraws` (antithetic or Sobol cells); ``None`` = plain Bernoulli draws.
 
     Returns:
         (n, F, T) masks in [0, 1]; each pixel has expectation ``1 − p``.
@@ -121,12 +172,19 @@ def smooth_masks(n: int, image_shape: tuple[int, int], *, cells: int = 200, p: f
     f, t = int(image_shape[0]), int(image_shape[1])
     gf, gt = grid_for((f, t), cells)
     cf, ct = math.ceil(f / gf), math.ceil(t / gt)
-    grid = (torch.rand((n, 1, gf, gt), generator=generator, device=device) >= p).to(dtype)
+    if draws is None or draws.kind == "bernoulli":
+        grid = (torch.rand((n, 1, gf, gt), generator=generator, device=device) >= p).to(dtype)
+        shift_u = None
+    else:
+        cell_u, shift_u = draws(n, gf * gt)
+        grid = (cell_u.view(n, 1, gf, gt) >= p).to(dtype)
     # An axis with one grid cell per pixel (e.g. DWT levels) is neither interpolated nor shifted, so a
     # mask never blends neighbouring rows that are different things (wavelet levels).
     size = (f if gf == f else (gf + 1) * cf, t if gt == t else (gt + 1) * ct)
     up = F.interpolate(grid, size=size, mode="bilinear", align_corners=False)[:, 0]
-    dy, dx = _shifts(n, (1 if gf == f else cf, 1 if gt == t else ct), generator=generator, device=device)
+    cell = (1 if gf == f else cf, 1 if gt == t else ct)
+    dy, dx = (_shifts(n, cell, generator=generator, device=device) if shift_u is None
+              else _uniform_shifts(shift_u, cell))
     rows = dy + torch.arange(f, device=device)                             # (n, F)
     cols = dx + torch.arange(t, device=device)                             # (n, T)
     return up[torch.arange(n, device=device)[:, None, None], rows[:, :, None], cols[:, None, :]]
@@ -134,7 +192,7 @@ def smooth_masks(n: int, image_shape: tuple[int, int], *, cells: int = 200, p: f
 
 def block_masks(n: int, image_shape: tuple[int, int], *, block: tuple[int, int], fraction: float = 0.5,
                 generator: torch.Generator, device: torch.device | str | None = None,
-                dtype: torch.dtype = torch.float32) -> Tensor:
+                dtype: torch.dtype = torch.float32, draws: CellDraws | None = None) -> Tensor:
     """Binary masks made of ``block``-sized rectangles, each masked (0) with probability ``fraction``.
 
     The block grid is offset at random by up to one block along every axis the block does not span
@@ -146,7 +204,7 @@ def block_masks(n: int, image_shape: tuple[int, int], *, block: tuple[int, int],
         image_shape: ``(F, T)``.
         block: ``(rows, cols)`` of one block, each ≥ 1.
         fraction: probability that a block is masked, in [0, 1].
-        generator, device, dtype: as in :func:`smooth_masks`.
+        generator, device, dtype, draws: as in :func:`smooth_masks`.
 
     Returns:
         (n, F, T) masks with values in {0, 1}; each pixel is 0 with probability ``fraction``.
@@ -156,8 +214,14 @@ def block_masks(n: int, image_shape: tuple[int, int], *, block: tuple[int, int],
     bf, bt = max(1, min(int(block[0]), f)), max(1, min(int(block[1]), t))
     nf = 1 if bf >= f else math.ceil(f / bf) + 1
     nt = 1 if bt >= t else math.ceil(t / bt) + 1
-    keep = (torch.rand((n, nf, nt), generator=generator, device=device) >= fraction).to(dtype)
-    dy, dx = _shifts(n, (bf if nf > 1 else 1, bt if nt > 1 else 1), generator=generator, device=device)
+    cell = (bf if nf > 1 else 1, bt if nt > 1 else 1)
+    if draws is None or draws.kind == "bernoulli":
+        keep = (torch.rand((n, nf, nt), generator=generator, device=device) >= fraction).to(dtype)
+        dy, dx = _shifts(n, cell, generator=generator, device=device)
+    else:
+        cell_u, shift_u = draws(n, nf * nt)
+        keep = (cell_u.view(n, nf, nt) >= fraction).to(dtype)
+        dy, dx = _uniform_shifts(shift_u, cell)
     rows = (dy + torch.arange(f, device=device)) // bf                    # (n, F) block index per row
     cols = (dx + torch.arange(t, device=device)) // bt                    # (n, T)
     return _resample_axis(_resample_axis(keep, 1, rows), 2, cols)
@@ -165,7 +229,8 @@ def block_masks(n: int, image_shape: tuple[int, int], *, block: tuple[int, int],
 
 def strategy_masks(n: int, image_shape: tuple[int, int], *, strategy: Strategy = "unstructured",
                    cells: int = 200, fraction: float = 0.5, generator: torch.Generator,
-                   device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+                   device: torch.device | str | None = None, dtype: torch.dtype = torch.float32,
+                   draws: CellDraws | None = None) -> Tensor:
     """RELAX masking strategies on an image grid, each masking ``fraction`` of it on average.
 
     * ``unstructured``: :func:`smooth_masks` with drop probability ``fraction`` (RELAX's default masks).
@@ -180,7 +245,7 @@ def strategy_masks(n: int, image_shape: tuple[int, int], *, strategy: Strategy =
         strategy: one of :data:`STRATEGIES`.
         cells: coarse grid size (see :func:`grid_for`); sets the stripe and patch sizes.
         fraction: expected masked fraction, in [0, 1).
-        generator, device, dtype: as in :func:`smooth_masks`.
+        generator, device, dtype, draws: as in :func:`smooth_masks`.
 
     Returns:
         (n, F, T) masks in [0, 1] (1 = keep).
@@ -191,7 +256,8 @@ def strategy_masks(n: int, image_shape: tuple[int, int], *, strategy: Strategy =
     """
     f, t = int(image_shape[0]), int(image_shape[1])
     if strategy == "unstructured":
-        return smooth_masks(n, (f, t), cells=cells, p=fraction, generator=generator, device=device, dtype=dtype)
+        return smooth_masks(n, (f, t), cells=cells, p=fraction, generator=generator, device=device, dtype=dtype,
+                            draws=draws)
     if strategy not in STRATEGIES:
         raise ConfigError(f"Unknown masking strategy '{strategy}'. Use one of: {', '.join(STRATEGIES)}.")
     if strategy == "time" and t == 1:
@@ -203,7 +269,8 @@ def strategy_masks(n: int, image_shape: tuple[int, int], *, strategy: Strategy =
     gf, gt = grid_for((f, t), cells)
     cf, ct = math.ceil(f / gf), math.ceil(t / gt)
     block = {"time": (f, ct), "frequency": (cf, t), "patches": (cf, ct)}[strategy]
-    return block_masks(n, (f, t), block=block, fraction=fraction, generator=generator, device=device, dtype=dtype)
+    return block_masks(n, (f, t), block=block, fraction=fraction, generator=generator, device=device, dtype=dtype,
+                       draws=draws)
 
 
 def to_map_space(transform, image_masks: Tensor, *, length: int) -> Tensor:
@@ -228,6 +295,11 @@ class WeightedMoments:
         self.weight = torch.zeros(shape, device=device, dtype=dtype)
         self.mean = torch.zeros(shape, device=device, dtype=dtype)
         self.spread = torch.zeros(shape, device=device, dtype=dtype)
+        self.weight_sq = torch.zeros(shape, device=device, dtype=dtype)
+
+    def effective_count(self) -> Tensor:
+        """(*M) Kish's effective number of draws ``(Σ w)² / Σ w²`` per cell (0 where no weight)."""
+        return self.weight**2 / self.weight_sq.clamp_min(torch.finfo(self.weight_sq.dtype).tiny)
 
     def update(self, values: Tensor, weights: Tensor) -> None:
         """Add a chunk: ``values`` and ``weights`` broadcast to (B, *M)."""
@@ -242,13 +314,40 @@ class WeightedMoments:
         self.spread = self.spread + s_b + delta**2 * self.weight * w_b / safe_total
         self.mean = self.mean + delta * w_b / safe_total
         self.weight = total
+        self.weight_sq = self.weight_sq + (weights**2).sum(0)
+
+
+#: Masks in the first chunks of a sampling run, then :data:`STEADY_CHUNK` per chunk: a first estimate comes
+#: after 25 masks (well under a second on a CPU), and every multiple of 200 masks is a chunk end (where
+#: ``stop="auto"`` compares estimates). Fixed, so a seed gives the same masks on every device, and a run
+#: of ``n`` masks draws exactly the first ``n`` masks of a longer run.
+RAMP = (25, 25, 50, 100)
+STEADY_CHUNK = 200
+
+
+def chunk_schedule(n_masks: int, image_shape: tuple[int, int]) -> list[int]:
+    """Masks per chunk for a run of ``n_masks``: :data:`RAMP`, then :data:`STEADY_CHUNK`, each at most
+    :func:`chunk_size` (memory), the last one cut to the total.
+
+    Example:
+        >>> chunk_schedule(700, (129, 126))
+        [25, 25, 50, 100, 200, 200, 100]
+    """
+    cap = chunk_size(image_shape)
+    sizes, done, i = [], 0, 0
+    while done < n_masks:
+        b = min(RAMP[i] if i < len(RAMP) else STEADY_CHUNK, cap, n_masks - done)
+        sizes.append(b)
+        done, i = done + b, i + 1
+    return sizes
 
 
 def mask_chunks(probe, n_masks: int, draw, *, progress=None):
-    """Draw ``n_masks`` image-grid masks in memory-bounded chunks and yield them in map space.
+    """Draw ``n_masks`` image-grid masks in chunks (:func:`chunk_schedule`) and yield them in map space.
 
     The one loop under the sampling explainers: chunk sizes depend on the image shape only, so a seed
-    gives the same masks on every device.
+    gives the same masks on every device, and a shorter run is a prefix of a longer one. A caller may stop
+    iterating after any chunk (``stop="auto"``).
 
     Args:
         probe: the clip, model and domain (:class:`~earmark.probe.Probe`).
@@ -262,8 +361,8 @@ def mask_chunks(probe, n_masks: int, draw, *, progress=None):
     from ..probe import sub_progress
 
     image_shape = tuple(probe.transform.image_shape(probe.length))
-    step = chunk_size(image_shape)
-    for start in range(0, n_masks, step):
-        b = min(step, n_masks - start)
+    start = 0
+    for b in chunk_schedule(n_masks, image_shape):
         yield (to_map_space(probe.transform, draw(b, image_shape), length=probe.length),
                sub_progress(progress, start / n_masks, (start + b) / n_masks))
+        start += b

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from ..params import Param
 from ..probe import READOUTS, Probe, ProgressFn, Readout, sub_progress
+from .anytime import PartialFn, StepMonitor, budget_extras, stop_param
 from .base import Attribution, ExplainerSpec
 from .learnable_mask import optimise_masks, spread
 
@@ -39,6 +40,7 @@ PARAMS = (
     Param("lr", 0.05, "NAdam learning rate (mask values live in [0, 1])", low=1e-4, high=1.0, log=True),
     Param("tolerance", 0.0, "stop early when the loss changed by less than this fraction over 10 steps; 0 = off",
           low=0.0, high=0.1, step=1e-4),
+    stop_param("steps"),
 )
 
 
@@ -59,7 +61,7 @@ def perturbed_full_masks(shape: tuple[int, ...], *, noise: float, generator: tor
 def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                          steps: int = 500, alpha: float = 1.0, readout: Readout = "prob", restarts: int = 4,
                          alpha_spread: float = 1.0, init_noise: float = 0.05, lr: float = 0.05,
-                         tolerance: float = 0.0) -> Attribution:
+                         tolerance: float = 0.0, stop: str = "budget", on_partial: PartialFn | None = None) -> Attribution:
     """Shrink the mask from the full clip; saliency = mean final mask, uncertainty = spread over restarts.
 
     Args:
@@ -67,12 +69,15 @@ def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: 
         generator: draws the perturbations of the starting masks.
         progress: ``progress(fraction, stage)``, or ``None``.
         steps, alpha, readout, restarts, alpha_spread, init_noise, lr, tolerance: see ``PARAMS``.
+        stop: ``"budget"`` (all steps) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
+        on_partial: ``on_partial(saliency, done, total, convergence)`` after every step but the last.
 
     Returns:
         Attribution with saliency (*M) in [0, 1], uncertainty (*M), extras ``restart_masks`` (R, *M),
         ``loss_curve`` (steps,), ``tradeoff`` (steps, 2) = (sparsity 1 − mean M, target score) of the
         masks scored at each step (means over restarts), ``alphas`` (R,) and ``final_sparsity`` (R,),
-        ``final_score`` (R,) of the returned masks (one trade-off point per restart).
+        ``final_score`` (R,) of the returned masks (one trade-off point per restart), ``budget_used`` /
+        ``budget_total`` (steps) and ``convergence``.
     """
     shape = (restarts, *probe.map_shape)
     init = perturbed_full_masks(shape, noise=init_noise, generator=generator, device=probe.device,
@@ -85,9 +90,10 @@ def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: 
         size = masks.flatten(1).mean(-1)
         return {"loss": -score + alphas * size, "score": score.detach(), "sparsity": 1.0 - size.detach()}
 
+    monitor = StepMonitor(steps, stop=stop, on_partial=on_partial)
     masks, curves = optimise_masks(probe, init, objective, optimizer="nadam", lr=lr, steps=steps,
                                    tolerance=tolerance, progress=sub_progress(progress, 0.0, 0.98),
-                                   stage="shrinking the mask")
+                                   stage="shrinking the mask", monitor=monitor)
     final = probe.score(masks, readout=readout, progress=sub_progress(progress, 0.98, 1.0),
                         stage="scoring the minimal masks")
     extras = {
@@ -97,6 +103,7 @@ def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: 
         "alphas": alphas,
         "final_sparsity": 1.0 - masks.flatten(1).mean(-1),
         "final_score": final,
+        **budget_extras(len(curves["loss"]), steps, monitor.convergence, device=probe.device),
     }
     return Attribution(masks.mean(0), spread(masks), extras)
 
@@ -111,4 +118,5 @@ SPEC = ExplainerSpec(
                 "each with its own α spread around the chosen one (dependence on start and size/score balance).",
     reference="Kasmi et al., WAM (meaningful-perturbation minimal mask); Fong & Vedaldi 2017",
     default_transform="dwt",
+    anytime=True,
 )

@@ -28,8 +28,9 @@ import torch.nn.functional as F
 
 from ..params import Param
 from ..probe import BASELINES, BaselineKind, Probe, ProgressFn
+from .anytime import PartialFn, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import STRATEGIES, Strategy, WeightedMoments, mask_chunks, strategy_masks
+from .masks import SAMPLERS, STRATEGIES, CellDraws, Strategy, WeightedMoments, mask_chunks, strategy_masks
 
 #: What is compared between the masked and the clean clip: the model's embedding or all class
 #: probabilities (the same words as :data:`earmark.probe.Output`).
@@ -48,6 +49,9 @@ PARAMS = (
           choices=BASELINES),
     Param("similarity", "embedding", "cosine similarity of the model's embeddings (RELAX) or of its class "
           "probabilities", choices=SIMILARITIES),
+    Param("sampler", "bernoulli", "where the masks' cells come from: independent Bernoulli draws (the paper), "
+          "antithetic pairs (M, 1 − M) or a scrambled Sobol sequence", choices=SAMPLERS),
+    stop_param("masks"),
 )
 
 
@@ -58,7 +62,8 @@ def u_relax(importance: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor
 
 def explain_relax(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                   n_masks: int = 3000, strategy: Strategy = "unstructured", fraction: float = 0.5, cells: int = 200,
-                  replacement: BaselineKind = "zero", similarity: Similarity = "embedding") -> Attribution:
+                  replacement: BaselineKind = "zero", similarity: Similarity = "embedding", sampler: str = "bernoulli",
+                  stop: str = "budget", on_partial: PartialFn | None = None) -> Attribution:
     """RELAX importance ``R`` and uncertainty ``U`` in ``probe``'s domain.
 
     Args:
@@ -69,10 +74,13 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
         fraction: expected masked fraction.  cells: coarse grid size.
         replacement: ``"zero"``, ``"mean"`` or ``"min"`` (Probe baselines).
         similarity: ``"embedding"`` (``model.embed``) or ``"probs"`` (softmax outputs).
+        sampler: ``"bernoulli"`` (the paper), ``"antithetic"`` or ``"sobol"`` (:class:`~earmark.explainers.masks.CellDraws`).
+        stop: ``"budget"`` (all N masks) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
+        on_partial: ``on_partial(saliency, done, total, convergence)`` after every chunk but the last.
 
     Returns:
-        Attribution with saliency (*M) = R, uncertainty (*M) = U ≥ 0, and extras ``u_relax`` (*M) and
-        ``mean_similarity`` (scalar).
+        Attribution with saliency (*M) = R, uncertainty (*M) = U ≥ 0, and extras ``u_relax`` (*M),
+        ``mean_similarity`` (scalar), ``budget_used`` / ``budget_total`` (masks) and ``convergence``.
 
     Raises:
         ConfigError: a strategy the domain has no axis for (see :func:`strategy_masks`).
@@ -80,20 +88,33 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
     dtype = probe.coeffs.real.dtype
     moments = WeightedMoments(probe.map_shape, device=probe.device, dtype=dtype)
     sim_sum = torch.zeros((), device=probe.device, dtype=dtype)
+    draws = CellDraws(sampler, generator=generator, device=probe.device)
     draw = lambda b, shape: strategy_masks(b, shape, strategy=strategy, cells=cells,  # noqa: E731
                                            fraction=fraction, generator=generator, device=probe.device,
-                                           dtype=dtype)
+                                           dtype=dtype, draws=draws)
     clean = probe.clean_embedding() if similarity == "embedding" else probe.probs
+    monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial)
+    done = 0
     for masks, sub in mask_chunks(probe, n_masks, draw, progress=progress):            # (b, *M)
         reps = probe.score(masks, baseline=replacement, readout=similarity, progress=sub, stage=_STAGES[similarity])
         sims = F.cosine_similarity(reps, clean[None].to(reps.dtype), dim=-1).to(dtype)
         moments.update(sims.view(-1, *(1,) * (masks.ndim - 1)), masks)
         sim_sum = sim_sum + sims.sum()
+        done += masks.shape[0]
+        if monitor.update(done, lambda: moments.mean, lambda: _std_error(moments)):
+            break
     safe = moments.weight.clamp_min(torch.finfo(dtype).tiny)
     importance = moments.mean
     uncertainty = torch.where(moments.weight > 0, moments.spread / safe, torch.zeros_like(safe)).clamp_min(0)
     return Attribution(importance, uncertainty,
-                       {"u_relax": u_relax(importance, uncertainty), "mean_similarity": sim_sum / n_masks})
+                       {"u_relax": u_relax(importance, uncertainty), "mean_similarity": sim_sum / done,
+                        **monitor.extras(probe.device)})
+
+
+def _std_error(moments: WeightedMoments) -> torch.Tensor:
+    """(*M) standard error of the weighted mean R: √(U / n_eff) with Kish's effective count per cell."""
+    safe = moments.weight.clamp_min(torch.finfo(moments.weight.dtype).tiny)
+    return (moments.spread / safe / moments.effective_count().clamp_min(1.0)).clamp_min(0).sqrt()
 
 
 SPEC = ExplainerSpec(
@@ -107,4 +128,5 @@ SPEC = ExplainerSpec(
     reference="Wickstrøm et al. 2022/2023, RELAX: Representation Learning Explainability; "
               "the RELAX spectrogram study (masking strategies, replacement values)",
     default_transform="stft",
+    anytime=True,
 )

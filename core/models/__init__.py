@@ -56,14 +56,16 @@ def load_model(name: str, device: str | torch.device | None = None) -> EarmarkMo
 
 
 def warm_up(model: EarmarkModel) -> EarmarkModel:
-    """One batched forward and backward pass at the explainers' chunk size, so that the first explanation
-    a person asks for does not also pay for the CPU/GPU kernels' one-off set-up (~1 s for AudioNet here)."""
-    from ..probe import default_batch_size
+    """Measure the model's best chunk sizes here (:func:`earmark.probe.chunk_size`, cached) and make one
+    batched forward and backward pass at that size, so that the first explanation a person asks for does
+    not also pay for the measurement and the kernels' one-off set-up (~1 s for AudioNet here)."""
+    from ..probe import chunk_size
 
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     length = int(model.card.num_samples)
-    x = torch.zeros(default_batch_size(device, length, backward=True), length, device=device, requires_grad=True)
+    chunk_size(model, device, length, backward=False)
+    x = torch.zeros(chunk_size(model, device, length, backward=True), length, device=device, requires_grad=True)
     with torch.enable_grad():
         torch.autograd.grad(model(x).sum(), x)   # gradient to the input only, as the explainers take it
     return model

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..params import Registry, resolve
+from ..validate import check_rate
 from .base import Axes, Transform
 from .dwt import DWTTransform
 from .fourier import FourierTransform
@@ -27,6 +28,7 @@ def get_transform(name: str, sample_rate: int, **params: Any) -> Transform:
         True
     """
     cls = TRANSFORMS.get(name)
+    sample_rate = check_rate(sample_rate, f"sample rate of the '{name}' transform")
     return cls(sample_rate, **resolve(cls.params, params, owner=f"Transform '{name}'"))
 
 

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from ..params import Param
+from ..validate import check_rate
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Transform:
     is_complex: ClassVar[bool] = False
 
     def __init__(self, sample_rate: int, **params):
-        self.sample_rate = int(sample_rate)
+        self.sample_rate = check_rate(sample_rate, f"sample rate of the '{getattr(self, 'name', type(self).__name__)}' transform")
         self.settings = dict(params)
 
     def __repr__(self) -> str:

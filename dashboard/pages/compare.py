@@ -7,7 +7,7 @@ import streamlit as st
 
 from earmark.errors import EarmarkError
 
-from dashboard import figures
+from dashboard import figures, live
 from dashboard import services as sv
 from dashboard.common import player, prediction_label
 
@@ -46,9 +46,12 @@ for i, (col, slot) in enumerate(zip(cols, slots)):
                 w, p = slot["listened"][kind]
                 player(label, w, slot["sample_rate"], p, slot["labels"])
         try:
-            scores = sv.faithfulness(s, slot["wave"], slot["exp"])["scores"]
-            st.dataframe({"score": list(scores), "value": [round(v, 3) for v in scores.values()]},
-                         hide_index=True, width="stretch")
+            res = live.result_or_watch(sv.faithfulness_job(s, slot["wave"], slot["exp"]), key=f"cmp_faith_{i}",
+                                       wait=2.0, label="Scoring")
+            if res is not None:
+                scores = res["scores"]
+                st.dataframe({"score": list(scores), "value": [round(v, 3) for v in scores.values()]},
+                             hide_index=True, width="stretch")
         except EarmarkError as exc:
             st.caption(f"Scores unavailable: {exc}")
         if st.button("Remove", key=f"remove_slot_{i}"):

@@ -6,7 +6,7 @@ import streamlit as st
 
 from earmark.metrics.base import percent
 
-from dashboard import figures
+from dashboard import figures, live
 from dashboard import services as sv
 from dashboard.common import current, result
 
@@ -21,7 +21,8 @@ if cur is None:
     st.stop()
 exp = result(cur)
 if exp is None:
-    st.info("No explanation for the current settings yet: press **Explain** on the Explore page first.")
+    if sv.explanation_job(cur["settings"]) is None or sv.explanation_job(cur["settings"]).finished:
+        st.info("No explanation for the current settings yet: press **Explain** on the Explore page first.")
     st.stop()
 
 steps = st.select_slider("Points on each curve", [10, 20, 40, 80], value=20, key="w_eval_steps")
@@ -29,11 +30,16 @@ compare = exp.method != "energy" and st.toggle(
     "Compare with the energy reference", value=True, key="w_eval_reference",
     help="Rank the cells by the clip's own energy instead (no model): the bar a map must clear to show it "
          "found something about the model rather than 'the loud part matters'.")
-try:
-    res = sv.faithfulness(cur["settings"], cur["ready"].wave, exp, steps)
-    ref = sv.energy_reference(cur["settings"], cur["ready"].wave, exp.target, steps) if compare else None
+try:  # two jobs on the worker pool; the page polls them while they run
+    res_job = sv.faithfulness_job(cur["settings"], cur["ready"].wave, exp, steps)
+    ref_job = sv.energy_reference_job(cur["settings"], cur["ready"].wave, exp.target, steps) if compare else None
+    res = live.result_or_watch(res_job, key="faith", wait=2.0, label="Scoring insertion and deletion")
+    ref = (live.result_or_watch(ref_job, key="faith_ref", wait=2.0, label="Scoring the energy reference")
+           if ref_job is not None else None)
 except sv.EarmarkError as exc:
     st.warning(str(exc))
+    st.stop()
+if res is None or (ref_job is not None and ref is None):
     st.stop()
 
 c1, c2 = st.columns([3, 2])

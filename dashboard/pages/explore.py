@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import streamlit as st
 
-from dashboard import figures
+from dashboard import figures, live
 from dashboard import services as sv
-from dashboard.common import current, model_card, player, result
+from dashboard.common import current, model_card, player
 from dashboard.state import MAX_SLOTS
 
 st.title("Earmark — where does the model listen?")
@@ -59,7 +57,17 @@ clicked = b1.button("Explain", type="primary", key="explain", width="stretch")
 target_txt = "the predicted class" if settings.target is None else f"class {labels[settings.target]}"
 b2.markdown(f"**{spec.title}** in the **{tclass.title}** domain, explaining {target_txt} (seed {settings.seed}).")
 
-if not clicked and not sv.has_result(settings):
+job = None
+if clicked:  # a job on the server's worker pool: the page stays live while it runs
+    try:
+        job = sv.submit_explanation(settings, ready.wave)
+    except sv.EarmarkError as exc:
+        st.error(str(exc))
+        st.stop()
+exp = sv.explanation(settings)          # computed already (by anyone), or this session's job is done
+if exp is None and job is None:
+    job = sv.explanation_job(settings)   # still running: a widget change or another page did not stop it
+if exp is None and job is None:
     st.info("Press **Explain** to compute the map. Results are kept: returning to earlier settings shows them at once.")
     st.stop()
 
@@ -69,47 +77,47 @@ clip_pct = 99.5 if v1.toggle("Clip colours at the 99.5th percentile", key="w_cli
                              help="So that a few very large cells do not wash out the rest of the map.") else None
 layout = v2.segmented_control("Layout", ["Overlay", "Side by side"], key="w_layout") or "Overlay"
 cost_line = v3.empty()
-saliency_slot = st.empty()
-timing_line = st.empty()
 saliency_title = f"Saliency — {spec.title} ({tclass.title})"
-started = time.perf_counter()
-early: dict[str, float] = {}
 
 
-def first_look(saliency) -> None:
-    """Draw the final map as soon as the method knows it (IG: after the zero-baseline path)."""
-    try:
-        d0 = sv.display_map(settings, ready.wave, saliency)
-    except sv.EarmarkError:
-        return  # the full result below shows the message
-    saliency_slot.plotly_chart(figures.saliency_map(d0, what="saliency", log_freq=log_freq, layout=layout,
-                                                    clip_percentile=clip_pct, wave=ready.wave, title=saliency_title),
-                               config=figures.CONFIG)
-    early["seconds"] = time.perf_counter() - started
-    timing_line.caption(f"Explain → map in {early['seconds']:.2f} s (server side); computing the uncertainty…")
+def draw_saliency(e, key: str = "fig_saliency"):
+    """The saliency heatmap of a final or partial explanation; returns its display grid."""
+    d = sv.display_of(settings, ready.wave, e)
+    title = saliency_title
+    if e.meta.get("partial"):
+        done, total, conv = e.meta.get("done"), e.meta.get("total"), e.meta.get("convergence")
+        title += (f" — estimate after {done:,} of {total:,} {e.meta.get('unit') or ''}" if done and total
+                  else " — first look")
+        title += f", convergence {conv:.2f}" if conv is not None else ""
+    st.plotly_chart(figures.saliency_map(d, what="saliency", log_freq=log_freq, layout=layout,
+                                         clip_percentile=clip_pct, wave=ready.wave, title=title),
+                    key=key, config=figures.CONFIG)
+    return d
 
 
-exp = result(cur, run=clicked, first_look=first_look if clicked else None)
 if exp is None:
-    st.stop()
-try:
-    d = sv.display(settings, ready.wave, exp)
-except sv.EarmarkError as exc:
-    st.error(str(exc))
+    if job.finished:       # cancelled or failed: say so; Explain starts over
+        live.ended_message(job)
+        st.stop()
+    live.watch(job, key="explain", draw=lambda e: draw_saliency(e, key="fig_saliency_partial"),
+               wait=1.0 if clicked else 0.0)
     st.stop()
 
 meta = exp.meta
 cost_line.caption(f"Explained class **{labels[exp.target]}** · computed in {meta.get('seconds', 0):.2f} s on "
                   f"{meta.get('device', '?')} · {meta.get('forward_passes', 0)} forward / "
                   f"{meta.get('backward_passes', 0)} backward passes")
-saliency_slot.plotly_chart(figures.saliency_map(d, what="saliency", log_freq=log_freq, layout=layout,
-                                                clip_percentile=clip_pct, wave=ready.wave, title=saliency_title),
-                           key="fig_saliency", config=figures.CONFIG)
-if clicked:
-    total = time.perf_counter() - started
-    st.session_state.last_seconds = early.get("seconds", total)
-    timing_line.caption(f"Explain → map in {st.session_state.last_seconds:.2f} s (server side)"
-                        + (f"; with its uncertainty in {total:.2f} s." if early else "."))
+d = draw_saliency(exp)
+job = job or sv.explanation_job(settings)
+if job is not None and job.status == "done" and job.ended is not None:
+    total = job.ended - job.created
+    first = (job.first_at - job.created) if job.first_at is not None else total
+    st.session_state.last_seconds = first
+    waited = (job.started or job.created) - job.created
+    timing_line = (f"Explain → first map in {first:.2f} s (server side)"
+                   + (f"; with its uncertainty in {total:.2f} s" if job.first_at is not None else "")
+                   + (f"; {waited:.1f} s of it in the queue." if waited >= 0.05 else "."))
+    st.caption(timing_line)
 
 cu, cb = st.columns([3, 2])
 with cu:
@@ -147,7 +155,8 @@ match = l2.toggle("Match loudness to the original", key="w_match",
                   help="So that a quieter version is not mistaken for a less important one.")
 listened = None
 try:
-    listened = sv.listen(settings, ready.wave, exp, k / 100, match)
+    listened = live.result_or_watch(sv.listen_job(settings, ready.wave, exp, k / 100, match), key="listen",
+                                    wait=5.0, label="Rendering the masked audio")
 except sv.EarmarkError as exc:
     st.warning(str(exc))
 if listened:

@@ -1,0 +1,206 @@
+"""Anytime results: estimates published while a sampling or mask method runs, and ``stop="auto"``.
+
+An explainer whose spec says ``anytime=True`` takes ``on_partial`` and ``stop``:
+
+* ``on_partial(saliency, done, total, convergence)`` is called after every chunk of masks (sampling
+  methods) or every optimisation step (mask methods) with the current estimate ``saliency`` (*M) on the
+  device (a copy the caller may keep), ``done`` and ``total`` masks or steps, and ``convergence``: the
+  top-10 % overlap (Jaccard index of the cell sets) between this estimate and the one
+  :data:`SAMPLING_WINDOW` masks / :data:`STEP_WINDOW` steps earlier, or ``None`` before there is one.
+  The last call carries the final saliency, bit for bit. Listening changes nothing: the same seed gives
+  the same result with or without a listener.
+* ``stop="budget"`` (the papers' protocol) spends the whole budget; ``stop="auto"`` ends early when the
+  estimate has converged, and never spends more than the budget:
+
+  - sampling: at a chunk end where the top-10 % set is stable (Jaccard ≥ :data:`JACCARD_MIN` against the
+    estimate :data:`SAMPLING_WINDOW` masks earlier) **and** the Monte-Carlo standard error is small
+    against the map's spread (median standard error ≤ :data:`SE_RATIO_MAX` × the map's standard
+    deviation over cells), after at least :data:`MIN_MASKS` masks;
+  - mask optimisation: when the loss has flattened — over the last :data:`STEP_WINDOW` steps the
+    (5-step mean) loss fell by less than :data:`LOSS_FLAT` of what it has fallen since the start — and
+    the top-10 % set of the mask is stable (Jaccard ≥ :data:`JACCARD_MIN` against the mask
+    :data:`STEP_WINDOW` steps earlier), after at least :data:`MIN_STEPS` steps.
+
+Since ``auto`` only ends a run at a chunk end or a step, its result is exactly the ``budget`` run's
+estimate at that point (same masks, same steps).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..params import Param
+
+#: ``on_partial(saliency (*M), done, total, convergence)``.
+PartialFn = Callable[[Tensor, int, int, "float | None"], None]
+
+STOPS: tuple[str, ...] = ("budget", "auto")
+
+#: The share of cells whose set is compared between estimates.
+TOP_FRACTION = 0.10
+#: Masks between the two sampling estimates compared.
+SAMPLING_WINDOW = 200
+#: Steps between the two mask estimates (and losses) compared.
+STEP_WINDOW = 50
+#: Jaccard index of the top-10 % sets needed to call an estimate stable.
+JACCARD_MIN = 0.95
+#: Median Monte-Carlo standard error allowed, as a share of the map's spread over cells.
+SE_RATIO_MAX = 0.5
+#: ``auto`` never stops a sampling run before this many masks, nor an optimisation before this many steps.
+MIN_MASKS = 400
+MIN_STEPS = 100
+#: Share of the loss's total fall that the last :data:`STEP_WINDOW` steps may still gain and count as flat.
+LOSS_FLAT = 0.01
+#: Steps averaged to read the loss (Adam's loss jitters from step to step).
+LOSS_SMOOTH = 5
+
+
+def stop_param(what: str) -> Param:
+    """The declared ``stop`` setting of a sampling (``what="masks"``) or mask method (``"steps"``)."""
+    return Param("stop", "budget", f"'budget' spends all {what} (the paper's protocol); 'auto' stops when the "
+                 f"map has converged, never after the budget", choices=STOPS)
+
+
+def top_cells(saliency: Tensor, fraction: float = TOP_FRACTION) -> Tensor:
+    """(*M) → (K,) sorted flat indices of the ``fraction`` largest cells (at least one).
+
+    Cells tied at the map's minimum are left out (a mask clamped to 0 over most cells has no top 10 %
+    among them; picking some of the ties would make the overlap jitter between equal maps), unless the
+    whole map is constant.
+    """
+    flat = saliency.detach().flatten()
+    k = max(1, int(round(fraction * flat.numel())))
+    idx = torch.topk(flat, k, sorted=False).indices
+    low = flat.min()
+    if bool((flat[idx] > low).any()):
+        idx = idx[flat[idx] > low]
+    return torch.sort(idx).values
+
+
+def jaccard(a: Tensor, b: Tensor) -> float:
+    """Jaccard index |a ∩ b| / |a ∪ b| of two index sets (1-D integer tensors without repeats)."""
+    inter = int(torch.isin(a, b).sum())
+    union = a.numel() + b.numel() - inter
+    return inter / union if union else 1.0
+
+
+def se_ratio(saliency: Tensor, std_error: Tensor) -> float:
+    """Median Monte-Carlo standard error over cells, as a share of the map's standard deviation over cells."""
+    spread = float(saliency.detach().float().std())
+    if not spread > 0:
+        return float("inf")
+    return float(std_error.detach().float().median()) / spread
+
+
+class _Tracker:
+    """Past estimates (at most ``window`` behind) to compare the current one with."""
+
+    def __init__(self, window: int):
+        self.window = window
+        self.past: deque[tuple[int, Tensor]] = deque()
+
+    def convergence(self, done: int, saliency: Tensor) -> float | None:
+        """Jaccard of the top cells now vs. the latest estimate at least ``window`` earlier (``None`` if none)."""
+        top = top_cells(saliency)
+        while len(self.past) >= 2 and self.past[1][0] <= done - self.window:
+            self.past.popleft()
+        value = jaccard(top, self.past[0][1]) if self.past and self.past[0][0] <= done - self.window else None
+        self.past.append((done, top))
+        return value
+
+
+class SamplingMonitor:
+    """Publishes a sampling run's estimates and decides ``stop="auto"``; inert when nobody asked for either.
+
+    The run calls :meth:`update` after every chunk and stops when it returns ``True``; the final estimate
+    is published by :func:`earmark.explainers.explain` from the result (see :meth:`extras`).
+
+    Args:
+        total: the mask budget.  stop: ``"budget"`` or ``"auto"``.  on_partial: the caller's listener.
+    """
+
+    def __init__(self, total: int, *, stop: str = "budget", on_partial: PartialFn | None = None):
+        self.total, self.stop, self.on_partial = int(total), stop, on_partial
+        self.active = on_partial is not None or stop == "auto"
+        self.tracker = _Tracker(SAMPLING_WINDOW)
+        self.done = 0
+        self.convergence: float | None = None
+
+    def update(self, done: int, estimate: Callable[[], Tensor], std_error: Callable[[], Tensor]) -> bool:
+        """After a chunk (``done`` masks so far): publish ``estimate()``; ``True`` = ``auto`` ends the run here."""
+        self.done = done
+        if not self.active:
+            return False
+        saliency = estimate()
+        self.convergence = self.tracker.convergence(done, saliency)
+        stop = (self.stop == "auto" and done < self.total and done >= MIN_MASKS and self.convergence is not None
+                and self.convergence >= JACCARD_MIN and se_ratio(saliency, std_error()) <= SE_RATIO_MAX)
+        if self.on_partial is not None and done < self.total and not stop:
+            self.on_partial(saliency.detach().clone(), done, self.total, self.convergence)
+        return stop
+
+    def extras(self, device=None) -> dict[str, Tensor]:
+        """``budget_used``, ``budget_total`` and ``convergence`` (NaN when unknown) for the result's extras."""
+        return budget_extras(self.done, self.total, self.convergence, device=device)
+
+
+class StepMonitor:
+    """The same for a mask optimisation: publish ``estimate(masks)`` per step; ``auto`` when the loss is flat.
+
+    Args:
+        total: the step budget.  stop: ``"budget"`` or ``"auto"``.  on_partial: the listener.
+        estimate: masks (R, *M) → saliency (*M), as the explainer's result computes it.
+    """
+
+    def __init__(self, total: int, *, stop: str = "budget", on_partial: PartialFn | None = None,
+                 estimate: Callable[[Tensor], Tensor] = lambda m: m.mean(0)):
+        self.total, self.stop, self.on_partial, self.estimate = int(total), stop, on_partial, estimate
+        self.active = on_partial is not None or stop == "auto"
+        self.tracker = _Tracker(STEP_WINDOW)
+        self.losses: list[float] = []
+        self.done = 0
+        self.convergence: float | None = None
+
+    def loss_flat(self) -> bool:
+        """The last :data:`STEP_WINDOW` steps gained less than :data:`LOSS_FLAT` of the total fall so far."""
+        n = len(self.losses)
+        if n < STEP_WINDOW + LOSS_SMOOTH:
+            return False
+        first = sum(self.losses[:LOSS_SMOOTH]) / LOSS_SMOOTH
+        now = sum(self.losses[n - LOSS_SMOOTH:]) / LOSS_SMOOTH
+        before = sum(self.losses[n - STEP_WINDOW - LOSS_SMOOTH:n - STEP_WINDOW]) / LOSS_SMOOTH
+        fallen = first - now
+        return fallen > 0 and (before - now) <= LOSS_FLAT * fallen
+
+    def step(self, done: int, masks: Tensor, loss: Tensor) -> bool:
+        """After step ``done`` (masks (R, *M), mean loss): publish; ``True`` = ``auto`` ends the optimisation."""
+        self.done = done
+        if not self.active:
+            return False
+        self.losses.append(float(loss))
+        saliency = self.estimate(masks.detach())
+        self.convergence = self.tracker.convergence(done, saliency)
+        stop = (self.stop == "auto" and done < self.total and done >= MIN_STEPS and self.convergence is not None
+                and self.convergence >= JACCARD_MIN and self.loss_flat())
+        if self.on_partial is not None and done < self.total and not stop:
+            self.on_partial(saliency.detach().clone(), done, self.total, self.convergence)
+        return stop
+
+    def extras(self, device=None) -> dict[str, Tensor]:
+        """As :meth:`SamplingMonitor.extras`, in steps."""
+        return budget_extras(self.done, self.total, self.convergence, device=device)
+
+
+def budget_extras(done: int, total: int, convergence: float | None, *, device=None) -> dict[str, Tensor]:
+    """Scalar extras every anytime result carries: masks/steps used, the budget, the last convergence."""
+    return {"budget_used": torch.tensor(int(done), device=device),
+            "budget_total": torch.tensor(int(total), device=device),
+            "convergence": torch.tensor(float("nan") if convergence is None else float(convergence), device=device)}
+
+
+__all__ = ["JACCARD_MIN", "PartialFn", "SamplingMonitor", "StepMonitor", "STOPS", "budget_extras", "jaccard",
+           "se_ratio", "stop_param", "top_cells"]

@@ -1,0 +1,110 @@
+"""Polling a job from the page: progress, queue position, estimate, Cancel, and the partial map.
+
+``watch(job, ...)`` draws a fragment that reruns every half second on its own (``st.fragment(run_every=…)``),
+so the rest of the page — view toggles, pinning, other pages — stays live while the job runs. When the job
+ends the fragment reruns the whole app once; the page then finds the result in the service's cache (or
+the job's error) and draws it as usual. Drawing stays with the page: ``draw(explanation)`` is the page's
+own function, called here with the latest partial estimate.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import streamlit as st
+
+from . import services as sv
+
+#: Seconds between two polls (the heatmap is redrawn about twice a second).
+POLL_SECONDS = 0.5
+
+
+def status_line(job) -> str:
+    """One line for a person: where the job is, how far, and how long it should still take."""
+    eta = job.eta()
+    left = "" if eta is None else f", about {_seconds(eta)} left"
+    shared = len(job.sessions) - 1
+    also = f" · shared with {shared} other {'request' if shared == 1 else 'requests'}" if shared > 0 else ""
+    if job.status == "queued":
+        pos = job.position()
+        where = f"{_ordinal(pos)} in the queue" if pos else "about to start"
+        wait = "estimating the wait" if eta is None else f"about {_seconds(eta)} until the map is final"
+        return f"Waiting: {where} · {wait}{also}"
+    if job.status == "running":
+        parts = [job.stage or "working"]
+        if job.done is not None and job.total:
+            parts.append(f"{job.done:,} / {job.total:,} {job.unit}")
+        else:
+            parts.append(f"{job.progress:.0%}")
+        if job.convergence is not None:
+            parts.append(f"convergence {job.convergence:.2f}")
+        return " · ".join(parts) + f" · {job.elapsed:.1f} s{left}{also}"
+    return job.error or job.status
+
+
+def watch(job, *, key: str, draw: Callable[[Any], None] | None = None, wait: float = 0.0,
+          label: str = "") -> None:
+    """Draw the live state of ``job`` and keep it current until it ends.
+
+    Args:
+        job: an :class:`earmark.jobs.Job` that has not ended.
+        key: unique per watched job on the page (widget keys).
+        draw: ``draw(explanation)`` draws a partial estimate (the page's heatmap function).
+        wait: seconds to wait for a first estimate before the first draw (the run right after a click).
+        label: what is computed, for the status line.
+    """
+    if wait > 0 and job.partial is None and not job.finished:
+        deadline = time.monotonic() + wait
+        while job.partial is None and not job.finished and time.monotonic() < deadline:
+            job.wait(max(0.0, deadline - time.monotonic()), since=job.version)
+
+    @st.fragment(run_every=POLL_SECONDS)
+    def _live() -> None:
+        if job.finished:
+            st.rerun()  # the page draws the result (or the job's message) in a full run
+        c1, c2 = st.columns([5, 1])
+        text = f"{label} · {status_line(job)}" if label else status_line(job)
+        c1.progress(min(max(job.progress, 0.0), 1.0), text=text)
+        if c2.button("Cancel", key=f"cancel_{key}", icon=":material/stop_circle:", width="stretch"):
+            sv.cancel(job)
+            st.rerun()
+        partial = job.partial
+        if draw is not None and partial is not None:
+            draw(partial)
+
+    _live()
+
+
+def ended_message(job) -> None:
+    """A cancelled job says so (info); a failed one shows its sentence (error)."""
+    if job.status == "cancelled":
+        st.info(f"{job.error or 'Cancelled.'} Press the button again to start over.")
+    elif job.status == "failed":
+        st.error(job.error or "The computation failed.")
+
+
+def result_or_watch(job, *, key: str, wait: float = 0.0, label: str = "", container=None) -> Any:
+    """The job's result if it is done (waiting up to ``wait`` s), else a live status and ``None``.
+
+    A failed or cancelled job shows its message and gives ``None``.
+    """
+    if wait > 0 and not job.finished:
+        job.wait(wait)
+    if job.status == "done":
+        return job.result
+    with container if container is not None else st.container():
+        if job.finished:
+            ended_message(job)
+        else:
+            watch(job, key=key, label=label)
+    return None
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.0f} s" if s >= 10 else f"{s:.1f} s"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
