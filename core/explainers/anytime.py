@@ -28,7 +28,7 @@ estimate at that point (same masks, same steps).
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
+from typing import Callable, Literal, get_args
 
 import torch
 from torch import Tensor
@@ -38,7 +38,8 @@ from ..params import Param
 #: ``on_partial(saliency (*M), done, total, convergence)``.
 PartialFn = Callable[[Tensor, int, int, "float | None"], None]
 
-STOPS: tuple[str, ...] = ("budget", "auto")
+Stop = Literal["budget", "auto"]
+STOPS: tuple[str, ...] = get_args(Stop)
 
 #: The share of cells whose set is compared between estimates.
 TOP_FRACTION = 0.10
@@ -123,7 +124,7 @@ class SamplingMonitor:
         total: the mask budget.  stop: ``"budget"`` or ``"auto"``.  on_partial: the caller's listener.
     """
 
-    def __init__(self, total: int, *, stop: str = "budget", on_partial: PartialFn | None = None):
+    def __init__(self, total: int, *, stop: Stop = "budget", on_partial: PartialFn | None = None):
         self.total, self.stop, self.on_partial = int(total), stop, on_partial
         self.active = on_partial is not None or stop == "auto"
         self.tracker = _Tracker(SAMPLING_WINDOW)
@@ -156,7 +157,7 @@ class StepMonitor:
         estimate: masks (R, *M) → saliency (*M), as the explainer's result computes it.
     """
 
-    def __init__(self, total: int, *, stop: str = "budget", on_partial: PartialFn | None = None,
+    def __init__(self, total: int, *, stop: Stop = "budget", on_partial: PartialFn | None = None,
                  estimate: Callable[[Tensor], Tensor] = lambda m: m.mean(0)):
         self.total, self.stop, self.on_partial, self.estimate = int(total), stop, on_partial, estimate
         self.active = on_partial is not None or stop == "auto"
@@ -202,5 +203,5 @@ def budget_extras(done: int, total: int, convergence: float | None, *, device=No
             "convergence": torch.tensor(float("nan") if convergence is None else float(convergence), device=device)}
 
 
-__all__ = ["JACCARD_MIN", "PartialFn", "SamplingMonitor", "StepMonitor", "STOPS", "budget_extras", "jaccard",
+__all__ = ["JACCARD_MIN", "PartialFn", "SamplingMonitor", "StepMonitor", "STOPS", "Stop", "budget_extras", "jaccard",
            "se_ratio", "stop_param", "top_cells"]

@@ -28,15 +28,18 @@ uncertainty stay on the score's scale and comparable with each other.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 
 from ..params import Param
 from ..probe import BASELINES, BaselineKind, Probe, ProgressFn, Readout
-from .anytime import PartialFn, SamplingMonitor, stop_param
+from .anytime import PartialFn, Stop, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import SAMPLERS, CellDraws, WeightedMoments, mask_chunks, smooth_masks
+from .masks import SAMPLERS, CellDraws, Sampler, WeightedMoments, mask_chunks, smooth_masks
 
-ESTIMATORS = ("plain", "control_variate")
+Estimator = Literal["plain", "control_variate"]
+ESTIMATORS: tuple[str, ...] = get_args(Estimator)
 
 PARAMS = (
     Param("n_masks", 3000, "number of random masks (more = smoother map, lower variance)", low=10, high=100000, step=10),
@@ -55,8 +58,8 @@ PARAMS = (
 
 def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                      n_masks: int = 3000, cells: int = 200, p: float = 0.5, readout: Readout = "prob",
-                     baseline: BaselineKind = "zero", sampler: str = "bernoulli", estimator: str = "plain",
-                     stop: str = "budget", on_partial: PartialFn | None = None) -> Attribution:
+                     baseline: BaselineKind = "zero", sampler: Sampler = "bernoulli", estimator: Estimator = "plain",
+                     stop: Stop = "budget", on_partial: PartialFn | None = None) -> Attribution:
     """FreqRISE importance and its Monte-Carlo variance in ``probe``'s domain.
 
     Masks are drawn and scored in chunks whose size depends on the image shape only (so a seed gives

@@ -44,7 +44,7 @@ from torch import Tensor
 from ..params import Param
 from ..probe import Probe, ProgressFn, sub_progress
 from ..transforms import DWTTransform, Transform
-from .anytime import PartialFn, StepMonitor, budget_extras, stop_param
+from .anytime import PartialFn, Stop, StepMonitor, budget_extras, stop_param
 from .base import Attribution, ExplainerSpec
 
 #: Table 1 of the paper; domains without a row use ``"stft"``.
@@ -247,7 +247,7 @@ def spread(masks: Tensor) -> Tensor:
 def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                            steps: int = 300, restarts: int = 4, lr: float = 0.05, lambda_r: float = -1.0,
                            lambda_s: float = -1.0, r: float = -1.0, init_fraction: float = 0.1,
-                           init_high: float = -1.0, tolerance: float = 0.0, stop: str = "budget",
+                           init_high: float = -1.0, tolerance: float = 0.0, stop: Stop = "budget",
                            on_partial: PartialFn | None = None) -> Attribution:
     """Learn ``restarts`` masks at once; saliency = their mean, uncertainty = their spread.
 

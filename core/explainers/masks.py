@@ -24,7 +24,7 @@ generator state gives bit-identical masks.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
@@ -87,7 +87,8 @@ def _shifts(n: int, cell: tuple[int, int], *, generator: torch.Generator, device
     return dy, dx
 
 
-SAMPLERS: tuple[str, ...] = ("bernoulli", "antithetic", "sobol")
+Sampler = Literal["bernoulli", "antithetic", "sobol"]
+SAMPLERS: tuple[str, ...] = get_args(Sampler)
 
 
 class CellDraws:

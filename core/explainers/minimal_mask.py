@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..params import Param
 from ..probe import READOUTS, Probe, ProgressFn, Readout, sub_progress
-from .anytime import PartialFn, StepMonitor, budget_extras, stop_param
+from .anytime import PartialFn, Stop, StepMonitor, budget_extras, stop_param
 from .base import Attribution, ExplainerSpec
 from .learnable_mask import optimise_masks, spread
 
@@ -61,7 +61,8 @@ def perturbed_full_masks(shape: tuple[int, ...], *, noise: float, generator: tor
 def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                          steps: int = 500, alpha: float = 1.0, readout: Readout = "prob", restarts: int = 4,
                          alpha_spread: float = 1.0, init_noise: float = 0.05, lr: float = 0.05,
-                         tolerance: float = 0.0, stop: str = "budget", on_partial: PartialFn | None = None) -> Attribution:
+                         tolerance: float = 0.0, stop: Stop = "budget",
+                         on_partial: PartialFn | None = None) -> Attribution:
     """Shrink the mask from the full clip; saliency = mean final mask, uncertainty = spread over restarts.
 
     Args:

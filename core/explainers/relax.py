@@ -28,9 +28,9 @@ import torch.nn.functional as F
 
 from ..params import Param
 from ..probe import BASELINES, BaselineKind, Probe, ProgressFn
-from .anytime import PartialFn, SamplingMonitor, stop_param
+from .anytime import PartialFn, Stop, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import SAMPLERS, STRATEGIES, CellDraws, Strategy, WeightedMoments, mask_chunks, strategy_masks
+from .masks import SAMPLERS, STRATEGIES, CellDraws, Sampler, Strategy, WeightedMoments, mask_chunks, strategy_masks
 
 #: What is compared between the masked and the clean clip: the model's embedding or all class
 #: probabilities (the same words as :data:`earmark.probe.Output`).
@@ -62,8 +62,9 @@ def u_relax(importance: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor
 
 def explain_relax(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                   n_masks: int = 3000, strategy: Strategy = "unstructured", fraction: float = 0.5, cells: int = 200,
-                  replacement: BaselineKind = "zero", similarity: Similarity = "embedding", sampler: str = "bernoulli",
-                  stop: str = "budget", on_partial: PartialFn | None = None) -> Attribution:
+                  replacement: BaselineKind = "zero", similarity: Similarity = "embedding",
+                  sampler: Sampler = "bernoulli", stop: Stop = "budget",
+                  on_partial: PartialFn | None = None) -> Attribution:
     """RELAX importance ``R`` and uncertainty ``U`` in ``probe``'s domain.
 
     Args:

@@ -53,8 +53,10 @@ def _add_per_scale(probe: Probe, result: Attribution) -> Attribution:
 
 
 def explain_wam_sg(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
-                   n_samples: int = 25, noise_level: float = 0.001, mode: smoothgrad.Mode = "mean_gradient") -> Attribution:
-    """WAM-SG: :func:`~earmark.explainers.smoothgrad.explain_smoothgrad` on DWT coefficients, plus per-scale importance.
+                   n_samples: int = 25, noise_level: float = 0.001,
+                   mode: smoothgrad.Mode = "mean_gradient") -> Attribution:
+    """WAM-SG: :func:`~earmark.explainers.smoothgrad.explain_smoothgrad` on DWT coefficients, plus per-scale
+    importance.
 
     Returns:
         Attribution with saliency (N,), uncertainty (N,) (variance over draws), extras ``per_scale``
