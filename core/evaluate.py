@@ -142,6 +142,9 @@ def evaluate_one(model, wave: torch.Tensor, label: int, transform, explainer: st
         "forward_passes": int(exp.meta["forward_passes"]), "backward_passes": int(exp.meta["backward_passes"]),
         **values,
     }
+    if (check := exp.completeness()) is not None:                 # IG: does the map add up to Δf?
+        row["completeness_gap"] = check["gap"]
+        row["completeness_relative"] = check["relative_gap"]
     if "curves" in ctx.cache:
         c = ctx.cache["curves"]
         row["curve_fractions"] = c.fractions.tolist()
@@ -343,6 +346,7 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> None:
     """One line per (clip, explainer, domain): identity, cost and every scalar metric."""
     columns = list(ID_COLUMNS) + list(COST_COLUMNS) + list(metrics)
+    columns += [c for c in ("completeness_gap", "completeness_relative") if any(c in r for r in rows)]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, columns, extrasaction="ignore")
         writer.writeheader()

@@ -19,6 +19,7 @@ import weakref
 from typing import Callable, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import ConfigError
@@ -28,12 +29,37 @@ from .transforms import Transform
 ProgressFn = Callable[[float, str], None]
 #: A scalar per clip, of the target class: the values every ``readout`` option accepts.
 Readout = Literal["prob", "logit", "log_prob"]
-#: The one dispatch table of the readouts: ``(N, C) logits, target → (N,)``.
-READOUTS: dict[str, Callable[[Tensor, int], Tensor]] = {
-    "prob": lambda logits, c: logits.softmax(-1)[:, c],
-    "logit": lambda logits, c: logits[:, c],
-    "log_prob": lambda logits, c: logits.log_softmax(-1)[:, c],
+
+
+def activation(logits: Tensor, *, multi_label: bool = False) -> Tensor:
+    """(..., C) logits → probabilities: softmax over the classes, or a sigmoid per class when multi-label."""
+    return logits.sigmoid() if multi_label else logits.softmax(-1)
+
+
+def log_activation(logits: Tensor, *, multi_label: bool = False) -> Tensor:
+    """(..., C) logits → log-probabilities by the same activation as :func:`activation`."""
+    return F.logsigmoid(logits) if multi_label else logits.log_softmax(-1)
+
+
+#: The one dispatch table of the readouts: ``(N, C) logits, target, multi_label → (N,)``.
+READOUTS: dict[str, Callable[[Tensor, int, bool], Tensor]] = {
+    "prob": lambda logits, c, ml: activation(logits, multi_label=ml)[:, c],
+    "logit": lambda logits, c, ml: logits[:, c],
+    "log_prob": lambda logits, c, ml: log_activation(logits, multi_label=ml)[:, c],
 }
+
+
+def read_class(logits: Tensor, target: int, readout: Readout, *, multi_label: bool = False) -> Tensor:
+    """(N, C) logits → (N,) score of class ``target`` by :data:`READOUTS`.
+
+    Raises:
+        ConfigError: a readout that is not one of :data:`READOUTS`.
+    """
+    if readout not in READOUTS:
+        raise ConfigError(f"Unknown readout '{readout}'. Use one of: {', '.join(READOUTS)}.")
+    return READOUTS[readout](logits, target, multi_label)
+
+
 #: A vector per clip: all ``logits`` or ``probs`` (N, C), or the model's ``embedding`` (N, D).
 Output = Literal["logits", "probs", "embedding"]
 BaselineKind = Literal["zero", "mean", "min"]
@@ -86,7 +112,24 @@ def default_batch_size(device: torch.device, num_samples: int, *, backward: bool
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(max(1, min(512, free * 0.5 // per_item)))
-    return int(max(1, min(512, 1.5e9 // per_item)))
+    # Long items (10 s at 16 kHz: ~0.4 GB each with the graph) are bounded by the memory free now.
+    budget = min(1.5e9, 0.25 * available_memory())
+    return int(max(1, min(512, budget // per_item)))
+
+
+def available_memory() -> float:
+    """Bytes of main memory available to new allocations (``MemAvailable``; 8 GB where unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 8e9
 
 
 #: Chunk sizes tried by :func:`measure_chunk` (up to the memory bound), smallest first.
@@ -200,7 +243,10 @@ class Probe:
         self.map_shape = tuple(transform.map_shape(self.length))
         with torch.no_grad():
             self.logits = model(self.x)[0]
-        self.probs = self.logits.softmax(-1)
+        card = getattr(model, "card", None)
+        #: sigmoid outputs (multi-label): each class's probability on its own, not a softmax over classes.
+        self.multi_label = bool(getattr(card, "multi_label", False))
+        self.probs = self.activate(self.logits)
         self.num_classes = self.logits.shape[-1]
         if target is None:
             target = int(self.logits.argmax())
@@ -214,6 +260,14 @@ class Probe:
         self.backward_passes = 0
 
     # ---- helpers -----------------------------------------------------------------------------
+    def activate(self, logits: Tensor) -> Tensor:
+        """(..., C) logits → probabilities by the model's activation (softmax, or sigmoid when multi-label)."""
+        return activation(logits, multi_label=self.multi_label)
+
+    def log_activate(self, logits: Tensor) -> Tensor:
+        """(..., C) logits → log-probabilities by the model's activation."""
+        return log_activation(logits, multi_label=self.multi_label)
+
     def batch_size(self, *, backward: bool) -> int:
         """Items per model call: the ``batch_size`` given, else :func:`chunk_size` (measured, cached)."""
         return self._batch or chunk_size(self.model, self.device, self.length, backward=backward)
@@ -242,10 +296,8 @@ class Probe:
         if readout == "logits":
             return logits
         if readout == "probs":
-            return logits.softmax(-1)
-        if readout not in READOUTS:
-            raise ConfigError(f"Unknown readout '{readout}'. Use one of: {', '.join(READOUTS)}.")
-        return READOUTS[readout](logits, self.target if target is None else target)
+            return self.activate(logits)
+        return read_class(logits, self.target if target is None else target, readout, multi_label=self.multi_label)
 
     def _infer(self, waves: Tensor, readout: Readout | Output, target: int | None) -> Tensor:
         """:meth:`read` in inference mode (no autograd bookkeeping); returns a normal tensor."""

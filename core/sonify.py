@@ -223,3 +223,23 @@ def listen(transform: Transform, x: Tensor, saliency: Tensor, fraction: float, *
         for key in ("keep", "remove", "soft"):
             out[key] = match_loudness(out[key], out["original"])
     return out
+
+
+def keep_region(transform: Transform, x: Tensor, image_mask: Tensor) -> Tensor:
+    """Waveform rebuilt from one region of the display grid only (click-a-region-to-hear).
+
+    Args:
+        transform: the domain.
+        x: (L,) waveform.
+        image_mask: (F, T) 0/1 on ``transform``'s display grid (see :func:`earmark.display.region_image`);
+            it is taken to map space with ``transform.from_image``.
+
+    Returns:
+        (L,) waveform on ``x``'s device (not loudness-matched: a small box is meant to sound quiet).
+    """
+    x2 = x.reshape(1, -1).float()
+    expected = tuple(transform.image_shape(x2.shape[-1]))
+    if tuple(image_mask.shape) != expected:
+        raise ConfigError(f"The region has shape {tuple(image_mask.shape)}; this clip's display grid is {expected}.")
+    m = transform.from_image(image_mask.to(torch.float32)[None].cpu(), length=x2.shape[-1])[0]
+    return _masked(transform, x2, m[None].clamp(0, 1))[0]

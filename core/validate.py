@@ -107,7 +107,14 @@ def check_wave(x: Any, model=None, transform=None) -> Tensor:
     card = getattr(model, "card", None)
     if card is not None:
         rate, length = int(card.sample_rate), int(card.num_samples)
-        if x.shape[0] != length:
+        longest = getattr(card, "max_samples", None)
+        if getattr(card, "variable_length", False):
+            if longest is not None and x.shape[0] > int(longest):
+                raise ConfigError(
+                    f"The waveform has {x.shape[0]} samples; the model '{card.name}' takes at most {int(longest)} "
+                    f"({int(longest) / rate:g} s at {rate} Hz). Crop it with earmark.audio.prepare(...)."
+                )
+        elif x.shape[0] != length:
             raise ConfigError(
                 f"The waveform has {x.shape[0]} samples; the model '{card.name}' takes {length} "
                 f"({length / rate:g} s at {rate} Hz). Fit the clip first with "
@@ -126,7 +133,11 @@ def check_wave(x: Any, model=None, transform=None) -> Tensor:
 
 
 def check_out_dir(path: Any, flag: str = "--out") -> Path:
-    """Create the output folder ``path`` if needed and make sure files can be written into it.
+    """Make sure the output folder ``path`` can be created and written to, before any work starts.
+
+    The check leaves nothing behind: folders it had to create for the trial write are removed again, so a
+    command that fails later (a model that does not load, a bad clip) has made no folder. The writers
+    create the folder when they write.
 
     Raises:
         ConfigError: ``path`` is a file, lies under a file, or cannot be created or written to.
@@ -134,6 +145,7 @@ def check_out_dir(path: Any, flag: str = "--out") -> Path:
     out = Path(os.fspath(path))
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{flag} '{out}' is a file, not a folder. Give a folder name (it is created if missing).")
+    missing = [p for p in (out, *out.parents) if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -148,4 +160,10 @@ def check_out_dir(path: Any, flag: str = "--out") -> Path:
     except OSError as exc:
         raise ConfigError(f"Cannot write into {flag} '{out}' ({exc.strerror or exc}). "
                           "Choose a folder you can write to.") from None
+    finally:
+        for folder in missing:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
     return out

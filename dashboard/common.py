@@ -43,21 +43,29 @@ def prediction_label(probs: np.ndarray, labels) -> str:
 
 
 def player(label: str, wave: np.ndarray, sample_rate: int, probs: np.ndarray | None = None, labels=None,
-           container=st) -> None:
-    """A labelled audio player; the model's prediction on this audio below the label."""
+           container=st, *, compact: bool = False) -> None:
+    """A labelled audio player; the model's prediction on this audio beside (``compact``) or below the label."""
     caption = f"**{label}**"
     if probs is not None and labels is not None:
-        caption += f"  \nmodel hears {prediction_label(probs, labels)}"
+        caption += (f" → **{labels[int(np.argmax(probs))]}** ({float(np.max(probs)):.0%})" if compact
+                    else f"  \nmodel hears {prediction_label(probs, labels)}")
     container.markdown(caption)
     container.audio(sv.wav_bytes(wave, sample_rate), format="audio/wav")
 
 
 def model_card(card, container=st) -> None:
-    """The model card as a short table a person can read."""
+    """The model card as a short table a person can read: the card's facts (format, rate, length, labels,
+    activation, gradients, embedding, licence) and what it says about its training."""
+    facts = card.facts() if hasattr(card, "facts") else {}
     rows = {
-        "Name": card.name, "Input": f"{card.num_samples} samples at {card.sample_rate} Hz "
-                                    f"({card.num_samples / card.sample_rate:g} s), {card.input_kind}",
-        "Classes": ", ".join(map(str, card.labels)),
+        "Name": card.name,
+        "Format": facts.get("format", "bundled"),
+        "Input": f"{facts.get('input length', f'{card.num_samples} samples')} at {card.sample_rate:,} Hz, "
+                 f"{card.input_kind}",
+        "Classes": facts.get("labels", ", ".join(map(str, card.labels))),
+        "Output": facts.get("output", "softmax"),
+        "Gradients": facts.get("gradients", "yes"),
+        "Embedding for RELAX": facts.get("embedding for RELAX", "—"),
         "Training data": card.training_data or "—", "Licence / credit": card.licence or "—",
     }
     for k, v in (card.metrics or {}).items():
@@ -67,3 +75,8 @@ def model_card(card, container=st) -> None:
     if card.notes:
         rows["Notes"] = card.notes
     container.markdown("\n".join(f"- **{k}:** {v}" for k, v in rows.items()))
+    blocked = [s.title for s in sv.explainer_specs().values() if s.unavailable(card)]
+    if blocked:
+        from earmark.explainers.base import missing_capability
+
+        container.caption(":gray[Cannot run: " + ", ".join(blocked) + f" — each {missing_capability(card)}]")

@@ -1,19 +1,26 @@
 """Plotly figures for the pages. Input: NumPy arrays already on the display grid (no maths here).
 
 All time-based figures share the x range [0, duration] s so they line up; heatmaps use Hz on y (or the
-row labels of wavelet levels), and a log frequency axis on request.
+row labels of wavelet levels), and a log frequency axis on request. Colours follow the rules of
+:mod:`earmark.display` (the same as the exported PNGs). :func:`use_style` switches the session's figures
+to presentation mode (larger type and ticks, colour-blind-safe palettes).
 """
 
 from __future__ import annotations
 
+import contextvars
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from earmark.display import ColourScale, silent_cells
+
 FONT = dict(size=15)
 HEIGHT = 300
+#: Per-session style (each Streamlit session runs its script in its own thread and context).
+_STYLE: contextvars.ContextVar[str] = contextvars.ContextVar("earmark_figure_style", default="default")
 SALIENCY_SIGNED = "RdBu_r"
 SALIENCY_POSITIVE = "Inferno"
 UNCERTAINTY = "Viridis"
@@ -24,15 +31,45 @@ OVERLAY_POSITIVE = [[0.0, "rgba(255,230,0,0)"], [0.15, "rgba(255,200,0,0.35)"], 
                     [1.0, "rgba(150,0,20,1)"]]
 OVERLAY_UNCERTAINTY = [[0.0, "rgba(0,150,140,0)"], [0.2, "rgba(0,170,160,0.35)"], [0.6, "rgba(40,90,200,0.85)"],
                        [1.0, "rgba(70,0,120,1)"]]
+#: Colour-blind-safe versions (blue–orange diverging, cividis-like sequential; ColorBrewer PuOr).
+CVD = {
+    "signed": "PuOr_r", "positive": "Cividis", "uncertainty": "Viridis",
+    "overlay_signed": [[0.0, "rgba(45,0,75,1)"], [0.3, "rgba(128,115,172,0.8)"], [0.5, "rgba(255,255,255,0)"],
+                       [0.7, "rgba(224,130,20,0.8)"], [1.0, "rgba(127,59,8,1)"]],
+    "overlay_positive": [[0.0, "rgba(255,234,70,0)"], [0.15, "rgba(230,210,90,0.35)"],
+                         [0.5, "rgba(120,120,120,0.85)"], [1.0, "rgba(0,34,78,1)"]],
+    "overlay_uncertainty": OVERLAY_UNCERTAINTY,
+}
+DEFAULT = {"signed": SALIENCY_SIGNED, "positive": SALIENCY_POSITIVE, "uncertainty": UNCERTAINTY,
+           "overlay_signed": OVERLAY_SIGNED, "overlay_positive": OVERLAY_POSITIVE,
+           "overlay_uncertainty": OVERLAY_UNCERTAINTY}
 #: Background spectrogram range (dB below its peak).
 DB_RANGE = 70.0
 CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
+def use_style(style: str) -> None:
+    """``"default"`` or ``"presentation"`` for the figures this session draws from now on."""
+    _STYLE.set(style)
+
+
+def presenting() -> bool:
+    return _STYLE.get() == "presentation"
+
+
+def palette(name: str):
+    return (CVD if presenting() else DEFAULT)[name]
+
+
 def _layout(fig: go.Figure, *, height: int = HEIGHT, title: str | None = None) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=70, r=20, t=40 if title else 10, b=45), font=FONT,
-                      title=dict(text=title, x=0.01, font=dict(size=16)) if title else None,
+    big = presenting()
+    font = dict(size=19) if big else FONT
+    fig.update_layout(height=height, margin=dict(l=70, r=20, t=40 if title else 10, b=45), font=font,
+                      title=dict(text=title, x=0.01, font=dict(size=20 if big else 16)) if title else None,
                       legend=dict(orientation="h", y=1.12, x=0))
+    if big:
+        fig.update_xaxes(tickfont=dict(size=17), ticklen=7, tickwidth=2)
+        fig.update_yaxes(tickfont=dict(size=17), ticklen=7, tickwidth=2)
     return fig
 
 
@@ -63,6 +100,19 @@ def waveform(wave: np.ndarray, sample_rate: int, *, window: tuple[float, float] 
     return _layout(fig, height=200, title=title)
 
 
+def _wave_trace(wave: np.ndarray, duration: float, points: int = 4000):
+    """The wave above a map as (t, y) line(s): the samples, or for long clips a min/max envelope
+    (earmark.downsample.envelope), so a 10 s clip at 16 kHz draws 4,000 points instead of 160,000."""
+    if len(wave) <= points:
+        return [(np.arange(len(wave)) * duration / max(len(wave), 1), wave)]
+    import torch
+    from earmark.downsample import envelope
+
+    pos, low, high = envelope(torch.as_tensor(np.asarray(wave, dtype=np.float32)), points)
+    t = pos.numpy() * duration / len(wave)
+    return [(t, high.numpy()), (t, low.numpy())]
+
+
 def probabilities(probs: np.ndarray, labels: Sequence[str], *, target: int | None = None,
                   title: str | None = None, height: int = 220) -> go.Figure:
     """Bar chart of class probabilities; the predicted class and the explained target are marked."""
@@ -85,58 +135,51 @@ def _y(freqs: np.ndarray, row_labels, log_freq: bool):
     return freqs, dict(type="linear", title_text="Frequency (Hz)")
 
 
-def colour_limit(img: np.ndarray, clip_percentile: float | None) -> float:
-    """Colour-scale limit: the largest magnitude, or a high percentile so a few peaks don't wash out the rest."""
-    mags = np.abs(img[np.isfinite(img)])
-    if not mags.size:
-        return 1.0
-    lim = float(np.percentile(mags, clip_percentile)) if clip_percentile else float(mags.max())
-    return lim if lim > 0 else (float(mags.max()) or 1.0)
-
-
-def is_signed(img: np.ndarray) -> bool:
-    return bool(img.size and np.nanmin(img) < 0)
-
-
-def saliency_map(d, *, what: str = "saliency", log_freq: bool = False, layout: str = "Overlay",
-                 normalise: bool = False, zmax: float | None = None, clip_percentile: float | None = 99.5,
-                 title: str | None = None, height: int = 380, wave: np.ndarray | None = None) -> go.Figure:
+def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: bool = False, layout: str = "Overlay",
+                 normalise: bool = False, dim_silent: bool = False, title: str | None = None, height: int = 380,
+                 wave: np.ndarray | None = None, clip_span: tuple[float, float] | None = None,
+                 region: dict | None = None, y_title: bool = True) -> go.Figure:
     """Saliency (or uncertainty) on the display grid, over or beside the power spectrogram.
 
     Args:
-        d: a :class:`dashboard.services.Display`.
+        d: an :class:`earmark.display.DisplayGrid`.
+        scale: the map's :class:`~earmark.display.ColourScale` (:func:`earmark.display.colour_scale`).
         what: ``"saliency"`` or ``"uncertainty"``.
         layout: ``"Overlay"`` (map over a grey spectrogram) or ``"Side by side"``.
-        normalise: divide by the map's colour limit (shared colour scale −1…1 / 0…1 across slots).
-        zmax: fixed colour limit (after normalising); default from ``clip_percentile``.
-        clip_percentile: colour limit at this percentile of |map| (``None``: the maximum).
-        wave: (L,) the model's input; drawn above the map on the same time axis (overlay layout).
+        normalise: divide the shown values by the colour limit (Compare: one scale −1…1 / 0…1 for all).
+        dim_silent: grey out cells 60 dB under the clip's peak.
+        wave: (L,) the model's input; drawn above the map on the same time axis.
+        clip_span: (start, end) s of the window where the clip's own audio is (shaded on the waveform).
+        region: ``{"x": (t0, t1), "y": (f0, f1)}`` a chosen box, outlined.
+        y_title: write the frequency axis title (off for a map drawn beside another on the same axis).
     """
-    img = np.asarray(getattr(d, what), dtype=np.float64)
-    if normalise:  # divide by the colour limit: every normalised map shares the scale (−)1…1
-        img = img / colour_limit(img, clip_percentile)
-        zmax = 1.0
-    if img.shape[1] == 1 or img.shape[0] == 1:
-        return _profile(d, img, what=what, log_freq=log_freq, title=title, height=height)
-    signed = what == "saliency" and is_signed(img)
+    img = scale.shown(getattr(d, what), normalise=normalise)
+    zmax = 1.0 if normalise else scale.zmax
+    zmin = (-1.0 if scale.diverging else 0.0) if normalise else scale.zmin
+    label = scale.label + (" (norm.)" if normalise else "")
+    if d.profile is not None:
+        return _profile(d, img, label=label, log_freq=log_freq, title=title, height=height, zmin=zmin, zmax=zmax)
     overlay = layout != "Side by side"
-    lim = zmax if zmax is not None else colour_limit(img, clip_percentile)
-    if what == "saliency" and signed:
-        cmap, zmin, zmid = (OVERLAY_SIGNED if overlay else SALIENCY_SIGNED), -lim, 0.0
-    elif what == "saliency":
-        cmap, zmin, zmid = (OVERLAY_POSITIVE if overlay else SALIENCY_POSITIVE), 0.0, None
+    if what == "uncertainty":
+        cmap = palette("overlay_uncertainty" if overlay else "uncertainty")
     else:
-        cmap, zmin, zmid = (OVERLAY_UNCERTAINTY if overlay else UNCERTAINTY), 0.0, None
+        kind = "signed" if scale.diverging else "positive"
+        cmap = palette(f"overlay_{kind}" if overlay else kind)
     y, yaxis = _y(d.freqs, d.row_labels, log_freq)
-    power_db = 10 * np.log10(np.asarray(d.power, dtype=np.float64) + 1e-12)
+    if not y_title:
+        yaxis = dict(yaxis, title_text=None)
+    power_db = d.power_db
     top_db = float(np.nanmax(power_db)) if power_db.size else 0.0
-    label = "Saliency" if what == "saliency" else "Uncertainty"
-    bar = dict(title=dict(text=label + (" (norm.)" if normalise else ""), side="right"), thickness=14)
+    if dim_silent:
+        img = np.where(silent_cells(power_db), np.nan, img)
+    bar = dict(title=dict(text=label, side="bottom"), thickness=9, orientation="h", y=-0.11, yanchor="top",
+               x=0.5, xanchor="center", len=1.0, ypad=0, tickfont=dict(size=12))
     hover = "t=%{x:.3f} s<br>f=%{y}<br>" + label + "=%{z:.3g}<extra></extra>"
-    sal = go.Heatmap(z=img, x=d.times, y=y, colorscale=cmap, zmin=zmin, zmax=lim, zmid=zmid, colorbar=bar,
-                     name=label, hovertemplate=hover)
+    sal = go.Heatmap(z=img, x=d.times, y=y, colorscale=cmap, zmin=zmin, zmax=zmax, colorbar=bar, name=label,
+                     hovertemplate=hover)
     power = go.Heatmap(z=power_db, x=d.times, y=y, colorscale="Greys", zmin=top_db - DB_RANGE, zmax=top_db,
                        showscale=False, hovertemplate="t=%{x:.3f} s<br>f=%{y}<br>%{z:.1f} dB<extra></extra>")
+    map_row = 1
     if not overlay:
         fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.03,
                             subplot_titles=("Power (dB)", label))
@@ -148,39 +191,51 @@ def saliency_map(d, *, what: str = "saliency", log_freq: bool = False, layout: s
         fig.update_yaxes(type=yaxis["type"], row=1, col=2)
     elif wave is not None:  # the waveform above the map on one shared time axis
         power.update(opacity=0.55, hoverinfo="skip", hovertemplate=None)
-        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.22, 0.78], vertical_spacing=0.03)
-        t = np.arange(len(wave)) / (len(wave) / d.duration)
-        fig.add_trace(go.Scatter(x=t, y=wave, mode="lines", line=dict(width=1, color="#1f4e79"), showlegend=False,
-                                 hoverinfo="skip"), 1, 1)
-        sal.update(colorbar=dict(bar, y=0.39, len=0.78))
+        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.2, 0.8], vertical_spacing=0.03)
+        for t, y in _wave_trace(wave, d.duration):
+            fig.add_trace(go.Scatter(x=t, y=y, mode="lines", line=dict(width=1, color="#1f4e79"), showlegend=False,
+                                     hoverinfo="skip", fill="tonexty" if len(fig.data) else None), 1, 1)
+        if clip_span is not None and (clip_span[0] > 1e-9 or clip_span[1] < d.duration - 1e-9):
+            fig.add_vrect(x0=clip_span[0], x1=clip_span[1], fillcolor="#f2a900", opacity=0.25, line_width=0,
+                          row=1, col=1)
         fig.add_trace(power, 2, 1)
         fig.add_trace(sal, 2, 1)
         fig.update_xaxes(range=[0, d.duration])
-        fig.update_xaxes(title_text="Time (s)", row=2, col=1)
-        fig.update_yaxes(title_text="Wave", showticklabels=False, row=1, col=1)
+        fig.update_xaxes(ticksuffix=" s", row=2, col=1)
+        fig.update_yaxes(showticklabels=False, row=1, col=1)
         fig.update_yaxes(row=2, col=1, **yaxis)
-        height = int(height * 1.25)
+        map_row = 2
     else:
         power.update(opacity=0.55, hoverinfo="skip", hovertemplate=None)
         fig = go.Figure([power, sal])
         fig.update_xaxes(title_text="Time (s)", range=[0, d.duration])
         fig.update_yaxes(**yaxis)
-    return _layout(fig, height=height, title=title)
+    if region is not None and overlay:
+        y0, y1 = region["y"]
+        fig.add_shape(type="rect", x0=region["x"][0], x1=region["x"][1], y0=y0, y1=y1,
+                      line=dict(color="#111", width=2, dash="dot"), row=map_row, col=1)
+    fig.update_layout(dragmode="select")
+    fig = _layout(fig, height=height, title=title)
+    fig.update_layout(margin=dict(l=(74 if presenting() else 62) if y_title else 40, r=12,
+                                  b=112 if presenting() else 96))
+    if presenting():
+        fig.update_traces(selector=dict(type="heatmap"), colorbar=dict(y=-0.13, tickfont=dict(size=14)))
+    return fig
 
 
-def _profile(d, img: np.ndarray, *, what: str, log_freq: bool, title: str | None, height: int) -> go.Figure:
+def _profile(d, img: np.ndarray, *, label: str, log_freq: bool, title: str | None, height: int,
+             zmin: float, zmax: float) -> go.Figure:
     """A map with one row (time domain) or one column (Fourier) drawn as a line over its axis."""
-    label = "Saliency" if what == "saliency" else "Uncertainty"
-    if img.shape[0] == 1:  # over time
+    if d.profile == "time":
         x, v = d.times, img[0]
         xaxis = dict(title_text="Time (s)", range=[0, d.duration])
-    else:  # over frequency
+    else:
         x, v = d.freqs, img[:, 0]
         xaxis = dict(title_text="Frequency (Hz" + (", log)" if log_freq else ")"), type="log" if log_freq else "linear")
     fig = go.Figure(go.Scatter(x=x, y=v, mode="lines", line=dict(width=1.2, color="#c0392b"), name=label,
                                fill="tozeroy"))
     fig.update_xaxes(**xaxis)
-    fig.update_yaxes(title_text=label)
+    fig.update_yaxes(title_text=label, range=[zmin, zmax * 1.05] if zmax > 0 else None)
     return _layout(fig, height=height, title=title)
 
 
@@ -201,6 +256,42 @@ def band_importance(d, *, title: str | None = None, log_freq: bool = False) -> g
         fig.update_yaxes(type="category", title_text="Band")
     fig.update_xaxes(title_text="Summed saliency")
     return _layout(fig, height=300, title=title)
+
+
+def extra_chart(plot, value: np.ndarray, *, row_labels: Sequence[str] | None = None,
+                points: tuple[np.ndarray, np.ndarray] | None = None) -> go.Figure:
+    """One chart of a method's extras as its :class:`~earmark.explainers.PlotSpec` declares.
+
+    ``line``: (K,) or (K, R) over the index (one line per column); ``xy``: (K, 2) or (K, R, 2) points
+    (x, y) joined in order, ``points`` = (x (R,), y (R,)) end points; ``bars``: (K,) with ``row_labels``
+    names when the declaration asks for them.
+    """
+    v = np.asarray(value, dtype=np.float64)
+    traces = []
+    if plot.kind == "bars":
+        v = v.reshape(-1)
+        names = list(row_labels) if plot.x_names == "rows" and row_labels and len(row_labels) == len(v) else \
+            [str(i) for i in range(len(v))]
+        traces.append(go.Bar(x=names, y=v, marker_color="#c0392b"))
+    elif plot.kind == "xy":
+        v = v.reshape(v.shape[0], -1, 2)
+        for r in range(v.shape[1]):
+            traces.append(go.Scatter(x=v[:, r, 0], y=v[:, r, 1], mode="lines", name="path" if v.shape[1] == 1
+                                     else f"restart {r + 1}", line=dict(width=2)))
+        if points is not None:
+            traces.append(go.Scatter(x=np.ravel(points[0]), y=np.ravel(points[1]), mode="markers",
+                                     name="final masks", marker=dict(size=10, color="#111")))
+    else:
+        v = v.reshape(v.shape[0], -1)
+        x = np.arange(v.shape[0])
+        for r in range(v.shape[1]):
+            traces.append(go.Scatter(x=x, y=v[:, r], mode="lines+markers" if len(x) < 40 else "lines",
+                                     name=None if v.shape[1] == 1 else f"{r + 1}"))
+    fig = go.Figure(traces)
+    fig.update_xaxes(title_text=plot.xlabel, type="category" if plot.kind == "bars" else None)
+    fig.update_yaxes(title_text=plot.ylabel)
+    fig.update_layout(showlegend=plot.kind == "xy" and len(traces) > 1)
+    return _layout(fig, height=260, title=plot.title)
 
 
 def line(y: np.ndarray, *, x: np.ndarray | None = None, xlabel: str, ylabel: str, title: str | None = None,

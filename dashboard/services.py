@@ -15,6 +15,7 @@ import dataclasses
 import io
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -22,7 +23,7 @@ import streamlit as st
 import torch
 
 from earmark import audio, examples
-from earmark.errors import EarmarkError
+from earmark.errors import EarmarkError, ModelError
 from earmark.metrics import METRICS, MetricContext, MetricOptions, compute_metrics
 from earmark.metrics import curves as metric_curves
 from earmark.sonify import listen as core_listen
@@ -44,13 +45,150 @@ def as_items(params: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
 # ---- registries --------------------------------------------------------------------------------
 
 def model_names() -> list[str]:
+    """Registered models, then the models found in ``$EARMARK_MODELS`` and this server's uploads (by path)."""
     from earmark.models import MODELS
-    return MODELS.names()
+    return MODELS.names() + list(disk_models()) + [p for p in uploaded_models() if p not in disk_models()]
+
+
+#: A picker key for a variable-length model at a window the user picked: ``NAME#window=SAMPLES``.
+WINDOW_MARK = "#window="
+
+
+def model_key(name: str, window: int | None) -> str:
+    return name if window is None else f"{name}{WINDOW_MARK}{int(window)}"
+
+
+def split_model_key(key: str) -> tuple[str, int | None]:
+    name, mark, window = key.partition(WINDOW_MARK)
+    return (name, int(window)) if mark and window.isdigit() else (key, None)
 
 
 def model_title(name: str) -> str:
     from earmark.models import MODELS
-    return MODELS.get(name).title
+    name, window = split_model_key(name)
+    if window is not None:
+        return f"{model_title(name)}, window {window:,} samples"
+    if name in MODELS:
+        return MODELS.get(name).title
+    found = {**disk_models(), **uploaded_models()}
+    return found.get(name, Path(name).name)
+
+
+#: Where a model's card JSON lives beside it; not a model of its own.
+_MODEL_SUFFIXES = (".pt2", ".pt", ".ts", ".jit", ".onnx")
+
+
+def models_folder() -> Path | None:
+    """The folder named by ``$EARMARK_MODELS`` (set by whoever runs the server), if it exists."""
+    import os
+    value = os.environ.get("EARMARK_MODELS")
+    if not value:
+        return None
+    folder = Path(value).expanduser()
+    return folder if folder.is_dir() else None
+
+
+def _scan(folder: Path, where: str) -> dict[str, str]:
+    """path → picker title for every model-looking entry in ``folder`` (loading happens when picked)."""
+    out: dict[str, str] = {}
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name.lower()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            kind = ("Hugging Face" if (entry / "config.json").is_file() else
+                    "SpeechBrain" if (entry / "hyperparams.yaml").is_file() else "folder")
+        elif entry.suffix in _MODEL_SUFFIXES:
+            kind = {".pt2": "torch.export", ".onnx": "ONNX"}.get(entry.suffix, "TorchScript")
+        else:
+            continue
+        out[str(entry.resolve())] = f"{entry.name} ({kind}, {where})"
+    return out
+
+
+def disk_models() -> dict[str, str]:
+    folder = models_folder()
+    return _scan(folder, "from EARMARK_MODELS") if folder is not None else {}
+
+
+# ---- model upload (off unless the server owner allows it) -------------------------------------------
+
+#: Formats a stranger may upload: TorchScript and ONNX run no Python code (Hugging Face folders, entry
+#: points and SpeechBrain YAML are for the server owner's own models folder).
+UPLOAD_TYPES = ("pt", "onnx", "json")
+
+
+def _setting(name: str, default: str | None = None) -> str | None:
+    """A server setting: the environment variable ``EARMARK_<NAME>``, else ``st.secrets[name]``."""
+    import os
+    env = os.environ.get(f"EARMARK_{name.upper()}")
+    if env is not None:
+        return env
+    try:
+        value = st.secrets.get(name)
+    except Exception:  # no secrets file: the default
+        value = None
+    return default if value is None else str(value)
+
+
+def upload_allowed() -> bool:
+    """``allow_model_upload``: off by default, since a shared server should not run strangers' models."""
+    return str(_setting("allow_model_upload", "false")).strip().lower() in ("1", "true", "yes", "on")
+
+
+def upload_limit_mb() -> float:
+    try:
+        return float(_setting("model_upload_mb", "50"))
+    except ValueError:
+        return 50.0
+
+
+def upload_folder() -> Path:
+    import tempfile
+    folder = Path(_setting("model_uploads", None) or Path(tempfile.gettempdir()) / "earmark-model-uploads")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def uploaded_models() -> dict[str, str]:
+    if not upload_allowed():
+        return {}
+    folder = upload_folder()
+    out = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for path, title in _scan(sub, "uploaded").items():
+            out[path] = title
+    return out
+
+
+def save_upload(files: list[tuple[str, bytes]]) -> str:
+    """Store an uploaded model file and its card JSON; returns the model's path (the picker's key).
+
+    Raises:
+        ModelError: uploads are off, a file type or size that is not allowed, or no card.
+    """
+    import hashlib
+
+    from earmark.errors import ModelError
+
+    if not upload_allowed():
+        raise ModelError("This server does not take model uploads (allow_model_upload is off).")
+    limit = upload_limit_mb()
+    models = [(n, b) for n, b in files if Path(n).suffix.lower() in (".pt", ".onnx")]
+    cards = [(n, b) for n, b in files if Path(n).suffix.lower() == ".json"]
+    if len(models) != 1 or len(cards) != 1 or len(files) != 2:
+        raise ModelError("Upload one model file (.pt TorchScript or .onnx) and its card (.json) together.")
+    (name, data), (_, card) = models[0], cards[0]
+    if len(data) > limit * 1e6:
+        raise ModelError(f"{name} is {len(data) / 1e6:.1f} MB; this server takes models up to {limit:g} MB.")
+    digest = hashlib.sha256(data + b"\0" + card).hexdigest()[:16]
+    folder = upload_folder() / digest
+    folder.mkdir(exist_ok=True)
+    suffix = Path(name).suffix.lower()
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(name).stem)[:40] or "model"
+    target = folder / f"{stem}{suffix}"
+    target.write_bytes(data)
+    target.with_suffix(".json").write_bytes(card)
+    return str(target.resolve())
 
 
 def transform_classes() -> dict[str, Any]:
@@ -65,11 +203,43 @@ def explainer_specs() -> dict[str, Any]:
 
 # ---- models and transforms --------------------------------------------------------------------
 
-@st.cache_resource(show_spinner="Loading the model…")
+def training_message(name: str) -> str | None:
+    """A sentence while a synthetic model is trained on first use (minutes), else ``None``."""
+    from earmark.training.synthetic import DEFINITIONS, is_cached
+
+    base, _ = split_model_key(name)
+    if base not in DEFINITIONS or is_cached(base):
+        return None
+    return (f"Training the synthetic model '{base}' on first use: about two minutes on a CPU, once per server "
+            "(the weights are cached for everyone after that)…")
+
+
 def get_model(name: str):
-    """The model, loaded and warmed up once per server. Raises ModelError/ConfigError for a person to read."""
+    """The model, loaded once per server; a message while a synthetic model is trained first."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    message = training_message(name) if get_script_run_ctx() is not None else None
+    if message is None:
+        return _get_model(name)
+    with st.spinner(message, show_time=True):
+        return _get_model(name)
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def _get_model(name: str):
+    """The model, loaded and warmed up once per server. Raises ModelError/ConfigError for a person to read,
+    whatever went wrong inside a user's model (a model that fails to load never breaks the page)."""
+    from earmark.errors import ModelError
     from earmark.models import load_model, warm_up
-    return warm_up(load_model(name))
+    base, window = split_model_key(name)
+    try:
+        return warm_up(load_model(base, window=window))
+    except EarmarkError:
+        raise
+    except Exception as exc:  # a user's model failing in a way its loader did not foresee
+        text = str(exc).strip().splitlines()
+        raise ModelError(f"The model {Path(name).name} could not be loaded ({type(exc).__name__}: "
+                         f"{text[0][:200] if text else ''}).") from None
 
 
 @st.cache_resource(show_spinner=False)
@@ -304,28 +474,13 @@ def job_result(job, wait: float = 0.0):
     return None
 
 
-@dataclass(frozen=True)
-class Display:
-    """What the figures need for one explanation, on the display grid (NumPy)."""
-
-    saliency: np.ndarray      # (F, T)
-    uncertainty: np.ndarray   # (F, T)
-    power: np.ndarray         # (F, T)
-    freqs: np.ndarray         # (F,)
-    times: np.ndarray         # (T,)
-    freq_edges: np.ndarray    # (F + 1,)
-    row_labels: tuple[str, ...] | None
-    bands: np.ndarray         # (F,) per-band importance
-    duration: float
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
-def display(settings: Settings, _wave: np.ndarray, _exp) -> Display:
-    """The display grid of the *final* explanation of ``settings`` (cached on the settings)."""
+def display(settings: Settings, _wave: np.ndarray, _exp):
+    """The :class:`earmark.display.DisplayGrid` of an explanation (cached on its settings)."""
     return display_map(settings, _wave, _exp.saliency, _exp.uncertainty)
 
 
-def display_of(settings: Settings, wave: np.ndarray, exp) -> Display:
+def display_of(settings: Settings, wave: np.ndarray, exp):
     """The display grid of a final or a partial explanation (``meta["partial"]``: not cached)."""
     if exp.meta.get("partial"):  # the poll redraws twice a second: build the grid once per new estimate
         held = st.session_state.get("_partial_display")
@@ -337,25 +492,33 @@ def display_of(settings: Settings, wave: np.ndarray, exp) -> Display:
     return display(settings, wave, exp)
 
 
-def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor,
-                uncertainty: torch.Tensor | None = None) -> Display:
+def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor, uncertainty: torch.Tensor | None = None):
     """The display grid for a saliency map (and its uncertainty; zeros while it is not known yet)."""
+    from earmark.display import display_grid
+
     model = get_model(settings.model)
     transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
-    length = len(wave)
-    x = torch.as_tensor(wave, dtype=torch.float32)[None]
-    ax = transform.axes(length)
-    sal = saliency.detach().cpu().float()[None]
-    unc = torch.zeros_like(sal) if uncertainty is None else uncertainty.detach().cpu().float()[None]
-    return Display(
-        saliency=to_numpy(transform.to_image(sal, length=length)[0]),
-        uncertainty=to_numpy(transform.to_image(unc, length=length)[0]),
-        power=to_numpy(transform.power_image(x)[0]),
-        freqs=to_numpy(ax.freqs), times=to_numpy(ax.times), freq_edges=to_numpy(ax.freq_edges),
-        row_labels=tuple(ax.row_labels) if ax.row_labels else None,
-        bands=to_numpy(transform.band_sums(sal, length=length)[0]),
-        duration=length / transform.sample_rate,
-    )
+    return display_grid(transform, wave, saliency, uncertainty)
+
+
+def colour_scales(settings: Settings, grid, exp, *, reference: str = "auto", clip: bool = True) -> dict:
+    """``{"saliency": ColourScale, "uncertainty": ColourScale}`` by the rules of :mod:`earmark.display`.
+
+    ``reference="auto"`` takes the explainer's declared reference (FreqRISE and RELAX: the map's mean).
+    """
+    from earmark.display import CLIP_PERCENTILE, baseline_of, colour_scale, resolve_reference
+
+    spec = explainer_specs()[settings.explainer]
+    baseline = baseline_of(exp, spec) if exp is not None else None
+    ref = resolve_reference(grid.saliency, spec, reference, baseline=baseline)
+    pct = CLIP_PERCENTILE if clip else None
+    return {"saliency": colour_scale(grid.saliency, reference=ref, baseline=baseline, clip_percentile=pct),
+            "uncertainty": colour_scale(grid.uncertainty, what="uncertainty", clip_percentile=pct)}
+
+
+def clip_span(clip_seconds: float, window_seconds: float, offset: float | None) -> tuple[float, float, float]:
+    from earmark.display import clip_span as span
+    return span(clip_seconds, window_seconds, offset=offset)
 
 
 # ---- listening -----------------------------------------------------------------------------------
@@ -383,6 +546,25 @@ def listen_job(settings: Settings, wave: np.ndarray, exp, fraction: float, match
         return {kind: (to_numpy(w).reshape(-1), to_numpy(p)) for (kind, w), p in zip(waves.items(), probs)}
 
     return submit(job_spec(settings, "listening", fraction=float(fraction), match=bool(match)), work)
+
+
+@st.cache_data(show_spinner="Rendering the chosen region…", max_entries=64)
+def listen_region(settings: Settings, _wave: np.ndarray, box: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The clip rebuilt from one time–frequency box of the display grid, and the model's answer on it.
+
+    ``box`` = ``((t0, t1), (f0, f1) or None, (row0, row1) or None)``.
+    """
+    from earmark.display import region_image
+    from earmark.sonify import keep_region
+
+    model = get_model(settings.model)
+    transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
+    x = torch.as_tensor(_wave, dtype=torch.float32)
+    ax = transform.axes(len(_wave))
+    img = region_image(freqs=to_numpy(ax.freqs), times=to_numpy(ax.times), time_range=box[0], freq_range=box[1],
+                       rows=box[2])
+    wave = to_numpy(keep_region(transform, x, torch.as_tensor(img))).reshape(-1)
+    return wave, predict(settings.model, f"{settings.key}|region|{box}", wave)
 
 
 # ---- faithfulness --------------------------------------------------------------------------------
@@ -447,13 +629,19 @@ def energy_reference_job(settings: Settings, wave: np.ndarray, target: int, step
 # ---- export --------------------------------------------------------------------------------------
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def png(settings: Settings, _wave: np.ndarray, _exp, log_freq: bool) -> bytes:
-    """A static PNG (matplotlib, server-side) of power / saliency / uncertainty."""
+def png(settings: Settings, _wave: np.ndarray, _exp, log_freq: bool, reference: str = "auto", clip: bool = True,
+        dim_silent: bool = False, palette: str = "default") -> bytes:
+    """A static PNG (matplotlib, server-side) of power / saliency / uncertainty, with the screen's colour rules."""
+    from earmark.display import CLIP_PERCENTILE
     from earmark.plots import explanation_figure
 
     model = get_model(settings.model)
     transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
     fig = explanation_figure(transform, torch.as_tensor(_wave), _exp, log_freq=log_freq,
+                             spec=explainer_specs()[settings.explainer],
+                             reference=None if reference == "auto" else reference,
+                             clip_percentile=CLIP_PERCENTILE if clip else None, dim_silent=dim_silent,
+                             palette=palette,
                              title=f"{settings.clip_name} · {settings.model} · {settings.transform} · "
                                    f"{settings.explainer} · class {_exp.target}")
     buf = io.BytesIO()
@@ -463,25 +651,55 @@ def png(settings: Settings, _wave: np.ndarray, _exp, log_freq: bool) -> bytes:
     return buf.getvalue()
 
 
-def npz_bytes(exp) -> bytes:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **exp.numpy())
-    return buf.getvalue()
+def command(settings: Settings, clip_label: str, offset: float | None = None):
+    """The :class:`earmark.command.ExplainCommand` that reproduces ``settings`` (non-default settings only)."""
+    from earmark.command import ExplainCommand
 
-
-def json_bytes(exp) -> bytes:
-    from earmark.explanation import _jsonable
-    return json.dumps(exp.summary(), indent=2, default=_jsonable).encode()
-
-
-def cli_command(settings: Settings, clip_label: str, offset: float | None = None) -> str:
-    from earmark.cli.explain import reproduce_command
     tcls = transform_classes()[settings.transform]
     defaults_t = {p.name: p.default for p in tcls.params}
     spec = explainer_specs()[settings.explainer]
     defaults_e = {p.name: p.default for p in spec.params}
     tset = {k: v for k, v in settings.tparams if defaults_t.get(k) != v}
     eset = {k: v for k, v in settings.eparams if defaults_e.get(k) != v}
-    return reproduce_command(clip_label, model=settings.model, transform=settings.transform,
-                             explainer=settings.explainer, seed=settings.seed, target=settings.target,
-                             settings=eset, tsettings=tset, offset=offset)
+    model_name, window = split_model_key(settings.model)
+    window_s = None if window is None else window / get_model(settings.model).card.sample_rate
+    return ExplainCommand(clip_label, model=model_name, transform=settings.transform,
+                          explainer=settings.explainer, seed=settings.seed, target=settings.target,
+                          settings=eset, tsettings=tset, offset=offset, window=window_s)
+
+
+def cli_command(settings: Settings, clip_label: str, offset: float | None = None) -> str:
+    return command(settings, clip_label, offset).shell()
+
+
+def npz_bytes(settings: Settings, exp, length: int) -> bytes:
+    """Maps, extras and the display grid's axes (as the CLI's explanation.npz)."""
+    model = get_model(settings.model)
+    transform = get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
+    return exp.npz_bytes(axes=transform.axes(int(length)))
+
+
+def json_bytes(settings: Settings, exp, clip_label: str, offset: float | None = None) -> bytes:
+    """The summary with the same provenance as the CLI's explanation.json (clip, model, labels, command)."""
+    from earmark.command import provenance
+
+    labels = get_model(settings.model).card.labels
+    prov = provenance(command(settings, clip_label, offset), labels=labels, explanation=exp,
+                      clip_name=settings.clip_name)
+    return exp.to_json(prov).encode()
+
+
+# ---- listening quiz ------------------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def quiz_store(path: str):
+    """The quiz's SQLite store at ``path`` (one per server; every call opens its own connection)."""
+    from earmark.quiz import QuizStore
+    return QuizStore(path)
+
+
+def quiz_clip(name: str, settings: Settings, card) -> tuple[Settings, ClipView]:
+    """The settings of ``settings`` applied to the bundled example ``name``, and that clip as the model hears it."""
+    view = example(name)
+    ready = prepared(view.hash, view.clip, card.sample_rate, card.num_samples, None)
+    return dataclasses.replace(settings, clip_hash=ready.hash, clip_name=name, target=None), ready

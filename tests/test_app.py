@@ -17,6 +17,8 @@ import soundfile as sf
 
 from streamlit.testing.v1 import AppTest
 
+from apptest_jobs import settle, unfinished
+
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "synth-tf"   # weights trained on demand and cached; the digit models may lack weights
 TIMEOUT = 600        # the first test may train the synthetic model
@@ -52,23 +54,6 @@ def run(at: AppTest, page: str | None = None) -> AppTest:
 def explain(at: AppTest) -> AppTest:
     at.button(key="explain").click()
     return settle(run(at))
-
-
-def unfinished(at: AppTest) -> list:
-    """This session's jobs that have not ended (explanations, listening, faithfulness)."""
-    jobs = at.session_state["_jobs"] if "_jobs" in at.session_state else {}
-    return [j for j in jobs.values() if not j.finished]
-
-
-def settle(at: AppTest) -> AppTest:
-    """Wait for this session's jobs to end and rerun — what the page's polling fragment does in a browser."""
-    for _ in range(6):
-        for job in unfinished(at):
-            assert job.wait(TIMEOUT), job
-        run(at)
-        if not unfinished(at):
-            break
-    return at
 
 
 def texts(at: AppTest) -> str:
@@ -114,7 +99,9 @@ def test_example_explain_views_listen_export():
     assert "What the uncertainty means here" in texts(at)
     # IG draws its map from the zero baseline first, then finishes the spread over three baselines
     assert "with its uncertainty in" in texts(at)
-    assert n_charts(at) == 5   # the first-look map was replaced by the final one, not added
+    # the first-look map was replaced by the final one, not added: waveform, probabilities, saliency,
+    # uncertainty, bands and IG's declared chart (completeness gap per baseline)
+    assert n_charts(at) == 6
     assert len(at.get("audio")) >= 5  # clip + original/keep/remove/soft
     assert "model hears" in texts(at)
     labels = {b.label for b in at.get("download_button")}
@@ -229,8 +216,9 @@ def test_every_transform_explains_and_every_explainer_has_widgets():
                 continue
             at.session_state["w_explainer"] = spec.name
             run(at)
-            keys = {w.key for w in at.get("slider") + at.get("selectbox") + at.get("toggle") + at.get("select_slider")
-                    if w.key}
+            keys = {w.key.removesuffix("_auto") for kind in ("slider", "selectbox", "toggle", "select_slider",
+                                                             "number_input", "checkbox")
+                    for w in at.get(kind) if w.key}
             missing = [p.name for p in spec.params if f"p_explainer_{spec.name}_{p.name}" not in keys]
             assert not missing, (spec.name, missing)
 

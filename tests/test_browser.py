@@ -1,8 +1,8 @@
 """End-to-end test in a real browser: rendering, audio elements, uploads, pinning (what AppTest cannot see).
 
 Needs Chromium at /usr/bin/chromium and the Python Playwright package; skipped otherwise. Screenshots go to
-the test's tmp_path; with ``EARMARK_SCREENSHOT=1`` the Explore screenshot is also copied to
-``docs/screenshot.png``. Timings (Explain → heatmap, cached re-display) are printed and written to
+the test's tmp_path; with ``EARMARK_SCREENSHOT=1`` the 1280×720 first screen is also copied to
+``docs/screenshot.png`` (and the 1600×1000 one to ``docs/screenshot-1600.png``). Timings (Explain → heatmap, cached re-display) are printed and written to
 ``tmp_path/timings.json``.
 
 The test explains with the bundled default, AudioNet on a 1 s window (the product's first screen); set
@@ -11,6 +11,7 @@ The test explains with the bundled default, AudioNet on a 1 s window (the produc
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 MODEL = os.environ.get("EARMARK_BROWSER_MODEL", "audionet-digits")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+        "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
 HEATMAP_JS = "() => document.querySelectorAll('.js-plotly-plot .heatmaplayer image').length"
 HEATMAP_CHARTS_JS = ("() => [...document.querySelectorAll('.js-plotly-plot')]"
                      ".filter(p => p.querySelector('.heatmaplayer image')).length")
@@ -45,9 +46,26 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def models_dir(tmp_path_factory):
+    """A models folder for the server (``EARMARK_MODELS``): a tiny Hugging Face AST and a tiny ONNX model."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import loader_models as lm
+
+    root = tmp_path_factory.mktemp("earmark-models")
+    if importlib.util.find_spec("transformers") is not None:
+        lm.hf_ast(root / "tiny-ast")
+    if importlib.util.find_spec("onnxruntime") is not None:
+        lm.save_onnx(lm.Plain(lm.WaveNet().eval()), root / "tiny-wave.onnx", torch.randn(2, 8000))
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(models_dir):
     port = _free_port()
     env = dict(os.environ)  # the same threads as `make run`, so the timings are what a user gets
+    env["EARMARK_MODELS"] = str(models_dir)
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
@@ -210,3 +228,94 @@ def test_explore_listen_pin_compare_and_bad_upload(server, page, tmp_path):
     if os.environ.get("EARMARK_SCREENSHOT") == "1":
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copy(tmp_path / "explore.png", ROOT / "docs" / "screenshot.png")
+
+FIRST_SCREEN_JS = """() => {
+  const box = e => { const r = e.getBoundingClientRect(); return {top: r.top, bottom: r.bottom, left: r.left,
+                                                                   right: r.right}; };
+  const one = s => { const e = document.querySelector(s); return e ? box(e) : null; };
+  return {saliency: one('.st-key-map_saliency .js-plotly-plot'), uncertainty: one('.st-key-map_uncertainty .js-plotly-plot'),
+          players: [...document.querySelectorAll('.st-key-players audio')].map(box),
+          width: innerWidth, height: innerHeight};
+}"""
+
+
+def _on_screen(r, geo) -> bool:
+    return r is not None and r["top"] >= 0 and r["left"] >= 0 and r["bottom"] <= geo["height"] + 1 \
+        and r["right"] <= geo["width"] + 1
+
+
+@pytest.mark.parametrize("size", [(1600, 1000), (1280, 720)], ids=["1600x1000", "1280x720"])
+def test_first_screen_after_explain(server, browser, tmp_path, size):
+    """Saliency, uncertainty and the four players are in the first screen, side by side; the playhead moves."""
+    width, height = size
+    page = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        page.goto(server)
+        page.get_by_text("Example clip").first.wait_for(timeout=180_000)
+        _idle(page)
+        if MODEL != "audionet-digits":
+            _pick(page, "Model", MODEL)
+            _idle(page, 300_000)
+        page.get_by_role("button", name="Explain", exact=True).click()
+        page.wait_for_function(f"({HEATMAP_CHARTS_JS})() >= 2", timeout=300_000)
+        _idle(page)
+        page.wait_for_timeout(1000)
+        geo = page.evaluate(FIRST_SCREEN_JS)
+        shot = tmp_path / f"first_screen_{width}x{height}.png"
+        page.screenshot(path=str(shot))
+        assert _on_screen(geo["saliency"], geo) and _on_screen(geo["uncertainty"], geo), geo
+        assert geo["saliency"]["right"] <= geo["uncertainty"]["left"] + 1                 # side by side
+        assert abs(geo["saliency"]["top"] - geo["uncertainty"]["top"]) < 2                  # same row
+        assert len(geo["players"]) >= 4 and all(_on_screen(p, geo) for p in geo["players"]), geo
+        assert min(p["left"] for p in geo["players"]) >= geo["uncertainty"]["right"] - 1  # players beside
+        # the playhead follows the original player over both maps
+        page.evaluate("() => document.querySelector('.st-key-players audio').play()")
+        page.wait_for_function("() => [...document.querySelectorAll('.earmark-playhead')]"
+                               ".filter(l => l.style.display === 'block' && +l.dataset.time > 0.05).length === 2",
+                               timeout=20_000)
+        page.screenshot(path=str(tmp_path / f"playhead_{width}x{height}.png"))
+        if (width, height) == (1280, 720):  # presentation mode: no sidebar, the same first screen
+            page.evaluate("() => document.querySelector('.st-key-players audio').pause()")
+            page.locator('[data-testid="stSidebar"]').get_by_text("Presentation mode").click()
+            _idle(page)
+            page.get_by_role("button", name="Exit presentation mode").wait_for(timeout=60_000)
+            page.wait_for_function(f"({HEATMAP_CHARTS_JS})() >= 2", timeout=60_000)
+            page.wait_for_timeout(1000)
+            geo = page.evaluate(FIRST_SCREEN_JS)
+            page.screenshot(path=str(tmp_path / "presentation_1280x720.png"))
+            assert not page.locator('[data-testid="stSidebar"]').is_visible()
+            assert _on_screen(geo["saliency"], geo) and _on_screen(geo["uncertainty"], geo), geo
+            assert len(geo["players"]) >= 4 and all(_on_screen(p, geo) for p in geo["players"]), geo
+            page.get_by_role("button", name="Exit presentation mode").click()
+            _idle(page)
+        print("\nfirst screen:", json.dumps(geo), "screenshots:", tmp_path)
+        if os.environ.get("EARMARK_SCREENSHOT") == "1":
+            (ROOT / "docs").mkdir(exist_ok=True)
+            name = "screenshot.png" if (width, height) == (1280, 720) else f"screenshot-{width}.png"
+            shutil.copy(shot, ROOT / "docs" / name)
+            if (width, height) == (1280, 720):
+                shutil.copy(tmp_path / "presentation_1280x720.png", ROOT / "docs" / "screenshot-presentation.png")
+    finally:
+        page.close()
+
+
+def test_model_from_the_models_folder_is_explained(server, page, models_dir, tmp_path):
+    """A user's model from ``EARMARK_MODELS``: picked, its card shown, explained; ONNX greys out gradients."""
+    if not (models_dir / "tiny-ast").is_dir():
+        pytest.skip("transformers is not installed")
+    page.goto(server)
+    page.get_by_text("Example clip").first.wait_for(timeout=180_000)
+    _idle(page)
+    _pick(page, "Model", "tiny-ast (Hugging Face, from EARMARK_MODELS)")
+    page.get_by_text("16,000 Hz").first.wait_for(timeout=120_000)
+    _set_number(page, "Model window (s)", 0.5)
+    _idle(page)
+    _explain(page)
+    _idle(page)
+    assert page.evaluate(HEATMAP_JS) > 0
+    assert page.locator('[data-testid="stException"]').count() == 0
+    _shot(page, tmp_path / "own-model.png")
+    if (models_dir / "tiny-wave.onnx").exists():
+        _pick(page, "Model", "tiny-wave.onnx (ONNX, from EARMARK_MODELS)")
+        page.get_by_text("Not available for this model").first.wait_for(timeout=120_000)
+        assert page.locator('[data-testid="stException"]').count() == 0

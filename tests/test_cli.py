@@ -36,6 +36,10 @@ def test_explain_writes_everything(tmp_path, capsys):
     assert summary["prediction"] == "7"                       # the mel CNN hears the espeak "seven"
     assert len(summary["probabilities"]) == 10 and abs(sum(summary["probabilities"]) - 1) < 1e-4
     assert "--set n_steps=8" in summary["command"] and "--seed 3" in summary["command"]
+    check = summary["completeness"]                           # IG's check sits at the top level
+    assert set(check) >= {"gap", "output_change", "relative_gap", "ok", "warning"}
+    assert summary["warnings"] == ([] if check["ok"] else [check["warning"]])
+    assert ("warning: IG's completeness gap" in capsys.readouterr().err) == (not check["ok"])
     maps = np.load(out / "explanation.npz")
     assert maps["saliency"].shape == maps["uncertainty"].shape == (129, 126)
     wave, sr = sf.read(out / "keep.wav")

@@ -150,7 +150,9 @@ def test_readouts_come_from_one_table(linear_model):
     waves = torch.randn(3, L, generator=torch.Generator().manual_seed(3))
     logits = linear_model(waves)
     for name, fn in READOUTS.items():
-        torch.testing.assert_close(probe.read(waves, name), fn(logits, 1))
+        torch.testing.assert_close(probe.read(waves, name), fn(logits, 1, False))
     torch.testing.assert_close(probe.read(waves, "prob"), logits.softmax(-1)[:, 1])
+    torch.testing.assert_close(READOUTS["prob"](logits, 1, True), logits[:, 1].sigmoid())       # multi-label
+    torch.testing.assert_close(READOUTS["log_prob"](logits, 1, True), torch.nn.functional.logsigmoid(logits[:, 1]))
     with pytest.raises(ConfigError, match="Unknown readout"):
         probe.read(waves, "embed_cos")

@@ -21,6 +21,8 @@ AUDIONET_PARAMS = (
     + (16000 * 1024 + 1024) + (1024 * 512 + 512) + (512 * 10 + 10)
 )
 BUNDLED = {"audionet-digits": (AudioNet, 512, 0.95), "melcnn-digits": (MelCNN, 128, 0.97)}
+#: bundled espeak-ng digits (of 20) each shipped model must hear right
+BUNDLED_EXAMPLES_TARGET = {"audionet-digits": 13, "melcnn-digits": 20}
 
 
 # ------------------------------------------------------------------------------------- architecture
@@ -49,11 +51,20 @@ def test_audionet_is_the_audiomnist_architecture(audionet):
 
 
 @torch.no_grad()
-def test_audionet_ignores_the_level_and_keeps_silence_finite(audionet):
+def test_audionet_tolerates_the_level_and_keeps_silence_finite(audionet):
+    """Above the soft floor the level barely matters; the legacy floor made the model scale-invariant."""
+    from earmark.models.audionet import LEGACY_FLOOR, rms_normalise
+
     net = audionet
-    x = torch.randn(2, 8000) * 0.1
-    torch.testing.assert_close(net(x), net(4 * x), rtol=1e-4, atol=1e-4)
+    x = torch.randn(2, 8000) * 0.1                         # RMS 0.1 and 0.4: 3-13x the floor
+    assert float((rms_normalise(x, net.level_floor) / rms_normalise(4 * x, net.level_floor)).min()) > 0.95
+    assert not torch.allclose(net(x), net(4 * x), rtol=1e-4, atol=1e-4)
     assert torch.isfinite(net(torch.zeros(1, 8000))).all()
+    net.level_floor.fill_(LEGACY_FLOOR)
+    try:
+        torch.testing.assert_close(net(x), net(4 * x), rtol=1e-4, atol=1e-4)
+    finally:
+        net.level_floor.fill_(0.03)
 
 
 def test_melcnn_wraps_the_mel_step_and_embeds_128():
@@ -190,3 +201,43 @@ def test_bundled_model_accuracy_on_the_test_split(name, fsdd):
     acc = digits.accuracy(model, test)
     assert acc >= target, f"{name}: {acc:.3f} on the 300 test clips, below {target}"
     assert acc == pytest.approx(model.card.metrics["test_accuracy"], abs=1e-3)
+
+
+# ------------------------------------------------------------------------------------- round 2: front end, voices
+def test_level_floor_travels_with_the_weights(tmp_path):
+    """Weights carry their soft-RMS floor; weights saved before it existed load with the legacy floor."""
+    from earmark.models.audionet import LEGACY_FLOOR, LEVEL_FLOOR
+    from earmark.models.base import load_weights, save_weights
+
+    for cls in (AudioNet, MelCNN):
+        net = cls()
+        assert float(net.level_floor) == pytest.approx(LEVEL_FLOOR)
+        save_weights(net, tmp_path / "new.pt")
+        assert float(load_weights(cls(level_floor=0.5), tmp_path / "new.pt").level_floor) == pytest.approx(LEVEL_FLOOR, rel=1e-3)
+        old = {k: v for k, v in net.state_dict().items() if k != "level_floor"}
+        torch.save(old, tmp_path / "old.pt")
+        assert float(load_weights(cls(), tmp_path / "old.pt").level_floor) == pytest.approx(LEGACY_FLOOR, rel=1e-3)
+
+
+def test_soft_floor_is_not_scale_invariant_but_legacy_nearly_is():
+    from earmark.models.audionet import LEGACY_FLOOR, LEVEL_FLOOR, rms_normalise
+
+    x = torch.randn(1, 8000) * 0.1
+    for alpha, most in ((0.1, 0.35), (0.5, 0.9)):           # RMS 0.01 and 0.05 along IG's path from 0
+        legacy = rms_normalise(alpha * x, LEGACY_FLOOR) / rms_normalise(x, LEGACY_FLOOR)
+        soft = rms_normalise(alpha * x, LEVEL_FLOOR) / rms_normalise(x, LEVEL_FLOOR)
+        assert float(legacy.mean()) > 0.99                         # f(αx) ≈ f(x): IG's path is flat
+        assert float(soft.mean()) < most                           # the level still reaches the model
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_bundled_models_on_the_bundled_examples(name):
+    """The card's count of bundled espeak-ng digits heard right is what the shipped weights score."""
+    from earmark.data.speech import bundled_digits
+
+    model = load_model(name, "cpu")
+    waves, labels, _ = bundled_digits()
+    correct = int((digits.predict(model, waves) == labels).sum())
+    if "bundled_examples_correct" in model.card.metrics:
+        assert correct == model.card.metrics["bundled_examples_correct"]
+    assert correct >= BUNDLED_EXAMPLES_TARGET[name]

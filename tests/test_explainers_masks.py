@@ -13,7 +13,7 @@ from earmark.explainers.learnable_mask import (
     sparsity_hinge,
 )
 from earmark.explainers.minimal_mask import restart_alphas
-from earmark.probe import READOUTS
+from earmark.probe import read_class
 from earmark.models.base import from_module
 from earmark.transforms import get_transform
 
@@ -146,8 +146,8 @@ def test_helpers_of_the_minimal_mask():
     assert restart_alphas(2.0, 1, spread_octaves=1.0).tolist() == [2.0]
     assert torch.allclose(restart_alphas(2.0, 3, spread_octaves=2.0), torch.tensor([1.0, 2.0, 4.0]))
     logits = torch.tensor([[1.0, 0.0]])
-    assert torch.allclose(READOUTS["prob"](logits, 0), torch.sigmoid(torch.tensor([1.0])))
-    assert float(READOUTS["logit"](logits, 0)) == 1.0
+    assert torch.allclose(read_class(logits, 0, "prob"), torch.sigmoid(torch.tensor([1.0])))
+    assert float(read_class(logits, 0, "logit")) == 1.0
 
 
 # ---- contract: shapes, uncertainty, reproducibility, loss curves ---------------------------------------

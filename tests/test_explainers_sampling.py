@@ -170,7 +170,9 @@ def test_registered_with_paper_defaults():
     fr, rx = EXPLAINERS.get("freqrise"), EXPLAINERS.get("relax")
     d = {p.name: p.default for p in fr.params}
     assert d == {"n_masks": 3000, "cells": 200, "p": 0.5, "readout": "prob", "baseline": "zero",
-                 "sampler": "bernoulli", "estimator": "plain", "stop": "budget"}
+                 "sampler": "bernoulli", "estimator": "plain", "stop": "budget",
+                 "inert": "none"}                       # ours: zero cells get no importance ("raw": the paper's)
+    assert "raw" in next(p for p in fr.params if p.name == "inert").choices
     d = {p.name: p.default for p in rx.params}
     assert d["n_masks"] == 3000 and d["fraction"] == 0.5 and d["strategy"] == "unstructured"
     assert d["replacement"] == "zero" and d["similarity"] == "embedding"
@@ -190,7 +192,7 @@ def test_freqrise_importance_is_the_rise_estimator():
     model, x = band_setup()
     tr = get_transform("fourier", SR)
     probe = Probe(model, tr, x, target=1)
-    res = explain_freqrise(probe, generator=gen(3), progress=no_progress, n_masks=200, p=0.3)
+    res = explain_freqrise(probe, generator=gen(3), progress=no_progress, n_masks=200, p=0.3, inert="raw")
     g, shape = gen(3), tr.image_shape(256)
     masks = to_map_space(tr, torch.cat([smooth_masks(b, shape, p=0.3, generator=g)       # drawn chunk by chunk
                                         for b in chunk_schedule(200, shape)]), length=256)
@@ -241,7 +243,7 @@ def test_seed_gives_bit_identical_maps():
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_relax_importance_on_the_signal_cells(strategy):
     model, x, tr = burst_setup()
-    ex = explain(model, x, tr, 0, method="relax", seed=0, n_masks=600, strategy=strategy)
+    ex = explain(model, x, tr, 0, method="relax", seed=0, n_masks=600, strategy=strategy, inert="raw")
     power = tr.analyze(x[None])[0].abs()
     region = power > 0.1 * power.max()                          # bins 7–9, frames ≈ 11–20
     r, u = ex.saliency, ex.uncertainty
@@ -263,7 +265,7 @@ def test_relax_importance_on_the_signal_cells(strategy):
 def test_relax_constant_embedding_has_no_uncertainty():
     _, x, tr = burst_setup()
     model = from_module(ConstantEmbedding(), sample_rate=SR, num_samples=512, labels=["a", "b"], embed="embed")
-    ex = explain(model, x, tr, 0, method="relax", seed=0, n_masks=100)
+    ex = explain(model, x, tr, 0, method="relax", seed=0, n_masks=100, inert="raw")  # the estimator itself
     torch.testing.assert_close(ex.saliency, torch.ones_like(ex.saliency))
     assert float(ex.uncertainty.max()) < 1e-10
 
@@ -274,10 +276,10 @@ def test_relax_replacement_values_known_answer():
     model = from_module(IdentityEmbedding(), sample_rate=SR, num_samples=n, labels=["a", "b"], embed="embed")
     # A constant clip replaced by its own mean is unchanged by every mask: R = 1, U = 0.
     flat = torch.full((n,), 0.5)
-    same = explain(model, flat, tr, 0, method="relax", seed=0, n_masks=100, replacement="mean")
+    same = explain(model, flat, tr, 0, method="relax", seed=0, n_masks=100, replacement="mean", inert="raw")
     torch.testing.assert_close(same.saliency, torch.ones(n))
     assert float(same.uncertainty.max()) < 1e-10
-    zero = explain(model, flat, tr, 0, method="relax", seed=0, n_masks=100, replacement="zero")
+    zero = explain(model, flat, tr, 0, method="relax", seed=0, n_masks=100, replacement="zero", inert="raw")
     assert float(zero.saliency.max()) < 0.95
     # Alternating 1, 3: mean 2, smallest magnitude 1. R and U follow the formulas with those values.
     x = 2 + (-1.0) ** torch.arange(n)
@@ -288,7 +290,7 @@ def test_relax_replacement_values_known_answer():
     results = {}
     for kind, value in (("zero", 0.0), ("mean", 2.0), ("min", 1.0)):
         res = explain_relax(probe, generator=gen(4), progress=no_progress, n_masks=200, strategy="time",
-                            replacement=kind)
+                            replacement=kind, inert="raw")
         s = torch.nn.functional.cosine_similarity(masks * x + (1 - masks) * value, x[None], dim=-1)[:, None]
         r = (s * masks).sum(0) / masks.sum(0)
         u = (masks * (s - r) ** 2).sum(0) / masks.sum(0)
@@ -297,6 +299,11 @@ def test_relax_replacement_values_known_answer():
         results[kind] = res.saliency
     assert float((results["mean"] - results["zero"]).abs().max()) > 0.01
     assert float((results["min"] - results["mean"]).abs().max()) > 0.01
+    # Cells already equal to the replacement are inert: with "min" (= 1) every other sample, none for "mean".
+    res = explain_relax(probe, generator=gen(4), progress=no_progress, n_masks=200, strategy="time", replacement="min")
+    assert torch.equal(res.extras["inert"].bool(), x == 1) and bool((res.saliency[x == 1] < res.saliency[x == 3].min()).all())
+    res = explain_relax(probe, generator=gen(4), progress=no_progress, n_masks=200, strategy="time", replacement="mean")
+    assert not bool(res.extras["inert"].any())
 
 
 def test_relax_probability_similarity():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import check_out_dir, seed_arg
+from .common import add_model_arguments, check_out_dir, load_cli_model, seed_arg
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "targets (ratio ≤ 1.3 sampling, ≤ 1.5 gradient / mask methods) are flagged."
         ),
     )
-    parser.add_argument("--model", default="audionet-digits", help="registered model (default audionet-digits)")
+    add_model_arguments(parser)
     parser.add_argument("--clip", default=None, metavar="EXAMPLE|PATH",
                         help="bundled example name or audio file (default: the default example)")
     parser.add_argument("--explainers", default="all",
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from ..transforms import TRANSFORMS
 
     check_out_dir(args.out)
-    model = load_model(args.model, args.device)
+    model = load_cli_model(args.model, args.device, args.window)
     wave, name = bench_clip(args.clip, model.card)
     transforms = [t.strip() for t in args.transforms.split(",") if t.strip()]
     for t in transforms:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..command import format_settings  # noqa: F401  (re-exported for older callers)
 from ..errors import ConfigError
 from ..validate import SEED_LIMIT, check_out_dir  # noqa: F401 - re-exported for the sub-commands
 
@@ -75,11 +76,6 @@ def parse_settings(pairs: list[str] | None) -> dict[str, str]:
     return out
 
 
-def format_settings(settings: dict[str, Any], flag: str) -> list[str]:
-    """The inverse of :func:`parse_settings`, for printing reproducible commands."""
-    return [f"{flag} {k}={v}" for k, v in settings.items()]
-
-
 def load_input_clip(source: str, *, max_seconds: float = 60.0):
     """A clip from a file path, or from a bundled example's name."""
     from .. import audio, examples
@@ -134,3 +130,26 @@ class ProgressBar:
             if job.convergence is not None:
                 detail += f" conv {job.convergence:.2f}"
         self(job.progress, detail)
+
+MODEL_HELP = ("registered model name, or a model on disk: a Hugging Face or SpeechBrain folder, a .pt2 (torch.export), "
+              ".pt (TorchScript) or .onnx file with its card JSON, or package.module:function")
+
+
+def add_model_arguments(parser, *, default: str | None = "audionet-digits") -> None:
+    """``--model NAME|PATH`` and ``--window SECONDS`` (the input window of a variable-length model)."""
+    parser.add_argument("--model", default=default, metavar="NAME|PATH",
+                        help=MODEL_HELP + (f" (default: {default})" if default else ""))
+    parser.add_argument("--window", type=float, default=None, metavar="SECONDS",
+                        help="input window for a variable-length model (default: its maximum, or 10 s)")
+
+
+def load_cli_model(name_or_path: str, device: str | None, window_seconds: float | None):
+    """The model for a command; ``window_seconds`` picks the input window of a variable-length model."""
+    from ..models import load_model
+
+    model = load_model(name_or_path, device)
+    if window_seconds is None:
+        return model
+    if not window_seconds > 0:
+        raise ConfigError(f"--window is a positive number of seconds; got {window_seconds}.")
+    return load_model(name_or_path, device, window=int(round(window_seconds * model.card.sample_rate)))

@@ -15,7 +15,7 @@ import argparse
 import sys
 import time
 
-from .common import check_out_dir, finite_float, positive_int, seed_arg
+from .common import add_model_arguments, check_out_dir, finite_float, load_cli_model, positive_int, seed_arg
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -35,8 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                      help="folder of FSDD-named clips ({digit}_{speaker}_{index}.wav) or a CSV manifest "
                      "'path,label' (default: $EARMARK_DATA)")
     src.add_argument("--task", metavar="TASK", default=None, help="synthetic task instead: synth-freq or synth-tf")
-    parser.add_argument("--model", default=None,
-                        help="registered model (default: audionet-digits; the task's model with --task)")
+    add_model_arguments(parser, default=None)
     parser.add_argument("--explainers", default="ig,freqrise", help="comma list of explainers (or 'all')")
     parser.add_argument("--transforms", default="fourier,stft,mel,dwt", help="comma list of domains")
     parser.add_argument("--metrics", default="default",
@@ -117,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     check_overrides(overrides)
     check_out_dir(args.out)
     model_name = args.model or (args.task if args.task in TASK_ALIASES else None) or "audionet-digits"
-    model = load_model(model_name, args.device)
+    model = load_cli_model(model_name, args.device, args.window)
     explainers = _names(args.explainers, EXPLAINERS)
     transforms = _names(args.transforms, TRANSFORMS)
     for e in explainers:

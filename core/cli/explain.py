@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
+import sys
 import time
 
 import torch
 
+from ..command import ExplainCommand, provenance
 from ..errors import ConfigError
-from .common import (ProgressBar, check_out_dir, class_index, finite_float, format_settings, load_input_clip,
-                     parse_settings, seed_arg)
+from .common import (ProgressBar, add_model_arguments, check_out_dir, class_index, finite_float, format_settings,
+                     load_cli_model, load_input_clip, parse_settings, seed_arg)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,38 +26,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("clip", help="audio file (wav, flac, ogg, mp3) or the name of a bundled example")
-    p.add_argument("--model", default="audionet-digits", help="registered model name (default: %(default)s)")
-    p.add_argument("--transform", default="stft", help="domain: time, fourier, stft, mel, dwt (default: %(default)s)")
-    p.add_argument("--explainer", default="ig", help="explainer name (default: %(default)s); `earmark list explainers`")
+    add_model_arguments(p)
+    p.add_argument("--transform", default=ExplainCommand.default("transform"), help="domain: time, fourier, stft, mel, dwt (default: %(default)s)")
+    p.add_argument("--explainer", default=ExplainCommand.default("explainer"), help="explainer name (default: %(default)s); `earmark list explainers`")
     p.add_argument("--target", type=class_index, default=None, help="class index to explain (default: the prediction)")
-    p.add_argument("--seed", type=seed_arg, default=0, help="seed of the random generator (default: %(default)s)")
+    p.add_argument("--seed", type=seed_arg, default=ExplainCommand.default("seed"), help="seed of the random generator (default: %(default)s)")
     p.add_argument("--set", dest="settings", action="append", metavar="NAME=VALUE",
                    help="explainer hyperparameter, repeatable (e.g. --set n_steps=64)")
     p.add_argument("--tset", dest="tsettings", action="append", metavar="NAME=VALUE",
                    help="transform parameter, repeatable (e.g. --tset n_fft=512)")
-    p.add_argument("--topk", type=finite_float(0, 100, low_open=True), default=10.0, help="percent of cells kept/removed for listening (default: %(default)s)")
-    p.add_argument("--policy", default="center", choices=("center", "start", "end"),
+    p.add_argument("--topk", type=finite_float(0, 100, low_open=True), default=ExplainCommand.default("topk"), help="percent of cells kept/removed for listening (default: %(default)s)")
+    p.add_argument("--policy", default=ExplainCommand.default("policy"), choices=("center", "start", "end"),
                    help="how a clip of another length is fitted to the model's input (default: %(default)s)")
     p.add_argument("--offset", type=finite_float(0, 1e9), default=None, metavar="SECONDS",
                    help="take the model-length window starting here (for clips longer than the model's input)")
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available, or $EARMARK_DEVICE)")
-    p.add_argument("--out", default="earmark-out", help="output folder (default: %(default)s)")
+    p.add_argument("--out", default=ExplainCommand.default("out"), help="output folder (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
 def reproduce_command(clip: str, *, model: str, transform: str, explainer: str, seed: int, target: int | None,
-                      settings: dict, tsettings: dict, out: str = "earmark-out", offset: float | None = None) -> str:
-    """The exact ``earmark explain`` command for a result (also shown by the dashboard)."""
-    parts = ["earmark", "explain", shlex.quote(clip), "--model", model, "--transform", transform,
-             "--explainer", explainer, "--seed", str(seed)]
-    if target is not None:
-        parts += ["--target", str(target)]
-    if offset is not None:
-        parts += ["--offset", f"{offset:g}"]
-    parts += format_settings(tsettings, "--tset") + format_settings(settings, "--set")
-    parts += ["--out", shlex.quote(out)]
-    return " ".join(parts)
+                      settings: dict, tsettings: dict, out: str = "earmark-out", offset: float | None = None,
+                      window: float | None = None) -> str:
+    """The exact ``earmark explain`` command for a result (see :class:`earmark.command.ExplainCommand`)."""
+    return ExplainCommand(clip, model=model, transform=transform, explainer=explainer, seed=seed, target=target,
+                          settings=dict(settings), tsettings=dict(tsettings), out=out, offset=offset,
+                          window=window).shell()
+
+
+def command_from_args(args: argparse.Namespace) -> ExplainCommand:
+    """The parsed arguments as an :class:`ExplainCommand`."""
+    return ExplainCommand(str(args.clip), model=str(args.model), transform=args.transform, explainer=args.explainer,
+                          target=args.target, seed=args.seed, settings=parse_settings(args.settings),
+                          tsettings=parse_settings(args.tsettings), topk=args.topk, policy=args.policy,
+                          offset=args.offset, window=getattr(args, "window", None), out=str(args.out))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     resolve(EXPLAINERS.get(args.explainer).params, settings, owner=f"Explainer '{args.explainer}'")
     resolve(TRANSFORMS.get(args.transform).params, tsettings, owner=f"Transform '{args.transform}'")
     out = check_out_dir(args.out)
-    model = load_model(args.model, args.device)
+    model = load_cli_model(args.model, args.device, args.window)
     card = model.card
     clip = load_input_clip(args.clip)
     prepared = audio.prepare(clip, sample_rate=card.sample_rate, num_samples=card.num_samples, policy=args.policy,
@@ -94,40 +98,41 @@ def run(args: argparse.Namespace) -> int:
     expl = run_foreground(spec, explanation_work(spec, model, x, transform), observer=bar.job)
     explained = time.perf_counter()
 
-    files = expl.save(out)
+    command = command_from_args(args)
+    files = expl.save(out, axes=transform.axes(x.shape[-1]),
+                      provenance=provenance(command, labels=card.labels, explanation=expl, clip_name=clip.name))
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     versions = sonify.listen(transform, x.to(device), expl.saliency.to(device), args.topk / 100)
     with torch.no_grad():
         batch = torch.stack([versions[k].to(device).float() for k in versions])
-        probs = model(batch).softmax(-1).cpu()
+        probs = card.probabilities(model(batch)).cpu()
     heard = {}
     for (name, wave), p in zip(versions.items(), probs):
         path = out / f"{name}.wav"
         audio.save_wav(path, wave.cpu(), card.sample_rate)
         heard[name] = {"file": path.name, "predicted": card.labels[int(p.argmax())],
                        "target_probability": float(p[expl.target])}
-    fig = explanation_figure(transform, x.cpu(), expl,
+    fig = explanation_figure(transform, x.cpu(), expl, spec=EXPLAINERS.get(expl.method),
                              title=f"{card.title} · {clip.name} · predicted {card.labels[expl.meta['predicted']]}")
     save_figure(fig, out / "heatmap.png")
 
     summary = json.loads(files["json"].read_text())
     summary.update({
-        "clip": str(args.clip),
-        "model": card.name,
-        "labels": list(card.labels),
-        "prediction": card.labels[expl.meta["predicted"]],
-        "target_label": card.labels[expl.target],
         "listening": {"top_percent": args.topk, **heard},
         "timings": {"load_s": loaded - started, "explain_s": explained - loaded,
                     "total_s": time.perf_counter() - started},
-        "command": reproduce_command(str(args.clip), model=card.name, transform=transform.name,
-                                     explainer=expl.method, seed=args.seed, target=args.target,
-                                     settings=parse_settings(args.settings),
-                                     tsettings=parse_settings(args.tsettings), out=str(out),
-                                     offset=args.offset),
     })
     files["json"].write_text(json.dumps(summary, indent=2))
+    if card.multi_label:
+        probs_now = expl.meta["probabilities"]
+        top = sorted(range(len(probs_now)), key=lambda i: -probs_now[i])[:5]
+        summary["top_labels"] = [{"label": card.labels[i], "probability": probs_now[i]} for i in top]
+        files["json"].write_text(json.dumps(summary, indent=2))
+        print("top labels (sigmoid, each on its own): "
+              + ", ".join(f"{card.labels[i]} {probs_now[i]:.3f}" for i in top))
+    for warning in summary.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{clip.name}: predicted {summary['prediction']} "
           f"(p={expl.meta['probabilities'][expl.meta['predicted']]:.3f}); explained class {summary['target_label']} "
           f"with {expl.method} in {transform.name} in {summary['timings']['explain_s']:.2f}s → {out}/")

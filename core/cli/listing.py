@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_model_arguments, load_cli_model
+
 WHAT = ("models", "transforms", "explainers", "metrics", "examples")
 
 
@@ -11,6 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list models, transforms, explainers (with hyperparameters), metrics, examples",
                        description="Show what Earmark knows by name, with declared parameters and defaults.")
     p.add_argument("what", nargs="?", choices=WHAT, default=None, help="one kind (default: all)")
+    add_model_arguments(p, default=None)
+    p.add_argument("--device", default=None, help="cpu, cuda or mps (with --model)")
     p.set_defaults(run=run)
 
 
@@ -18,7 +22,45 @@ def _params(params) -> str:
     return "; ".join(f"{p.name}={p.default!r}" for p in params) or "—"
 
 
+def model_report(model) -> str:
+    """The card's facts and what the model can run, one line each (``earmark list --model PATH``)."""
+    from ..explainers import EXPLAINERS
+
+    card = model.card
+    lines = [f"{card.name}: {card.title}"] + [f"  {k:20s} {v}" for k, v in card.facts().items()]
+    lines.append("  explainers:")
+    for spec in EXPLAINERS:
+        reason = spec.unavailable(card)
+        lines.append(f"    {spec.name:16s} " + ("yes" if reason is None else f"no: {reason}"))
+    return "\n".join(lines)
+
+
+def _models_folder() -> None:
+    """The entries of ``$EARMARK_MODELS`` (what the app's picker shows beside the registered models)."""
+    import os
+    from pathlib import Path
+
+    from ..models.loaders import detect
+
+    folder = os.environ.get("EARMARK_MODELS")
+    if not folder or not Path(folder).is_dir():
+        return
+    print(f"  in EARMARK_MODELS ({folder}); load with --model PATH:")
+    for entry in sorted(Path(folder).iterdir()):
+        if entry.name.startswith(".") or entry.suffix == ".json" or entry.name.endswith(".data"):
+            continue
+        try:
+            fmt, _ = detect(entry)
+        except Exception as exc:  # shown, not raised: one bad entry does not hide the others
+            fmt = f"not loadable: {exc}"
+        print(f"    {entry.name:24s} {fmt}")
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "model", None):
+        print(model_report(load_cli_model(args.model, args.device, args.window)))
+        if not args.what:
+            return 0
     kinds = [args.what] if args.what else list(WHAT)
     for kind in kinds:
         print(f"{kind}:")
@@ -26,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
             from ..models import MODELS
             for spec in MODELS:
                 print(f"  {spec.name:18s} {spec.title}")
+            _models_folder()
         elif kind == "transforms":
             from ..transforms import TRANSFORMS
             for cls in TRANSFORMS:

@@ -14,14 +14,14 @@ import torch
 from numpy.typing import ArrayLike
 
 from ..device import make_generator
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from ..explanation import Explanation
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
 from ..transforms import Transform
 from ..validate import check_count, check_seed, check_target, check_wave
 from .anytime import PartialFn
-from .base import Attribution, ExplainerSpec, FirstLook
+from .base import Attribution, ExplainerSpec, FirstLook, PlotSpec
 
 EXPLAINERS = Registry("explainer")
 
@@ -68,12 +68,16 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
     Raises:
         ConfigError: unknown method, unsupported domain, a bad hyperparameter, a target that is not a class
             index, a seed outside [0, 2**63), or a waveform of the wrong shape, length or rate.
+        ModelError: the model cannot run this method (e.g. a gradient method on an ONNX model).
     """
     spec: ExplainerSpec = EXPLAINERS.get(method)
     if not spec.supports(transform.name):
         raise ConfigError(
             f"{spec.title} works in the {', '.join(spec.domains)} domain(s), not '{transform.name}'."
         )
+    reason = spec.unavailable(getattr(model, "card", None))
+    if reason:
+        raise ModelError(reason)
     settings = resolve(spec.params, params, owner=f"Explainer '{method}'")
     target, seed = check_target(target), check_seed(seed)
     x = check_wave(x, model, transform)
@@ -134,4 +138,4 @@ def _check(result: Attribution, probe: Probe, spec: ExplainerSpec) -> None:
         raise RuntimeError(f"{spec.name} returned a negative uncertainty")
 
 
-__all__ = ["Attribution", "EXPLAINERS", "ExplainerSpec", "explain"]
+__all__ = ["Attribution", "EXPLAINERS", "ExplainerSpec", "PlotSpec", "explain"]

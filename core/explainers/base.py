@@ -31,6 +31,33 @@ class Attribution:
     resolved: dict[str, Any] = field(default_factory=dict)
 
 
+PlotKind = Literal["line", "xy", "bars"]
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """How an interface draws one of a method's ``extras`` (declared by the method, drawn by any page).
+
+    Attributes:
+        key: the extra's name.  title: the chart's title.
+        kind: ``"line"``: a (K,) or (K, R) curve over its index (R lines, e.g. one per restart);
+            ``"xy"``: a (K, 2) or (K, R, 2) array of (x, y) points joined in order;
+            ``"bars"``: one bar per element of a (K,) array.
+        xlabel, ylabel: axis titles.
+        x_names: ``"rows"`` labels the elements with the transform's display rows (wavelet level
+            names); ``None`` numbers them.
+        points: for ``"xy"``: the names of two (R,) extras drawn as end points (x, y), e.g. final masks.
+    """
+
+    key: str
+    kind: PlotKind
+    title: str
+    xlabel: str
+    ylabel: str
+    x_names: Literal["rows"] | None = None
+    points: tuple[str, str] | None = None
+
+
 @dataclass(frozen=True)
 class ExplainerSpec:
     """A registered explainer.
@@ -50,6 +77,12 @@ class ExplainerSpec:
         first_look: ``fn`` takes ``first_look(saliency)`` and calls it as soon as the final saliency map
             is known, before the uncertainty is (IG: after the zero-baseline path), so an interface can
             draw the map early.
+        plots: charts of the method's extras (:class:`PlotSpec`).
+        colour_reference: the value a non-negative map is shown relative to: ``"zero"``, ``"mean"``
+            (positive Monte-Carlo maps whose cells all sit near the mean score) or ``"baseline"``.
+        baseline_extra: the scalar extra holding the mean score of random masks (``reference="baseline"``).
+        auto_values: ``auto_values(transform_name) -> {param: value}``: the values that a negative
+            ("auto") setting stands for in that domain, for menus such as "auto (paper: 2)".
         anytime: ``fn`` takes ``on_partial(saliency, done, total, convergence)`` and ``stop``
             (``"budget"`` | ``"auto"``) and publishes its estimate as it goes (sampling: per chunk of masks,
             mask optimisation: per step; see :mod:`earmark.explainers.anytime`).
@@ -65,6 +98,10 @@ class ExplainerSpec:
     domains: tuple[str, ...] | None = None
     default_transform: str | None = None
     first_look: bool = False
+    plots: tuple[PlotSpec, ...] = ()
+    colour_reference: Literal["zero", "mean", "baseline"] = "zero"
+    baseline_extra: str | None = None
+    auto_values: Callable[[str], dict[str, Any]] | None = None
     anytime: bool = False
 
     @property
@@ -74,3 +111,26 @@ class ExplainerSpec:
 
     def supports(self, transform_name: str) -> bool:
         return self.domains is None or transform_name in self.domains
+
+    @property
+    def needs_gradients(self) -> bool:
+        """Gradient methods and mask optimisation back-propagate to the coefficients; sampling methods and
+        the reference only run the model forward."""
+        return self.family in ("gradient", "optimisation")
+
+    def unavailable(self, card) -> str | None:
+        """Why this explainer cannot run on the model with ``card`` (one sentence), or ``None`` if it can."""
+        why = missing_capability(card) if self.needs_gradients else None
+        return f"{self.title} {why}" if why else None
+
+
+def missing_capability(card) -> str | None:
+    """What a model with ``card`` lacks for gradient and mask-optimisation methods (a sentence's predicate)."""
+    caps = getattr(card, "capabilities", {}) or {}
+    if caps.get("gradients", True):
+        return None
+    fmt = {"onnx": "ONNX"}.get(getattr(card, "format", ""), getattr(card, "format", "this"))
+    return (f"needs gradients through the model, and this {fmt} model gives none; use a sampling explainer "
+            "(FreqRISE, RELAX) or the energy reference, or load the model as TorchScript, torch.export or a "
+            "Hugging Face folder.")
+

@@ -36,7 +36,8 @@ from ..params import Param
 from ..probe import BASELINES, BaselineKind, Probe, ProgressFn, Readout
 from .anytime import PartialFn, Stop, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import SAMPLERS, CellDraws, Sampler, WeightedMoments, mask_chunks, smooth_masks
+from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, CellDraws, Inert, Sampler, WeightedMoments, inert_cells,
+                    mask_chunks, smooth_masks, without_inert)
 
 Estimator = Literal["plain", "control_variate"]
 ESTIMATORS: tuple[str, ...] = get_args(Estimator)
@@ -53,13 +54,14 @@ PARAMS = (
     Param("estimator", "plain", "plain: RISE's Σ s·M / (N·keep) (the paper); control_variate: the same expected "
           "map with the mask mean as control variate, lower variance", choices=ESTIMATORS),
     stop_param("masks"),
+    Param("inert", "none", INERT_HELP, choices=INERT_CHOICES),
 )
 
 
 def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                      n_masks: int = 3000, cells: int = 200, p: float = 0.5, readout: Readout = "prob",
                      baseline: BaselineKind = "zero", sampler: Sampler = "bernoulli", estimator: Estimator = "plain",
-                     stop: Stop = "budget", on_partial: PartialFn | None = None) -> Attribution:
+                     stop: Stop = "budget", on_partial: PartialFn | None = None, inert: Inert = "none") -> Attribution:
     """FreqRISE importance and its Monte-Carlo variance in ``probe``'s domain.
 
     Masks are drawn and scored in chunks whose size depends on the image shape only (so a seed gives
@@ -108,9 +110,8 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
                           lambda: (moments.spread / max(done - 1, 1) / done).sqrt()):
             break
     variance = moments.spread / max(done - 1, 1) / done
-    return Attribution(moments.mean, variance,
-                       {"mean_score": score_sum / done, "std_error": variance.sqrt(),
-                        **monitor.extras(probe.device)})
+    extras = {"mean_score": score_sum / done, "std_error": variance.sqrt(), **monitor.extras(probe.device)}
+    return Attribution(*without_inert(moments.mean, variance, inert_cells(probe, baseline), extras, inert))
 
 
 SPEC = ExplainerSpec(
@@ -123,5 +124,7 @@ SPEC = ExplainerSpec(
                 "shrinks as 1/N).",
     reference="Brüsch et al. 2024, FreqRISE: Explaining time series using frequency masking; Petsiuk et al. 2018 (RISE)",
     default_transform="fourier",
+    colour_reference="mean",
+    baseline_extra="mean_score",
     anytime=True,
 )

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..params import Param
 from ..probe import Probe, ProgressFn, Readout, attribution_from_grad, sub_progress
-from .base import Attribution, ExplainerSpec, FirstLook
+from .base import Attribution, ExplainerSpec, FirstLook, PlotSpec
 
 #: The references integrated from: all three (their spread is the uncertainty) or the zero baseline only.
 Baselines = Literal["zero+noise+blur", "zero"]
@@ -67,7 +67,8 @@ def integrated_gradients(probe: Probe, baselines: Tensor, *, n_steps: int, progr
         n_steps: path points per baseline.
 
     Returns:
-        attributions (K, *S) real, and the completeness gaps (K,) ``Σ IG − (f(x) − f(x0))``.
+        attributions (K, *S) real, the completeness gaps (K,) ``Σ IG − (f(x) − f(x0))`` and the output
+        changes (K,) ``f(x) − f(x0)`` the gaps are measured against.
     """
     z = probe.coeffs
     k = baselines.shape[0]
@@ -82,7 +83,7 @@ def integrated_gradients(probe: Probe, baselines: Tensor, *, n_steps: int, progr
     attributions = attribution_from_grad(delta, mean_grad)
     f_x, f_base = values[k * n_steps], values[k * n_steps + 1:]
     gaps = attributions.flatten(1).sum(1) - (f_x - f_base)
-    return attributions, gaps
+    return attributions, gaps, f_x - f_base
 
 
 def explain_ig(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None, n_steps: int = 50,
@@ -96,23 +97,27 @@ def explain_ig(probe: Probe, *, generator: torch.Generator, progress: ProgressFn
 
     Returns:
         Attribution with saliency (*M) (signed: positive cells raise the class logit), uncertainty (*M),
-        extras ``completeness_gap`` (K,) and ``baseline_maps`` (K, *M), K = 3 or 1.
+        extras ``completeness_gap`` (K,), ``output_change`` (K,) ``f(x) − f(x0)`` and ``baseline_maps``
+        (K, *M), K = 3 or 1. :func:`earmark.explanation.completeness` turns the first two into the report
+        (and warning) that the CLI and the app show.
     """
     refs = reference_waves(probe.x, generator=generator, noise_scale=noise_scale,
                            blur_samples=blur_ms * 1e-3 * probe.transform.sample_rate)
     coeffs = probe.transform.analyze(refs)
     zero_only = baselines == "zero"
     share = 1.0 if zero_only else 1 / 3
-    attr0, gap0 = integrated_gradients(probe, coeffs[:1], n_steps=n_steps, progress=sub_progress(progress, 0.0, share))
+    attr0, gap0, change0 = integrated_gradients(probe, coeffs[:1], n_steps=n_steps, progress=sub_progress(progress, 0.0, share))
     map0 = probe.transform.pool(attr0)                                      # (1, *M)
     if zero_only:
-        return Attribution(map0[0], torch.zeros_like(map0[0]), {"completeness_gap": gap0, "baseline_maps": map0})
+        return Attribution(map0[0], torch.zeros_like(map0[0]),
+                           {"completeness_gap": gap0, "output_change": change0, "baseline_maps": map0})
     if first_look is not None:
         first_look(map0[0].detach())
-    attr, gaps = integrated_gradients(probe, coeffs[1:], n_steps=n_steps, progress=sub_progress(progress, share, 1.0))
+    attr, gaps, changes = integrated_gradients(probe, coeffs[1:], n_steps=n_steps, progress=sub_progress(progress, share, 1.0))
     maps = torch.cat([map0, probe.transform.pool(attr)])                    # (3, *M)
     spread = maps.std(0, unbiased=False)
-    return Attribution(maps[0], spread, {"completeness_gap": torch.cat([gap0, gaps]), "baseline_maps": maps})
+    return Attribution(maps[0], spread, {"completeness_gap": torch.cat([gap0, gaps]),
+                                         "output_change": torch.cat([change0, changes]), "baseline_maps": maps})
 
 
 SPEC = ExplainerSpec(
@@ -124,4 +129,6 @@ SPEC = ExplainerSpec(
     uncertainty="Standard deviation of the IG map over zero, noise and blurred baselines (dependence on the reference).",
     reference="Kechris et al. 2025, cross-domain integrated gradients; Sundararajan et al. 2017",
     first_look=True,
+    plots=(PlotSpec("completeness_gap", "bars", "Completeness gap per baseline",
+                    "Baseline (zero, noise, blur)", "Σ map − (f(x) − f(baseline))"),),
 )

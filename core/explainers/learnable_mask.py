@@ -45,7 +45,8 @@ from ..params import Param
 from ..probe import Probe, ProgressFn, sub_progress
 from ..transforms import DWTTransform, Transform
 from .anytime import PartialFn, Stop, StepMonitor, budget_extras, stop_param
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, PlotSpec
+from .masks import INERT_CHOICES, INERT_HELP, Inert, inert_cells, without_inert
 
 #: Table 1 of the paper; domains without a row use ``"stft"``.
 PAPER_DEFAULTS: dict[str, dict[str, float]] = {
@@ -71,6 +72,7 @@ PARAMS = (
     Param("tolerance", 0.0, "stop early when the loss changed by less than this fraction over 10 steps; 0 = off",
           low=0.0, high=0.1, step=1e-4),
     stop_param("steps"),
+    Param("inert", "none", INERT_HELP, choices=INERT_CHOICES),
 )
 
 #: Starting value of the cells that the random initialisation leaves out (see the module docstring).
@@ -188,8 +190,10 @@ def initial_masks(shape: tuple[int, ...], segments: tuple[int, ...], *, fraction
 
 
 # ---- optimisation (shared with the minimal mask) ------------------------------------------------------
-def target_cross_entropy(logits: Tensor, target: int) -> Tensor:
-    """(R, C) logits → (R,) cross-entropy of class ``target``."""
+def target_cross_entropy(logits: Tensor, target: int, *, multi_label: bool = False) -> Tensor:
+    """(R, C) logits → (R,) cross-entropy of class ``target`` (binary, of that class alone, when multi-label)."""
+    if multi_label:
+        return -torch.nn.functional.logsigmoid(logits[:, target])
     return -logits.log_softmax(-1)[:, target]
 
 
@@ -248,7 +252,7 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
                            steps: int = 300, restarts: int = 4, lr: float = 0.05, lambda_r: float = -1.0,
                            lambda_s: float = -1.0, r: float = -1.0, init_fraction: float = 0.1,
                            init_high: float = -1.0, tolerance: float = 0.0, stop: Stop = "budget",
-                           on_partial: PartialFn | None = None) -> Attribution:
+                           on_partial: PartialFn | None = None, inert: Inert = "none") -> Attribution:
     """Learn ``restarts`` masks at once; saliency = their mean, uncertainty = their spread.
 
     Args:
@@ -264,9 +268,12 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
         Attribution with saliency (*M) in [0, 1], uncertainty (*M) (std over restarts), extras
         ``restart_masks`` (R, *M), ``loss_curve`` (steps,) and the per-term curves ``ce_curve``,
         ``sparsity_curve`` (the hinge), ``smoothness_curve`` and ``mask_mean_curve`` (all means over
-        restarts), ``budget_used`` / ``budget_total`` (steps) and ``convergence``; ``resolved`` names the
-        λ_R, λ_S, r and init_high actually used (the paper's values for the domain where the arguments were
-        negative), which :func:`~earmark.explainers.explain` puts in ``Explanation.params``.
+        restarts), ``budget_used`` / ``budget_total`` (steps) and ``convergence``; ``raw_saliency`` (*M) the
+        mean mask as learned and ``inert`` (*M) the cells where masking changes nothing (zero coefficients),
+        which with ``inert="none"`` get no importance in the saliency: the mask there is moved by the
+        regularisers only. ``resolved`` names the λ_R, λ_S, r and init_high actually used (the paper's values
+        for the domain where the arguments were negative), which :func:`~earmark.explainers.explain` puts in
+        ``Explanation.params``.
     """
     domain = probe.transform.name
     cfg = fill_defaults(domain, lambda_r=lambda_r, lambda_s=lambda_s, r=r, init_high=init_high)
@@ -278,7 +285,8 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
                          device=probe.device, dtype=dtype)
 
     def objective(masks: Tensor) -> dict[str, Tensor]:
-        ce = target_cross_entropy(probe.logits_of(probe.apply_masks(masks)), probe.target)
+        ce = target_cross_entropy(probe.logits_of(probe.apply_masks(masks)), probe.target,
+                                  multi_label=probe.multi_label)
         hinge = sparsity_hinge(masks, cfg["r"])
         smooth = smoothness(masks, weights)
         loss = ce + cfg["lambda_r"] * hinge + cfg["lambda_s"] * smooth
@@ -293,7 +301,7 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
               "sparsity_curve": curves["sparsity"], "smoothness_curve": curves["smoothness"],
               "mask_mean_curve": curves["mask_mean"],
               **budget_extras(len(curves["loss"]), steps, monitor.convergence, device=probe.device)}
-    return Attribution(masks.mean(0), spread(masks), extras, resolved=cfg)
+    return Attribution(*without_inert(masks.mean(0), spread(masks), inert_cells(probe), extras, inert), resolved=cfg)
 
 
 SPEC = ExplainerSpec(
@@ -305,5 +313,9 @@ SPEC = ExplainerSpec(
     uncertainty="Standard deviation of the learned mask over restarts from different random initialisations.",
     reference="Frehr, Brüsch, Alstrøm — learnable time–frequency masks for explaining audio classifiers",
     default_transform="dwt",
+    plots=(PlotSpec("loss_curve", "line", "Training loss", "Adam step", "Loss (mean over restarts)"),
+           PlotSpec("ce_curve", "line", "Cross-entropy term", "Adam step", "Cross-entropy"),
+           PlotSpec("mask_mean_curve", "line", "Mask size", "Adam step", "Mean mask value")),
+    auto_values=lambda transform: dict(PAPER_DEFAULTS.get(transform, PAPER_DEFAULTS["stft"])),
     anytime=True,
 )

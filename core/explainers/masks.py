@@ -367,3 +367,64 @@ def mask_chunks(probe, n_masks: int, draw, *, progress=None):
         yield (to_map_space(probe.transform, draw(b, image_shape), length=probe.length),
                sub_progress(progress, start / n_masks, (start + b) / n_masks))
         start += b
+
+
+# ---- cells where masking changes nothing -------------------------------------------------------------
+#: A map cell is inert when every coefficient it covers differs from the replacement value by at most
+#: this share of the clip's largest coefficient magnitude (float32 round-off of exact zeros is ~1e-7).
+INERT_RTOL = 1e-6
+#: Inert cells sit this share of the map's largest magnitude below its lowest live cell.
+INERT_BELOW = 1e-6
+#: How mask methods report inert cells: ``"none"`` = no importance (below every other cell, the
+#: default), ``"raw"`` = the method's own value there (what the papers' maps show).
+Inert = Literal["none", "raw"]
+INERT_CHOICES: tuple[str, ...] = get_args(Inert)
+INERT_HELP = ("cells whose coefficients equal the replacement value (e.g. zero padding), where masking "
+              "changes nothing: 'none' gives them no importance (ranked below every other cell), 'raw' keeps "
+              "the method's own value there (the paper's map; the raw map is always in extras['raw_saliency'])")
+
+
+def inert_cells(probe, baseline="zero", *, rtol: float = INERT_RTOL) -> Tensor:
+    """(*M) bool: cells of ``probe``'s map where masking cannot change the input.
+
+    A cell is inert when ``pool(|z − b|²) ≤ (rtol · max|z|)²`` — every coefficient lifted into it already
+    equals the replacement value ``b`` (for the zero baseline: the silent frames of zero padding). For a
+    mel band that means all of its STFT bins.
+
+    Args:
+        probe: the clip, model and domain.
+        baseline: the replacement value the method uses (:data:`earmark.probe.BASELINES` or a tensor).
+    """
+    from ..probe import baseline_coeffs
+
+    z = probe.coeffs
+    diff = (z - baseline_coeffs(z, baseline)).abs() ** 2
+    power = probe.transform.pool(diff[None].real)[0]
+    scale = float(z.abs().max())
+    return power <= (rtol * scale) ** 2 if scale > 0 else torch.ones_like(power, dtype=torch.bool)
+
+
+def without_inert(saliency: Tensor, uncertainty: Tensor, inert: Tensor, extras: dict[str, Tensor],
+                  mode: str = "none") -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """Give inert cells no importance — 0 for a positive map, else just below its lowest live value — and no uncertainty.
+
+    Args:
+        saliency, uncertainty: (*M) the method's maps.  inert: (*M) bool from :func:`inert_cells`.
+        extras: the method's extras; ``raw_saliency`` (*M) and ``inert`` (*M, 0/1) are added.
+        mode: ``"none"`` (apply) or ``"raw"`` (leave the maps as computed; extras still added).
+
+    Returns:
+        (saliency, uncertainty, extras).
+    """
+    extras = {**extras, "raw_saliency": saliency, "inert": inert.to(saliency.dtype)}
+    if mode == "raw" or not bool(inert.any()):
+        return saliency, uncertainty, extras
+    live = saliency[~inert]
+    if live.numel() and float(live.min()) > 0:   # a positive map stays non-negative: 0 ranks below every live cell
+        floor = saliency.new_zeros(())
+    elif live.numel():   # just below every live cell (and ≤ 0), so rankings put inert cells last, even after ties at 0
+        floor = live.min() - INERT_BELOW * live.abs().max().clamp_min(1e-12)
+    else:
+        floor = saliency.new_zeros(())
+    return (torch.where(inert, floor, saliency), torch.where(inert, torch.zeros_like(uncertainty), uncertainty),
+            extras)

@@ -30,7 +30,8 @@ from ..params import Param
 from ..probe import BASELINES, BaselineKind, Probe, ProgressFn
 from .anytime import PartialFn, Stop, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import SAMPLERS, STRATEGIES, CellDraws, Sampler, Strategy, WeightedMoments, mask_chunks, strategy_masks
+from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, STRATEGIES, CellDraws, Inert, Sampler, Strategy,
+                    WeightedMoments, inert_cells, mask_chunks, strategy_masks, without_inert)
 
 #: What is compared between the masked and the clean clip: the model's embedding or all class
 #: probabilities (the same words as :data:`earmark.probe.Output`).
@@ -52,6 +53,7 @@ PARAMS = (
     Param("sampler", "bernoulli", "where the masks' cells come from: independent Bernoulli draws (the paper), "
           "antithetic pairs (M, 1 − M) or a scrambled Sobol sequence", choices=SAMPLERS),
     stop_param("masks"),
+    Param("inert", "none", INERT_HELP, choices=INERT_CHOICES),
 )
 
 
@@ -63,8 +65,8 @@ def u_relax(importance: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor
 def explain_relax(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                   n_masks: int = 3000, strategy: Strategy = "unstructured", fraction: float = 0.5, cells: int = 200,
                   replacement: BaselineKind = "zero", similarity: Similarity = "embedding",
-                  sampler: Sampler = "bernoulli", stop: Stop = "budget",
-                  on_partial: PartialFn | None = None) -> Attribution:
+                  sampler: Sampler = "bernoulli", stop: Stop = "budget", on_partial: PartialFn | None = None,
+                  inert: Inert = "none") -> Attribution:
     """RELAX importance ``R`` and uncertainty ``U`` in ``probe``'s domain.
 
     Args:
@@ -107,9 +109,10 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
     safe = moments.weight.clamp_min(torch.finfo(dtype).tiny)
     importance = moments.mean
     uncertainty = torch.where(moments.weight > 0, moments.spread / safe, torch.zeros_like(safe)).clamp_min(0)
-    return Attribution(importance, uncertainty,
-                       {"u_relax": u_relax(importance, uncertainty), "mean_similarity": sim_sum / done,
-                        **monitor.extras(probe.device)})
+    importance, uncertainty, extras = without_inert(
+        importance, uncertainty, inert_cells(probe, replacement),
+        {"mean_similarity": sim_sum / done, **monitor.extras(probe.device)}, inert)
+    return Attribution(importance, uncertainty, {**extras, "u_relax": u_relax(importance, uncertainty)})
 
 
 def _std_error(moments: WeightedMoments) -> torch.Tensor:
@@ -129,5 +132,7 @@ SPEC = ExplainerSpec(
     reference="Wickstrøm et al. 2022/2023, RELAX: Representation Learning Explainability; "
               "the RELAX spectrogram study (masking strategies, replacement values)",
     default_transform="stft",
+    colour_reference="mean",
+    baseline_extra="mean_similarity",
     anytime=True,
 )

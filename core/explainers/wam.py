@@ -21,13 +21,17 @@ from ..params import Param
 from ..probe import Probe, ProgressFn
 from ..transforms import Transform
 from . import ig, smoothgrad
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, PlotSpec
 
 
 def _with_default(params: tuple[Param, ...], **defaults) -> tuple[Param, ...]:
     """``params`` with some defaults replaced (same ranges and help)."""
     return tuple(dataclasses.replace(p, default=defaults[p.name]) if p.name in defaults else p for p in params)
 
+
+#: The per-scale chart, one bar per wavelet level named like the map's rows (A_J, D_J … D_1).
+PER_SCALE = PlotSpec("per_scale", "bars", "Importance per wavelet scale", "Wavelet level", "Σ |saliency|",
+                     x_names="rows")
 
 SG_PARAMS = _with_default(smoothgrad.PARAMS, noise_level=0.001, mode="mean_gradient")
 IG_PARAMS = ig.PARAMS
@@ -92,6 +96,7 @@ wam_sg = ExplainerSpec(
     reference="Kasmi et al. 2025, One wave to explain them all (WAM)",
     domains=("dwt",),
     default_transform="dwt",
+    plots=(PER_SCALE,),
 )
 
 wam_ig = ExplainerSpec(
@@ -105,6 +110,7 @@ wam_ig = ExplainerSpec(
     domains=("dwt",),
     default_transform="dwt",
     first_look=True,
+    plots=(PER_SCALE,),
 )
 
 SPECS = (wam_sg, wam_ig)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
+from torch import Tensor
 
 from ..device import pick_device
 from ..params import Registry
 from .base import EarmarkModel, ModelCard, ModuleModel, from_module, load_weights, save_weights
+from .loaders import ENTRY_POINT, load_path, looks_like_path
 
 
 @dataclass(frozen=True)
@@ -37,22 +40,81 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return MODELS.register(spec.name, spec)
 
 
-def load_model(name: str, device: str | torch.device | None = None) -> EarmarkModel:
-    """Load a registered model once per (name, device); thread-safe.
+def load_model(name_or_path: str | Path, device: str | torch.device | None = None, *,
+               window: int | None = None, shared: bool = True) -> EarmarkModel:
+    """A registered model by name, or a model on disk by path, once per (name or path, device); thread-safe.
+
+    Paths are read by what they hold (see :mod:`earmark.models.loaders`): a Hugging Face folder, a SpeechBrain
+    folder, a ``.pt2`` (torch.export), ``.pt`` (TorchScript) or ``.onnx`` file with its card, or an entry point
+    ``package.module:function``. Each is validated by one forward pass on a test input.
+
+    The cached module is shared by every caller, so it comes back frozen: eval mode, no parameter gradients,
+    and changes that would reach everyone (training mode, gradients, moving, new weights, hooks) raise a
+    ModelError. ``shared=False`` or ``model.private_copy()`` gives a module of your own.
+
+    Args:
+        name_or_path: a registered name (``earmark list models``), a path, or an entry point.
+        device: ``cuda``, ``mps``, ``cpu`` (default: the best available, or ``$EARMARK_DEVICE``).
+        window: input samples for a variable-length model (default: its maximum; a window of 10 s where it
+            has none); the returned model shares the cached module.
+        shared: ``False`` loads a fresh, unfrozen copy that is not cached.
 
     Raises:
-        ConfigError: unknown name.  ModelError: weights missing or broken.
+        ConfigError: unknown name.  ModelError: weights missing or broken, a card that does not fit the model.
     """
-    spec = MODELS.get(name)
     dev = pick_device(device)
-    key = (name, str(dev))
+    text = str(name_or_path)
+    is_path = text not in MODELS and looks_like_path(text)
+    if is_path and not ENTRY_POINT.match(text):
+        text = str(Path(text).expanduser().resolve())
+    if not shared:
+        model = load_path(text, dev) if is_path else MODELS.get(text).build(dev).to(dev).eval()
+        return _windowed(model, window)
+    key = (text, str(dev))
     with _LOCK:
         if key not in _CACHE:
-            model = spec.build(dev).to(dev).eval()
-            for p in model.parameters():
-                p.requires_grad_(False)
-            _CACHE[key] = model
-        return _CACHE[key]
+            model = load_path(text, dev) if is_path else MODELS.get(text).build(dev).to(dev)
+            _CACHE[key] = model.freeze()
+        model = _CACHE[key]
+    return _windowed(model, window)
+
+
+def _windowed(model: EarmarkModel, window: int | None) -> EarmarkModel:
+    if window is None or int(window) == model.card.num_samples:
+        return model
+    return Windowed(model, model.card.with_window(int(window)))
+
+
+class Windowed(EarmarkModel):
+    """The same (shared) model with another input window on its card: a variable-length model used at a
+    window the user picked. Forward and ``embed`` are the inner model's."""
+
+    def __init__(self, inner: EarmarkModel, card: ModelCard):
+        super().__init__()
+        self.inner = inner
+        self.card = card
+        self._frozen = inner.frozen
+
+    def forward(self, wave: Tensor) -> Tensor:
+        return self.inner(wave)
+
+    def embed(self, wave: Tensor) -> Tensor:
+        return self.inner.embed(wave)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:   # the inner model's own helpers (e.g. ``features`` of a Hugging Face model)
+            inner = self.__dict__.get("_modules", {}).get("inner")
+            if inner is None:
+                raise
+            return getattr(inner, name)
+
+
+def clear_cache() -> None:
+    """Forget every loaded model (tests; a server that wants to reread a folder)."""
+    with _LOCK:
+        _CACHE.clear()
 
 
 def warm_up(model: EarmarkModel) -> EarmarkModel:
@@ -64,6 +126,10 @@ def warm_up(model: EarmarkModel) -> EarmarkModel:
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     length = int(model.card.num_samples)
+    if not getattr(model.card, "gradients", True):   # forward only (ONNX): no backward to warm up
+        with torch.no_grad():
+            model(torch.zeros(chunk_size(model, device, length, backward=False), length, device=device))
+        return model
     chunk_size(model, device, length, backward=False)
     x = torch.zeros(chunk_size(model, device, length, backward=True), length, device=device, requires_grad=True)
     with torch.enable_grad():
@@ -74,13 +140,14 @@ def warm_up(model: EarmarkModel) -> EarmarkModel:
 def _register_bundled() -> None:
     import importlib
 
-    for name in ("audionet", "melcnn", "synthetic"):  # each module registers its models
+    for name in ("audionet", "melcnn", "ast_digits", "synthetic"):  # each module registers its models
         importlib.import_module(f".{name}", __name__)
 
 
 _register_bundled()
 
 __all__ = [
-    "EarmarkModel", "ModelCard", "ModelSpec", "ModuleModel", "MODELS", "from_module", "load_model",
+    "EarmarkModel", "ModelCard", "ModelSpec", "ModuleModel", "MODELS", "Windowed", "clear_cache", "from_module",
+    "load_model",
     "load_weights", "register_model", "save_weights", "warm_up",
 ]

@@ -5,9 +5,13 @@ Six blocks of (Conv1d k=3, padding 1, ReLU, MaxPool 2) with 100, 64, 128, 128, 1
 and dropout 0.5 between the dense layers. The paper's (1×3) 2D convolutions are the same function as
 these 1D ones.
 
-Input normalisation (parameter-free, inside ``forward``): each clip is divided by its RMS,
-``x / sqrt(mean(x²) + eps²)`` with ``eps = 1e-3`` (about −60 dBFS), so the model ignores the overall
-level; a silent clip stays silent.
+Input level (parameter-free, inside ``forward``): each clip is divided by a *soft* RMS,
+``x / sqrt(mean(x²) + floor²)`` with ``floor = 0.03`` (about −30 dBFS, FSDD's median level over the 1 s
+window). Clips louder than the floor are brought to about the same level (the model tolerates ordinary
+level differences); quieter ones are scaled by a fixed gain, so the model is **not** scale-invariant:
+``f(αx)`` moves smoothly from ``f(0)`` to ``f(x)`` and IG from the zero baseline integrates a real path
+(completeness gap ≈ 1 % of ``f(x) − f(0)``). Until round 2 the floor was ``1e-3`` (``LEGACY_FLOOR``):
+then ``f(αx) = f(x)`` for every α above ~0.01 and the logit jumped before IG's first path step.
 """
 
 from __future__ import annotations
@@ -23,9 +27,24 @@ from ..data.fsdd import CREDIT, LABELS, LICENCE, NUM_SAMPLES, SAMPLE_RATE
 NAME = "audionet-digits"
 CHANNELS = (100, 64, 128, 128, 128, 128)
 RMS_EPS = 1e-3
+#: the soft-RMS floor of the bundled AudioNet (see the module docstring); ``LEGACY_FLOOR`` = the old one.
+LEVEL_FLOOR = 0.03
+LEGACY_FLOOR = RMS_EPS
 
 
-def rms_normalise(wave: Tensor, eps: float = RMS_EPS) -> Tensor:
+class LevelFloorMixin:
+    """The soft-RMS floor lives in the weights (a buffer), so a weights file brings its own front end.
+
+    Weights saved before the floor existed have no ``level_floor`` entry; they load with
+    :data:`LEGACY_FLOOR`, the floor they were trained with.
+    """
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "level_floor", torch.tensor(LEGACY_FLOOR))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def rms_normalise(wave: Tensor, eps: float | Tensor = RMS_EPS) -> Tensor:
     """(B, L) → (B, L): divide each clip by its root-mean-square level (``eps`` keeps silence finite)."""
     return wave / torch.sqrt(wave.pow(2).mean(dim=-1, keepdim=True) + eps * eps)
 
@@ -51,12 +70,14 @@ def build_bundled(model: EarmarkModel, name: str) -> EarmarkModel:
     return model.eval()
 
 
-class AudioNet(EarmarkModel):
+class AudioNet(LevelFloorMixin, EarmarkModel):
     """AudioNet on 1 s of 8 kHz audio.
 
     Args:
         num_classes: output classes (10 digits).
         dropout: dropout between the dense layers (0.5 in the paper).
+        level_floor: the soft-RMS floor of the input level normalisation (``LEGACY_FLOOR`` for the
+            near scale-invariant pre-round-2 front end); a buffer, saved with the weights.
         card: the model card (a default one without metrics when ``None``).
 
     Shapes:
@@ -68,8 +89,10 @@ class AudioNet(EarmarkModel):
         (torch.Size([2, 10]), torch.Size([2, 512]))
     """
 
-    def __init__(self, num_classes: int = 10, *, dropout: float = 0.5, card: ModelCard | None = None):
+    def __init__(self, num_classes: int = 10, *, dropout: float = 0.5, card: ModelCard | None = None,
+                 level_floor: float = LEVEL_FLOOR):
         super().__init__()
+        self.register_buffer("level_floor", torch.tensor(float(level_floor)))
         layers: list[nn.Module] = []
         prev = 1
         for ch in CHANNELS:
@@ -90,7 +113,7 @@ class AudioNet(EarmarkModel):
 
     def embed(self, wave: Tensor) -> Tensor:
         """(B, 8000) → (B, 512): the penultimate (post-ReLU) activation."""
-        x = rms_normalise(wave).unsqueeze(1)
+        x = rms_normalise(wave, self.level_floor).unsqueeze(1)
         x = self.features(x).flatten(1)
         x = self.dropout(torch.relu(self.fc1(x)))
         return torch.relu(self.fc2(x))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -30,6 +30,16 @@ class ModelCard:
         training_command: the command that produced the weights.
         embedding_dim: size of ``embed``'s output.
         notes: free text.
+        activation: ``"softmax"`` (one class per clip) or ``"sigmoid"`` (multi-label: every class is its
+            own yes/no; explain one chosen class).
+        variable_length: the model accepts any input length up to ``max_samples``; ``num_samples`` is then
+            the window in use (the maximum, or one the user picked).
+        max_samples: the longest input the model accepts (``None``: no limit known).
+        gradients: gradients flow from the output back to the waveform (``False`` for ONNX): gradient and
+            mask-optimisation explainers need them.
+        format: where the model came from: ``bundled``, ``hf``, ``torchscript``, ``torch.export``, ``onnx``,
+            ``speechbrain``, ``entrypoint`` or ``module``.
+        embedding: where ``embed`` comes from, for a person (e.g. "pooled hidden state").
     """
 
     name: str
@@ -44,10 +54,73 @@ class ModelCard:
     training_command: str = ""
     embedding_dim: int | None = None
     notes: str = ""
+    activation: str = "softmax"
+    variable_length: bool = False
+    max_samples: int | None = None
+    gradients: bool = True
+    format: str = "bundled"
+    embedding: str = ""
 
     @property
     def num_classes(self) -> int:
         return len(self.labels)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.activation == "sigmoid"
+
+    @property
+    def capabilities(self) -> dict[str, Any]:
+        """What the model allows: ``gradients`` (gradient and optimisation explainers, randomisation check),
+        ``embedding`` (RELAX compares representations), ``variable_length``, ``multi_label``."""
+        return {"gradients": self.gradients, "embedding": bool(self.embedding) or self.embedding_dim is not None,
+                "variable_length": self.variable_length, "multi_label": self.multi_label}
+
+    def facts(self) -> dict[str, str]:
+        """The card's facts as short strings for a person (the app's model card, ``earmark list``)."""
+        rate = f"{self.sample_rate:,} Hz"
+        seconds = self.num_samples / self.sample_rate
+        if self.variable_length:
+            top = "no fixed limit" if self.max_samples is None else (
+                f"at most {self.max_samples:,} samples ({self.max_samples / self.sample_rate:g} s)")
+            length = f"variable ({top}); window in use {self.num_samples:,} samples ({seconds:g} s)"
+        else:
+            length = f"{self.num_samples:,} samples ({seconds:g} s)"
+        labels = ", ".join(self.labels[:12]) + (f", … ({self.num_classes} in all)" if self.num_classes > 12 else "")
+        out = {"format": self.format, "sample rate": rate, "input length": length, "labels": labels,
+               "output": "sigmoid (multi-label: each class on its own)" if self.multi_label
+               else "softmax (one class per clip)",
+               "gradients": "yes" if self.gradients else "no (gradient and mask-optimisation explainers unavailable)",
+               "embedding for RELAX": self.embedding or (f"{self.embedding_dim}-d `embed`" if self.embedding_dim
+                                                          else "the logits (no embedding given)")}
+        if self.licence:
+            out["licence"] = self.licence
+        return out
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """(..., C) logits → class probabilities by the card's activation (softmax or sigmoid)."""
+        return logits.sigmoid() if self.multi_label else logits.softmax(-1)
+
+    def log_probabilities(self, logits: Tensor) -> Tensor:
+        """(..., C) logits → log-probabilities by the card's activation."""
+        return torch.nn.functional.logsigmoid(logits) if self.multi_label else logits.log_softmax(-1)
+
+    def with_window(self, num_samples: int) -> "ModelCard":
+        """The card with another input window (only for variable-length models, within the maximum).
+
+        Raises:
+            ModelError: a fixed-length model, or a window outside (0, max_samples].
+        """
+        num_samples = int(num_samples)
+        if num_samples == self.num_samples:
+            return self
+        if not self.variable_length:
+            raise ModelError(f"The model '{self.name}' takes exactly {self.num_samples:,} samples; "
+                             "it has no window to choose.")
+        if num_samples < 1 or (self.max_samples is not None and num_samples > self.max_samples):
+            raise ModelError(f"A window of {num_samples:,} samples does not fit '{self.name}': choose at most "
+                             f"{self.max_samples:,} samples ({self.max_samples / self.sample_rate:g} s).")
+        return replace(self, num_samples=num_samples)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -56,7 +129,8 @@ class ModelCard:
     def from_json(cls, text: str) -> "ModelCard":
         data = json.loads(text)
         data["labels"] = tuple(data["labels"])
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
     def load(cls, path: str | Path) -> "ModelCard":
@@ -71,9 +145,76 @@ class EarmarkModel(nn.Module):
     """
 
     card: ModelCard
+    _frozen: bool = False
 
     def embed(self, wave: Tensor) -> Tensor:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    # ---- sharing: :func:`earmark.models.load_model` hands every caller the same module ----------------
+    def freeze(self) -> "EarmarkModel":
+        """Eval mode, no parameter gradients, and from now on refuse changes that would reach every
+        caller sharing this module (training mode, parameter gradients, moving or casting it, new weights,
+        hooks). :meth:`private_copy` gives a copy to change."""
+        for m in self.modules():   # not .train(False): exported programs refuse it, and are traced in eval mode
+            m.training = False
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self._frozen = True
+        return self
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def private_copy(self) -> "EarmarkModel":
+        """A deep copy that belongs to the caller alone (not frozen), e.g. to fine-tune or randomise."""
+        import copy
+
+        twin = copy.deepcopy(self)
+        twin._frozen = False
+        return twin
+
+    def _refuse(self, what: str) -> None:
+        if self._frozen:
+            raise ModelError(
+                f"This model is shared by everyone who loaded '{self.card.name}', so it cannot be {what}; "
+                "take `model.private_copy()` (or `earmark.models.load_model(..., shared=False)`) and change that."
+            )
+
+    def train(self, mode: bool = True) -> "EarmarkModel":
+        if mode:
+            self._refuse("put in training mode")
+        return super().train(mode)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "EarmarkModel":
+        if requires_grad:
+            self._refuse("given parameter gradients")
+        return super().requires_grad_(requires_grad)
+
+    def _apply(self, fn, recurse: bool = True):
+        self._refuse("moved to another device or cast to another dtype")
+        return super()._apply(fn, recurse)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._refuse("given new weights")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def register_forward_hook(self, *args, **kwargs):
+        self._refuse("given a forward hook")
+        return super().register_forward_hook(*args, **kwargs)
+
+    def register_forward_pre_hook(self, *args, **kwargs):
+        self._refuse("given a forward hook")
+        return super().register_forward_pre_hook(*args, **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model computes (its first parameter or buffer; CPU for parameter-free models)."""
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return torch.device("cpu")
 
 
 class ModuleModel(EarmarkModel):

@@ -1,6 +1,7 @@
 """Mel CNN digits: a small 2D CNN on log-mel input, with the mel step inside the model (DESIGN §4).
 
-Waveform (B, 8000) at 8 kHz → RMS normalisation (as AudioNet) → torchaudio ``MelSpectrogram``
+Waveform (B, 8000) at 8 kHz → soft-RMS level normalisation (as AudioNet, floor 0.03; the pre-round-2
+floor 1e-3 made the model scale-invariant and IG from zero degenerate) → torchaudio ``MelSpectrogram``
 (n_fft 256, hop 64, 64 mel bands, 20 Hz – 4 kHz) → ``log(mel + 1e-6)`` → four blocks of
 (Conv2d 3×3, BatchNorm, ReLU, MaxPool 2) with 16, 32, 64, 128 channels → global average pool →
 Linear 128 → 128 + ReLU (the 128-d embedding RELAX compares) → dropout → Linear 128 → 10.
@@ -13,7 +14,7 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
-from .audionet import build_bundled, default_card, rms_normalise
+from .audionet import LEVEL_FLOOR, LevelFloorMixin, build_bundled, default_card, rms_normalise
 from .base import EarmarkModel, ModelCard
 from ..data.fsdd import SAMPLE_RATE
 
@@ -40,13 +41,15 @@ class LogMel(nn.Module):
         return torch.log(self.mel(wave) + self.eps)
 
 
-class MelCNN(EarmarkModel):
+class MelCNN(LevelFloorMixin, EarmarkModel):
     """Log-mel CNN for spoken digits.
 
     Args:
         num_classes: output classes.
         n_mels: mel bands.
         dropout: dropout before the classifier.
+        level_floor: soft-RMS floor of the input level normalisation (see :mod:`earmark.models.audionet`);
+            a buffer, saved with the weights (weights without it load with the legacy floor).
         card: the model card (a default one without metrics when ``None``).
 
     Shapes:
@@ -60,8 +63,9 @@ class MelCNN(EarmarkModel):
     """
 
     def __init__(self, num_classes: int = 10, *, n_mels: int = 64, dropout: float = 0.3,
-                 card: ModelCard | None = None):
+                 card: ModelCard | None = None, level_floor: float = LEVEL_FLOOR):
         super().__init__()
+        self.register_buffer("level_floor", torch.tensor(float(level_floor)))
         self.logmel = LogMel(n_mels=n_mels)
         layers: list[nn.Module] = []
         prev = 1
@@ -80,7 +84,7 @@ class MelCNN(EarmarkModel):
 
     def features_of(self, wave: Tensor) -> Tensor:
         """(B, 8000) → (B, n_mels, frames) log-mel input of the CNN."""
-        return self.logmel(rms_normalise(wave))
+        return self.logmel(rms_normalise(wave, self.level_floor))
 
     def embed(self, wave: Tensor) -> Tensor:
         """(B, 8000) → (B, 128) embedding (post-ReLU)."""

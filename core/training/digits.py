@@ -56,6 +56,10 @@ class TrainConfig:
         noise_prob: share of clips that get white noise.
         snr_db: (low, high) SNR range in dB for that noise.
         warmup: share of the steps spent warming up (one-cycle ``pct_start``).
+        gain_min_db: lowest gain in dB (``None``: ``-gain_db``, a symmetric range).
+        edge_shift: share of clips placed flush at the window's start or end (the rest are shifted
+            uniformly inside it), so words at either edge are as familiar as centred ones.
+        epoch_clips: clips drawn (without replacement) per epoch; ``None``: the whole training set.
     """
 
     epochs: int = 30
@@ -69,10 +73,14 @@ class TrainConfig:
     noise_prob: float = 0.5
     snr_db: tuple[float, float] = (10.0, 40.0)
     warmup: float = 0.2
+    gain_min_db: float | None = None
+    edge_shift: float = 0.0
+    epoch_clips: int | None = None
 
 
 DEFAULTS: dict[str, TrainConfig] = {
-    "audionet": TrainConfig(epochs=20, batch_size=32, lr=1e-3, weight_decay=0.05),
+    "audionet": TrainConfig(epochs=20, batch_size=32, lr=1e-3, weight_decay=0.05, gain_min_db=-20.0,
+                            edge_shift=0.3),
     "melcnn": TrainConfig(epochs=40, batch_size=32, lr=3e-3, weight_decay=0.01),
 }
 
@@ -99,7 +107,11 @@ def augment(waves: Tensor, lengths: Tensor, cfg: TrainConfig, generator: torch.G
     factor = uniform(1.0 - cfg.speed, 1.0 + cfg.speed)          # > 1: faster and higher
     new_len = lengths.to(dev).float() / factor
     room = ((length - new_len) / 2).clamp(min=0.0)
-    shift = (uniform(-1.0, 1.0) * room).round()
+    shift = uniform(-1.0, 1.0)
+    if cfg.edge_shift > 0:
+        edge = torch.rand(batch, generator=generator, device=dev) < cfg.edge_shift
+        shift = torch.where(edge, shift.sign(), shift)
+    shift = (shift * room).round()
     centre = (length - 1) / 2
     t = torch.arange(length, device=dev, dtype=torch.float32)
     src = centre + (t[None, :] - shift[:, None] - centre) * factor[:, None]  # (B, L) source positions
@@ -107,7 +119,8 @@ def augment(waves: Tensor, lengths: Tensor, cfg: TrainConfig, generator: torch.G
     out = F.grid_sample(waves[:, None, None, :], grid[:, None], mode="bilinear",
                         padding_mode="zeros", align_corners=True)[:, 0, 0]
 
-    gain = 10 ** (uniform(-cfg.gain_db, cfg.gain_db) / 20)
+    low = -cfg.gain_db if cfg.gain_min_db is None else cfg.gain_min_db
+    gain = 10 ** (uniform(low, cfg.gain_db) / 20)
     out = out * gain[:, None]
 
     if cfg.noise_prob > 0:
@@ -192,6 +205,8 @@ def train(
     resume: bool = True,
     threads: int | None = None,
     quiet: bool = False,
+    speech: str | Path | None = None,
+    init: str | Path | None = None,
 ) -> RunResult:
     """Train one digit model on FSDD and write its weights, card and log.
 
@@ -210,6 +225,9 @@ def train(
         resume: continue from a matching checkpoint when there is one.
         threads: torch CPU threads (default: at most 2).
         quiet: log to the file only.
+        speech: a synthetic speech cache (``tools/make_speech.py``, :mod:`earmark.data.speech`): its training
+            voices join the training set, its held-out voices are scored every epoch and in the card.
+        init: start from these weights (fine-tuning) instead of a fresh initialisation.
 
     Raises:
         ConfigError: unknown architecture.  DataError: FSDD missing or the selection empty.
@@ -234,12 +252,22 @@ def train(
     train_set = load_split(data_root, "train", exclude_speakers=excluded)
     test_set = load_split(data_root, "test")
     held_set = load_split(data_root, "all", speakers=excluded) if exclude_speaker else None
+    voices_set = None
+    if speech is not None:
+        from ..data.speech import load_cache
+
+        train_set = _concat(train_set, load_cache(speech, "train"))
+        voices_set = load_cache(speech, "heldout")
 
     torch.manual_seed(seed)
     model = factory()
+    if init is not None:
+        load_weights(model, init)
+        model.float()
     model.train()
     gen = torch.Generator().manual_seed(seed)
-    steps_per_epoch = math.ceil(len(train_set) / cfg.batch_size)
+    epoch_clips = min(cfg.epoch_clips or len(train_set), len(train_set))
+    steps_per_epoch = math.ceil(epoch_clips / cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=cfg.warmup,
@@ -248,6 +276,8 @@ def train(
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     cfg_record = {"arch": arch, "seed": seed, "exclude_speaker": exclude_speaker, **asdict(cfg)}
     cfg_record["snr_db"] = list(cfg.snr_db)
+    if speech is not None or init is not None:
+        cfg_record.update(speech=str(speech), init=str(init), train_clips=len(train_set))
 
     start_epoch, history = 0, []
     if resume and ckpt_path.exists():
@@ -269,12 +299,13 @@ def train(
         log(f"# config {json.dumps(cfg_record, sort_keys=True)}")
         if command:
             log(f"# command {command}")
-        log("epoch  loss    train_acc  test_acc" + ("  heldout_acc" if held_set else "") + "  lr        seconds")
+        log("epoch  loss    train_acc  test_acc" + ("  heldout_acc" if held_set else "")
+            + ("  voices_acc" if voices_set is not None else "") + "  lr        seconds")
 
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
-        order = torch.randperm(len(train_set), generator=gen)
+        order = torch.randperm(len(train_set), generator=gen)[:epoch_clips]
         total_loss = correct = seen = 0.0
         for i in range(steps_per_epoch):
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
@@ -298,12 +329,14 @@ def train(
             seen += len(idx)
         test_acc = accuracy(model, test_set)
         held_acc = accuracy(model, held_set) if held_set is not None else None
+        voices_acc = accuracy(model, voices_set) if voices_set is not None else None
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch + 1, "loss": total_loss / seen, "train_acc": correct / seen,
-               "test_acc": test_acc, "heldout_acc": held_acc, "seconds": seconds}
+               "test_acc": test_acc, "heldout_acc": held_acc, "voices_acc": voices_acc, "seconds": seconds}
         history.append(row)
         log(f"{epoch + 1:5d}  {row['loss']:.4f}  {row['train_acc']:.4f}     {test_acc:.4f}  "
             + (f"  {held_acc:.4f}     " if held_acc is not None else "")
+            + (f"  {voices_acc:.4f}    " if voices_acc is not None else "")
             + f"  {sched.get_last_lr()[0]:.2e}  {seconds:7.1f}")
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         tmp = ckpt_path.with_suffix(".tmp")
@@ -341,8 +374,22 @@ def train(
             card = ModelCard.load(card_path)
             _write_card(card_path, replace(card, metrics=_merge_heldout(dict(card.metrics), result)))
     else:
-        _write_card(out / f"{name}.json", _card_for(model, result, cfg, out))
+        card = _card_for(model, result, cfg, out)
+        if speech is not None:
+            from ..data.speech import robustness_metrics
+
+            extra = robustness_metrics(shipped, test_set, voices_set)
+            log(f"# robustness {json.dumps(extra, sort_keys=True)}")
+            card = replace(card, metrics={**card.metrics, **extra, "synthetic_training_clips":
+                                          len(train_set) - len(load_split(data_root, "train"))})
+        _write_card(out / f"{name}.json", card)
     return result
+
+
+def _concat(a: DigitSet, b: DigitSet) -> DigitSet:
+    """Two clip sets as one (FSDD training clips, then synthetic ones)."""
+    return DigitSet(torch.cat([a.waves, b.waves]), torch.cat([a.labels, b.labels]), a.speakers + b.speakers,
+                    torch.cat([a.lengths, b.lengths]), a.names + b.names)
 
 
 def _beta(alpha: float, gen: torch.Generator) -> float:
@@ -391,7 +438,12 @@ def _card_for(model: EarmarkModel, result: RunResult, cfg: TrainConfig, out: Pat
         f"±{cfg.speed:.0%} by resampling, random time shift inside the window, gain ±{cfg.gain_db:g} dB, "
         f"white noise at {cfg.snr_db[0]:g}-{cfg.snr_db[1]:g} dB SNR on {cfg.noise_prob:.0%} of clips. "
         "Input: 8,000 samples at 8 kHz (FSDD clips zero-padded / centre-cropped), divided by the clip's "
-        f"RMS inside the model. Weights stored as float16. Credit: {CREDIT}."
+        + (f"soft RMS sqrt(mean(x^2) + {float(model.level_floor):g}^2) (not scale-invariant, so "
+           "IG from the zero baseline integrates a real path)" if hasattr(model, "level_floor") else "RMS")
+        + " inside the model."
+        + (f" Gains drawn in [{cfg.gain_min_db:g}, {cfg.gain_db:g}] dB." if cfg.gain_min_db is not None else "")
+        + (f" {cfg.edge_shift:.0%} of clips placed flush at the window's start or end." if cfg.edge_shift else "")
+        + f" Weights stored as float16. Credit: {CREDIT}."
     )
     return replace(model.card, metrics=metrics, training_command=result.command, notes=notes)
 

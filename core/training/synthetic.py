@@ -181,6 +181,13 @@ def evaluation_batch(definition: SynthModelDef, *, seed: int = 0, n: int = EVAL_
     return definition.task.sample(n, generator=gen)
 
 
+def is_cached(name: str, *, seed: int = 0) -> bool:
+    """Whether :func:`build` will load ``name`` from the cache (``False``: it will train first, minutes on a CPU)."""
+    definition = DEFINITIONS[name]
+    stem = cache_dir() / f"{name}-{cache_key(definition, seed)}"
+    return stem.with_suffix(".pt").exists() and stem.with_suffix(".json").exists()
+
+
 def build(name: str, device: torch.device | str = "cpu", *, seed: int = 0) -> EarmarkModel:
     """Load the cached weights of a synthetic model, or train, evaluate and cache them first.
 
@@ -232,5 +239,5 @@ def build(name: str, device: torch.device | str = "cpu", *, seed: int = 0) -> Ea
     return model
 
 
-__all__ = ["DEFINITIONS", "Recipe", "SynthModelDef", "ablations", "accuracy",
+__all__ = ["DEFINITIONS", "Recipe", "SynthModelDef", "ablations", "accuracy", "is_cached",
            "build", "cache_dir", "cache_key", "evaluation_batch", "init_parameters", "train"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from earmark.errors import EarmarkError
 from dashboard import services as sv
 from dashboard.common import model_card
 
@@ -14,7 +15,7 @@ for name in sv.model_names():
     with st.expander(sv.model_title(name), expanded=False):
         try:
             model_card(sv.get_model(name).card)
-        except sv.EarmarkError as exc:
+        except EarmarkError as exc:
             st.warning(str(exc))
 
 st.header("Explainers")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from earmark.errors import EarmarkError
 
-from dashboard import figures, live
+from dashboard import figures, live, state, views
 from dashboard import services as sv
 from dashboard.common import player, prediction_label
 
@@ -18,14 +18,19 @@ if not slots:
     st.stop()
 
 c1, c2, c3 = st.columns([2, 2, 3])
-log_freq = c1.toggle("Log frequency axis", key="w_log_freq")
-clip = c1.toggle("Clip colours at the 99.5th percentile", key="w_clip_colours")
-show = c2.segmented_control("Map", ["Saliency", "Uncertainty"], default="Saliency", key="w_cmp_what") or "Saliency"
+with c1.popover("View", icon=":material/tune:"):
+    view = views.view_controls(st, None)
+show = c2.segmented_control("Map", ["Saliency", "Uncertainty"], key=state.bind("cmp_what")) or "Saliency"
 if c3.button("Clear all slots", key="clear_slots"):
     st.session_state.slots = []
     st.rerun()
-st.caption("Each map is divided by its own largest magnitude (or its 99.5th percentile when clipping), so all "
-           "slots share one colour scale (−1…1 or 0…1) and the same time and frequency axes.")
+st.caption("Each map is drawn by the same rules as on Explore (signed maps around 0, FreqRISE and RELAX around "
+           "their mean unless you choose otherwise) and divided by its own colour limit, so all slots share one "
+           "colour scale (−1…1 or 0…1) and the same time and frequency axes.")
+views.what_panel("Each column is one pinned result. Colours mean the same in every column: the strongest cells "
+                 "of each map are full colour, so compare *where* the maps point, not their absolute values. "
+                 "Under each map: the keep / remove players for that result and its faithfulness scores.",
+                 present=view.present)
 if len(slots) == 1:
     st.caption("Pin another result to compare.")
 
@@ -37,9 +42,10 @@ for i, (col, slot) in enumerate(zip(cols, slots)):
         st.markdown(f"**Slot {i + 1}** — {slot['title']}")
         st.caption(f"seed {s.seed} · target {slot['labels'][slot['target']]} · prediction "
                    f"{prediction_label(slot['probs'], slot['labels'])}")
-        st.plotly_chart(figures.saliency_map(slot["display"], what=show.lower(), log_freq=log_freq,
-                                             normalise=True, clip_percentile=99.5 if clip else None,
-                                             height=320),
+        scales = sv.colour_scales(s, slot["display"], slot["exp"], reference=view.reference, clip=view.clip)
+        st.plotly_chart(figures.saliency_map(slot["display"], scales[show.lower()], what=show.lower(),
+                                             log_freq=view.log_freq, layout=view.layout, normalise=True,
+                                             dim_silent=view.dim_silent, height=320),
                         key=f"cmp_fig_{i}", config=figures.CONFIG)
         if slot.get("listened"):
             for kind, label in (("keep", f"Keep top {slot['k']} %"), ("remove", f"Remove top {slot['k']} %")):

@@ -6,7 +6,8 @@ import streamlit as st
 
 from earmark.metrics.base import percent
 
-from dashboard import figures, live
+from earmark.errors import EarmarkError
+from dashboard import figures, live, state, views
 from dashboard import services as sv
 from dashboard.common import current, result
 
@@ -25,9 +26,13 @@ if exp is None:
         st.info("No explanation for the current settings yet: press **Explain** on the Explore page first.")
     st.stop()
 
-steps = st.select_slider("Points on each curve", [10, 20, 40, 80], value=20, key="w_eval_steps")
+views.what_panel("The green curve is how sure the model stays of the class when only the top-ranked part of the "
+                 "map is kept (higher is better); the red one when that part is removed (lower is better). The "
+                 "grey curves do the same with the loudest cells instead of the map: a useful map beats them.",
+                 present=state.get("present"))
+steps = st.select_slider("Points on each curve", [10, 20, 40, 80], key=state.bind("eval_steps"))
 compare = exp.method != "energy" and st.toggle(
-    "Compare with the energy reference", value=True, key="w_eval_reference",
+    "Compare with the energy reference", key=state.bind("eval_reference"),
     help="Rank the cells by the clip's own energy instead (no model): the bar a map must clear to show it "
          "found something about the model rather than 'the loud part matters'.")
 try:  # two jobs on the worker pool; the page polls them while they run
@@ -36,7 +41,7 @@ try:  # two jobs on the worker pool; the page polls them while they run
     res = live.result_or_watch(res_job, key="faith", wait=2.0, label="Scoring insertion and deletion")
     ref = (live.result_or_watch(ref_job, key="faith_ref", wait=2.0, label="Scoring the energy reference")
            if ref_job is not None else None)
-except sv.EarmarkError as exc:
+except EarmarkError as exc:
     st.warning(str(exc))
     st.stop()
 if res is None or (ref_job is not None and ref is None):

@@ -1,13 +1,21 @@
-"""Explore: the clip, the prediction, the saliency and uncertainty maps, listening, pinning and export."""
+"""Explore: one screen per explanation — saliency and uncertainty side by side, the players beside them.
+
+Before Explain: the clip and the model's prediction. After: the maps on the model's window (the waveform
+above each, the clip's own audio shaded), the players with the model's answer on each, a box drawn on the
+saliency map to hear only that part, a playhead while audio plays; below: per-band importance, the
+prediction, the method's own charts, pinning and exports.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from dashboard import figures, live
+from earmark.errors import EarmarkError
+from dashboard import figures, live, state, views
 from dashboard import services as sv
-from dashboard.common import current, model_card, player
+from dashboard.common import current, model_card
+from dashboard.playhead import playhead
 from dashboard.state import MAX_SLOTS
 
 st.title("Earmark — where does the model listen?")
@@ -18,164 +26,137 @@ if cur is None:
 
 clip, ready, card, settings = cur["clip"], cur["ready"], cur["card"], cur["settings"]
 labels = card.labels
-
-# ---- the sound ------------------------------------------------------------------------------------
-st.subheader(f"Sound: {clip.name}")
-st.caption(f"{clip.duration:.2f} s at {clip.sample_rate} Hz · the model hears {cur['window']:g} s at "
-           f"{card.sample_rate} Hz (the maps below show that window)")
-offset = cur["offset"]
-window = None
-if offset is not None:
-    window = (offset, offset + cur["window"])
-elif clip.duration > cur["window"]:
-    start = (clip.duration - cur["window"]) / 2
-    window = (start, start + cur["window"])
-c_wave, c_pred = st.columns([3, 2])
-with c_wave:
-    st.plotly_chart(figures.waveform(clip.wave, clip.sample_rate, window=window), key="fig_wave",
-                    config=figures.CONFIG)
-    st.audio(sv.wav_bytes(clip.wave, clip.sample_rate), format="audio/wav")
-try:
-    probs = sv.predict(settings.model, ready.hash, ready.wave)
-except sv.EarmarkError as exc:
-    st.error(str(exc))
-    st.stop()
-with c_pred:
-    pred = int(np.argmax(probs))
-    st.plotly_chart(figures.probabilities(probs, labels, target=settings.target,
-                                          title=f"Prediction: {labels[pred]} ({probs[pred]:.0%})"),
-                    key="fig_probs", config=figures.CONFIG)
-with st.expander(f"Model card — {card.title}"):
-    model_card(card)
-
-# ---- explain -------------------------------------------------------------------------------------
-st.divider()
 spec = sv.explainer_specs()[settings.explainer]
 tclass = sv.transform_classes()[settings.transform]
-b1, b2 = st.columns([1, 4])
+try:
+    probs = sv.predict(settings.model, ready.hash, ready.wave)
+except EarmarkError as exc:
+    st.error(str(exc))
+    st.stop()
+pred = int(np.argmax(probs))
+
+# ---- the sound and the button ----------------------------------------------------------------------
+head, act = st.columns([3, 2], vertical_alignment="center")
+start, end, clip_start = sv.clip_span(clip.duration, cur["window"], cur["offset"])
+where = (f"the clip sits at {start:.2f}–{end:.2f} s of the model's {cur['window']:g} s window (shaded)"
+         if end - start < cur["window"] - 1e-9 else
+         f"the model hears {clip_start:.2f}–{clip_start + cur['window']:.2f} s of the {clip.duration:.2f} s clip")
+head.markdown(f"**{clip.name}** · {clip.duration:.2f} s at {clip.sample_rate} Hz · {where} · "
+              f"model hears **{labels[pred]}** ({probs[pred]:.0%})")
+if cur.get("note"):
+    head.caption(cur["note"])
+if getattr(card, "multi_label", False):   # sigmoid outputs: each class on its own; pick one to explain
+    top = np.argsort(-probs)[:5]
+    head.caption("Top labels (each on its own, sigmoid): " + ", ".join(f"{labels[i]} {probs[i]:.0%}" for i in top)
+                 + ". Choose the class to explain under *Target class*.")
+b1, b2 = act.columns([1, 1], vertical_alignment="center")
 clicked = b1.button("Explain", type="primary", key="explain", width="stretch")
+with b2.popover("View", icon=":material/tune:", width="stretch"):
+    view = views.view_controls(st, spec)
 target_txt = "the predicted class" if settings.target is None else f"class {labels[settings.target]}"
-b2.markdown(f"**{spec.title}** in the **{tclass.title}** domain, explaining {target_txt} (seed {settings.seed}).")
+st.caption(f"**{spec.title}** in the **{tclass.title}** domain, explaining {target_txt} (seed {settings.seed}).")
 
 job = None
 if clicked:  # a job on the server's worker pool: the page stays live while it runs
     try:
         job = sv.submit_explanation(settings, ready.wave)
-    except sv.EarmarkError as exc:
+    except EarmarkError as exc:
         st.error(str(exc))
         st.stop()
 exp = sv.explanation(settings)          # computed already (by anyone), or this session's job is done
 if exp is None and job is None:
     job = sv.explanation_job(settings)   # still running: a widget change or another page did not stop it
 if exp is None and job is None:
+    c_wave, c_pred = st.columns([3, 2])
+    window = None
+    if clip.duration > cur["window"]:
+        window = (clip_start, clip_start + cur["window"])
+    c_wave.plotly_chart(figures.waveform(clip.wave, clip.sample_rate, window=window), key="fig_wave",
+                        config=figures.CONFIG)
+    c_wave.audio(sv.wav_bytes(clip.wave, clip.sample_rate), format="audio/wav")
+    c_pred.plotly_chart(figures.probabilities(probs, labels, target=settings.target,
+                                              title=f"Prediction: {labels[pred]} ({probs[pred]:.0%})"),
+                        key="fig_probs", config=figures.CONFIG)
     st.info("Press **Explain** to compute the map. Results are kept: returning to earlier settings shows them at once.")
+    with st.expander(f"Model card — {card.title}"):
+        model_card(card)
     st.stop()
 
-v1, v2, v3 = st.columns([2, 2, 3])
-log_freq = v1.toggle("Log frequency axis", key="w_log_freq")
-clip_pct = 99.5 if v1.toggle("Clip colours at the 99.5th percentile", key="w_clip_colours",
-                             help="So that a few very large cells do not wash out the rest of the map.") else None
-layout = v2.segmented_control("Layout", ["Overlay", "Side by side"], key="w_layout") or "Overlay"
-cost_line = v3.empty()
-saliency_title = f"Saliency — {spec.title} ({tclass.title})"
+# ---- one screen: saliency | uncertainty | players ------------------------------------------------------
+saliency_title = f"Saliency · {settings.explainer}"
 
-
-def draw_saliency(e, key: str = "fig_saliency"):
-    """The saliency heatmap of a final or partial explanation; returns its display grid."""
-    d = sv.display_of(settings, ready.wave, e)
-    title = saliency_title
-    if e.meta.get("partial"):
-        done, total, conv = e.meta.get("done"), e.meta.get("total"), e.meta.get("convergence")
-        title += (f" — estimate after {done:,} of {total:,} {e.meta.get('unit') or ''}" if done and total
-                  else " — first look")
-        title += f", convergence {conv:.2f}" if conv is not None else ""
-    st.plotly_chart(figures.saliency_map(d, what="saliency", log_freq=log_freq, layout=layout,
-                                         clip_percentile=clip_pct, wave=ready.wave, title=title),
-                    key=key, config=figures.CONFIG)
-    return d
-
-
-if exp is None:
+if exp is None:  # still computing: the live fragment polls the job and draws each new estimate
     if job.finished:       # cancelled or failed: say so; Explain starts over
         live.ended_message(job)
         st.stop()
-    live.watch(job, key="explain", draw=lambda e: draw_saliency(e, key="fig_saliency_partial"),
+    live.watch(job, key="explain", draw=lambda e: views.draw_partial(cur, e, view, title=saliency_title),
                wait=1.0 if clicked else 0.0)
     st.stop()
 
+c_sal, c_unc, c_play = st.columns([4, 4, 3])
+sal_box = c_sal.container(key="map_saliency")
+unc_box = c_unc.container(key="map_uncertainty")
+play_box = c_play.container(key="players")
+timing_line = st.empty()
+try:
+    grid, scales = views.grid_and_scales(cur, exp, view)
+except EarmarkError as exc:
+    st.error(str(exc))
+    st.stop()
+
+region = views.region_from_event(st.session_state.get("fig_saliency"), grid, view.log_freq)
+fig_sal, fig_unc = views.map_figures(cur, grid, scales, view, title=saliency_title, region=region)
+sal_box.plotly_chart(fig_sal, key="fig_saliency", config=figures.CONFIG, on_select="rerun", selection_mode="box")
+unc_box.plotly_chart(fig_unc, key="fig_uncertainty", config=figures.CONFIG)
+listened = views.players(cur, exp, view, play_box, region=region)
+view = views.current_view()
+playhead()
+
 meta = exp.meta
-cost_line.caption(f"Explained class **{labels[exp.target]}** · computed in {meta.get('seconds', 0):.2f} s on "
-                  f"{meta.get('device', '?')} · {meta.get('forward_passes', 0)} forward / "
-                  f"{meta.get('backward_passes', 0)} backward passes")
-d = draw_saliency(exp)
+cost = (f"Explained class **{labels[exp.target]}** · {meta.get('seconds', 0):.2f} s on {meta.get('device', '?')} · "
+        f"{meta.get('forward_passes', 0)} forward / {meta.get('backward_passes', 0)} backward passes")
+if (check := exp.completeness()) is not None:  # IG: does the map add up to f(x) − f(baseline)?
+    (st.warning if check["warning"] else st.caption)(check["warning"] or (
+        f"IG completeness: the map adds up to f(x) − f(baseline) = {check['output_change']:+.3f} within "
+        f"{check['relative_gap']:.1%} (gap {check['gap']:+.3f} logits)."))
 job = job or sv.explanation_job(settings)
 if job is not None and job.status == "done" and job.ended is not None:
     total = job.ended - job.created
     first = (job.first_at - job.created) if job.first_at is not None else total
     st.session_state.last_seconds = first
     waited = (job.started or job.created) - job.created
-    timing_line = (f"Explain → first map in {first:.2f} s (server side)"
-                   + (f"; with its uncertainty in {total:.2f} s" if job.first_at is not None else "")
-                   + (f"; {waited:.1f} s of it in the queue." if waited >= 0.05 else "."))
-    st.caption(timing_line)
+    cost += (f" · Explain → first map in {first:.2f} s (server side)"
+             + (f"; with its uncertainty in {total:.2f} s" if job.first_at is not None else "")
+             + (f"; {waited:.1f} s of it in the queue." if waited >= 0.05 else "."))
+timing_line.caption(cost)
+views.what_panel(views.explain_text(exp, scales, view, spec=spec), present=view.present)
+st.caption(f"**What the uncertainty means here:** {exp.uncertainty_meaning}")
 
-cu, cb = st.columns([3, 2])
-with cu:
-    st.plotly_chart(figures.saliency_map(d, what="uncertainty", log_freq=log_freq, layout=layout,
-                                         clip_percentile=clip_pct,
-                                         title="Uncertainty", height=300),
-                    key="fig_uncertainty", config=figures.CONFIG)
-    st.caption(f"**What the uncertainty means here:** {exp.uncertainty_meaning}")
-with cb:
-    title = "Importance per wavelet level" if d.row_labels else "Importance per frequency band"
-    st.plotly_chart(figures.band_importance(d, title=title, log_freq=log_freq), key="fig_bands",
+# ---- below the first screen ------------------------------------------------------------------------
+cb, cp = st.columns([3, 2])
+title = "Importance per wavelet level" if grid.row_labels else "Importance per frequency band"
+cb.plotly_chart(figures.band_importance(grid, title=title, log_freq=view.log_freq), key="fig_bands",
+                config=figures.CONFIG)
+cp.plotly_chart(figures.probabilities(probs, labels, target=exp.target,
+                                      title=f"Prediction: {labels[pred]} ({probs[pred]:.0%})"),
+                key="fig_probs", config=figures.CONFIG)
+views.extras_charts(exp, spec, grid)
+
+with st.expander(f"The whole clip and the model — {card.title}"):
+    window = (clip_start, clip_start + cur["window"]) if clip.duration > cur["window"] else None
+    st.plotly_chart(figures.waveform(clip.wave, clip.sample_rate, window=window), key="fig_wave",
                     config=figures.CONFIG)
-
-extras = exp.numpy()
-curves = {k: v for k, v in extras.items() if k in ("loss_curve", "per_scale", "tradeoff", "sparsity_score")}
-if curves:
-    cols = st.columns(len(curves))
-    for col, (k, v) in zip(cols, curves.items()):
-        v = np.asarray(v, dtype=np.float64)
-        if v.ndim == 2 and v.shape[0] == 2:  # (2, K): x and y
-            fig = figures.line(v[1], x=v[0], xlabel="sparsity", ylabel="score", title=k.replace("_", " "))
-        elif v.ndim == 2:
-            fig = figures.line(v.mean(0), xlabel="step", ylabel=k, title=f"{k.replace('_', ' ')} (mean of {v.shape[0]})")
-        else:
-            fig = figures.line(v.reshape(-1), xlabel="step" if "loss" in k else "index", ylabel=k,
-                               title=k.replace("_", " "))
-        col.plotly_chart(fig, key=f"fig_extra_{k}", config=figures.CONFIG)
-
-# ---- listen ----------------------------------------------------------------------------------------
-st.divider()
-st.subheader("Listen")
-l1, l2 = st.columns([3, 2])
-k = l1.slider("k: share of the map's cells kept / removed (%)", 1, 90, key="w_k")
-match = l2.toggle("Match loudness to the original", key="w_match",
-                  help="So that a quieter version is not mistaken for a less important one.")
-listened = None
-try:
-    listened = live.result_or_watch(sv.listen_job(settings, ready.wave, exp, k / 100, match), key="listen",
-                                    wait=5.0, label="Rendering the masked audio")
-except sv.EarmarkError as exc:
-    st.warning(str(exc))
-if listened:
-    names = {"original": "Original (model input)", "keep": f"Keep top {k} %", "remove": f"Remove top {k} %",
-             "soft": "Soft mask (saliency-weighted)"}
-    cols = st.columns(4)
-    for col, kind in zip(cols, ("original", "keep", "remove", "soft")):
-        if kind in listened:
-            wave, p = listened[kind]
-            player(names[kind], wave, card.sample_rate, p, labels, container=col)
+    st.audio(sv.wav_bytes(clip.wave, clip.sample_rate), format="audio/wav")
+    model_card(card)
 
 # ---- pin -------------------------------------------------------------------------------------------
-st.divider()
 p1, p2 = st.columns([1, 4])
 n_slots = len(st.session_state.slots)
 if p1.button("Pin to compare", icon=":material/push_pin:", key="pin", disabled=n_slots >= MAX_SLOTS, width="stretch"):
-    slot = dict(settings=settings, display=d, probs=probs, labels=labels, target=exp.target,
-                title=f"{clip.name} · {settings.model} · {spec.title} · {tclass.title}",
-                sample_rate=card.sample_rate, listened=listened, k=k, wave=ready.wave, exp=exp)
+    slot = dict(settings=settings, display=grid, probs=probs, labels=labels, target=exp.target,
+                title=f"{clip.name} · {card.name} · {spec.title} · {tclass.title}",
+                sample_rate=card.sample_rate, listened=listened, k=view.k, match=view.match, wave=ready.wave,
+                exp=exp)
     st.session_state.slots = st.session_state.slots + [slot]
     n_slots += 1
     st.toast(f"Pinned to slot {n_slots}.")
@@ -184,22 +165,25 @@ p2.caption(f"{n_slots} of {MAX_SLOTS} compare slots used. Open **Compare** to se
 
 # ---- export ----------------------------------------------------------------------------------------
 with st.expander("Export: figure, maps, audio, command", expanded=False):
-    stem = f"earmark_{clip.name}_{settings.model}_{settings.transform}_{settings.explainer}_s{settings.seed}"
+    stem = f"earmark_{clip.name}_{card.name}_{settings.transform}_{settings.explainer}_s{settings.seed}"
+    clip_arg = clip.name if state.get("source") == "Example" else f"{clip.name}.wav"
     e1, e2, e3 = st.columns(3)
     try:
-        e1.download_button("PNG figure (power, saliency, uncertainty)", sv.png(settings, ready.wave, exp, log_freq),
+        e1.download_button("PNG figure (power, saliency, uncertainty)",
+                           sv.png(settings, ready.wave, exp, view.log_freq, view.reference, view.clip,
+                                  view.dim_silent, view.palette),
                            file_name=f"{stem}.png", mime="image/png", key="dl_png")
-    except sv.EarmarkError as exc:
+    except EarmarkError as exc:
         e1.warning(str(exc))
-    e2.download_button("Maps (NPZ)", sv.npz_bytes(exp), file_name=f"{stem}.npz",
+    e2.download_button("Maps and axes (NPZ)", sv.npz_bytes(settings, exp, len(ready.wave)), file_name=f"{stem}.npz",
                        mime="application/octet-stream", key="dl_npz")
-    e3.download_button("Summary (JSON)", sv.json_bytes(exp), file_name=f"{stem}.json",
-                       mime="application/json", key="dl_json")
+    e3.download_button("Summary with provenance (JSON)", sv.json_bytes(settings, exp, clip_arg, cur["offset"]),
+                       file_name=f"{stem}.json", mime="application/json", key="dl_json")
     if listened:
         a1, a2, a3 = st.columns(3)
         for col, kind in zip((a1, a2, a3), ("keep", "remove", "soft")):
-            col.download_button(f"WAV: {kind} (k = {k} %)", sv.wav_bytes(listened[kind][0], card.sample_rate),
-                                file_name=f"{stem}_{kind}{k}.wav", mime="audio/wav", key=f"dl_wav_{kind}")
-    st.caption("The camera icon on each figure saves it as PNG in the browser. Reproduce this result with:")
-    clip_arg = clip.name if st.session_state.w_source == "Example" else f"{clip.name}.wav"
+            col.download_button(f"WAV: {kind} (k = {view.k} %)", sv.wav_bytes(listened[kind][0], card.sample_rate),
+                                file_name=f"{stem}_{kind}{view.k}.wav", mime="audio/wav", key=f"dl_wav_{kind}")
+    st.caption("The PNG uses the colours on screen (reference, clipping, silent cells). The camera icon on each "
+               "figure saves it as shown. Reproduce this result with:")
     st.code(sv.cli_command(settings, clip_arg, cur["offset"]), language="bash")

@@ -1,0 +1,102 @@
+"""A Python entry point ``package.module:function`` that returns a classifier → EarmarkModel.
+
+For research code: the function is called with no arguments and returns
+
+* an :class:`~earmark.models.EarmarkModel` (used as it is), or
+* an ``nn.Module`` mapping waveforms (B, L) to logits (B, C) with its card: ``(module, card)`` where
+  ``card`` is a dict in the side-car schema (``sample_rate``, ``input_length``, ``labels``, ...; see
+  :func:`.common.read_card`), or a module with a ``card`` attribute holding that dict.
+
+An entry point runs your own Python code: use it for code you trust (the dashboard never loads one from
+an upload). ``embed`` is the module's own ``embed`` method if it has one, else the input of its last
+linear layer (the penultimate representation).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ...errors import ModelError
+from ..base import EarmarkModel, ModelCard
+from .common import InputCatcher, card_from_dict, last_linear
+
+
+class ModuleWithCard(EarmarkModel):
+    """A user's ``nn.Module`` with a card; ``embed`` from its ``embed`` method or its penultimate layer."""
+
+    def __init__(self, module: nn.Module, card: ModelCard):
+        super().__init__()
+        self.module = module
+        self.card = card
+        self._own_embed = callable(getattr(module, "embed", None))
+        head = None if self._own_embed else last_linear(module)
+        self._catcher = InputCatcher(head) if head is not None else None
+
+    def forward(self, wave: Tensor) -> Tensor:
+        return self.module(wave)
+
+    def embed(self, wave: Tensor) -> Tensor:
+        if self._own_embed:
+            return self.module.embed(wave)
+        if self._catcher is None:
+            return self.module(wave)
+        return self._catcher.catch(self.module, wave)
+
+
+def wrap_module(module: nn.Module, info: dict, *, fmt: str, source: str) -> EarmarkModel:
+    """An ``nn.Module`` and a side-car card dict → :class:`ModuleWithCard` (embedding source noted)."""
+    card = card_from_dict(info, source=source, fmt=fmt, gradients=True, default_name=str(info.get("name", fmt)))
+    model = ModuleWithCard(module, card)
+    if not card.embedding:
+        how = ("the module's embed method" if model._own_embed else
+               "the input of its last linear layer" if model._catcher is not None else "the logits")
+        from dataclasses import replace
+        model.card = replace(card, embedding=how)
+    return model
+
+
+def load(target: str, device: torch.device | None = None, *, window: int | None = None) -> EarmarkModel:
+    """Import ``package.module``, call ``function()``, and wrap what it returns.
+
+    Raises:
+        ModelError: the module or function is missing, the call fails, or it returns no classifier/card.
+    """
+    module_name, _, attr = str(target).partition(":")
+    try:
+        mod = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelError(f"Cannot import '{module_name}' for the entry point {target} ({exc}); install the package "
+                         "or add its folder to PYTHONPATH.") from None
+    fn = getattr(mod, attr, None)
+    if not callable(fn):
+        raise ModelError(f"'{module_name}' has no function '{attr}'; the entry point is package.module:function.")
+    try:
+        made: Any = fn()
+    except Exception as exc:
+        raise ModelError(f"The entry point {target} failed ({type(exc).__name__}: "
+                         f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}).") from None
+    if isinstance(made, EarmarkModel):
+        model = made
+    else:
+        module, info = (made if isinstance(made, tuple) and len(made) == 2 else (made, getattr(made, "card", None)))
+        if not isinstance(module, nn.Module):
+            raise ModelError(f"The entry point {target} must return an nn.Module (or (module, card)); "
+                             f"it returned {type(module).__name__}.")
+        if isinstance(info, ModelCard):
+            model = ModuleWithCard(module, info)
+        elif isinstance(info, dict):
+            model = wrap_module(module, info, fmt="entrypoint", source=f"the card of {target}")
+        else:
+            raise ModelError(f"The entry point {target} returned a module without a card: return (module, "
+                             '{"sample_rate": ..., "input_length": ..., "labels": [...]}).')
+    model = model.eval()
+    if device is not None:
+        model = model.to(device)
+    if window is not None:
+        model.card = model.card.with_window(window)
+    return model
