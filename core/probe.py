@@ -19,15 +19,49 @@ import weakref
 from typing import Callable, Literal
 
 import torch
-from torch import Tensor
 import torch.nn.functional as F
+from torch import Tensor
 
 from .errors import ConfigError
 from .transforms import Transform
 
 #: ``progress(fraction in [0, 1], stage)``; ``stage`` names the current step for a person.
 ProgressFn = Callable[[float, str], None]
-Readout = Literal["logit", "prob", "log_prob", "logits", "probs", "embed_cos"]
+#: A scalar per clip, of the target class: the values every ``readout`` option accepts.
+Readout = Literal["prob", "logit", "log_prob"]
+
+
+def activation(logits: Tensor, *, multi_label: bool = False) -> Tensor:
+    """(..., C) logits → probabilities: softmax over the classes, or a sigmoid per class when multi-label."""
+    return logits.sigmoid() if multi_label else logits.softmax(-1)
+
+
+def log_activation(logits: Tensor, *, multi_label: bool = False) -> Tensor:
+    """(..., C) logits → log-probabilities by the same activation as :func:`activation`."""
+    return F.logsigmoid(logits) if multi_label else logits.log_softmax(-1)
+
+
+#: The one dispatch table of the readouts: ``(N, C) logits, target, multi_label → (N,)``.
+READOUTS: dict[str, Callable[[Tensor, int, bool], Tensor]] = {
+    "prob": lambda logits, c, ml: activation(logits, multi_label=ml)[:, c],
+    "logit": lambda logits, c, ml: logits[:, c],
+    "log_prob": lambda logits, c, ml: log_activation(logits, multi_label=ml)[:, c],
+}
+
+
+def read_class(logits: Tensor, target: int, readout: Readout, *, multi_label: bool = False) -> Tensor:
+    """(N, C) logits → (N,) score of class ``target`` by :data:`READOUTS`.
+
+    Raises:
+        ConfigError: a readout that is not one of :data:`READOUTS`.
+    """
+    if readout not in READOUTS:
+        raise ConfigError(f"Unknown readout '{readout}'. Use one of: {', '.join(READOUTS)}.")
+    return READOUTS[readout](logits, target, multi_label)
+
+
+#: A vector per clip: all ``logits`` or ``probs`` (N, C), or the model's ``embedding`` (N, D).
+Output = Literal["logits", "probs", "embedding"]
 BaselineKind = Literal["zero", "mean", "min"]
 BASELINES: tuple[str, ...] = ("zero", "mean", "min")
 
@@ -232,11 +266,11 @@ class Probe:
     # ---- helpers -----------------------------------------------------------------------------
     def activate(self, logits: Tensor) -> Tensor:
         """(..., C) logits → probabilities by the model's activation (softmax, or sigmoid when multi-label)."""
-        return logits.sigmoid() if self.multi_label else logits.softmax(-1)
+        return activation(logits, multi_label=self.multi_label)
 
     def log_activate(self, logits: Tensor) -> Tensor:
         """(..., C) logits → log-probabilities by the model's activation."""
-        return F.logsigmoid(logits) if self.multi_label else logits.log_softmax(-1)
+        return log_activation(logits, multi_label=self.multi_label)
 
     def batch_size(self, *, backward: bool) -> int:
         """Items per model call: the ``batch_size`` given, else :func:`chunk_size` (measured, cached)."""
@@ -258,46 +292,36 @@ class Probe:
                 self._clean_embedding = self.model.embed(self.x)[0]
         return self._clean_embedding
 
-    def read(self, waves: Tensor, readout: Readout, target: int | None = None) -> Tensor:
-        """Model readout on (N, L) waveforms: (N,) for scalar readouts, (N, C) for ``logits``/``probs``."""
-        c = self.target if target is None else target
-        if readout == "embed_cos":
-            emb = self.model.embed(waves)
-            return F.cosine_similarity(emb, self.clean_embedding()[None].to(emb.dtype), dim=-1)
+    def read(self, waves: Tensor, readout: Readout | Output, target: int | None = None) -> Tensor:
+        """Model readout on (N, L) waveforms: (N,) for a :data:`Readout`, (N, C) or (N, D) for an :data:`Output`."""
+        if readout == "embedding":
+            return self.model.embed(waves)
         logits = self.model(waves)
         if readout == "logits":
             return logits
         if readout == "probs":
             return self.activate(logits)
-        if readout == "logit":
-            return logits[:, c]
-        if readout == "prob":
-            return self.activate(logits)[:, c]
-        if readout == "log_prob":
-            return self.log_activate(logits)[:, c]
-        raise ConfigError(f"Unknown readout '{readout}'.")
+        return read_class(logits, self.target if target is None else target, readout, multi_label=self.multi_label)
 
-    def _infer(self, waves: Tensor, readout: Readout, target: int | None) -> Tensor:
+    def _infer(self, waves: Tensor, readout: Readout | Output, target: int | None) -> Tensor:
         """:meth:`read` in inference mode (no autograd bookkeeping); returns a normal tensor."""
-        if readout == "embed_cos":
-            self.clean_embedding()                      # made outside inference mode, reusable by gradients
         with torch.inference_mode():
             out = self.read(waves, readout, target)
         return out.clone()
 
     # ---- the two operations ------------------------------------------------------------------
-    def score(self, masks: Tensor, *, baseline: BaselineKind | Tensor = "zero", readout: Readout = "prob",
+    def score(self, masks: Tensor, *, baseline: BaselineKind | Tensor = "zero", readout: Readout | Output = "prob",
               target: int | None = None, progress: ProgressFn | None = None, stage: str = "scoring masks") -> Tensor:
         """Readout of the model on the clip with each of N map-space masks applied.
 
         Args:
             masks: (N, *M) values in [0, 1]; 1 keeps a cell, 0 replaces it by the baseline.
             baseline: replacement value (see :func:`baseline_coeffs`).
-            readout: ``prob`` / ``logit`` / ``log_prob`` of the target, ``probs`` / ``logits`` of all
-                classes, or ``embed_cos`` (cosine similarity of the embeddings of masked and clean clip).
+            readout: ``prob`` / ``logit`` / ``log_prob`` of the target (a :data:`Readout`), or ``probs`` /
+                ``logits`` of all classes or the model's ``embedding`` (an :data:`Output`).
 
         Returns:
-            (N,) or (N, C) on the device.
+            (N,), or (N, C) / (N, D) for an :data:`Output`, on the device.
         """
         n = masks.shape[0]
         step = self.batch_size(backward=False)

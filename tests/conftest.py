@@ -29,6 +29,17 @@ def fsdd() -> Path:
     return root
 
 
+#: Every device-dependent test runs on the CPU and on CUDA; the CUDA case skips, and says why, without a GPU.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device here; the cuda case runs on a machine with a GPU"))]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    """``cpu`` and ``cuda`` (skipped with a reason when no GPU is available)."""
+    return torch.device(request.param)
+
+
 @pytest.fixture
 def generator() -> torch.Generator:
     return torch.Generator().manual_seed(1234)

@@ -104,3 +104,55 @@ def test_warm_up_leaves_the_model_unchanged():
     assert warm_up(net) is net
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
     assert all(p.grad is None or not p.grad.any() for p in net.parameters())
+
+
+def test_explain_accepts_numpy_arrays_and_array_likes(linear_model):
+    """A NumPy array (any float dtype) or a plain list gives the same explanation as the tensor."""
+    import numpy as np
+
+    x = torch.randn(L, generator=torch.Generator().manual_seed(1))
+    t = get_transform("time", 8000)
+    ref = explain(linear_model, x, t, 0, method="ig", n_steps=8)
+    for given in (x.numpy(), x.numpy().astype(np.float64), x.tolist()):
+        e = explain(linear_model, given, t, 0, method="ig", n_steps=8)
+        torch.testing.assert_close(e.saliency, ref.saliency)
+        torch.testing.assert_close(e.uncertainty, ref.uncertainty)
+
+
+def test_declared_defaults_agree_with_the_signatures():
+    """Every explainer function and transform class defaults its hyperparameters to the declared values
+    (the Param declaration is the source; a signature that repeats a default must agree with it)."""
+    import inspect
+
+    from earmark.explainers import EXPLAINERS
+    from earmark.transforms import TRANSFORMS
+
+    for spec in EXPLAINERS:
+        sig = inspect.signature(spec.fn).parameters
+        assert sig["progress"].default is None, f"{spec.name}: progress must be optional"
+        assert spec.fn.__name__ == f"explain_{spec.name}", spec.fn.__name__
+        for p in spec.params:
+            if p.name in sig:  # WAM-IG forwards **settings to IG, which declares them
+                assert sig[p.name].default == p.default, (spec.name, p.name)
+            else:
+                assert any(v.kind == v.VAR_KEYWORD for v in sig.values()), (spec.name, p.name)
+    for cls in TRANSFORMS:
+        sig = inspect.signature(cls.__init__).parameters
+        assert {p.name: sig[p.name].default for p in cls.params} == {p.name: p.default for p in cls.params}
+
+
+def test_readouts_come_from_one_table(linear_model):
+    """Probe.read and every ``readout`` option use :data:`earmark.probe.READOUTS`; nothing else is accepted."""
+    from earmark.probe import READOUTS
+
+    x = torch.randn(L, generator=torch.Generator().manual_seed(2))
+    probe = Probe(linear_model, get_transform("time", 8000), x, target=1)
+    waves = torch.randn(3, L, generator=torch.Generator().manual_seed(3))
+    logits = linear_model(waves)
+    for name, fn in READOUTS.items():
+        torch.testing.assert_close(probe.read(waves, name), fn(logits, 1, False))
+    torch.testing.assert_close(probe.read(waves, "prob"), logits.softmax(-1)[:, 1])
+    torch.testing.assert_close(READOUTS["prob"](logits, 1, True), logits[:, 1].sigmoid())       # multi-label
+    torch.testing.assert_close(READOUTS["log_prob"](logits, 1, True), torch.nn.functional.logsigmoid(logits[:, 1]))
+    with pytest.raises(ConfigError, match="Unknown readout"):
+        probe.read(waves, "embed_cos")

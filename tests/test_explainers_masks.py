@@ -12,7 +12,8 @@ from earmark.explainers.learnable_mask import (
     band_segments, diff_weights, dwt_level_weights, fill_defaults, initial_masks, segment_weights, smoothness,
     sparsity_hinge,
 )
-from earmark.explainers.minimal_mask import class_score, restart_alphas
+from earmark.explainers.minimal_mask import restart_alphas
+from earmark.probe import read_class
 from earmark.models.base import from_module
 from earmark.transforms import get_transform
 
@@ -145,8 +146,8 @@ def test_helpers_of_the_minimal_mask():
     assert restart_alphas(2.0, 1, spread_octaves=1.0).tolist() == [2.0]
     assert torch.allclose(restart_alphas(2.0, 3, spread_octaves=2.0), torch.tensor([1.0, 2.0, 4.0]))
     logits = torch.tensor([[1.0, 0.0]])
-    assert torch.allclose(class_score(logits, 0, "prob"), torch.sigmoid(torch.tensor([1.0])))
-    assert float(class_score(logits, 0, "logit")) == 1.0
+    assert torch.allclose(read_class(logits, 0, "prob"), torch.sigmoid(torch.tensor([1.0])))
+    assert float(read_class(logits, 0, "logit")) == 1.0
 
 
 # ---- contract: shapes, uncertainty, reproducibility, loss curves ---------------------------------------
@@ -196,7 +197,13 @@ def test_learnable_mask_per_term_curves(toy):
                 restarts=2)
     for name in ("ce_curve", "sparsity_curve", "smoothness_curve", "mask_mean_curve"):
         assert e.extras[name].shape == (20,)
-    assert e.extras["settings"].tolist() == pytest.approx([0.5, 10.0, 0.1, 0.1])   # the DWT row of Table 1
+    # the resolved values by name, the DWT row of Table 1 (the −1 sentinels asked for the paper's defaults)
+    assert {k: e.params[k] for k in ("lambda_r", "lambda_s", "r", "init_high")} == pytest.approx(
+        {"lambda_r": 0.5, "lambda_s": 10.0, "r": 0.1, "init_high": 0.1})
+    assert "settings" not in e.extras
+    given = explain(model, x, get_transform("dwt", 8000, level=3), target=0, method="learnable_mask", steps=2,
+                    restarts=1, lambda_r=3.0)
+    assert given.params["lambda_r"] == 3.0 and given.params["lambda_s"] == 10.0
 
 
 def test_early_stop_is_opt_in(toy):

@@ -309,7 +309,7 @@ def test_relax_replacement_values_known_answer():
 def test_relax_probability_similarity():
     model, x = band_setup()
     ex = explain(model, x, get_transform("fourier", SR), 1, method="relax", seed=0, n_masks=800,
-                 similarity="probabilities", strategy="frequency", cells=129)
+                 similarity="probs", strategy="frequency", cells=129)
     assert set(ex.saliency.topk(3).indices.tolist()) <= set(range(10, 16))
     assert 0 < float(ex.extras["mean_similarity"]) <= 1
 

@@ -103,10 +103,14 @@ def test_scores_are_normal_tensors_and_the_clean_embedding_serves_gradients_late
     model = from_module(nn.Sequential(nn.Linear(64, 4), nn.Tanh()), sample_rate=8000, num_samples=64,
                         labels=list("abcd"), embed=lambda x: torch.tanh(x[:, :8]))
     p = Probe(model, get_transform("stft", 8000, n_fft=64, hop=16), torch.randn(64), target=0)
-    s = p.score(torch.rand(5, *p.map_shape), readout="embed_cos")
-    assert not s.is_inference()
+    s = p.score(torch.rand(5, *p.map_shape), readout="embedding")
+    assert not s.is_inference() and s.shape == (5, 8)
     s.add_(1.0)                                                         # usable like any tensor
-    v, g = p.grad(p.coeffs[None].repeat(2, *(1,) * p.coeffs.ndim), readout="embed_cos")
+    clean = p.clean_embedding()                                         # made outside inference mode
+    z = p.coeffs[None].repeat(2, *(1,) * p.coeffs.ndim).clone().requires_grad_(True)
+    with torch.enable_grad():
+        sims = torch.nn.functional.cosine_similarity(p.read(p.waves(z), "embedding"), clean[None], dim=-1)
+        (g,) = torch.autograd.grad(sims.sum(), z)
     assert g.shape[0] == 2 and math.isfinite(float(g.abs().sum()))
 
 

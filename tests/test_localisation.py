@@ -22,7 +22,7 @@ Budgets (seed = clip index, fixed data seed) and relevance-rank accuracy measure
   each, cannot resolve a single bin) — 1.000; STFT 1,000 masks — 0.938; DWT the paper's 3,000 masks —
   0.891 (1,000 masks: 0.656).
 * RELAX: rFFT 3,000 masks, ``cells=2001``, embedding similarity — 1.000; STFT 1,000 masks with the RELAX
-  paper's class-probability similarity (``similarity="probabilities"``) — 1.000 (embedding: 0.750, the
+  paper's class-probability similarity (``similarity="probs"``) — 1.000 (embedding: 0.750, the
   CNN's 32-d embedding also moves with distractor bursts); DWT 1,000 masks, embedding — 0.891.
 * Learnable mask: rFFT 150 steps × 2 restarts, ``r = 0.001`` (2 of 2,001 bins) — 0.922; STFT 40 steps ×
   1 restart, ``lr = 0.1``, ``r = 0.005`` — 1.000; DWT 250 steps × 1 restart, ``lr = 0.1``, ``r = 0.01``,
@@ -64,7 +64,7 @@ CASES = {
 
 BUDGETS: dict[str, dict[str, dict]] = {
     "freqrise": {"fourier": {"n_masks": 3000, "cells": 2001}, "dwt": {"n_masks": 3000}, "*": {"n_masks": 1000}},
-    "relax": {"fourier": {"n_masks": 3000, "cells": 2001}, "stft": {"n_masks": 1000, "similarity": "probabilities"},
+    "relax": {"fourier": {"n_masks": 3000, "cells": 2001}, "stft": {"n_masks": 1000, "similarity": "probs"},
               "*": {"n_masks": 1000}},
     "learnable_mask": {"fourier": {"steps": 150, "restarts": 2, "r": 0.001},
                        "stft": {"steps": 40, "restarts": 1, "lr": 0.1, "r": 0.005},

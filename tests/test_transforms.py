@@ -177,3 +177,47 @@ def test_dwt_mode_is_a_declared_setting():
     torch.testing.assert_close(t.synthesize(t.analyze(x), 999), x)
     with pytest.raises(ConfigError, match="mode"):
         get_transform("dwt", SR, mode="wrap")
+
+
+# ---- reference libraries ------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["reflect", "zero", "constant", "periodic", "symmetric"])
+@pytest.mark.parametrize("wavelet", ["sym2", "db4", "coif1", "haar", "bior2.2"])
+@pytest.mark.parametrize("level", [1, 3, 5])
+@pytest.mark.parametrize("length", [999, 1000])
+def test_dwt_matches_pywt_wavedec(mode, wavelet, level, length):
+    """Coefficients and layout equal PyWavelets' ``wavedec`` (same boundary mode) for odd and even lengths,
+    and the inverse reconstructs the clip."""
+    import numpy as np
+    import pywt
+
+    t = get_transform("dwt", SR, wavelet=wavelet, level=level, mode=mode)
+    x = torch.randn(2, length, generator=torch.Generator().manual_seed(level * length), dtype=torch.float64)
+    reference = pywt.wavedec(x.numpy(), wavelet, mode=mode, level=level, axis=-1)
+    assert t.layout(length) == tuple(c.shape[-1] for c in reference)
+    np.testing.assert_allclose(t.analyze(x).numpy(), np.concatenate(reference, axis=-1), rtol=0, atol=1e-12)
+    torch.testing.assert_close(t.synthesize(t.analyze(x), length), x, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("n_mels", [8, 40, 64])
+@pytest.mark.parametrize("sample_rate", [8000, 16000])
+def test_mel_centres_are_the_peaks_of_torchaudio_filterbank(n_mels, sample_rate):
+    """The mel axis (band centres and edges) is where torchaudio's HTK triangles peak, on a 0.25 Hz grid."""
+    import torchaudio
+
+    from earmark.transforms.mel import band_assignment, mel_centres
+
+    centres, edges = mel_centres(n_mels, sample_rate)
+    n_freqs = 2 * sample_rate + 1                                       # 0.25 Hz between bins
+    fb = torchaudio.functional.melscale_fbanks(n_freqs, 0.0, sample_rate / 2, n_mels, sample_rate,
+                                               norm=None, mel_scale="htk").T.to(torch.float64)
+    peaks = fb.argmax(1).to(torch.float64) * (sample_rate / 2) / (n_freqs - 1)
+    torch.testing.assert_close(centres, peaks, rtol=0, atol=0.25)
+    assert edges.shape == (n_mels + 1,) and bool((edges[1:] > edges[:-1]).all())
+    assert get_transform("mel", sample_rate, n_mels=n_mels).axes(sample_rate).freqs.tolist() == centres.tolist()
+    # the band assignment is torchaudio's filterbank, normalised so every STFT bin is shared out once
+    a = band_assignment(257, n_mels, sample_rate)
+    fb_bins = torchaudio.functional.melscale_fbanks(257, 0.0, sample_rate / 2, n_mels, sample_rate, norm=None,
+                                                  mel_scale="htk").T.to(torch.float64)
+    covered = fb_bins.sum(0) > 1e-12
+    torch.testing.assert_close(a[:, covered], fb_bins[:, covered] / fb_bins[:, covered].sum(0))
+    torch.testing.assert_close(a.sum(0), torch.ones(257, dtype=torch.float64))

@@ -93,7 +93,12 @@ def compute(model_name: str = "audionet-digits", clip_name: str | None = None) -
             out[f"{key}/saliency"] = _np(e.saliency)
             out[f"{key}/uncertainty"] = _np(e.uncertainty)
             for name, value in e.extras.items():
-                out[f"{key}/extras/{name}"] = _np(value)
+                if name != "settings":  # the learnable mask's unlabelled resolved values, until issue 16
+                    out[f"{key}/extras/{name}"] = _np(value)
+            if spec.name == "learnable_mask":  # the values it resolved, before (extras) and after (params)
+                old = e.extras.get("settings")
+                out[f"{key}/resolved"] = _np(old) if old is not None else np.array(
+                    [e.params[k] for k in ("lambda_r", "lambda_s", "r", "init_high")], dtype=np.float32)
             image, rows = _image_and_bands(transform, e.saliency, len(x))
             out[f"{key}/image"] = _np(image)
             out[f"{key}/from_image"] = _np(_from_image(transform, image, len(x)))

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import torch
-from torch import Tensor
+from numpy.typing import ArrayLike
 
 from ..device import make_generator
 from ..errors import ConfigError, ModelError
@@ -33,7 +33,7 @@ for _name in _MODULES:
         EXPLAINERS.register(_spec.name, _spec)
 
 
-def explain(model, x: Tensor, transform: Transform, target: int | None = None, *, method: str = "ig",
+def explain(model, x: ArrayLike, transform: Transform, target: int | None = None, *, method: str = "ig",
             seed: int | None = 0, generator: torch.Generator | None = None, progress: ProgressFn | None = None,
             batch_size: int | None = None, first_look: FirstLook | None = None, on_partial: PartialFn | None = None,
             **params: Any) -> Explanation:
@@ -41,7 +41,7 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
 
     Args:
         model: an :class:`~earmark.models.EarmarkModel`.
-        x: (L,) waveform at the model's sample rate and length.
+        x: (L,) waveform at the model's sample rate and length: a tensor, a NumPy array or any array-like.
         transform: the domain (see :func:`earmark.transforms.get_transform`).
         target: class to explain; ``None`` = the predicted class.
         method: registered explainer name (see ``EXPLAINERS.names()``).
@@ -62,7 +62,8 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
         **params: the method's hyperparameters (declared in its spec; defaults from the papers).
 
     Returns:
-        An :class:`Explanation` with saliency and uncertainty in the transform's map space.
+        An :class:`Explanation` with saliency and uncertainty in the transform's map space; its ``params``
+        name every hyperparameter as used (including values the method resolved itself).
 
     Raises:
         ConfigError: unknown method, unsupported domain, a bad hyperparameter, a target that is not a class
@@ -107,7 +108,7 @@ def explain(model, x: Tensor, transform: Transform, target: int | None = None, *
         method=spec.name,
         transform=transform.name,
         uncertainty_meaning=spec.uncertainty,
-        params=settings,
+        params={**settings, **result.resolved},
         seed=seed,
         extras={k: v.detach() for k, v in result.extras.items()},
         meta={

@@ -31,7 +31,7 @@ estimate at that point (same masks, same steps).
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
+from typing import Callable, Literal, get_args
 
 import torch
 from torch import Tensor
@@ -41,7 +41,8 @@ from ..params import Param
 #: ``on_partial(saliency (*M), done, total, convergence)``.
 PartialFn = Callable[[Tensor, int, int, "float | None"], None]
 
-STOPS: tuple[str, ...] = ("budget", "auto")
+Stop = Literal["budget", "auto"]
+STOPS: tuple[str, ...] = get_args(Stop)
 
 #: The share of cells whose set is compared between estimates.
 TOP_FRACTION = 0.10
@@ -130,7 +131,7 @@ class SamplingMonitor:
             no importance), for the listener only; the stop rule reads the running estimate itself.
     """
 
-    def __init__(self, total: int, *, stop: str = "budget", on_partial: PartialFn | None = None,
+    def __init__(self, total: int, *, stop: Stop = "budget", on_partial: PartialFn | None = None,
                  present: Callable[[Tensor], Tensor] = lambda s: s):
         self.total, self.stop, self.on_partial, self.present = int(total), stop, on_partial, present
         self.active = on_partial is not None or stop == "auto"
@@ -165,7 +166,7 @@ class StepMonitor:
         present: saliency → the map the result will show, for the listener (as :class:`SamplingMonitor`).
     """
 
-    def __init__(self, total: int, *, stop: str = "budget", on_partial: PartialFn | None = None,
+    def __init__(self, total: int, *, stop: Stop = "budget", on_partial: PartialFn | None = None,
                  estimate: Callable[[Tensor], Tensor] = lambda m: m.mean(0),
                  present: Callable[[Tensor], Tensor] = lambda s: s):
         self.total, self.stop, self.on_partial, self.estimate = int(total), stop, on_partial, estimate
@@ -213,5 +214,5 @@ def budget_extras(done: int, total: int, convergence: float | None, *, device=No
             "convergence": torch.tensor(float("nan") if convergence is None else float(convergence), device=device)}
 
 
-__all__ = ["JACCARD_MIN", "PartialFn", "SamplingMonitor", "StepMonitor", "STOPS", "budget_extras", "jaccard",
+__all__ = ["JACCARD_MIN", "PartialFn", "SamplingMonitor", "StepMonitor", "STOPS", "Stop", "budget_extras", "jaccard",
            "se_ratio", "stop_param", "top_cells"]

@@ -21,11 +21,14 @@ class Attribution:
     Attributes:
         saliency: (*M) real map.  uncertainty: (*M) non-negative map.
         extras: method-specific tensors (loss curves, per-scale importance, trade-off curves).
+        resolved: hyperparameters the method worked out itself, by name (e.g. the learnable mask's
+            domain-dependent defaults); they replace the declared values in ``Explanation.params``.
     """
 
     saliency: Tensor
     uncertainty: Tensor
     extras: dict[str, Tensor] = field(default_factory=dict)
+    resolved: dict[str, Any] = field(default_factory=dict)
 
 
 PlotKind = Literal["line", "xy", "bars"]

@@ -28,16 +28,19 @@ uncertainty stay on the score's scale and comparable with each other.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 
 from ..params import Param
-from ..probe import BASELINES, Probe, ProgressFn
-from .anytime import PartialFn, SamplingMonitor, stop_param
+from ..probe import BASELINES, BaselineKind, Probe, ProgressFn, Readout
+from .anytime import PartialFn, Stop, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, CellDraws, WeightedMoments, inert_cells, mask_chunks,
-                    smooth_masks, without_inert)
+from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, CellDraws, Inert, Sampler, WeightedMoments, inert_cells,
+                    mask_chunks, smooth_masks, without_inert)
 
-ESTIMATORS = ("plain", "control_variate")
+Estimator = Literal["plain", "control_variate"]
+ESTIMATORS: tuple[str, ...] = get_args(Estimator)
 
 PARAMS = (
     Param("n_masks", 3000, "number of random masks (more = smoother map, lower variance)", low=10, high=100000, step=10),
@@ -55,10 +58,10 @@ PARAMS = (
 )
 
 
-def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_masks: int = 3000,
-                     cells: int = 200, p: float = 0.5, readout: str = "prob", baseline: str = "zero",
-                     sampler: str = "bernoulli", estimator: str = "plain", stop: str = "budget",
-                     on_partial: PartialFn | None = None, inert: str = "none") -> Attribution:
+def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
+                     n_masks: int = 3000, cells: int = 200, p: float = 0.5, readout: Readout = "prob",
+                     baseline: BaselineKind = "zero", sampler: Sampler = "bernoulli", estimator: Estimator = "plain",
+                     stop: Stop = "budget", on_partial: PartialFn | None = None, inert: Inert = "none") -> Attribution:
     """FreqRISE importance and its Monte-Carlo variance in ``probe``'s domain.
 
     Masks are drawn and scored in chunks whose size depends on the image shape only (so a seed gives
@@ -67,7 +70,7 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
     Args:
         probe: the clip, model and domain.
         generator: random source for the masks, on ``probe.device``.
-        progress: ``progress(fraction, stage)``.
+        progress: ``progress(fraction, stage)``, or ``None``.
         n_masks: N.  cells: coarse grid size.  p: drop probability of a grid cell.
         readout: ``"prob"`` or ``"logit"`` of the target.  baseline: ``"zero"``, ``"mean"`` or ``"min"``.
         sampler: ``"bernoulli"`` (the paper), ``"antithetic"`` or ``"sobol"`` (:class:`~earmark.explainers.masks.CellDraws`).

@@ -11,13 +11,17 @@ Uncertainty: the standard deviation, per cell, of the attributions obtained from
 
 from __future__ import annotations
 
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
 from ..params import Param
-from ..probe import Probe, ProgressFn, attribution_from_grad, sub_progress
+from ..probe import Probe, ProgressFn, Readout, attribution_from_grad, sub_progress
 from .base import Attribution, ExplainerSpec, FirstLook, PlotSpec
+
+#: The references integrated from: all three (their spread is the uncertainty) or the zero baseline only.
+Baselines = Literal["zero+noise+blur", "zero"]
 
 PARAMS = (
     Param("n_steps", 50, "points on the straight path from baseline to input", low=4, high=512, step=1),
@@ -28,7 +32,7 @@ PARAMS = (
           "changes right next to it, e.g. one that normalises the input level, is integrated accurately)",
           choices=("cubic", "uniform")),
     Param("baselines", "zero+noise+blur", "references integrated from: all three (their spread is the uncertainty) "
-          "or the zero baseline only (a third of the cost, no uncertainty)", choices=("zero+noise+blur", "zero")),
+          "or the zero baseline only (a third of the cost, no uncertainty)", choices=get_args(Baselines)),
 )
 
 
@@ -73,7 +77,7 @@ def reference_waves(x: Tensor, *, generator: torch.Generator, noise_scale: float
 
 
 def integrated_gradients(probe: Probe, baselines: Tensor, *, n_steps: int, progress: ProgressFn | None = None,
-                         readout: str = "logit", spacing: str = "uniform") -> tuple[Tensor, Tensor, Tensor]:
+                         readout: Readout = "logit", spacing: str = "uniform") -> tuple[Tensor, Tensor, Tensor]:
     """IG in coefficient space for several baselines at once, all their path points in one batched pass.
 
     Args:
@@ -102,9 +106,9 @@ def integrated_gradients(probe: Probe, baselines: Tensor, *, n_steps: int, progr
     return attributions, gaps, f_x - f_base
 
 
-def explain_ig(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_steps: int = 50,
+def explain_ig(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None, n_steps: int = 50,
                noise_scale: float = 0.1, blur_ms: float = 4.0, spacing: str = "cubic",
-               baselines: str = "zero+noise+blur", first_look: FirstLook | None = None) -> Attribution:
+               baselines: Baselines = "zero+noise+blur", first_look: FirstLook | None = None) -> Attribution:
     """Integrated gradients from the zero baseline; uncertainty = spread over zero/noise/blur baselines.
 
     The zero path is integrated first, so its map (the saliency) can be handed to ``first_look`` while the

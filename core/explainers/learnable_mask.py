@@ -44,9 +44,9 @@ from torch import Tensor
 from ..params import Param
 from ..probe import Probe, ProgressFn, sub_progress
 from ..transforms import DWTTransform, Transform
-from .anytime import PartialFn, StepMonitor, budget_extras, stop_param
+from .anytime import PartialFn, Stop, StepMonitor, budget_extras, stop_param
 from .base import Attribution, ExplainerSpec, PlotSpec
-from .masks import INERT_CHOICES, INERT_HELP, inert_cells, without_inert
+from .masks import INERT_CHOICES, INERT_HELP, Inert, inert_cells, without_inert
 
 #: Table 1 of the paper; domains without a row use ``"stft"``.
 PAPER_DEFAULTS: dict[str, dict[str, float]] = {
@@ -248,17 +248,17 @@ def spread(masks: Tensor) -> Tensor:
 
 
 # ---- the explainer ------------------------------------------------------------------------------------
-def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, steps: int = 300,
-                           restarts: int = 4, lr: float = 0.05, lambda_r: float = -1.0, lambda_s: float = -1.0,
-                           r: float = -1.0, init_fraction: float = 0.1, init_high: float = -1.0,
-                           tolerance: float = 0.0, stop: str = "budget",
-                           on_partial: PartialFn | None = None, inert: str = "none") -> Attribution:
+def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
+                           steps: int = 300, restarts: int = 4, lr: float = 0.05, lambda_r: float = -1.0,
+                           lambda_s: float = -1.0, r: float = -1.0, init_fraction: float = 0.1,
+                           init_high: float = -1.0, tolerance: float = 0.0, stop: Stop = "budget",
+                           on_partial: PartialFn | None = None, inert: Inert = "none") -> Attribution:
     """Learn ``restarts`` masks at once; saliency = their mean, uncertainty = their spread.
 
     Args:
         probe: the clip, model and domain.
         generator: draws the initial masks.
-        progress: ``progress(fraction, stage)``.
+        progress: ``progress(fraction, stage)``, or ``None``.
         steps, restarts, lr, lambda_r, lambda_s, r, init_fraction, init_high, tolerance: see ``PARAMS``;
             negative λ_R, λ_S, r, init_high mean the paper's default for the domain.
         stop: ``"budget"`` (all steps) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
@@ -268,10 +268,12 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
         Attribution with saliency (*M) in [0, 1], uncertainty (*M) (std over restarts), extras
         ``restart_masks`` (R, *M), ``loss_curve`` (steps,) and the per-term curves ``ce_curve``,
         ``sparsity_curve`` (the hinge), ``smoothness_curve`` and ``mask_mean_curve`` (all means over
-        restarts), ``settings`` (4,) = the λ_R, λ_S, r, init_high actually used, and ``budget_used`` /
-        ``budget_total`` (steps) and ``convergence``; ``raw_saliency`` (*M) the mean mask as learned and
-        ``inert`` (*M) the cells where masking changes nothing (zero coefficients), which with
-        ``inert="none"`` get no importance in the saliency: the mask there is moved by the regularisers only.
+        restarts), ``budget_used`` / ``budget_total`` (steps) and ``convergence``; ``raw_saliency`` (*M) the
+        mean mask as learned and ``inert`` (*M) the cells where masking changes nothing (zero coefficients),
+        which with ``inert="none"`` get no importance in the saliency: the mask there is moved by the
+        regularisers only. ``resolved`` names the λ_R, λ_S, r and init_high actually used (the paper's values
+        for the domain where the arguments were negative), which :func:`~earmark.explainers.explain` puts in
+        ``Explanation.params``.
     """
     domain = probe.transform.name
     cfg = fill_defaults(domain, lambda_r=lambda_r, lambda_s=lambda_s, r=r, init_high=init_high)
@@ -297,12 +299,11 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
     masks, curves = optimise_masks(probe, init, objective, optimizer="adam", lr=lr, steps=steps,
                                    tolerance=tolerance, progress=sub_progress(progress, 0.0, 1.0),
                                    stage="learning masks", monitor=monitor)
-    settings = torch.tensor([cfg["lambda_r"], cfg["lambda_s"], cfg["r"], cfg["init_high"]], device=probe.device)
     extras = {"restart_masks": masks, "loss_curve": curves["loss"], "ce_curve": curves["ce"],
               "sparsity_curve": curves["sparsity"], "smoothness_curve": curves["smoothness"],
-              "mask_mean_curve": curves["mask_mean"], "settings": settings,
+              "mask_mean_curve": curves["mask_mean"],
               **budget_extras(len(curves["loss"]), steps, monitor.convergence, device=probe.device)}
-    return Attribution(*without_inert(masks.mean(0), spread(masks), dead, extras, inert))
+    return Attribution(*without_inert(masks.mean(0), spread(masks), dead, extras, inert), resolved=cfg)
 
 
 SPEC = ExplainerSpec(

@@ -24,7 +24,7 @@ generator state gives bit-identical masks.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
@@ -87,7 +87,8 @@ def _shifts(n: int, cell: tuple[int, int], *, generator: torch.Generator, device
     return dy, dx
 
 
-SAMPLERS: tuple[str, ...] = ("bernoulli", "antithetic", "sobol")
+Sampler = Literal["bernoulli", "antithetic", "sobol"]
+SAMPLERS: tuple[str, ...] = get_args(Sampler)
 
 
 class CellDraws:
@@ -376,7 +377,8 @@ INERT_RTOL = 1e-6
 INERT_BELOW = 1e-6
 #: How mask methods report inert cells: ``"none"`` = no importance (below every other cell, the
 #: default), ``"raw"`` = the method's own value there (what the papers' maps show).
-INERT_CHOICES: tuple[str, ...] = ("none", "raw")
+Inert = Literal["none", "raw"]
+INERT_CHOICES: tuple[str, ...] = get_args(Inert)
 INERT_HELP = ("cells whose coefficients equal the replacement value (e.g. zero padding), where masking "
               "changes nothing: 'none' gives them no importance (ranked below every other cell), 'raw' keeps "
               "the method's own value there (the paper's map; the raw map is always in extras['raw_saliency'])")

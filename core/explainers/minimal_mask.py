@@ -24,24 +24,26 @@ restarts' final (sparsity, score) pairs are a small trade-off curve of their own
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import Tensor
 
 from ..params import Param
-from ..probe import Probe, ProgressFn, sub_progress
-from .anytime import PartialFn, StepMonitor, budget_extras, stop_param
+from ..probe import READOUTS, Probe, ProgressFn, Readout, read_class, sub_progress
+from .anytime import PartialFn, Stop, StepMonitor, budget_extras, stop_param
 from .base import Attribution, ExplainerSpec, PlotSpec
 from .learnable_mask import optimise_masks, spread
-from .masks import INERT_CHOICES, INERT_HELP, inert_cells, without_inert
+from .masks import INERT_CHOICES, INERT_HELP, Inert, inert_cells, without_inert
 
-READOUTS = ("prob", "logit", "log_prob")
+ScoreCap = Literal["clean", "none"]
 
 PARAMS = (
     Param("steps", 500, "NAdam steps (one batched forward + backward over all restarts each)",
           low=1, high=5000, step=1),
     Param("alpha", 1.0, "weight α of the mask size ‖M‖₁/|M| against the class score", low=0.0, high=100.0,
           step=0.05),
-    Param("readout", "prob", "class score kept up: probability, logit or log-probability", choices=READOUTS),
+    Param("readout", "prob", "class score kept up: probability, logit or log-probability", choices=tuple(READOUTS)),
     Param("restarts", 4, "perturbed starts optimised together; their spread is the uncertainty",
           low=1, high=64, step=1),
     Param("alpha_spread", 1.0, "restarts use α·2^u, u evenly spaced in [−spread/2, spread/2] (octaves)",
@@ -53,19 +55,9 @@ PARAMS = (
     stop_param("steps"),
     Param("score_cap", "clean", "cap the class score at the clean clip's ('clean': a mask that raises the score "
           "above the clip's gains nothing, so only the size term acts; ours) or not ('none': the paper's objective)",
-          choices=("clean", "none")),
+          choices=get_args(ScoreCap)),
     Param("inert", "none", INERT_HELP, choices=INERT_CHOICES),
 )
-
-
-def class_score(logits: Tensor, target: int, readout: str, *, multi_label: bool = False) -> Tensor:
-    """(R, C) logits → (R,) score of ``target``: ``prob``, ``logit`` or ``log_prob`` (sigmoid when multi-label)."""
-    if readout == "prob":
-        return logits[:, target].sigmoid() if multi_label else logits.softmax(-1)[:, target]
-    if readout == "log_prob":
-        return (torch.nn.functional.logsigmoid(logits[:, target]) if multi_label
-                else logits.log_softmax(-1)[:, target])
-    return logits[:, target]
 
 
 def restart_alphas(alpha: float, restarts: int, *, spread_octaves: float, device=None, dtype=torch.float32) -> Tensor:
@@ -82,18 +74,17 @@ def perturbed_full_masks(shape: tuple[int, ...], *, noise: float, generator: tor
     return 1.0 - noise * torch.rand(shape, generator=generator, device=device, dtype=dtype)
 
 
-def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, steps: int = 500,
-                         alpha: float = 1.0, readout: str = "prob", restarts: int = 4, alpha_spread: float = 1.0,
-                         init_noise: float = 0.05,
-                         lr: float = 0.05, tolerance: float = 0.0, stop: str = "budget",
-                         on_partial: PartialFn | None = None, score_cap: str = "clean",
-                         inert: str = "none") -> Attribution:
+def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
+                         steps: int = 500, alpha: float = 1.0, readout: Readout = "prob", restarts: int = 4,
+                         alpha_spread: float = 1.0, init_noise: float = 0.05, lr: float = 0.05,
+                         tolerance: float = 0.0, stop: Stop = "budget", on_partial: PartialFn | None = None,
+                         score_cap: ScoreCap = "clean", inert: Inert = "none") -> Attribution:
     """Shrink the mask from the full clip; saliency = mean final mask, uncertainty = spread over restarts.
 
     Args:
         probe: the clip, model and domain.
         generator: draws the perturbations of the starting masks.
-        progress: ``progress(fraction, stage)``.
+        progress: ``progress(fraction, stage)``, or ``None``.
         steps, alpha, readout, restarts, alpha_spread, init_noise, lr, tolerance: see ``PARAMS``.
         stop: ``"budget"`` (all steps) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
         on_partial: ``on_partial(saliency, done, total, convergence)`` after every step but the last.
@@ -112,11 +103,11 @@ def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: 
     alphas = restart_alphas(alpha, restarts, spread_octaves=alpha_spread, device=probe.device,
                             dtype=probe.coeffs.real.dtype)
 
-    clean = class_score(probe.logits[None].to(alphas), probe.target, readout)[0]
+    clean = read_class(probe.logits[None].to(alphas), probe.target, readout, multi_label=probe.multi_label)[0]
 
     def objective(masks: Tensor) -> dict[str, Tensor]:
-        score = class_score(probe.logits_of(probe.apply_masks(masks)), probe.target, readout,
-                            multi_label=probe.multi_label)
+        score = read_class(probe.logits_of(probe.apply_masks(masks)), probe.target, readout,
+                           multi_label=probe.multi_label)
         size = masks.flatten(1).mean(-1)
         kept = torch.minimum(score, clean) if score_cap == "clean" else score
         return {"loss": -kept + alphas * size, "score": score.detach(), "sparsity": 1.0 - size.detach()}

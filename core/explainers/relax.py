@@ -21,17 +21,23 @@ impossible with hundreds of masks) gets ``R = U = 0``.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 
 from ..params import Param
-from ..probe import BASELINES, Probe, ProgressFn
-from .anytime import PartialFn, SamplingMonitor, stop_param
+from ..probe import BASELINES, BaselineKind, Probe, ProgressFn
+from .anytime import PartialFn, Stop, SamplingMonitor, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, STRATEGIES, CellDraws, WeightedMoments, inert_cells,
-                    mask_chunks, strategy_masks, without_inert)
+from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, STRATEGIES, CellDraws, Inert, Sampler, Strategy,
+                    WeightedMoments, inert_cells, mask_chunks, strategy_masks, without_inert)
 
-SIMILARITIES = ("embedding", "probabilities")
+#: What is compared between the masked and the clean clip: the model's embedding or all class
+#: probabilities (the same words as :data:`earmark.probe.Output`).
+Similarity = Literal["embedding", "probs"]
+SIMILARITIES: tuple[str, ...] = get_args(Similarity)
+_STAGES = {"embedding": "RELAX: embedding masked clips", "probs": "RELAX: scoring masked clips"}
 
 PARAMS = (
     Param("n_masks", 3000, "number of random masks", low=10, high=100000, step=10),
@@ -56,20 +62,21 @@ def u_relax(importance: torch.Tensor, uncertainty: torch.Tensor) -> torch.Tensor
     return importance * (uncertainty <= uncertainty.median()).to(importance.dtype)
 
 
-def explain_relax(probe: Probe, *, generator: torch.Generator, progress: ProgressFn, n_masks: int = 3000,
-                  strategy: str = "unstructured", fraction: float = 0.5, cells: int = 200,
-                  replacement: str = "zero", similarity: str = "embedding", sampler: str = "bernoulli", stop: str = "budget",
-                  on_partial: PartialFn | None = None, inert: str = "none") -> Attribution:
+def explain_relax(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
+                  n_masks: int = 3000, strategy: Strategy = "unstructured", fraction: float = 0.5, cells: int = 200,
+                  replacement: BaselineKind = "zero", similarity: Similarity = "embedding",
+                  sampler: Sampler = "bernoulli", stop: Stop = "budget", on_partial: PartialFn | None = None,
+                  inert: Inert = "none") -> Attribution:
     """RELAX importance ``R`` and uncertainty ``U`` in ``probe``'s domain.
 
     Args:
         probe: the clip, model and domain.
         generator: random source for the masks, on ``probe.device``.
-        progress: ``progress(fraction, stage)``.
+        progress: ``progress(fraction, stage)``, or ``None``.
         n_masks: N.  strategy: one of ``unstructured``, ``time``, ``frequency``, ``patches``.
         fraction: expected masked fraction.  cells: coarse grid size.
         replacement: ``"zero"``, ``"mean"`` or ``"min"`` (Probe baselines).
-        similarity: ``"embedding"`` (``model.embed``) or ``"probabilities"`` (softmax outputs).
+        similarity: ``"embedding"`` (``model.embed``) or ``"probs"`` (softmax outputs).
         sampler: ``"bernoulli"`` (the paper), ``"antithetic"`` or ``"sobol"`` (:class:`~earmark.explainers.masks.CellDraws`).
         stop: ``"budget"`` (all N masks) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
         on_partial: ``on_partial(saliency, done, total, convergence)`` after every chunk but the last.
@@ -89,18 +96,13 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
                                            fraction=fraction, generator=generator, device=probe.device,
                                            dtype=dtype, draws=draws)
     dead = inert_cells(probe, replacement)
+    clean = probe.clean_embedding() if similarity == "embedding" else probe.probs
     monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial,
                               present=lambda s: without_inert(s, s, dead, {}, inert)[0])
     done = 0
     for masks, sub in mask_chunks(probe, n_masks, draw, progress=progress):            # (b, *M)
-        if similarity == "embedding":
-            sims = probe.score(masks, baseline=replacement, readout="embed_cos", progress=sub,
-                               stage="RELAX: embedding masked clips")
-        else:
-            probs = probe.score(masks, baseline=replacement, readout="probs", progress=sub,
-                                stage="RELAX: scoring masked clips")
-            sims = F.cosine_similarity(probs, probe.probs[None].to(probs.dtype), dim=-1)
-        sims = sims.to(dtype)
+        reps = probe.score(masks, baseline=replacement, readout=similarity, progress=sub, stage=_STAGES[similarity])
+        sims = F.cosine_similarity(reps, clean[None].to(reps.dtype), dim=-1).to(dtype)
         moments.update(sims.view(-1, *(1,) * (masks.ndim - 1)), masks)
         sim_sum = sim_sum + sims.sum()
         done += masks.shape[0]

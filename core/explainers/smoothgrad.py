@@ -18,6 +18,8 @@ Uncertainty: the variance over the noise draws, per cell, of the per-draw maps (
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import Tensor
 
@@ -26,7 +28,8 @@ from ..probe import Probe, ProgressFn, attribution_from_grad
 from .base import Attribution, ExplainerSpec
 from .saliency import noise_std, noisy_coeffs
 
-MODES = ("magnitude", "mean_gradient", "grad_x_input")
+Mode = Literal["magnitude", "mean_gradient", "grad_x_input"]
+MODES: tuple[str, ...] = get_args(Mode)
 
 PARAMS = (
     Param("n_samples", 25, "noisy copies averaged (the paper's n)", low=2, high=500, step=1),
@@ -37,7 +40,7 @@ PARAMS = (
 )
 
 
-def smoothed_maps(probe: Probe, points: Tensor, grads: Tensor, *, mode: str) -> tuple[Tensor, Tensor]:
+def smoothed_maps(probe: Probe, points: Tensor, grads: Tensor, *, mode: Mode) -> tuple[Tensor, Tensor]:
     """Mean and per-cell variance over draws of the per-draw maps.
 
     Args:
@@ -63,8 +66,8 @@ def smoothed_maps(probe: Probe, points: Tensor, grads: Tensor, *, mode: str) -> 
     return per_draw.mean(0), per_draw.var(0, correction=1)
 
 
-def smoothgrad(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
-               n_samples: int = 25, noise_level: float = 0.1, mode: str = "magnitude") -> Attribution:
+def explain_smoothgrad(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
+                       n_samples: int = 25, noise_level: float = 0.1, mode: Mode = "magnitude") -> Attribution:
     """SmoothGrad map and its variance over the noise draws, in the probe's domain.
 
     Args:
@@ -87,7 +90,7 @@ def smoothgrad(probe: Probe, *, generator: torch.Generator, progress: ProgressFn
 SPEC = ExplainerSpec(
     name="smoothgrad",
     title="SmoothGrad",
-    fn=smoothgrad,
+    fn=explain_smoothgrad,
     params=PARAMS,
     family="gradient",
     uncertainty="Variance, per cell, of the per-draw gradient maps over the noise draws (how much the noise moves the map).",

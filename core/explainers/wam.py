@@ -56,21 +56,23 @@ def _add_per_scale(probe: Probe, result: Attribution) -> Attribution:
     return dataclasses.replace(result, extras=extras)
 
 
-def wam_smoothgrad(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
-                   n_samples: int = 25, noise_level: float = 0.001, mode: str = "mean_gradient") -> Attribution:
-    """WAM-SG: :func:`~earmark.explainers.smoothgrad.smoothgrad` on DWT coefficients, plus per-scale importance.
+def explain_wam_sg(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
+                   n_samples: int = 25, noise_level: float = 0.001,
+                   mode: smoothgrad.Mode = "mean_gradient") -> Attribution:
+    """WAM-SG: :func:`~earmark.explainers.smoothgrad.explain_smoothgrad` on DWT coefficients, plus per-scale
+    importance.
 
     Returns:
         Attribution with saliency (N,), uncertainty (N,) (variance over draws), extras ``per_scale``
         (level + 1,) and ``noise_std`` ().
     """
-    result = smoothgrad.smoothgrad(probe, generator=generator, progress=progress, n_samples=n_samples,
-                                   noise_level=noise_level, mode=mode)
+    result = smoothgrad.explain_smoothgrad(probe, generator=generator, progress=progress, n_samples=n_samples,
+                                           noise_level=noise_level, mode=mode)
     return _add_per_scale(probe, result)
 
 
-def wam_integrated_gradients(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
-                             **settings) -> Attribution:
+def explain_wam_ig(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
+                   **settings) -> Attribution:
     """WAM-IG: :func:`~earmark.explainers.ig.explain_ig` on DWT coefficients, plus per-scale importance.
 
     Args:
@@ -87,7 +89,7 @@ def wam_integrated_gradients(probe: Probe, *, generator: torch.Generator, progre
 wam_sg = ExplainerSpec(
     name="wam_sg",
     title="WAM-SG (wavelet SmoothGrad)",
-    fn=wam_smoothgrad,
+    fn=explain_wam_sg,
     params=SG_PARAMS,
     family="gradient",
     uncertainty="Variance, per wavelet coefficient, of the per-draw gradient over the noise draws.",
@@ -100,7 +102,7 @@ wam_sg = ExplainerSpec(
 wam_ig = ExplainerSpec(
     name="wam_ig",
     title="WAM-IG (wavelet Integrated Gradients)",
-    fn=wam_integrated_gradients,
+    fn=explain_wam_ig,
     params=IG_PARAMS,
     family="gradient",
     uncertainty="Standard deviation of the wavelet IG map over zero, noise and blurred baselines.",

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
+from ..probe import READOUTS, Readout
 from .base import MetricSpec, register_metric
 from .curves import _check_map, cell_counts, rank_cells
 
@@ -69,7 +70,7 @@ def pearson(a: Tensor, b: Tensor) -> float:
 
 
 def mu_fidelity(probe, saliency: Tensor, *, subset_fraction: float = 0.2, num_subsets: int = 128,
-                generator: torch.Generator, readout: str = "logit", target: int | None = None) -> float:
+                generator: torch.Generator, readout: Readout = "logit", target: int | None = None) -> float:
     """μ-fidelity: correlation between summed attribution of random subsets and the drop when removed.
 
     Args:
@@ -84,8 +85,8 @@ def mu_fidelity(probe, saliency: Tensor, *, subset_fraction: float = 0.2, num_su
         Pearson correlation in [−1, 1]; NaN when the attribution sums or the drops do not vary.
     """
     _check_map(probe, saliency)
-    if readout not in ("logit", "prob", "log_prob"):
-        raise ConfigError(f"μ-fidelity reads 'logit', 'prob' or 'log_prob', not '{readout}'.")
+    if readout not in READOUTS:
+        raise ConfigError(f"μ-fidelity reads one of {', '.join(map(repr, READOUTS))}, not '{readout}'.")
     n = saliency.numel()
     size = max(1, int(round(subset_fraction * n)))
     subsets = random_subsets(num_subsets, tuple(saliency.shape), size=size, generator=generator).to(probe.device)

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..params import Param
 from .base import Axes, edges_from_centres, frame_times
-from .stft import STFT_PARAMS, STFTTransform
+from .stft import STFT_PARAMS, STFTTransform, Window
 
 
 def band_assignment(n_freqs: int, n_mels: int, sample_rate: int) -> Tensor:
@@ -54,7 +54,7 @@ class MelTransform(STFTTransform):
     title = "Mel bands (STFT phase kept)"
     params = STFT_PARAMS + (Param("n_mels", 40, "number of mel bands", low=8, high=128, step=1),)
 
-    def __init__(self, sample_rate: int, n_fft: int = 256, hop: int = 64, window: str = "hann", n_mels: int = 40):
+    def __init__(self, sample_rate: int, n_fft: int = 256, hop: int = 64, window: Window = "hann", n_mels: int = 40):
         super().__init__(sample_rate, n_fft=n_fft, hop=hop, window=window)
         self.settings["n_mels"] = self.n_mels = int(n_mels)
         self._assign: dict[tuple, Tensor] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor
 
@@ -9,6 +11,7 @@ from ..errors import ConfigError
 from ..params import Param
 from .base import Axes, Transform, edges_from_centres, frame_times
 
+Window = Literal["hann", "hamming", "blackman"]
 WINDOWS = {"hann": torch.hann_window, "hamming": torch.hamming_window, "blackman": torch.blackman_window}
 
 STFT_PARAMS = (
@@ -31,7 +34,7 @@ class STFTTransform(Transform):
     params = STFT_PARAMS
     is_complex = True
 
-    def __init__(self, sample_rate: int, n_fft: int = 256, hop: int = 64, window: str = "hann"):
+    def __init__(self, sample_rate: int, n_fft: int = 256, hop: int = 64, window: Window = "hann"):
         super().__init__(sample_rate, n_fft=n_fft, hop=hop, window=window)
         if hop > n_fft // 2:
             raise ConfigError(f"STFT hop ({hop}) must be at most n_fft/2 ({n_fft // 2}) for an exact inverse.")

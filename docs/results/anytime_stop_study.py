@@ -28,7 +28,7 @@ from earmark.transforms import get_transform
 try:
     from earmark.data.datasets import open_dataset
 except ImportError:  # before the data/ move
-    from earmark.datasets import open_dataset
+    from earmark.data.datasets import open_dataset
 from earmark.evaluate import clip_seed
 
 METRICS = ["I", "D", "insertion_auc", "deletion_auc", "faithfulness"]
