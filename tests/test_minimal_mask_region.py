@@ -124,7 +124,7 @@ def padded():
 
 
 FAST = {"learnable_mask": {"steps": 60, "restarts": 2}, "minimal_mask": {"steps": 60, "restarts": 2},
-        "freqrise": {"n_masks": 200}, "relax": {"n_masks": 200, "similarity": "probabilities"}}
+        "freqrise": {"n_masks": 200}, "relax": {"n_masks": 200, "similarity": "probs"}}
 
 
 @pytest.mark.parametrize("method", list(FAST))
