@@ -35,6 +35,10 @@ SILENT_DB = 60.0
 #: The default colour limit: this percentile of |map|.
 CLIP_PERCENTILE = 99.5
 
+#: A map counts as signed when its most negative cell is below −SIGN_TOLERANCE × its largest magnitude
+#: (round-off such as −2e−7 on a positive FreqRISE map does not make it signed).
+SIGN_TOLERANCE = 1e-4
+
 Reference = Literal["zero", "mean", "baseline"]
 REFERENCES: tuple[Reference, ...] = ("zero", "mean", "baseline")
 REFERENCE_TITLES = {"zero": "zero", "mean": "the map's mean", "baseline": "the mean score of random masks"}
@@ -138,10 +142,19 @@ def colour_limit(values: np.ndarray, clip_percentile: float | None = CLIP_PERCEN
     return lim if lim > 0 else (float(mags.max()) or 1.0)
 
 
+def is_signed(img: np.ndarray) -> bool:
+    """Whether ``img`` has clearly negative cells (see :data:`SIGN_TOLERANCE`)."""
+    v = np.asarray(img, np.float64)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return False
+    return bool(v.min() < -SIGN_TOLERANCE * np.abs(v).max())
+
+
 def default_reference(img: np.ndarray, spec=None) -> Reference:
     """``spec.colour_reference`` for a non-negative map of a method that declares one, else ``"zero"``."""
     wanted = getattr(spec, "colour_reference", "zero")
-    if wanted != "zero" and np.nanmin(np.asarray(img)) >= 0:
+    if wanted != "zero" and not is_signed(img):
         return wanted
     return "zero"
 
@@ -149,8 +162,7 @@ def default_reference(img: np.ndarray, spec=None) -> Reference:
 def resolve_reference(img: np.ndarray, spec=None, choice: str = "auto", *, baseline: float | None = None) -> Reference:
     """The reference actually used: ``choice`` (``"auto"`` = :func:`default_reference`), except that a
     signed map is always centred on zero and ``"baseline"`` without a baseline falls back to ``"mean"``."""
-    img = np.asarray(img)
-    if img.size and np.nanmin(img) < 0:
+    if is_signed(img):
         return "zero"
     ref = default_reference(img, spec) if choice == "auto" else choice
     if ref == "baseline" and (baseline is None or not np.isfinite(baseline)):
@@ -226,7 +238,7 @@ def colour_scale(img: np.ndarray, *, what: Literal["saliency", "uncertainty"] = 
     else:
         centre, label = 0.0, name
     shown = img - centre
-    diverging = reference != "zero" or bool(shown.size and np.nanmin(shown) < 0)
+    diverging = reference != "zero" or is_signed(shown)
     lim = colour_limit(shown, clip_percentile)
     return ColourScale(centre, -lim if diverging else 0.0, lim, diverging, reference, label)
 

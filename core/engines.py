@@ -18,6 +18,7 @@ are identical (``tests/test_engines.py``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
@@ -144,10 +145,10 @@ class RayEngine:
     _started: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.cpus_per_task > 0:
-            raise ConfigError(f"--cpus-per-task must be above 0, got {self.cpus_per_task}.")
-        if not self.gpus_per_task >= 0:
-            raise ConfigError(f"--gpus-per-task must be 0 or more, got {self.gpus_per_task}.")
+        if not (math.isfinite(self.cpus_per_task) and self.cpus_per_task > 0):
+            raise ConfigError(f"--cpus-per-task must be above 0 (and finite), got {self.cpus_per_task}.")
+        if not (math.isfinite(self.gpus_per_task) and self.gpus_per_task >= 0):
+            raise ConfigError(f"--gpus-per-task must be 0 or more (and finite), got {self.gpus_per_task}.")
 
     def _connect(self):
         try:

@@ -35,6 +35,7 @@ import inspect
 import itertools
 import logging
 import os
+import statistics
 import threading
 import time
 from collections import OrderedDict, deque
@@ -876,9 +877,15 @@ class JobService:
                 return
 
     def _duration(self, job: Job) -> float | None:
+        """Estimated seconds ``job`` runs: its passes × the model's seconds per pass, learned from finished
+        jobs, else read off a running job of the same model (``None`` while nothing has run)."""
         rate = self._rate.get(job.spec.model)
         if rate is None:
-            return None
+            running = [j for j in self._running if j.spec.model == job.spec.model and j.passes > 0
+                       and j.progress >= 0.05 and j.elapsed > 0.2]
+            if not running:
+                return None
+            rate = statistics.median(j.elapsed / (j.progress * j.passes) for j in running)
         return rate * max(job.passes, 1)
 
     def _worker(self) -> None:

@@ -106,7 +106,11 @@ def default_batch_size(device: torch.device, num_samples: int, *, backward: bool
     to this bound.
     """
     if os.environ.get("EARMARK_BATCH"):
-        return max(1, int(os.environ["EARMARK_BATCH"]))
+        text = os.environ["EARMARK_BATCH"].strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ConfigError(f"EARMARK_BATCH must be a whole number of at least 1 (items per model call); "
+                              f"got {text!r}. Unset it to size batches automatically.")
+        return int(text)
     # ~1.6 MB of activations per second of 8 kHz audio and 100 channels, ×3 when keeping the graph.
     per_item = 4 * 100 * num_samples * (3 if backward else 1) * 2
     if device.type == "cuda":

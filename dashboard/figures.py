@@ -36,8 +36,8 @@ CVD = {
     "signed": "PuOr_r", "positive": "Cividis", "uncertainty": "Viridis",
     "overlay_signed": [[0.0, "rgba(45,0,75,1)"], [0.3, "rgba(128,115,172,0.8)"], [0.5, "rgba(255,255,255,0)"],
                        [0.7, "rgba(224,130,20,0.8)"], [1.0, "rgba(127,59,8,1)"]],
-    "overlay_positive": [[0.0, "rgba(255,234,70,0)"], [0.15, "rgba(230,210,90,0.35)"],
-                         [0.5, "rgba(120,120,120,0.85)"], [1.0, "rgba(0,34,78,1)"]],
+    "overlay_positive": [[0.0, "rgba(0,34,78,0)"], [0.15, "rgba(0,34,78,0.35)"],
+                         [0.5, "rgba(124,123,120,0.85)"], [1.0, "rgba(253,231,55,1)"]],
     "overlay_uncertainty": OVERLAY_UNCERTAINTY,
 }
 DEFAULT = {"signed": SALIENCY_SIGNED, "positive": SALIENCY_POSITIVE, "uncertainty": UNCERTAINTY,
@@ -292,15 +292,6 @@ def extra_chart(plot, value: np.ndarray, *, row_labels: Sequence[str] | None = N
     fig.update_yaxes(title_text=plot.ylabel)
     fig.update_layout(showlegend=plot.kind == "xy" and len(traces) > 1)
     return _layout(fig, height=260, title=plot.title)
-
-
-def line(y: np.ndarray, *, x: np.ndarray | None = None, xlabel: str, ylabel: str, title: str | None = None,
-         name: str | None = None) -> go.Figure:
-    x = np.arange(len(y)) if x is None else x
-    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines+markers" if len(y) < 40 else "lines", name=name))
-    fig.update_xaxes(title_text=xlabel)
-    fig.update_yaxes(title_text=ylabel)
-    return _layout(fig, height=260, title=title)
 
 
 def faithfulness(curves: dict, *, reference: dict | None = None, title: str | None = None,

@@ -482,14 +482,38 @@ def display(settings: Settings, _wave: np.ndarray, _exp):
 
 def display_of(settings: Settings, wave: np.ndarray, exp):
     """The display grid of a final or a partial explanation (``meta["partial"]``: not cached)."""
-    if exp.meta.get("partial"):  # the poll redraws twice a second: build the grid once per new estimate
-        held = st.session_state.get("_partial_display")
-        if held is not None and held[0] is exp:
-            return held[1]
-        d = display_map(settings, wave, exp.saliency)
-        st.session_state["_partial_display"] = (exp, d)
-        return d
+    if exp.meta.get("partial"):
+        return display_map(settings, wave, exp.saliency)
     return display(settings, wave, exp)
+
+
+class _PartialFigures:
+    """The last few partial-estimate figures, shared by every session watching the same job (thread-safe)."""
+
+    def __init__(self, size: int = 32):
+        import threading
+        self.size, self.items, self.lock = size, [], threading.Lock()
+
+    def get(self, exp, view: tuple, build: Callable):
+        with self.lock:
+            for e, v, fig in self.items:
+                if e is exp and v == view:
+                    return fig
+        fig = build()
+        with self.lock:
+            self.items = ([(exp, view, fig)] + self.items)[: self.size]
+        return fig
+
+
+@st.cache_resource(show_spinner=False)
+def _partial_figures() -> _PartialFigures:
+    return _PartialFigures()
+
+
+def partial_figure(exp, view: tuple, build: Callable):
+    """``build()`` once per partial estimate ``exp`` (the same object for every watcher of a job) and view:
+    the poll redraws twice a second, mostly the same estimate."""
+    return _partial_figures().get(exp, view, build)
 
 
 def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor, uncertainty: torch.Tensor | None = None):

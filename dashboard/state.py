@@ -61,7 +61,6 @@ DEFAULTS: dict[str, Any] = {
     "current": None,                # dict built by the sidebar: clip, ready, settings, model name...
     "last_seconds": None,           # wall time of the last explain click → heatmap
     "slots": [],                    # pinned results for Compare
-    "region": None,                 # the time–frequency box chosen on the map (click-a-region-to-hear)
     "quiz_question": None,          # the question the listener is answering
     "quiz_feedback": None,          # what the last answer was
     "_seeded": {},                  # widget key → the value it was last seeded with

@@ -94,15 +94,23 @@ def draw_partial(cur, exp, view: View, *, title: str) -> None:
 
     Called by the polling fragment of :func:`dashboard.live.watch` about twice a second.
     """
-    settings = cur["settings"]
-    grid = sv.display_of(settings, cur["ready"].wave, exp)
-    scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip)
-    meta = exp.meta
-    done, total, conv = meta.get("done"), meta.get("total"), meta.get("convergence")
-    if meta.get("partial"):
-        title += (f" — after {done:,} of {total:,} {meta.get('unit') or ''}" if done and total else " — first look")
-        title += f", convergence {conv:.2f}" if conv is not None else ""
-    sal, unc = map_figures(cur, grid, scales, view, title=title)
+    def build():
+        settings, heading = cur["settings"], title
+        grid = sv.display_of(settings, cur["ready"].wave, exp)
+        scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip)
+        meta = exp.meta
+        done, total, conv = meta.get("done"), meta.get("total"), meta.get("convergence")
+        if meta.get("partial"):
+            heading += (f" — after {done:,} of {total:,} {meta.get('unit') or ''}" if done and total
+                        else " — first look")
+            heading += f", convergence {conv:.2f}" if conv is not None else ""
+        sal, unc = map_figures(cur, grid, scales, view, title=heading)
+        if not np.any(grid.uncertainty):
+            unc.update_layout(title_text="Uncertainty — drawn when the map is final")
+        return sal, unc
+
+    # built once per estimate and view, for every session watching the job (the poll redraws twice a second)
+    sal, unc = sv.partial_figure(exp, (view, title), build) if exp.meta.get("partial") else build()
     c1, c2, _ = st.columns([4, 4, 3])
     c1.plotly_chart(sal, key="fig_saliency_partial", config=figures.CONFIG)
     c2.plotly_chart(unc, key="fig_uncertainty_partial", config=figures.CONFIG)
@@ -188,17 +196,17 @@ def explain_text(exp, scales, view: View, *, spec=None) -> str:
         what = (f"Every cell of this map scores about **{sal.centre:.3g}** ({sal.label.split('−')[1].strip()}): "
                 f"a random mask that keeps it scores that on average. The colours show the difference: "
                 f"**{bright}** cells raise the model's answer above that level when kept, **{dark}** cells "
-                "lower it. White is 'no different from average'.")
+                "lower it. Colourless is 'no different from average'.")
     elif sal.diverging:
         what = (f"**{bright.capitalize()}** cells push the model towards the explained class, **{dark}** cells "
-                "push it away; white cells do not matter. Brighter = stronger.")
+                "push it away; colourless cells do not matter. Stronger colour = stronger effect.")
     else:
-        what = ("Brighter cells matter more for the explained class; dark or transparent cells matter little. "
-                "This map has no sign: it says how much, not in which direction.")
+        what = ("The stronger a cell's colour, the more it matters for the explained class; colourless or "
+                "pale cells matter little. This map has no sign: it says how much, not in which direction.")
     return (f"**The maps.** Time runs left to right over the model's input window, frequency bottom to top "
             f"(grey: the sound's own energy). {what}\n\n"
             f"**The uncertainty** (right) is how much to trust each cell: {exp.uncertainty_meaning} "
-            "Bright cells there mean: do not read too much into the saliency at that spot.\n\n"
+            "Strongly coloured cells there mean: do not read too much into the saliency at that spot.\n\n"
             f"**The players.** *Keep top {view.k} %* rebuilds the sound from only the {view.k} % most "
             f"important cells; *remove top {view.k} %* deletes them and keeps the rest. Under each player is "
             "what the model hears in it: if keeping a few cells is enough for the same answer, and removing "

@@ -221,3 +221,18 @@ def test_progress_bar_shows_masks_so_far_and_convergence(capsys):
     bar(0.5, "FreqRISE: scoring masks")
     err = capsys.readouterr().err
     assert "400/3000 masks" in err and "top10% 0.93" in err
+
+
+@pytest.mark.parametrize("method,k,settings", [("freqrise", 50, {"n_masks": 200}), ("relax", 100, {"n_masks": 200}),
+                                               ("learnable_mask", 6, {"steps": 9, "restarts": 2})])
+def test_estimates_on_a_clip_with_silence_are_the_maps_the_result_would_show(method, k, settings):
+    """Zero padding makes inert cells (no importance in the result): the estimates show them the same way."""
+    model, x, t = mix_setup()
+    x = x.clone()
+    x[: N // 2] = 0.0
+    calls, fn = listen()
+    explain(model, x, t, 1, method=method, seed=4, on_partial=fn, **settings)
+    key = "n_masks" if "n_masks" in settings else "steps"
+    one_shot = explain(model, x, t, 1, method=method, seed=4, **{**settings, key: k})
+    assert bool(one_shot.extras["inert"].bool().any())
+    assert torch.equal({c[1]: c[0] for c in calls}[k], one_shot.saliency)

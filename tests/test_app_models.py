@@ -48,6 +48,13 @@ def models_dir(tmp_path_factory):
         warnings.simplefilter("ignore")
         torch.jit.script(NaNNet().eval()).save(str(root / "broken.pt"))
     lm.write_card(root / "broken.pt")
+    lm.save_onnx(lm.Plain(lm.WaveNet().eval()), root / "four-labels.onnx", torch.randn(2, 8000),
+                 labels=["a", "b", "c", "d"])
+    lm.save_onnx(lm.Plain(lm.WaveNet().eval()), root / "rate.onnx", torch.randn(2, 8000),
+                 metadata={"sample_rate": 8000})
+    pickled = lm.hf_ast(root / "pickle-only")
+    (pickled / "model.safetensors").unlink()
+    (pickled / "pytorch_model.bin").write_bytes(b"never opened")
     return root
 
 
@@ -65,6 +72,12 @@ def run(at: AppTest) -> AppTest:
     at.run(timeout=600)
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def explain(at: AppTest) -> AppTest:
+    """Click Explain and wait for this session's jobs, as the page's polling fragment does in a browser."""
+    at.button(key="explain").click()
+    return settle(run(at))
 
 
 def texts(at: AppTest) -> str:
@@ -86,18 +99,19 @@ def test_models_folder_appears_in_the_picker_and_an_hf_model_is_explained(app, m
     app.sidebar.selectbox(key="w_model").set_value(key_of(models_dir, "tiny-ast"))
     run(app)
     assert "16,000 Hz" in texts(app) and "variable" in texts(app)
-    app.button(key="explain").click()
-    settle(run(app))
+    explain(app)
     body = texts(app)
     assert "Explained class" in body and "yes" in body      # a label from id2label
     assert "Format:** hf" in body and "pooled hidden state" in body   # the card's facts in the model card
     app.sidebar.number_input(key="w_window").set_value(0.5)           # a window the user picks
     run(app)
-    app.button(key="explain").click()
-    settle(run(app))
+    explain(app)
     assert "8,000 samples (0.5 s)" in texts(app) and "Explained class" in texts(app)
     commands = "\n".join(c.value for c in app.code)
     assert "--window 0.5" in commands and "tiny-ast" in commands
+    app.session_state["_test_page"] = "evaluate"                      # faithfulness of the same map
+    settle(run(app))
+    assert "ranks cells by loudness" in texts(app) and not app.exception   # the scores table was drawn
 
 
 def test_onnx_model_greys_out_gradient_explainers_and_runs_freqrise(app, models_dir):
@@ -108,18 +122,22 @@ def test_onnx_model_greys_out_gradient_explainers_and_runs_freqrise(app, models_
     assert "Not available for this model" in texts(app) and "needs gradients" in texts(app)
     app.sidebar.selectbox(key="w_explainer").set_value("freqrise")
     run(app)
-    app.button(key="explain").click()
-    settle(run(app))
+    explain(app)
     assert "Explained class" in texts(app)
 
 
-def test_broken_model_is_refused_and_the_page_keeps_working(app, models_dir):
-    app.session_state["w_model"] = key_of(models_dir, "broken.pt")
+@pytest.mark.parametrize("name, words", [("broken.pt", "not finite"),
+                                         ("four-labels.onnx", "returns 3 outputs per clip but the card of four-labels.onnx "
+                                                              "lists 4 labels"),
+                                         ("rate.onnx", "card says 16,000 Hz but the metadata"),
+                                         ("pickle-only", "only pytorch_model.bin")])
+def test_refused_models_are_one_message_and_the_page_keeps_working(app, models_dir, name, words):
+    app.session_state["w_model"] = key_of(models_dir, name)
     run(app)
-    assert "not finite" in texts(app)
+    assert words in texts(app)
     app.sidebar.selectbox(key="w_model").set_value("synth-tf")
     run(app)
-    assert "not finite" not in "\n".join(e.value for e in app.sidebar.error)
+    assert words not in "\n".join(e.value for e in app.sidebar.error)
 
 
 def test_upload_is_off_by_default_and_on_when_the_server_allows(app, models_dir, monkeypatch, tmp_path):

@@ -198,3 +198,38 @@ def test_png_uses_the_same_rule_and_draws_fourier_as_a_profile():
     fig = explanation_figure(tr, x, exp, spec=spec, reference="baseline", clip_percentile=None)
     np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), grid.saliency[:, 0] - 0.65, atol=1e-6)
     plt.close(fig)
+
+
+def test_png_honours_colour_clipping_and_silent_cells():
+    import matplotlib.pyplot as plt
+
+    from earmark.display import colour_limit
+    from earmark.plots import explanation_figure
+
+    tr = get_transform("stft", 8000)
+    x = torch.zeros(4000)
+    x[1000:3000] = torch.randn(2000, generator=torch.Generator().manual_seed(0))  # silence around a burst
+    sal = torch.randn(tr.map_shape(4000), generator=torch.Generator().manual_seed(1))
+    sal.view(-1)[0] = 100.0                                                      # one huge cell
+    exp = Explanation(saliency=sal, uncertainty=sal.abs(), target=0, method="ig", transform="stft",
+                      uncertainty_meaning="")
+    grid = display_grid(tr, x, sal)
+    clipped = explanation_figure(tr, x, exp)
+    lo, hi = clipped.axes[1].collections[0].get_clim()
+    assert hi == pytest.approx(colour_limit(grid.saliency, 99.5)) and lo == -hi and hi < 50
+    full = explanation_figure(tr, x, exp, clip_percentile=None)
+    assert full.axes[1].collections[0].get_clim()[1] == pytest.approx(100.0, rel=1e-4)
+    dimmed = explanation_figure(tr, x, exp, dim_silent=True)
+    assert len(dimmed.axes[1].collections) == len(clipped.axes[1].collections) + 1   # the grey layer
+    for f in (clipped, full, dimmed):
+        plt.close(f)
+
+
+def test_round_off_does_not_make_a_positive_map_signed():
+    from earmark.display import is_signed, resolve_reference
+
+    img = np.full((3, 3), 0.6)
+    img[0, 0] = -2.5e-7
+    assert not is_signed(img) and is_signed(img - 0.1)
+    assert resolve_reference(img, EXPLAINERS.get("freqrise")) == "mean"
+    assert not colour_scale(img, clip_percentile=None).diverging

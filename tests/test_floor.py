@@ -32,9 +32,10 @@ class AudioNet2d(nn.Module):
             prev = ch
         self.features = nn.Sequential(*layers)
         self.fc1, self.fc2, self.fc3 = net.fc1, net.fc2, net.fc3
+        self.level_floor = net.level_floor
 
     def forward(self, wave):
-        x = rms_normalise(wave)[:, None, None, :]
+        x = rms_normalise(wave, self.level_floor)[:, None, None, :]
         x = self.features(x).flatten(1)
         return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
 

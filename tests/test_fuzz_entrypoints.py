@@ -124,6 +124,16 @@ def test_batch_size(model, size, shown):
     assert str(info.value) == f"batch_size (items per model call) must be a whole number of at least 1; got {shown}."
 
 
+@pytest.mark.parametrize("text", ["abc", "0", "-4", "2.5"])
+def test_batch_environment_variable(model, monkeypatch, text):
+    """Before: EARMARK_BATCH=abc raised ValueError from int() inside the probe."""
+    monkeypatch.setenv("EARMARK_BATCH", text)
+    with pytest.raises(ConfigError) as info:
+        explain(model, wave(), get_transform("stft", RATE), method="freqrise", n_masks=20)
+    assert str(info.value) == (f"EARMARK_BATCH must be a whole number of at least 1 (items per model call); got "
+                               f"{text!r}. Unset it to size batches automatically.")
+
+
 @pytest.mark.parametrize("rate, shown", [(0, "0"), (-8000, "-8000"), (8000.5, "8000.5"), (math.nan, "nan"),
                                          ("8000", "'8000'"), (math.inf, "inf")])
 def test_transform_rate(rate, shown):
@@ -164,6 +174,11 @@ def test_transform_classes_check_the_rate_too():
      "earmark: argument --n: expected a whole number of at least 1, not 0 (see `earmark evaluate --help`)."),
     (["evaluate", "--task", "synth-tf", "--out", "x", "--fraction", "inf"],
      "earmark: argument --fraction: expected a number in (0, 1], not 'inf' (see `earmark evaluate --help`)."),
+    (["bench", "--out", "x", "--curve-masks", "200,abc"],
+     "earmark: argument --curve-masks: expected a comma list of whole numbers of at least 1, not '200,abc' "
+     "(see `earmark bench --help`)."),
+    (["bench", "--out", "x", "--curve", "-5"],
+     "earmark: argument --curve: expected a whole number of at least 0, not -5 (see `earmark bench --help`)."),
     (["explain"], "earmark: the following arguments are required: clip (see `earmark explain --help`)."),
     (["explain", "c", "--bogus"], "earmark: unrecognized arguments: --bogus (see `earmark --help`)."),
     (["list", "things"], "earmark: argument what: invalid choice: 'things' (choose from 'models', 'transforms', "
@@ -174,6 +189,13 @@ def test_argparse_errors_are_one_line(argv, message, capsys):
     code, err = cli(argv, capsys)
     assert code == 2
     assert err == message + "\n"
+
+
+def test_infinite_cpus_per_task(capsys, tmp_path):
+    """Before: --cpus-per-task inf passed the `> 0` check and overflowed in int()."""
+    code, err = cli(["evaluate", "--task", "synth-tf", "--engine", "ray", "--cpus-per-task", "inf",
+                     "--out", str(tmp_path)], capsys)
+    assert code == 2 and err == "earmark: --cpus-per-task must be above 0 (and finite), got inf.\n"
 
 
 def test_non_finite_settings_exit_2_before_any_work(capsys, tmp_path, monkeypatch):
@@ -278,3 +300,37 @@ def test_resume_survives_a_broken_tail(tmp_path, model, monkeypatch, tail):
     again = run_evaluation(model, Clips(), out=out, **RUN)
     assert again.computed == 1 == len(calls) and len(again.rows) == 3
     assert len(read_results(path)) == 3
+
+
+# ---- server defaults ----------------------------------------------------------------------------------------
+
+def test_server_listens_on_this_machine_by_default():
+    """Before: `make run` listened on every interface with no authentication."""
+    import shutil
+    import subprocess
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] == "127.0.0.1"
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    dry = subprocess.run(["make", "-n", "run"], cwd=root, capture_output=True, text=True)
+    assert "streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port 8501" in dry.stdout
+    dry = subprocess.run(["make", "-n", "run", "HOST=0.0.0.0", "PORT=8600"], cwd=root, capture_output=True, text=True)
+    assert "--server.address 0.0.0.0 --server.port 8600" in dry.stdout
+
+
+def test_a_46_byte_wav_at_22051_hz_is_an_ordinary_clip():
+    """The issue's first finding: one sample at 22,051 Hz made prepare build a 2.9 GB kernel for 23 s."""
+    import io as _io
+
+    from earmark.audio import load_clip, prepare
+
+    buffer = _io.BytesIO()
+    sf.write(buffer, np.array([0.25], np.float32), 22051, format="WAV", subtype="PCM_16")
+    data = buffer.getvalue()
+    assert len(data) == 46
+    ready = prepare(load_clip(data), sample_rate=8000, num_samples=8000)
+    assert ready.wave.shape == (8000,) and ready.sample_rate == 8000 and ready.original_rate == 22051

@@ -317,3 +317,51 @@ def test_progress_counts_masks_and_a_failure_is_a_sentence(service, counting, cl
     assert bad.wait(30) and bad.status == "failed" and bad.error == "The hop must be smaller than n_fft."
     with pytest.raises(EarmarkError, match="smaller than n_fft"):
         run_foreground(bad.spec, broken)
+
+
+def test_a_sampling_job_publishes_estimates_and_ends_on_the_one_shot_map(service, counting, clip):
+    """FreqRISE through a job: partial estimates with masks so far and a convergence figure arrive as it
+    runs; the final map is the one-shot result at the same seed, bit for bit; stop="auto" never exceeds
+    the budget and the job reports how many masks it used."""
+    _, model = counting
+    s = spec("freqrise", n_masks=800)
+    seen: list[tuple] = []
+    job = service.submit(s, work_for(model, clip, s, batch_size=16), session="a")
+    job.add_observer(lambda j: seen.append((j.done, j.convergence, j.partial)) if j.partial is not None else None)
+    assert job.wait(120) and job.status == "done", job.error
+    dones = [d for d, _, _ in seen]
+    assert len(set(dones)) > 2 and dones == sorted(dones) and dones[-1] == 800
+    assert any(c is not None for _, c, _ in seen)
+    assert all(p.meta["partial"] and p.meta["unit"] == "masks" and p.target >= 0 for _, _, p in seen)
+    direct = explain(model, clip, get_transform("stft", SR, n_fft=64, hop=16), method="freqrise", seed=0, n_masks=800,
+                     batch_size=16)
+    assert torch.equal(job.result.saliency, direct.saliency)
+    auto = spec("freqrise", n_masks=800, stop="auto")
+    job = service.submit(auto, work_for(model, clip, auto, batch_size=16), session="a")
+    assert job.wait(120) and job.status == "done"
+    assert job.done <= 800 and job.result.meta["forward_passes"] <= estimate_passes(auto)
+
+
+def test_queue_position_and_estimate_follow_the_work_ahead(service):
+    """The estimate for a waiting job grows with the jobs ahead of it, once a rate is known."""
+    gate = threading.Event()
+
+    def slow(ctx):
+        for i in range(20):
+            ctx.progress(i / 20, "working")
+            gate.wait(0.01)
+        return "ok"
+
+    def s(i):  # FreqRISE specs: 100 passes each
+        return JobSpec.create(clip_hash=f"e{i}", model="m", transform="stft", explainer="freqrise",
+                              eparams={"n_masks": 100})
+
+    first = service.submit(s(0), slow, session="a")
+    assert first.wait(30) and first.status == "done"          # the service learns seconds per pass
+    block, release = blocker(service)
+    jobs = [service.submit(s(i), slow, session=f"p{i}") for i in range(1, 4)]
+    etas = [j.eta() for j in jobs]
+    assert [j.position() for j in jobs] == [1, 2, 3]
+    assert all(e is not None for e in etas) and etas[0] < etas[1] < etas[2]
+    release.set()
+    assert all(j.wait(30) for j in jobs) and all(j.eta() == 0.0 for j in jobs)

@@ -97,7 +97,12 @@ def test_quiz_page_stores_an_answer(tmp_path, monkeypatch):
     # the mode and k persist across pages
     at.segmented_control(key="w_quiz_mode").set_value("remove")
     run(at)
+    at.slider(key="w_quiz_k").set_value(30)
+    run(at)
     run(at, "explore")
     run(at, "quiz")
     assert at.segmented_control(key="w_quiz_mode").value == "remove"
-    assert at.session_state["quiz_question"].mode == "remove"
+    assert at.slider(key="w_quiz_k").value == 30
+    q = at.session_state["quiz_question"]
+    assert (q.mode, q.k) == ("remove", 30.0)
+    assert "Everything but the top 30 %" in " ".join(str(m.value) for m in at.markdown)

@@ -6,7 +6,7 @@ runs, widget states, fragment auto-reruns every half second), waits until every 
 Explore page, has all of them click **Explain** at once, and measures per session
 
 * time to first map — click → the first saliency heatmap arrives (IG's first look, or a partial estimate),
-* time to final map — click → the uncertainty heatmap arrives (drawn only with the final result),
+* time to final map — click → the final uncertainty heatmap arrives (drawn only with the final result),
 * errors — an error box, an exception, a lost connection or a timeout,
 
 and samples the server's resident memory (RSS) throughout. Variants: ``same`` (every session asks for the
@@ -149,6 +149,7 @@ class Session:
         cs.query_string = ""
         cs.page_script_hash = self.page_hash
         cs.widget_states.CopyFrom(self.widget_states(click=click))
+        cs.cached_message_hashes.extend(self.cache)   # as a browser does: the server sends references
         if fragment_id:
             cs.fragment_id = fragment_id
             cs.is_auto_rerun = auto
@@ -167,14 +168,12 @@ class Session:
             key = wid.rsplit("-", 1)[-1] if wid.startswith("$$ID") else wid
             self.ids[key] = wid
         elif kind == "plotly_chart" and self.clicked_at is not None:
-            spec = el.plotly_chart.spec
-            if "heatmap" not in spec:
-                return
+            key = el.plotly_chart.id.rsplit("-", 1)[-1]   # the chart's widget key
             now = time.perf_counter() - self.clicked_at
-            if "Saliency" in spec and self.result.first is None:
-                self.result.first = now
-            if "Uncertainty" in spec and self.result.final is None:
-                self.result.final = now
+            if key in ("fig_saliency_partial", "fig_saliency") and self.result.first is None:
+                self.result.first = now                   # a partial estimate, IG's first look, or the final
+            if key == "fig_uncertainty" and self.result.final is None:
+                self.result.final = now                   # drawn only with the final result
                 self.done.set()
         elif kind == "alert" and self.clicked_at is not None and el.alert.format == 1:   # ERROR
             self.result.error = self.result.error or el.alert.body[:160]
@@ -264,10 +263,13 @@ async def scenario(url: str, pid: int, n: int, variant: str, seed0: int, timeout
 
     sampler = asyncio.ensure_future(sample())
     tasks = [asyncio.ensure_future(s.run(go, timeout)) for s in sessions]
+    t0 = time.perf_counter()
     try:
         await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in sessions)), timeout)
     except asyncio.TimeoutError:
         pass  # sessions that are not ready click anyway once they are; their timeout counts
+    log(f"{n} × {variant}: {sum(s.ready.is_set() for s in sessions)} sessions drew the page in "
+        f"{time.perf_counter() - t0:.1f} s; clicking Explain")
     started = time.perf_counter()
     go.set()
     sc.results = list(await asyncio.gather(*tasks))
@@ -275,6 +277,10 @@ async def scenario(url: str, pid: int, n: int, variant: str, seed0: int, timeout
     sampler.cancel()
     sc.rss_peak_mb, sc.rss_end_mb = max(peak[0], rss_mb(pid)), rss_mb(pid)
     return sc
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def _fmt(v) -> str:
@@ -311,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:
         # warm the server (model load, first kernels) with one session that is not measured
-        asyncio.run(scenario(url, proc.pid, 1, "same", 10_000, args.timeout))
+        warm = asyncio.run(scenario(url, proc.pid, 1, "same", 10_000, args.timeout))
+        log(f"warm-up: {json.dumps(warm.row())}")
         for k, n in enumerate(args.sessions):
             for j, variant in enumerate(args.variants):
                 seed0 = 20_000 + 1000 * (len(args.variants) * k + j)

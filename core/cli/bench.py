@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_model_arguments, check_out_dir, load_cli_model, seed_arg
+from .common import (add_model_arguments, check_out_dir, load_cli_model, nonneg_int, positive_int,
+                     positive_int_list, seed_arg)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -40,11 +41,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="override an explainer setting (repeatable)")
     parser.add_argument("--reference", action="store_true",
                         help="also time FreqRISE against the paper's estimator (batches of 500) on the same model")
-    parser.add_argument("--curve", type=int, default=0, metavar="N",
+    parser.add_argument("--reference-masks", type=positive_int, default=3000, help="masks of the side-by-side run")
+    parser.add_argument("--curve", type=nonneg_int, default=0, metavar="N",
                         help="masks-to-quality curve of FreqRISE's samplers/estimators against an N-mask "
                              "plain-Bernoulli map (e.g. 30000); 0 = off")
-    parser.add_argument("--curve-seeds", type=int, default=3, help="seeds per point of the curve")
-    parser.add_argument("--curve-masks", default="200,400,1000,2000,3000",
+    parser.add_argument("--curve-seeds", type=positive_int, default=3, help="seeds per point of the curve")
+    parser.add_argument("--curve-masks", type=positive_int_list, default="200,400,1000,2000,3000",
                         help="mask counts of the curve (chunk ends: multiples of 200, or 25, 50, 100)")
     parser.set_defaults(run=run)
     return parser
@@ -77,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
     report = run_bench(model, wave, explainers=explainers, transforms=transforms, out=args.out, quick=args.quick,
                        seed=args.seed, overrides=parse_overrides(args.settings), clip_name=name,
                        progress=lambda line: print(line, file=sys.stderr, flush=True),
-                       reference=args.reference, curve_reference=args.curve, curve_seeds=args.curve_seeds,
-                       curve_counts=tuple(int(c) for c in args.curve_masks.split(",") if c.strip()))
+                       reference=args.reference, reference_masks=args.reference_masks,
+                       curve_reference=args.curve, curve_seeds=args.curve_seeds,
+                       curve_counts=tuple(args.curve_masks))
     print(report.markdown)
     print(f"wrote {report.paths['json']} and {report.paths['markdown']}")
     return 0

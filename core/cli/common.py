@@ -38,6 +38,28 @@ def positive_int(text: str) -> int:
     return value
 
 
+def nonneg_int(text: str) -> int:
+    """A whole number ≥ 0 (``--curve``, where 0 means off)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, not {text}")
+    return value
+
+
+def positive_int_list(text: str) -> tuple[int, ...]:
+    """A comma list of whole numbers ≥ 1 (``--curve-masks 200,400,1000``)."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected a comma list of whole numbers of at least 1, not {text!r}")
+    return values
+
+
 def class_index(text: str) -> int:
     """``--target``: a class index, a whole number ≥ 0."""
     try:

@@ -90,7 +90,9 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
     draws = CellDraws(sampler, generator=generator, device=probe.device)
     draw = lambda b, shape: smooth_masks(b, shape, cells=cells, p=p, generator=generator,  # noqa: E731
                                          device=probe.device, dtype=dtype, draws=draws)
-    monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial)
+    dead = inert_cells(probe, baseline)
+    monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial,
+                              present=lambda s: without_inert(s, s, dead, {}, inert)[0])
     done = 0
     for masks, chunk_progress in mask_chunks(probe, n_masks, draw, progress=progress):   # (b, *M)
         scores = probe.score(masks, baseline=baseline, readout=readout, progress=chunk_progress,
@@ -111,7 +113,7 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
             break
     variance = moments.spread / max(done - 1, 1) / done
     extras = {"mean_score": score_sum / done, "std_error": variance.sqrt(), **monitor.extras(probe.device)}
-    return Attribution(*without_inert(moments.mean, variance, inert_cells(probe, baseline), extras, inert))
+    return Attribution(*without_inert(moments.mean, variance, dead, extras, inert))
 
 
 SPEC = ExplainerSpec(

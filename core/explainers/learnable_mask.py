@@ -293,7 +293,9 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
         return {"loss": loss, "ce": ce, "sparsity": hinge, "smoothness": smooth,
                 "mask_mean": masks.detach().flatten(1).mean(-1)}
 
-    monitor = StepMonitor(steps, stop=stop, on_partial=on_partial)
+    dead = inert_cells(probe)
+    monitor = StepMonitor(steps, stop=stop, on_partial=on_partial,
+                          present=lambda s: without_inert(s, s, dead, {}, inert)[0])
     masks, curves = optimise_masks(probe, init, objective, optimizer="adam", lr=lr, steps=steps,
                                    tolerance=tolerance, progress=sub_progress(progress, 0.0, 1.0),
                                    stage="learning masks", monitor=monitor)
@@ -301,7 +303,7 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
               "sparsity_curve": curves["sparsity"], "smoothness_curve": curves["smoothness"],
               "mask_mean_curve": curves["mask_mean"],
               **budget_extras(len(curves["loss"]), steps, monitor.convergence, device=probe.device)}
-    return Attribution(*without_inert(masks.mean(0), spread(masks), inert_cells(probe), extras, inert), resolved=cfg)
+    return Attribution(*without_inert(masks.mean(0), spread(masks), dead, extras, inert), resolved=cfg)
 
 
 SPEC = ExplainerSpec(

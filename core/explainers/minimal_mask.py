@@ -112,7 +112,9 @@ def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: 
         kept = torch.minimum(score, clean) if score_cap == "clean" else score
         return {"loss": -kept + alphas * size, "score": score.detach(), "sparsity": 1.0 - size.detach()}
 
-    monitor = StepMonitor(steps, stop=stop, on_partial=on_partial)
+    dead = inert_cells(probe)
+    monitor = StepMonitor(steps, stop=stop, on_partial=on_partial,
+                          present=lambda s: without_inert(s, s, dead, {}, inert)[0])
     masks, curves = optimise_masks(probe, init, objective, optimizer="nadam", lr=lr, steps=steps,
                                    tolerance=tolerance, progress=sub_progress(progress, 0.0, 0.98),
                                    stage="shrinking the mask", monitor=monitor)
@@ -128,7 +130,7 @@ def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: 
         "clean_score": clean.detach(),
         **budget_extras(len(curves["loss"]), steps, monitor.convergence, device=probe.device),
     }
-    return Attribution(*without_inert(masks.mean(0), spread(masks), inert_cells(probe), extras, inert))
+    return Attribution(*without_inert(masks.mean(0), spread(masks), dead, extras, inert))
 
 
 SPEC = ExplainerSpec(

@@ -95,8 +95,10 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
     draw = lambda b, shape: strategy_masks(b, shape, strategy=strategy, cells=cells,  # noqa: E731
                                            fraction=fraction, generator=generator, device=probe.device,
                                            dtype=dtype, draws=draws)
+    dead = inert_cells(probe, replacement)
     clean = probe.clean_embedding() if similarity == "embedding" else probe.probs
-    monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial)
+    monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial,
+                              present=lambda s: without_inert(s, s, dead, {}, inert)[0])
     done = 0
     for masks, sub in mask_chunks(probe, n_masks, draw, progress=progress):            # (b, *M)
         reps = probe.score(masks, baseline=replacement, readout=similarity, progress=sub, stage=_STAGES[similarity])
@@ -110,7 +112,7 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
     importance = moments.mean
     uncertainty = torch.where(moments.weight > 0, moments.spread / safe, torch.zeros_like(safe)).clamp_min(0)
     importance, uncertainty, extras = without_inert(
-        importance, uncertainty, inert_cells(probe, replacement),
+        importance, uncertainty, dead,
         {"mean_similarity": sim_sum / done, **monitor.extras(probe.device)}, inert)
     return Attribution(importance, uncertainty, {**extras, "u_relax": u_relax(importance, uncertainty)})
 

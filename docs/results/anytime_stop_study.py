@@ -39,11 +39,11 @@ def stop_point(row: dict) -> int:
     a = anytime
     total, sampling = row["budget"], row["explainer"] in ("freqrise", "relax")
     for key, st in sorted(((int(k), v) for k, v in row["stats"].items())):
-        if key >= total or st["conv"] is None or st["conv"] < a.JACCARD_MIN:
+        if key >= total or st["conv"] is None:
             continue
-        if sampling and key >= a.MIN_MASKS and st["se"] <= a.SE_RATIO_MAX:
+        if sampling and key >= a.MIN_MASKS and st["conv"] >= a.JACCARD_MIN and st["se"] <= a.SE_RATIO_MAX:
             return key
-        if not sampling and key >= a.MIN_STEPS and st["flat"]:
+        if not sampling and key >= a.MIN_STEPS and st["conv"] >= a.STEP_JACCARD_MIN and st["flat"]:
             return key
     return total
 
@@ -53,12 +53,14 @@ def score_stops(out: Path, model_name: str = "audionet-digits", transform_name: 
     model = load_model(model_name, "cpu")
     transform = get_transform(transform_name, model.card.sample_rate)
     rows = [json.loads(line) for line in (out / "stop.jsonl").read_text().splitlines()]
+    scored_path = out / "scored.json"                     # {clip|explainer|step: metrics}, beside the rows
+    scored = json.loads(scored_path.read_text()) if scored_path.exists() else {}
     clips = {}
     result = []
     for row in rows:
         n = stop_point(row)
-        cache = row.setdefault("scored", {})
-        if str(n) not in cache:
+        key = f"{row['clip']}|{row['explainer']}|{n}"
+        if key not in scored:
             if not clips:
                 ds = open_dataset(card=model.card, split="test", n=200, seed=0)
                 clips.update({name: i for i, name in enumerate(ds.names())})
@@ -66,12 +68,12 @@ def score_stops(out: Path, model_name: str = "audionet-digits", transform_name: 
             item = clips["_ds"].load(clips[row["clip"]])
             probe = Probe(model, transform, item.wave, target=int(item.label))
             maps = torch.load(out / "maps" / f"{row['clip']}-{row['explainer']}.pt")
-            saliency = maps[n].float() if n in maps else None
-            cache[str(n)] = (row["full"] if n == row["budget"] else
-                             compute_metrics(METRICS, MetricContext(probe, saliency, seed=clip_seed(0, row["clip"]))))
+            saliency = maps[n].float()
+            scored[key] = (row["full"] if n == row["budget"] else
+                           compute_metrics(METRICS, MetricContext(probe, saliency, seed=clip_seed(0, row["clip"]))))
+            scored_path.write_text(json.dumps(scored))
         result.append({"clip": row["clip"], "explainer": row["explainer"], "budget": row["budget"], "used": n,
-                       "auto": cache[str(n)], "full": row["full"]})
-    (out / "stop.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+                       "auto": scored[key], "full": row["full"]})
     return result
 
 
@@ -145,5 +147,33 @@ def main() -> None:
             print(item.name, name, f"{seconds:.0f}s", row["full"], flush=True)
 
 
+
+
+def table(outs: list[str]) -> str:
+    """Markdown: per explainer (and variant folder), masks/steps used by ``auto`` against the budget, and
+    I, D, insertion/deletion AUC of the full-budget and the ``auto`` maps (means over the clips)."""
+    lines = ["| explainer | settings | clips | budget | auto used (mean) | saved | I full → auto | D full → auto | "
+             "insertion AUC full → auto | deletion AUC full → auto |",
+             "|---|---|---:|---:|---:|---:|---|---|---|---|"]
+    for out in outs:
+        rows = score_stops(Path(out))
+        note = json.loads((Path(out) / "settings.json").read_text()) if (Path(out) / "settings.json").exists() else {}
+        for name in dict.fromkeys(r["explainer"] for r in rows):
+            mine = [r for r in rows if r["explainer"] == name]
+            mean = lambda key, part: sum(r[part][key] for r in mine) / len(mine)  # noqa: E731
+            used = sum(r["used"] for r in mine) / len(mine)
+            budget = mine[0]["budget"]
+            cells = " | ".join(f"{mean(k, 'full'):.3f} → {mean(k, 'auto'):.3f}"
+                               for k in ("I", "D", "insertion_auc", "deletion_auc"))
+            lines.append(f"| {name} | {note.get(name, 'paper defaults')} | {len(mine)} | {budget:,} | {used:,.0f} | "
+                         f"{1 - used / budget:.0%} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:2] == ["--table"]:
+        print(table(sys.argv[2:]))
+    else:
+        main()

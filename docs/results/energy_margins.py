@@ -8,7 +8,11 @@ explainer (lower is better there).
 
 Usage:
     python docs/results/energy_margins.py docs/results/fsdd-gradient.csv docs/results/fsdd-sampling.csv \
-        docs/results/fsdd-reference.csv [--markdown] [--only-correct]
+        docs/results/fsdd-reference.csv [--markdown] [--first N] [--means]
+
+``--first N`` keeps the first N clips of ``earmark evaluate``'s balanced order (seed 0; needs the FSDD folder
+in ``$EARMARK_DATA``), so rows of a 300-clip run can be compared with a 20-clip rerun on the same clips.
+``--means`` also prints each group's mean metrics (and IG's completeness gap where the rows have it).
 """
 
 from __future__ import annotations
@@ -32,6 +36,29 @@ def read_rows(paths: list[Path]) -> list[dict]:
                 row["source"] = path.stem
                 rows.append(row)
     return rows
+
+
+def first_clips(n: int) -> set[str]:
+    """Names of the first ``n`` FSDD test clips in ``earmark evaluate``'s balanced order (seed 0)."""
+    import os
+
+    from earmark.data.datasets import open_dataset
+    from earmark.models import load_model
+
+    card = load_model("audionet-digits", "cpu").card
+    return {name for name, _, _ in open_dataset(data=os.environ.get("EARMARK_DATA"), card=card, split="test", n=n,
+                                                 seed=0)}
+
+
+def means(rows: list[dict]) -> dict[tuple[str, str, str], dict[str, float]]:
+    """{(source, explainer, domain): mean of every metric (and completeness_relative) over its rows}."""
+    groups: dict[tuple[str, str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        for m in list(METRICS) + ["completeness_gap", "completeness_relative"]:
+            if r.get(m) not in (None, ""):
+                groups[(r["source"], r["explainer"], r["transform"])][m].append(float(r[m]))
+    return {k: {m: sum(v) / len(v) for m, v in per.items()} | {"n": max(len(v) for v in per.values())}
+            for k, per in groups.items()}
 
 
 def margins(rows: list[dict], *, reference: str = "energy") -> dict[tuple[str, str, str], dict]:
@@ -66,8 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv", nargs="+", type=Path)
     parser.add_argument("--markdown", action="store_true", help="a markdown table (default: plain text)")
+    parser.add_argument("--first", type=int, default=None, help="only the first N clips of the balanced order")
+    parser.add_argument("--means", action="store_true", help="also print each group's mean metrics")
     args = parser.parse_args(argv)
-    table = margins(read_rows(args.csv))
+    rows = read_rows(args.csv)
+    if args.first:
+        keep = first_clips(args.first)
+        rows = [r for r in rows if r["clip"] in keep]
+    if args.means:
+        for (source, explainer, domain), st in sorted(means(rows).items()):
+            print("  ".join([source, explainer, domain, str(st.pop("n"))] + [f"{k} {v:.3f}" for k, v in st.items()]))
+    table = margins(rows)
     head = ["source", "explainer", "domain", "clips"] + [f"Δ{SHORT[m]}" for m in METRICS]
     if args.markdown:
         print("| " + " | ".join(head) + " |")

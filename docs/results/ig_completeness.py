@@ -6,7 +6,8 @@ Clips: the first ``--n`` of ``earmark evaluate``'s balanced order (seed 0), the 
 
 Usage (before/after the soft-RMS front end):
     python docs/results/ig_completeness.py --weights runs/audionet-round1.pt --floor 0.001 --n 20
-    python docs/results/ig_completeness.py --n 20                 # the bundled weights and floor
+    python docs/results/ig_completeness.py --n 20 --spacing uniform   # the bundled weights, the paper's path
+    python docs/results/ig_completeness.py --n 20                     # ... with the cubic path
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main(argv=None) -> int:
     parser.add_argument("--floor", type=float, default=None, help="the model's soft-RMS floor (default: its own)")
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--spacing", default="cubic", help="IG's path spacing: uniform (paper) or cubic")
     parser.add_argument("--data", default=os.environ.get("EARMARK_DATA"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -44,7 +46,8 @@ def main(argv=None) -> int:
     gaps, rel, first_jump = [], [], []
     for _name, wave, label in clips:
         label = int(label)
-        e = explain(model, wave, t, label, method="ig", n_steps=args.steps, baselines="zero")
+        e = explain(model, wave, t, label, method="ig", n_steps=args.steps, baselines="zero",
+                    spacing=args.spacing)
         c = e.completeness()
         gaps.append(c["gap"])
         rel.append(c["relative_gap"])
@@ -52,7 +55,7 @@ def main(argv=None) -> int:
             ends = model(torch.stack([torch.zeros_like(wave), wave / (2 * args.steps), wave]))[:, label]
         first_jump.append(float((ends[1] - ends[0]) / (ends[2] - ends[0])))
     out = {"model": args.model, "weights": args.weights or "bundled", "floor": float(model.level_floor) if hasattr(model, "level_floor") else None,
-           "clips": len(gaps), "n_steps": args.steps, "mean_gap": statistics.fmean(gaps),
+           "clips": len(gaps), "n_steps": args.steps, "spacing": args.spacing, "mean_gap": statistics.fmean(gaps),
            "mean_abs_gap": statistics.fmean(abs(g) for g in gaps), "mean_relative_gap": statistics.fmean(rel),
            "median_relative_gap": statistics.median(rel), "flagged": sum(r > 0.1 for r in rel),
            "mean_share_of_change_before_first_step": statistics.fmean(first_jump)}

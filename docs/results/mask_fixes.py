@@ -38,6 +38,34 @@ BUDGETS = {
 }
 
 
+def summary(lines: list[str]) -> str:
+    """Markdown: per method × domain, mean raw → fixed metrics over the clips every method finished."""
+    rows = [json.loads(line) for line in lines if line.strip()]
+    per_clip: dict[str, set] = {}
+    for r in rows:
+        per_clip.setdefault(r["clip"], set()).add((r["method"], r["transform"]))
+    full = max(len(v) for v in per_clip.values())
+    clips = {c for c, v in per_clip.items() if len(v) == full}
+    energy = {(r["clip"], r["transform"]): r["fixed"] for r in rows if r["method"] == "energy"}
+    out = ["| method | domain | clips | inert share | I raw → fixed | D raw → fixed | faithfulness raw → fixed "
+           "| margin over energy, fixed: I / D / faith | final size / score |",
+           "|---|---|---:|---:|---|---|---|---|---|"]
+    keys = sorted({(r["method"], r["transform"]) for r in rows if r["method"] != "energy"}, key=lambda k: (k[1], k[0]))
+    for method, domain in keys:
+        sel = [r for r in rows if (r["method"], r["transform"]) == (method, domain) and r["clip"] in clips]
+        if not sel:
+            continue
+        mean = lambda kind, m: sum(r[kind][m] for r in sel) / len(sel)  # noqa: E731
+        marg = [sum((r["fixed"][m] - energy[(r["clip"], domain)][m]) * (-1 if m == "D" else 1) for r in sel) / len(sel)
+                for m in ("I", "D", "faithfulness")]
+        size = (f"{sum(r['final_size'] for r in sel) / len(sel):.3f} / {sum(r['final_score'] for r in sel) / len(sel):.2f}"
+                if "final_size" in sel[0] else "")
+        out.append(f"| {method} | {domain} | {len(sel)} | {sum(r.get('inert_share', 0) for r in sel) / len(sel):.2f} | "
+                   + " | ".join(f"{mean('raw', m):.2f} → {mean('fixed', m):.2f}" for m in ("I", "D", "faithfulness"))
+                   + " | " + " / ".join(f"{v:+.2f}" for v in marg) + f" | {size} |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="audionet-digits")
@@ -48,7 +76,11 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", default=",".join(BUDGETS))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data", default=os.environ.get("EARMARK_DATA"))
+    parser.add_argument("--summary", action="store_true", help="print the markdown table of --out's rows and stop")
     args = parser.parse_args(argv)
+    if args.summary:
+        print(summary((args.out / "rows.jsonl").read_text().splitlines()))
+        return 0
     torch.set_num_threads(1)
     model = load_model(args.model, "cpu")
     if args.weights:
