@@ -96,8 +96,8 @@ def _model(box):
         _model_upload(box)
     try:
         model = sv.get_model(name)
-    except EarmarkError as exc:
-        box.error(str(exc))
+    except EarmarkError as exc:  # said once, on the page; the sidebar only points at it
+        box.caption("This model cannot be used: the reason is on the page.")
         st.session_state.model_error = f"The model '{sv.model_title(name)}' cannot be used: {exc} Pick another model in the sidebar."
         others = [sv.model_title(n) for n in names if n != name]
         if others:
@@ -117,7 +117,7 @@ def _model(box):
             try:
                 model = sv.get_model(name)
             except EarmarkError as exc:
-                box.error(str(exc))
+                box.caption("This window cannot be used: the reason is on the page.")
                 st.session_state.model_error = str(exc)
                 return name, None
             card = model.card
