@@ -454,6 +454,9 @@ def test_resample_odd_rates_bounded_in_memory():
     if pid == 0:  # child: tight caps, then every odd rate
         code = 1
         try:
+            # a forked child must not enter the parent's OpenMP pool (it would wait for threads that were
+            # not copied): torch runs single-threaded here
+            torch.set_num_threads(1)
             signal.alarm(30)
             with open("/proc/self/statm") as fh:
                 vm = int(fh.read().split()[0]) * resource.getpagesize()
