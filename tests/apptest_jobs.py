@@ -24,3 +24,18 @@ def settle(at: AppTest, timeout: float = TIMEOUT) -> AppTest:
         if not unfinished(at):
             break
     return at
+
+
+def run(at: AppTest, page: str | None = None, timeout: float = TIMEOUT) -> AppTest:
+    """One script run (on ``page`` if given) that must not raise."""
+    if page is not None:
+        at.session_state["_test_page"] = page
+    at.run(timeout=timeout)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def explain(at: AppTest) -> AppTest:
+    """Click Explain and wait for this session's jobs, as the page's polling fragment does in a browser."""
+    at.button(key="explain").click()
+    return settle(run(at))

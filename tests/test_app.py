@@ -17,7 +17,7 @@ import soundfile as sf
 
 from streamlit.testing.v1 import AppTest
 
-from apptest_jobs import settle, unfinished
+from apptest_jobs import explain, run, settle, unfinished
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "synth-tf"   # weights trained on demand and cached; the digit models may lack weights
@@ -41,19 +41,6 @@ def make_app(**state) -> AppTest:
     for k, v in state.items():
         at.session_state[k] = v
     return at
-
-
-def run(at: AppTest, page: str | None = None) -> AppTest:
-    if page is not None:
-        at.session_state["_test_page"] = page
-    at.run(timeout=TIMEOUT)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def explain(at: AppTest) -> AppTest:
-    at.button(key="explain").click()
-    return settle(run(at))
 
 
 def texts(at: AppTest) -> str:

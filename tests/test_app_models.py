@@ -15,7 +15,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import loader_models as lm
-from apptest_jobs import settle
+from apptest_jobs import explain, run, settle
 
 pytest.importorskip("transformers")
 pytestmark = [pytest.mark.timeout(1200), pytest.mark.filterwarnings("ignore")]
@@ -66,18 +66,6 @@ def app(models_dir, monkeypatch):
     at.session_state["p_explainer_ig_n_steps"] = 4
     at.session_state["p_explainer_freqrise_n_masks"] = 20
     return at
-
-
-def run(at: AppTest) -> AppTest:
-    at.run(timeout=600)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def explain(at: AppTest) -> AppTest:
-    """Click Explain and wait for this session's jobs, as the page's polling fragment does in a browser."""
-    at.button(key="explain").click()
-    return settle(run(at))
 
 
 def texts(at: AppTest) -> str:
