@@ -187,6 +187,19 @@ def extras_charts(exp, spec, grid, box=st) -> int:
     return len(plots)
 
 
+def budget_text(exp, spec) -> str:
+    """How much of its budget an anytime run used, for the line under the maps ("" for other methods)."""
+    extras = exp.extras
+    if not spec.anytime or "budget_used" not in extras or "budget_total" not in extras:
+        return ""
+    used, total = int(extras["budget_used"]), int(extras["budget_total"])
+    unit = spec.budget_unit
+    if used < total:
+        return f"converged after {used:,} of {total:,} {unit} (stop = auto: {1 - used / total:.0%} saved)"
+    how = "stop = auto, not converged earlier" if exp.params.get("stop") == "auto" else "stop = budget"
+    return f"all {total:,} {unit} ({how})"
+
+
 def explain_text(exp, scales, view: View, *, spec=None) -> str:
     """'What am I looking at' for the maps and players, in plain words for this result."""
     sal = scales["saliency"]

@@ -18,6 +18,28 @@ from .state import bind, param_key, reset_params
 #: Integer ranges at least this wide (high / low) get a log-scale slider of round values.
 LOG_COUNT_RATIO = 100
 
+#: Where the app starts from another value than the paper's (the declared default), per explainer ("*": all):
+#: a run ends when its map has converged instead of spending the whole budget (the budget stays the cap), and
+#: the sampling methods draw masks that reach the paper's 3,000-mask map with a third of the masks or fewer
+#: (README, "Fewer masks for the same map"). The paper's value stays one click away, labelled "(paper)", and
+#: "Reset to the paper's defaults" goes back to it; ``earmark evaluate`` keeps the papers' values.
+APP_DEFAULTS: dict[str, dict[str, Any]] = {
+    "*": {"stop": "auto"},
+    "freqrise": {"sampler": "sobol", "estimator": "control_variate"},
+    "relax": {"sampler": "antithetic"},
+}
+
+
+def start_value(p, owner_name: str = "") -> Any:
+    """The value a control starts at in the app: :data:`APP_DEFAULTS` where it names ``p``, else the paper's."""
+    value = {**APP_DEFAULTS["*"], **APP_DEFAULTS.get(owner_name, {})}.get(p.name, p.default)
+    return value if p.choices is None or value in p.choices else p.default
+
+
+def choice_label(p, start: Any) -> Callable[[Any], str]:
+    """Labels of a select's options; the paper's value is marked where the app starts elsewhere."""
+    return lambda v: f"{v} (paper)" if start != p.default and v == p.default else str(v)
+
 
 def round_values(low: float, high: float, default: Any, *, integer: bool) -> list:
     """1-2-3-5 values per decade in [low, high], with the ends and the default (sorted)."""
@@ -60,7 +82,8 @@ def _fmt(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int) else f"{v:g}"
 
 
-def param_widget(p, key: str, container=st, *, high: float | None = None, auto: Any = None) -> Any:
+def param_widget(p, key: str, container=st, *, high: float | None = None, auto: Any = None,
+                 start: Any = None) -> Any:
     """One widget for one declared parameter; returns its value (stored under ``v_<key>``).
 
     Args:
@@ -68,6 +91,7 @@ def param_widget(p, key: str, container=st, *, high: float | None = None, auto: 
         high: a tighter upper limit than the declared one (e.g. Nyquist for a generator frequency).
         auto: the value a negative setting stands for here; draws "auto (paper: …)" with a number input
             for a value of one's own.
+        start: the value the control starts at (default: the declared, i.e. the paper's, value).
     """
     label = p.name.replace("_", " ")
     if auto is not None:
@@ -82,14 +106,15 @@ def param_widget(p, key: str, container=st, *, high: float | None = None, auto: 
                                       format="%g")
     kind = widget_kind(p)
     top = p.high if high is None else min(float(p.high), float(high))
-    bind(f"v_{key}", key, default=p.default)
+    start = p.default if start is None else start
+    bind(f"v_{key}", key, default=start)
     value = st.session_state[key]
     if kind in ("slider", "log", "number") and p.low is not None and value is not None:
         clamped = min(max(value, type(p.default)(p.low)), type(p.default)(top))
         if clamped != value:
             st.session_state[key] = st.session_state[f"v_{key}"] = clamped
     if kind == "select":
-        return container.selectbox(label, list(p.choices), key=key, help=p.help)
+        return container.selectbox(label, list(p.choices), key=key, help=p.help, format_func=choice_label(p, start))
     if kind == "toggle":
         return container.toggle(label, key=key, help=p.help)
     if kind == "log":
@@ -134,7 +159,8 @@ def param_widgets(owner: str, name: str, params: Sequence, container=st, *, rese
     for p in params:
         auto = autos.get(p.name) if isinstance(p.default, (int, float)) and p.default < 0 else None
         values[p.name] = param_widget(p, param_key(owner, name, p.name), container,
-                                      high=(limits or {}).get(p.name), auto=auto)
+                                      high=(limits or {}).get(p.name), auto=auto,
+                                      start=start_value(p, name) if owner == "explainer" else p.default)
     if reset and params:
         container.button(reset, key=f"reset_{owner}_{name}", on_click=reset_params,
                          args=(owner, name, params), width="stretch")

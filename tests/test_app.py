@@ -306,7 +306,8 @@ def _job(at: AppTest):
 
 def test_a_job_survives_a_widget_change_and_a_page_switch_and_can_be_cancelled():
     service = _service()
-    at = run(make_app(w_seed=8080, w_explainer="freqrise", p_explainer_freqrise_n_masks=20000))
+    at = run(make_app(w_seed=8080, w_explainer="freqrise", p_explainer_freqrise_n_masks=20000,
+                      p_explainer_freqrise_stop="budget"))    # the whole budget: the run is still going
     service.pause()  # hold the job in the queue while the person clicks around
     try:
         at.button(key="explain").click()
@@ -373,3 +374,20 @@ def test_a_request_above_max_model_passes_is_refused_with_the_setting_named():
     at.button(key="explain").click()
     run(at)
     assert any("max_model_passes" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_sampling_and_mask_methods_start_at_stop_auto_with_the_paper_value_labelled():
+    """The app's runs end when the map has converged (the budget stays the cap); "budget" is the paper's."""
+    at = run(make_app(w_explainer="freqrise", p_explainer_freqrise_n_masks=600))
+    box = at.selectbox(key="p_explainer_freqrise_stop")
+    assert box.value == "auto" and "budget (paper)" in box.options
+    assert at.selectbox(key="p_explainer_freqrise_sampler").value == "sobol"         # a third of the masks
+    assert at.selectbox(key="p_explainer_freqrise_estimator").value == "control_variate"
+    explain(at)
+    line = next(c.value for c in at.caption if "forward / " in c.value)
+    assert ("converged after " in line and " of 600 masks (stop = auto" in line) or "all 600 masks (stop = auto" in line
+    assert any("--set stop=auto" in c.value for c in at.code)
+    at.button(key="reset_explainer_freqrise").click()       # the paper's defaults: the whole budget
+    run(at)
+    assert at.session_state["p_explainer_freqrise_stop"] == "budget"
+    assert at.session_state["p_explainer_freqrise_sampler"] == "bernoulli"

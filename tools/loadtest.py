@@ -16,9 +16,15 @@ scenario uses seeds no earlier scenario used, so nothing is answered from the ca
 Bounded: at most 40 sessions, ``--timeout`` seconds per scenario, only 127.0.0.1. No browser is needed (a
 real one would render on the same 2 cores as the server and measure itself as much as the server).
 
-Run (the README's table)::
+``--explainers ig freqrise ...`` runs the scenarios once per explainer (picked in the sidebar as a person
+would, the app's own defaults otherwise: ``stop="auto"``) and reports how much of its budget each run used
+(the line under the maps); with ``--sessions 1 --variants seeds`` that is the README's speed table.
+
+Run (the README's tables)::
 
     python tools/loadtest.py --sessions 1 8 30 --variants same seeds --out runs/loadtest.json
+    python tools/loadtest.py --sessions 1 --variants seeds --explainers saliency ig smoothgrad wam_sg \
+        freqrise relax learnable_mask minimal_mask --out runs/speed-app.json
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -37,6 +44,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SESSIONS = 40
+#: the line under the maps that says how much of its budget an anytime run used (dashboard.views.budget_text)
+BUDGET = re.compile(r"(converged after [\d,]+ of [\d,]+ \w+|all [\d,]+ (masks|steps))[^·*]*")
 
 
 @dataclass
@@ -45,12 +54,14 @@ class SessionResult:
     final: float | None = None      # ... to the final map (its uncertainty heatmap)
     error: str | None = None
     reruns: int = 0                 # fragment auto-reruns this session asked for
+    budget: str | None = None       # "converged after 1,200 of 3,000 masks ..." / "all 300 steps ..."
 
 
 @dataclass
 class Scenario:
     sessions: int
     variant: str
+    explainer: str | None = None
     results: list[SessionResult] = field(default_factory=list)
     rss_start_mb: float = 0.0
     rss_peak_mb: float = 0.0
@@ -61,7 +72,9 @@ class Scenario:
         firsts = [r.first for r in self.results if r.first is not None]
         finals = [r.final for r in self.results if r.final is not None and r.error is None]
         errors = [r.error for r in self.results if r.error]
-        return {"sessions": self.sessions, "variant": self.variant,
+        budgets = sorted({r.budget for r in self.results if r.budget})
+        return {"sessions": self.sessions, "variant": self.variant, "explainer": self.explainer,
+                "budget": budgets[0] if len(budgets) == 1 else (budgets or None),
                 "first_median": _median(firsts), "first_max": max(firsts, default=None),
                 "final_median": _median(finals), "final_max": max(finals, default=None),
                 "completed": len(finals), "errors": len(errors), "error_kinds": sorted(set(errors))[:3],
@@ -116,8 +129,10 @@ def rss_mb(pid: int) -> float:
 class Session:
     """A browser's side of the conversation, reduced to what the Explore page needs."""
 
-    def __init__(self, url: str, seed: int):
+    def __init__(self, url: str, seed: int, explainer: str | None = None):
         self.url, self.seed = url, seed
+        self.explainer = explainer             # the sidebar's label of the explainer to pick (None: the default)
+        self.picked = explainer is None
         self.ws = None
         self.page_hash = ""
         self.ids: dict[str, str] = {}          # widget key → widget id
@@ -136,6 +151,9 @@ class Session:
         if "w_seed" in self.ids:
             w = states.widgets.add()
             w.id, w.int_value = self.ids["w_seed"], self.seed
+        if self.explainer is not None and "w_explainer" in self.ids:
+            w = states.widgets.add()
+            w.id, w.string_value = self.ids["w_explainer"], self.explainer
         if click:
             w = states.widgets.add()
             w.id, w.trigger_value = self.ids["explain"], True
@@ -163,7 +181,7 @@ class Session:
 
     def _element(self, el) -> None:
         kind = el.WhichOneof("type")
-        if kind in ("button", "number_input"):
+        if kind in ("button", "number_input", "selectbox"):
             wid = getattr(el, kind).id
             key = wid.rsplit("-", 1)[-1] if wid.startswith("$$ID") else wid
             self.ids[key] = wid
@@ -175,6 +193,8 @@ class Session:
             if key == "fig_uncertainty" and self.result.final is None:
                 self.result.final = now                   # drawn only with the final result
                 self.done.set()
+        elif kind == "markdown" and self.clicked_at is not None and (m := BUDGET.search(el.markdown.body)):
+            self.result.budget = m.group(0)
         elif kind == "alert" and self.clicked_at is not None and el.alert.format == 1:   # ERROR
             self.result.error = self.result.error or el.alert.body[:160]
             self.done.set()
@@ -213,7 +233,10 @@ class Session:
                     if fid not in self.registered:
                         self.timers.pop(fid).cancel()
                 self.registered = set()
-                if "explain" in self.ids:
+                if not self.picked and "w_explainer" in self.ids:
+                    self.picked = True           # pick the explainer, as a person would, before the click
+                    asyncio.ensure_future(self.rerun())
+                elif "explain" in self.ids and self.picked:
                     self.ready.set()
 
     async def run(self, go: asyncio.Event, timeout: float) -> SessionResult:
@@ -249,9 +272,15 @@ class Session:
             self._handle(msg)
 
 
-async def scenario(url: str, pid: int, n: int, variant: str, seed0: int, timeout: float) -> Scenario:
-    sc = Scenario(n, variant)
-    sessions = [Session(url, seed0 if variant == "same" else seed0 + i) for i in range(n)]
+async def scenario(url: str, pid: int, n: int, variant: str, seed0: int, timeout: float,
+                   explainer: str | None = None) -> Scenario:
+    sc = Scenario(n, variant, explainer)
+    label = None
+    if explainer is not None:
+        from earmark.explainers import EXPLAINERS
+
+        label = EXPLAINERS.get(explainer).title
+    sessions = [Session(url, seed0 if variant == "same" else seed0 + i, label) for i in range(n)]
     go = asyncio.Event()
     sc.rss_start_mb = rss_mb(pid)
     peak = [sc.rss_start_mb]
@@ -268,7 +297,7 @@ async def scenario(url: str, pid: int, n: int, variant: str, seed0: int, timeout
         await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in sessions)), timeout)
     except asyncio.TimeoutError:
         pass  # sessions that are not ready click anyway once they are; their timeout counts
-    log(f"{n} × {variant}: {sum(s.ready.is_set() for s in sessions)} sessions drew the page in "
+    log(f"{n} × {variant}{f' × {explainer}' if explainer else ''}: {sum(s.ready.is_set() for s in sessions)} sessions drew the page in "
         f"{time.perf_counter() - t0:.1f} s; clicking Explain")
     started = time.perf_counter()
     go.set()
@@ -299,13 +328,31 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def speed_table(rows: list[dict]) -> str:
+    """One line per explainer: time to the first map, to the final map, and the budget the run used."""
+    lines = ["| explainer | sessions | first map (s) | final map (s) | budget used (app default `stop=auto`) | errors |",
+             "|---|---:|---:|---:|---|---:|"]
+    for r in rows:
+        lines.append(f"| {r['explainer']} | {r['sessions']} | {_fmt(r['first_median'])} | {_fmt(r['final_median'])} | "
+                     f"{r['budget'] or '—'} | {r['errors']} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 30], help="N per scenario (default: 1 8 30)")
     p.add_argument("--variants", nargs="+", default=["same", "seeds"], choices=["same", "seeds"])
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per scenario (default: %(default)s)")
+    p.add_argument("--explainers", nargs="+", default=None, metavar="NAME",
+                   help="run the scenarios once per explainer (default: the app's default explainer only)")
     p.add_argument("--out", default=None, help="write the rows as JSON here")
     args = p.parse_args(argv)
+    if args.explainers:
+        from earmark.explainers import EXPLAINERS
+
+        unknown = [e for e in args.explainers if e not in EXPLAINERS.names()]
+        if unknown:
+            p.error(f"unknown explainer(s) {', '.join(unknown)}; choose from {', '.join(EXPLAINERS.names())}")
     if any(not 1 <= n <= MAX_SESSIONS for n in args.sessions):
         p.error(f"sessions must lie in [1, {MAX_SESSIONS}]")
 
@@ -319,24 +366,24 @@ def main(argv: list[str] | None = None) -> int:
         # warm the server (model load, first kernels) with one session that is not measured
         warm = asyncio.run(scenario(url, proc.pid, 1, "same", 10_000, args.timeout))
         log(f"warm-up: {json.dumps(warm.row())}")
-        for k, n in enumerate(args.sessions):
-            for j, variant in enumerate(args.variants):
-                seed0 = 20_000 + 1000 * (len(args.variants) * k + j)
-                sc = asyncio.run(scenario(url, proc.pid, n, variant, seed0, args.timeout))
-                row = sc.row()
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-                if args.out:
-                    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-                    Path(args.out).write_text(json.dumps({"rows": rows, "sessions": [
-                        [asdict(r) for r in sc.results]]}, indent=2))
+        plan = [(e, n, v) for e in (args.explainers or [None]) for n in args.sessions for v in args.variants]
+        for k, (explainer, n, variant) in enumerate(plan):
+            seed0 = 20_000 + 1000 * k
+            sc = asyncio.run(scenario(url, proc.pid, n, variant, seed0, args.timeout, explainer))
+            row = sc.row()
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if args.out:
+                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.out).write_text(json.dumps({"rows": rows, "sessions": [
+                    [asdict(r) for r in sc.results]]}, indent=2))
     finally:
         proc.terminate()
         try:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
-    print(table(rows))
+    print(speed_table(rows) if args.explainers else table(rows))
     return 0
 
 

@@ -115,6 +115,8 @@ playhead()
 meta = exp.meta
 cost = (f"Explained class **{labels[exp.target]}** · {meta.get('seconds', 0):.2f} s on {meta.get('device', '?')} · "
         f"{meta.get('forward_passes', 0)} forward / {meta.get('backward_passes', 0)} backward passes")
+if used := views.budget_text(exp, spec):
+    cost += f" · {used}"
 if (check := exp.completeness()) is not None:  # IG: does the map add up to f(x) − f(baseline)?
     (st.warning if check["warning"] else st.caption)(check["warning"] or (
         f"IG completeness: the map adds up to f(x) − f(baseline) = {check['output_change']:+.3f} within "
