@@ -194,7 +194,7 @@ class Session:
                 self.result.final = now                   # drawn only with the final result
                 self.done.set()
         elif kind == "markdown" and self.clicked_at is not None and (m := BUDGET.search(el.markdown.body)):
-            self.result.budget = m.group(0)
+            self.result.budget = m.group(0).strip()
         elif kind == "alert" and self.clicked_at is not None and el.alert.format == 1:   # ERROR
             self.result.error = self.result.error or el.alert.body[:160]
             self.done.set()

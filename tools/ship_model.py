@@ -1,4 +1,4 @@
-"""Ship a fine-tuned digit model: its weights (fp16, with the front end's ``level_floor``) and card into assets.
+"""Ship a retrained digit model: its weights (fp16, with the front end's ``level_floor``) and card into assets.
 
 ``earmark train --out DIR`` writes ``DIR/<name>.pt`` and ``DIR/<name>.json``. This copies them into
 ``assets/models/``, stores the soft-RMS floor the run was trained with in the weights (runs started before
@@ -6,9 +6,10 @@ the floor became a buffer saved none, and weights without it load with the legac
 bundled card's held-out-speaker result (labelled as measured with the earlier recipe, which it was) and
 records how the starting weights and the synthetic speech were made.
 
-Usage:
+Usage (a fine-tune names the commit whose weights it started from; a run from scratch does not):
     python tools/ship_model.py runs/train-melcnn melcnn-digits --floor 0.03 --init-from 0fef759 \
         --speech-command "python tools/make_speech.py --out runs/speech/digits-8k.npz --takes 3 --heldout-takes 2"
+    python tools/ship_model.py runs/train-audionet audionet-digits --floor 0.03 --speech-command "..."
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def main(argv=None) -> int:
     parser.add_argument("run", type=Path, help="the --out folder of the training run")
     parser.add_argument("name", help="model name, e.g. audionet-digits")
     parser.add_argument("--floor", type=float, required=True, help="the soft-RMS floor the run trained with")
-    parser.add_argument("--init-from", required=True, help="commit whose bundled weights the run started from")
+    parser.add_argument("--init-from", default=None,
+                        help="commit whose bundled weights the run started from (a fine-tune; omit for a run from scratch)")
     parser.add_argument("--speech-command", required=True, help="the command that made the speech cache")
     args = parser.parse_args(argv)
     dest = models_dir()
@@ -46,18 +48,23 @@ def main(argv=None) -> int:
     for key in HELDOUT_KEYS:
         if key in old["metrics"]:
             card["metrics"][key] = old["metrics"][key]
+    how = "this fine-tune" if args.init_from else "this retraining"
     if "heldout_speaker" in old["metrics"]:
         card["metrics"]["heldout_speaker_note"] = ("measured with the round-1 recipe and front end (RMS floor 0.001, "
-                                                   "FSDD only); not re-run after this fine-tune")
+                                                   f"FSDD only); not re-run after {how}")
     card["training_command"] = card["training_command"].replace("--data ../../shared/data/fsdd",
                                                                 "--data ../shared/data/fsdd")
-    card["notes"] += (f" Fine-tuned from the bundled weights of commit {args.init_from} "
-                      f"(`git show {args.init_from}:assets/models/{args.name}.pt > {card['training_command'].split('--init ')[1].split()[0]}`), "
-                      f"whose front end had the floor 0.001, on FSDD's training split plus "
-                      f"{card['metrics'].get('synthetic_training_clips', 0)} synthetic espeak-ng clips "
-                      f"(`{args.speech_command}`; voices in earmark.data.speech, the bundled examples' voices en-us "
-                      "and f3 excluded). Accuracy by word position: the FSDD test clips with the word moved flush to "
-                      "the window's start / left centred / moved to its end.")
+    speech = (f"FSDD's training split plus {card['metrics'].get('synthetic_training_clips', 0)} synthetic espeak-ng "
+              f"clips (`{args.speech_command}`; voices in earmark.data.speech, the bundled examples' voices en-us "
+              "and f3 excluded). Accuracy by word position: the FSDD test clips with the word moved flush to "
+              "the window's start / left centred / moved to its end.")
+    if args.init_from:
+        card["notes"] += (f" Fine-tuned from the bundled weights of commit {args.init_from} "
+                          f"(`git show {args.init_from}:assets/models/{args.name}.pt > "
+                          f"{card['training_command'].split('--init ')[1].split()[0]}`), whose front end had the "
+                          f"floor 0.001, on {speech}")
+    else:
+        card["notes"] += f" Trained from scratch with the soft floor {args.floor:g} on {speech}"
     (dest / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"shipped {args.name} → {dest}")
     return 0

@@ -8,6 +8,7 @@ the map there and the final map with I, D and insertion/deletion AUC (the ``earm
 same seeds). One JSON line per (clip, explainer) in OUT/stop.jsonl (resumable).
 
     EARMARK_DATA=... python docs/results/anytime_stop_study.py --n 4 --explainers freqrise,relax --out runs/stop
+    EARMARK_DATA=... python docs/results/anytime_stop_study.py --table runs/stop [--jaccard 0.9 --se 0.6 --step-jaccard 0]
 """
 
 from __future__ import annotations
@@ -34,16 +35,20 @@ from earmark.evaluate import clip_seed
 METRICS = ["I", "D", "insertion_auc", "deletion_auc", "faithfulness"]
 
 
+#: the sampling rule's thresholds; ``--table --jaccard J --se S`` scores a looser (or stricter) rule post hoc
+RULE = {"jaccard": anytime.JACCARD_MIN, "se": anytime.SE_RATIO_MAX, "step-jaccard": anytime.STEP_JACCARD_MIN}
+
+
 def stop_point(row: dict) -> int:
-    """Where the current ``stop="auto"`` rule ends this run (the budget if it never does)."""
+    """Where the ``stop="auto"`` rule (:data:`RULE` for sampling) ends this run (the budget if it never does)."""
     a = anytime
     total, sampling = row["budget"], row["explainer"] in ("freqrise", "relax")
     for key, st in sorted(((int(k), v) for k, v in row["stats"].items())):
         if key >= total or st["conv"] is None:
             continue
-        if sampling and key >= a.MIN_MASKS and st["conv"] >= a.JACCARD_MIN and st["se"] <= a.SE_RATIO_MAX:
+        if sampling and key >= a.MIN_MASKS and st["conv"] >= RULE["jaccard"] and st["se"] <= RULE["se"]:
             return key
-        if not sampling and key >= a.MIN_STEPS and st["conv"] >= a.STEP_JACCARD_MIN and st["flat"]:
+        if not sampling and key >= a.MIN_STEPS and st["conv"] >= RULE["step-jaccard"] and st["flat"]:
             return key
     return total
 
@@ -174,6 +179,12 @@ if __name__ == "__main__":
     import sys
 
     if sys.argv[1:2] == ["--table"]:
-        print(table(sys.argv[2:]))
+        rest = sys.argv[2:]
+        for flag in ("--jaccard", "--se", "--step-jaccard"):
+            if flag in rest:
+                i = rest.index(flag)
+                RULE[flag[2:]] = float(rest[i + 1])
+                del rest[i:i + 2]
+        print(table(rest))
     else:
         main()
