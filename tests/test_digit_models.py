@@ -20,9 +20,9 @@ AUDIONET_PARAMS = (
     (1 * 100 * 3 + 100) + (100 * 64 * 3 + 64) + (64 * 128 * 3 + 128) + 3 * (128 * 128 * 3 + 128)
     + (16000 * 1024 + 1024) + (1024 * 512 + 512) + (512 * 10 + 10)
 )
-BUNDLED = {"audionet-digits": (AudioNet, 512, 0.95), "melcnn-digits": (MelCNN, 128, 0.97)}
+BUNDLED = {"audionet-digits": (AudioNet, 512, 0.96), "melcnn-digits": (MelCNN, 128, 0.97)}
 #: bundled espeak-ng digits (of 20) each shipped model must hear right
-BUNDLED_EXAMPLES_TARGET = {"audionet-digits": 13, "melcnn-digits": 20}
+BUNDLED_EXAMPLES_TARGET = {"audionet-digits": 18, "melcnn-digits": 20}   # issue 17: ≥ 18 and 20
 
 
 # ------------------------------------------------------------------------------------- architecture

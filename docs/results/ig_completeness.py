@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=os.environ.get("EARMARK_DATA"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    model = load_model(args.model, "cpu")
+    model = load_model(args.model, "cpu", shared=False)
     if args.weights:
         load_weights(model, args.weights)
     if args.floor is not None:

@@ -82,7 +82,7 @@ def main(argv=None) -> int:
         print(summary((args.out / "rows.jsonl").read_text().splitlines()))
         return 0
     torch.set_num_threads(1)
-    model = load_model(args.model, "cpu")
+    model = load_model(args.model, "cpu", shared=False)
     if args.weights:
         load_weights(model, args.weights)
     if args.floor is not None:
