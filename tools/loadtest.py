@@ -23,8 +23,8 @@ would, the app's own defaults otherwise: ``stop="auto"``) and reports how much o
 Run (the README's tables)::
 
     python tools/loadtest.py --sessions 1 8 30 --variants same seeds --out runs/loadtest.json
-    python tools/loadtest.py --sessions 1 --variants seeds --explainers saliency ig smoothgrad wam_sg \
-        freqrise relax learnable_mask minimal_mask --out runs/speed-app.json
+    python tools/loadtest.py --sessions 1 --variants seeds --explainers saliency ig smoothgrad wam_sg@dwt \
+        wam_ig@dwt freqrise relax learnable_mask minimal_mask energy --out runs/speed-app.json
 """
 
 from __future__ import annotations
@@ -129,10 +129,12 @@ def rss_mb(pid: int) -> float:
 class Session:
     """A browser's side of the conversation, reduced to what the Explore page needs."""
 
-    def __init__(self, url: str, seed: int, explainer: str | None = None):
+    def __init__(self, url: str, seed: int, explainer: str | None = None, transform: str | None = None):
         self.url, self.seed = url, seed
-        self.explainer = explainer             # the sidebar's label of the explainer to pick (None: the default)
-        self.picked = explainer is None
+        # the sidebar's labels to pick, one rerun each as a person would (the transform first: it changes the
+        # explainer menu's options, and with them that widget's id); then the picks are sent with every rerun
+        self.to_pick = [(k, v) for k, v in (("w_transform", transform), ("w_explainer", explainer)) if v is not None]
+        self.picks: list[tuple[str, str]] = []
         self.ws = None
         self.page_hash = ""
         self.ids: dict[str, str] = {}          # widget key → widget id
@@ -151,9 +153,10 @@ class Session:
         if "w_seed" in self.ids:
             w = states.widgets.add()
             w.id, w.int_value = self.ids["w_seed"], self.seed
-        if self.explainer is not None and "w_explainer" in self.ids:
-            w = states.widgets.add()
-            w.id, w.string_value = self.ids["w_explainer"], self.explainer
+        for key, label in self.picks:
+            if key in self.ids:
+                w = states.widgets.add()
+                w.id, w.string_value = self.ids[key], label
         if click:
             w = states.widgets.add()
             w.id, w.trigger_value = self.ids["explain"], True
@@ -191,8 +194,8 @@ class Session:
             if key in ("fig_saliency_partial", "fig_saliency") and self.result.first is None:
                 self.result.first = now                   # a partial estimate, IG's first look, or the final
             if key == "fig_uncertainty" and self.result.final is None:
-                self.result.final = now                   # drawn only with the final result
-                self.done.set()
+                self.result.final = now                   # drawn only with the final result (done at the
+                                                          # run's end, after the line under the maps)
         elif kind == "markdown" and self.clicked_at is not None and (m := BUDGET.search(el.markdown.body)):
             self.result.budget = m.group(0).strip()
         elif kind == "alert" and self.clicked_at is not None and el.alert.format == 1:   # ERROR
@@ -228,15 +231,17 @@ class Session:
                     task.cancel()
         elif kind == "script_finished":
             status = msg.script_finished
+            if self.result.final is not None:
+                self.done.set()
             if status == 0:          # a full run: fragments it did not draw stop polling
                 for fid in list(self.timers):
                     if fid not in self.registered:
                         self.timers.pop(fid).cancel()
                 self.registered = set()
-                if not self.picked and "w_explainer" in self.ids:
-                    self.picked = True           # pick the explainer, as a person would, before the click
+                if self.to_pick and self.to_pick[0][0] in self.ids:
+                    self.picks.append(self.to_pick.pop(0))   # pick the next control before the click
                     asyncio.ensure_future(self.rerun())
-                elif "explain" in self.ids and self.picked:
+                elif "explain" in self.ids and not self.to_pick:
                     self.ready.set()
 
     async def run(self, go: asyncio.Event, timeout: float) -> SessionResult:
@@ -275,12 +280,15 @@ class Session:
 async def scenario(url: str, pid: int, n: int, variant: str, seed0: int, timeout: float,
                    explainer: str | None = None) -> Scenario:
     sc = Scenario(n, variant, explainer)
-    label = None
+    label = tlabel = None
     if explainer is not None:
         from earmark.explainers import EXPLAINERS
+        from earmark.transforms import TRANSFORMS
 
-        label = EXPLAINERS.get(explainer).title
-    sessions = [Session(url, seed0 if variant == "same" else seed0 + i, label) for i in range(n)]
+        name, _, tname = explainer.partition("@")
+        label = EXPLAINERS.get(name).title
+        tlabel = TRANSFORMS.get(tname).title if tname else None
+    sessions = [Session(url, seed0 if variant == "same" else seed0 + i, label, tlabel) for i in range(n)]
     go = asyncio.Event()
     sc.rss_start_mb = rss_mb(pid)
     peak = [sc.rss_start_mb]
@@ -343,14 +351,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 30], help="N per scenario (default: 1 8 30)")
     p.add_argument("--variants", nargs="+", default=["same", "seeds"], choices=["same", "seeds"])
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per scenario (default: %(default)s)")
-    p.add_argument("--explainers", nargs="+", default=None, metavar="NAME",
-                   help="run the scenarios once per explainer (default: the app's default explainer only)")
+    p.add_argument("--explainers", nargs="+", default=None, metavar="NAME[@TRANSFORM]",
+                   help="run the scenarios once per explainer, in the app's default transform or TRANSFORM "
+                        "(wam_sg@dwt); default: the app's default explainer only")
     p.add_argument("--out", default=None, help="write the rows as JSON here")
     args = p.parse_args(argv)
     if args.explainers:
         from earmark.explainers import EXPLAINERS
 
-        unknown = [e for e in args.explainers if e not in EXPLAINERS.names()]
+        unknown = [e for e in args.explainers if e.partition("@")[0] not in EXPLAINERS.names()]
         if unknown:
             p.error(f"unknown explainer(s) {', '.join(unknown)}; choose from {', '.join(EXPLAINERS.names())}")
     if any(not 1 <= n <= MAX_SESSIONS for n in args.sessions):

@@ -120,8 +120,12 @@ def clear_cache() -> None:
 def warm_up(model: EarmarkModel) -> EarmarkModel:
     """Measure the model's best chunk sizes here (:func:`earmark.probe.chunk_size`, cached) and make one
     batched forward and backward pass at that size, so that the first explanation a person asks for does
-    not also pay for the measurement and the kernels' one-off set-up (~1 s for AudioNet here)."""
+    not also pay for the measurement and the kernels' one-off set-up (~1 s for AudioNet here). It also
+    builds one optimiser: the first ``torch.optim`` optimiser of a process imports ``torch._dynamo``
+    (1.3 s here), which the mask methods' first step would otherwise pay for."""
     from ..probe import chunk_size
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
