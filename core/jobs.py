@@ -631,6 +631,19 @@ class JobSettings:
                    cache_bytes=_env_int(env, "EARMARK_RESULT_CACHE_MB", d.cache_bytes // 2 ** 20, 1) * 2 ** 20)
 
 
+def poll_interval(watchers: int, *, base: float = 0.5, full_rate: int = 4, cap: float = 4.0) -> float:
+    """Seconds between two polls of a page watching a job, given how many sessions watch jobs on the server.
+
+    Every poll re-runs a fragment of the page (Python, under the GIL) and redraws its heatmaps, so the polls
+    of a whole classroom compete with the jobs they watch: up to ``full_rate`` watchers poll every ``base``
+    seconds, more share that rate (30 watchers: every 3.75 s each), at most ``cap`` seconds apart.
+
+    >>> poll_interval(1), poll_interval(8), poll_interval(30), poll_interval(100)
+    (0.5, 1.0, 3.75, 4.0)
+    """
+    return min(cap, base * max(1.0, watchers / full_rate))
+
+
 class JobService:
     """A worker pool with a fair, bounded queue, merging of identical specs and a result cache.
 
@@ -772,6 +785,12 @@ class JobService:
             job._set_status("cancelled", error="Cancelled before it started.")
 
     # ---- queue state -------------------------------------------------------------------------------
+    def watchers(self) -> int:
+        """Sessions attached to jobs that have not ended (queued or running), counted once per job."""
+        with self._lock:
+            jobs = list(self._running) + [j for q in self._queues.values() for j in q]
+            return sum(len(j.sessions) for j in jobs)
+
     def order(self) -> list[Job]:
         """The waiting jobs in the order they will start (round-robin over sessions)."""
         with self._lock:
@@ -973,4 +992,4 @@ def explanation_work(spec: JobSpec, model, x: Tensor, transform, *, batch_size: 
 
 __all__ = ["BudgetExceeded", "EXPLAINER_PASSES", "Job", "JobCancelled", "JobContext", "JobError", "JobService",
            "JobSettings", "JobSpec", "KINDS", "QueueFull", "ResultCache", "estimate_passes", "explanation_work",
-           "nbytes", "run_foreground", "work_units"]
+           "nbytes", "poll_interval", "run_foreground", "work_units"]

@@ -16,7 +16,8 @@ import streamlit as st
 
 from . import services as sv
 
-#: Seconds between two polls (the heatmap is redrawn about twice a second).
+#: Seconds between two polls (the heatmap is redrawn about twice a second) while few sessions watch jobs;
+#: a classroom shares that rate (:func:`earmark.jobs.poll_interval`).
 POLL_SECONDS = 0.5
 
 
@@ -59,7 +60,9 @@ def watch(job, *, key: str, draw: Callable[[Any], None] | None = None, wait: flo
         while job.partial is None and not job.finished and time.monotonic() < deadline:
             job.wait(max(0.0, deadline - time.monotonic()), since=job.version)
 
-    @st.fragment(run_every=POLL_SECONDS)
+    from earmark.jobs import poll_interval
+
+    @st.fragment(run_every=poll_interval(sv.job_service().watchers(), base=POLL_SECONDS))
     def _live() -> None:
         if job.finished:
             st.rerun()  # the page draws the result (or the job's message) in a full run

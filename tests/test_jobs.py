@@ -243,6 +243,24 @@ def test_fair_order_across_two_sessions(service):
     assert ran == ["a1", "b1", "a2", "a3"]
 
 
+def test_a_classroom_shares_the_poll_rate(service):
+    """Pages poll less often when many sessions watch jobs: their polls compete with the jobs for the GIL."""
+    from earmark.jobs import poll_interval
+
+    block, release = blocker(service)
+    base = service.watchers()                      # the blocking job's own session
+    s1 = JobSpec.create(clip_hash="c1", model="m", transform="time", explainer="energy")
+    s2 = JobSpec.create(clip_hash="c2", model="m", transform="time", explainer="energy")
+    a = service.submit(s1, lambda ctx: 1, session="alice")
+    assert service.submit(s1, lambda ctx: 1, session="bob") is a       # merged: two watchers, one job
+    b = service.submit(s2, lambda ctx: 2, session="carol")
+    assert service.watchers() == base + 3
+    release.set()
+    assert a.wait(30) and b.wait(30) and block.wait(30)
+    assert service.watchers() == 0
+    assert [poll_interval(n) for n in (0, 1, 4, 8, 30, 10_000)] == [0.5, 0.5, 0.5, 1.0, 3.75, 4.0]
+
+
 def test_the_queue_stays_bounded(service):
     block, release = blocker(service)
     noop = lambda ctx: None  # noqa: E731
