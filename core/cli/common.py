@@ -27,26 +27,24 @@ def seed_arg(text: str) -> int:
     return value
 
 
-def positive_int(text: str) -> int:
-    """A whole number ≥ 1 (``--n``, ``--steps``, ``--batch-size``, ``--epochs``, ``--threads``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text}")
-    return value
+def _whole_at_least(low: int):
+    """An argparse type: a whole number ≥ ``low``, with a one-line message otherwise."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {low}, not {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {low}, not {text}")
+        return value
+    parse.__name__ = "whole number"
+    return parse
 
 
-def nonneg_int(text: str) -> int:
-    """A whole number ≥ 0 (``--curve``, where 0 means off)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, not {text}")
-    return value
+#: A whole number ≥ 1 (``--n``, ``--steps``, ``--batch-size``, ``--epochs``, ``--threads``).
+positive_int = _whole_at_least(1)
+#: A whole number ≥ 0 (``--curve``, where 0 means off).
+nonneg_int = _whole_at_least(0)
 
 
 def positive_int_list(text: str) -> tuple[int, ...]:

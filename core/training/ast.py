@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -37,7 +36,7 @@ from torch import Tensor, nn
 from ..audio import resample
 from ..errors import ConfigError, ModelError
 from ..data.fsdd import CREDIT, LABELS, SAMPLE_RATE as FSDD_RATE, load_split
-from .digits import TrainConfig, augment, default_checkpoint_dir
+from .digits import TrainConfig, augment, default_checkpoint_dir, load_checkpoint, save_checkpoint
 
 NAME = "ast-digits"
 SAMPLE_RATE = 16_000
@@ -291,16 +290,10 @@ def train_ast(
     record = {"seed": seed, "exclude_speaker": exclude_speaker, **asdict(cfg)}
 
     start_epoch, history = 0, []
-    if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ck.get("config") == json.dumps(record, sort_keys=True):
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            sched.load_state_dict(ck["scheduler"])
-            gen.set_state(ck["generator"])
-            torch.set_rng_state(ck["torch_rng"])
-            start_epoch, history = int(ck["epoch"]), json.loads(ck["history"])
-            log(f"# resumed {run_id} seed {seed} after epoch {start_epoch}")
+    restored = load_checkpoint(ckpt_path, model=model, opt=opt, sched=sched, gen=gen, record=record) if resume else None
+    if restored is not None:
+        start_epoch, history = restored
+        log(f"# resumed {run_id} seed {seed} after epoch {start_epoch}")
     if start_epoch == 0:
         log(f"# {run_id} seed {seed}: {len(train_set)} training clips x {cfg.views} views, "
             f"{len(test_set)} test clips" + (f", held-out {exclude_speaker} ({len(held_set)})" if held_set else "")
@@ -338,13 +331,8 @@ def train_ast(
                         "test_acc": test_acc, "heldout_acc": held_acc, "seconds": seconds})
         log(f"{epoch + 1:5d}  {total / n:.4f}  {correct / n:.4f}     {test_acc:.4f}"
             + (f"    {held_acc:.4f}" if held_acc is not None else "") + f"  {seconds:7.1f}")
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                    "torch_rng": torch.get_rng_state(), "epoch": epoch + 1, "history": json.dumps(history),
-                    "config": json.dumps(record, sort_keys=True)}, tmp)
-        os.replace(tmp, ckpt_path)
+        save_checkpoint(ckpt_path, model=model, opt=opt, sched=sched, gen=gen, epoch=epoch + 1, history=history,
+                        record=record)
 
     model.eval()
     train_seconds = sum(r["seconds"] for r in history)

@@ -151,6 +151,38 @@ def accuracy(model: nn.Module, data: DigitSet, *, batch_size: int = 100) -> floa
     return float((predict(model, data.waves, batch_size=batch_size) == data.labels).float().mean())
 
 
+# --------------------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path: Path, *, model: nn.Module, opt, sched, gen: torch.Generator, epoch: int,
+                    history: list, record: dict) -> None:
+    """Everything a run needs to resume after ``epoch`` (written atomically: an interrupted save leaves the
+    previous checkpoint)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({
+        "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+        "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch,
+        "history": json.dumps(history), "config": json.dumps(record, sort_keys=True),
+    }, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, *, model: nn.Module, opt, sched, gen: torch.Generator,
+                    record: dict) -> tuple[int, list] | None:
+    """Restore a run saved by :func:`save_checkpoint` with the same settings ``record``; returns
+    ``(epochs done, history)``, or ``None`` when there is no checkpoint or it is from other settings."""
+    if not path.exists():
+        return None
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    if ck.get("config") != json.dumps(record, sort_keys=True):
+        return None
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    sched.load_state_dict(ck["scheduler"])
+    gen.set_state(ck["generator"])
+    torch.set_rng_state(ck["torch_rng"])
+    return int(ck["epoch"]), json.loads(ck["history"])
+
+
 # --------------------------------------------------------------------------------------- the run
 @dataclass(frozen=True)
 class RunResult:
@@ -281,15 +313,9 @@ def train(
 
     start_epoch, history = 0, []
     if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ck.get("config") == json.dumps(cfg_record, sort_keys=True):
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            sched.load_state_dict(ck["scheduler"])
-            gen.set_state(ck["generator"])
-            torch.set_rng_state(ck["torch_rng"])
-            start_epoch = int(ck["epoch"])
-            history = json.loads(ck["history"])
+        restored = load_checkpoint(ckpt_path, model=model, opt=opt, sched=sched, gen=gen, record=cfg_record)
+        if restored is not None:
+            start_epoch, history = restored
             log(f"# resumed {run_id} seed {seed} after epoch {start_epoch} from {ckpt_path}")
         else:
             log(f"# checkpoint {ckpt_path} is from other settings; starting afresh")
@@ -338,14 +364,8 @@ def train(
             + (f"  {held_acc:.4f}     " if held_acc is not None else "")
             + (f"  {voices_acc:.4f}    " if voices_acc is not None else "")
             + f"  {sched.get_last_lr()[0]:.2e}  {seconds:7.1f}")
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch + 1,
-            "history": json.dumps(history), "config": json.dumps(cfg_record, sort_keys=True),
-        }, tmp)
-        os.replace(tmp, ckpt_path)
+        save_checkpoint(ckpt_path, model=model, opt=opt, sched=sched, gen=gen, epoch=epoch + 1, history=history,
+                        record=cfg_record)
 
     # Measure what is shipped: the fp16-rounded weights, reloaded with weights_only=True.
     out.mkdir(parents=True, exist_ok=True)
