@@ -262,7 +262,7 @@ def bench_markdown(rows: Sequence[BenchRow], *, meta: Mapping[str, Any], skipped
     lines.append("- floor: the model alone for the same passes at its best batch size, timed in the same run; "
                  "targets: ratio ≤ 1.3 (sampling), ≤ 1.5 (gradient, mask optimisation)")
     if meta.get("chunks"):
-        lines.append(f"- chunk sizes measured at warm-up ({meta.get('threads')} thread(s)): "
+        lines.append(f"- chunk sizes used (fixed per clip length and pass kind) ({meta.get('threads')} thread(s)): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(meta["chunks"].items())))
     if meta.get("quick"):
         lines.append("- **quick run: tiny budgets, a smoke test; the ratios are not representative**")

@@ -11,10 +11,8 @@ Explainers and metrics then only say what is specific to them.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
-import time
 import weakref
 from typing import Callable, Literal
 
@@ -102,8 +100,8 @@ def baseline_coeffs(z: Tensor, kind: BaselineKind | Tensor) -> Tensor:
 def default_batch_size(device: torch.device, num_samples: int, *, backward: bool) -> int:
     """The most items per model call the device's memory allows (``$EARMARK_BATCH`` if set).
 
-    On a CUDA device this is also the chunk used; elsewhere :func:`chunk_size` measures the best chunk up
-    to this bound.
+    On a CUDA device this is also the chunk used; elsewhere :func:`chunk_size` takes a fixed chunk within
+    this bound.
     """
     if os.environ.get("EARMARK_BATCH"):
         text = os.environ["EARMARK_BATCH"].strip()
@@ -136,84 +134,51 @@ def available_memory() -> float:
         return 8e9
 
 
-#: Chunk sizes tried by :func:`measure_chunk` (up to the memory bound), smallest first.
-CHUNK_CANDIDATES = (4, 8, 16, 32, 64, 128, 256, 512)
-#: Seconds one measurement may take (per pass kind); it stops at the first size past that.
-MEASURE_BUDGET_S = 1.0
-#: A size must beat the best so far by this factor per item to count as better (timings are noisy).
-MEASURE_MARGIN = 0.97
+#: Samples per model call on the CPU for a forward pass (half that when the graph is kept for a gradient).
+#: The chunk is a fixed function of the clip length and the pass kind, never of a timing: a CPU library may
+#: pick other kernels for other batch sizes, so a chunk measured on a busy machine gave other bits for the
+#: same seed. 2**19 samples is 64 one-second 8 kHz clips per call: large enough that a call's fixed cost is
+#: amortised and a core taken by another process stalls few calls.
+CPU_CHUNK_SAMPLES = 1 << 19
+#: The most items per CPU call, whatever the clip length.
+CPU_CHUNK_MAX = 64
 
 _CHUNKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _CHUNKS_LOCK = threading.Lock()
 
 
-def _time_items(model, x: Tensor, *, backward: bool) -> float:
-    """Seconds for one call of ``model`` on the (B, L) batch ``x`` (with a gradient to the input if asked)."""
-    if x.device.type == "cuda":
-        torch.cuda.synchronize(x.device)
-    start = time.perf_counter()
-    if backward:
-        z = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            torch.autograd.grad(model(z)[:, 0].sum(), z)
-    else:
-        with torch.inference_mode():
-            model(x)
-    if x.device.type == "cuda":
-        torch.cuda.synchronize(x.device)
-    return time.perf_counter() - start
-
-
-def measure_chunk(model, device: torch.device, num_samples: int, *, backward: bool,
-                  budget_s: float = MEASURE_BUDGET_S) -> int:
-    """The chunk size with the lowest time per item for ``model`` here, by a short measurement.
-
-    Sizes of :data:`CHUNK_CANDIDATES` up to :func:`default_batch_size` are timed in turn (one call each,
-    after one untimed call at the smallest size) on quiet random clips, until one is slower per item than
-    the best so far twice in a row or :data:`MEASURE_BUDGET_S` is spent. A larger size has to beat the
-    best by 3 %.
-    """
-    cap = default_batch_size(device, num_samples, backward=backward)
-    sizes = [c for c in CHUNK_CANDIDATES if c <= cap] or [cap]
-    gen = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(sizes[-1], num_samples, generator=gen, device=device) * 0.1
-    _time_items(model, x[:sizes[0]], backward=backward)                 # one-off kernel set-up
-    best, best_per_item, spent, worse = sizes[0], math.inf, 0.0, 0
-    for b in sizes:
-        seconds = _time_items(model, x[:b], backward=backward)
-        spent += seconds
-        if seconds / b < best_per_item * MEASURE_MARGIN:
-            best, best_per_item, worse = b, seconds / b, 0
-        else:
-            worse += 1
-        if worse >= 2 or spent > budget_s:
-            break
-    return best
+def cpu_chunk(num_samples: int, *, backward: bool) -> int:
+    """Items per CPU model call for clips of ``num_samples``: the largest power of two within
+    :data:`CPU_CHUNK_SAMPLES` (halved with a gradient) and :data:`CPU_CHUNK_MAX`, at least 1."""
+    budget = CPU_CHUNK_SAMPLES // (2 if backward else 1)
+    items = max(1, min(CPU_CHUNK_MAX, budget // max(1, int(num_samples))))
+    return 1 << (items.bit_length() - 1)
 
 
 def chunk_size(model, device: torch.device, num_samples: int, *, backward: bool) -> int:
     """Items per model call for ``model`` on ``device``: ``$EARMARK_BATCH``; the memory bound on CUDA;
-    else measured once per (model, device, threads, clip length, pass kind) and cached for the process.
+    else :func:`cpu_chunk` within the memory bound.
 
-    A chunk only groups the same per-item computations, but a CPU library may pick other kernels for
-    other batch sizes (results then differ in the last bits); set ``EARMARK_BATCH`` to pin it when maps
-    must be bit-identical across processes or machines.
+    The same (clip length, pass kind) always gives the same chunk on a machine with the memory free, so
+    the same seed gives the same bits whatever the load. The chunk used is recorded per model
+    (:func:`measured_chunks`) for the provenance and ``earmark bench``.
     """
     if os.environ.get("EARMARK_BATCH") or device.type == "cuda":
-        return default_batch_size(device, num_samples, backward=backward)
+        size = default_batch_size(device, num_samples, backward=backward)
+    else:
+        size = min(cpu_chunk(num_samples, backward=backward),
+                   default_batch_size(device, num_samples, backward=backward))
     key = (str(device), torch.get_num_threads(), int(num_samples), bool(backward))
     with _CHUNKS_LOCK:
         try:
-            table = _CHUNKS.setdefault(model, {})
-        except TypeError:                                       # not weak-referenceable: measure each time
-            table = {}
-        if key not in table:
-            table[key] = measure_chunk(model, device, num_samples, backward=backward)
-        return table[key]
+            _CHUNKS.setdefault(model, {})[key] = size
+        except TypeError:                                       # not weak-referenceable: not recorded
+            pass
+    return size
 
 
 def measured_chunks(model) -> dict[tuple, int]:
-    """The chunk sizes measured so far for ``model``: ``{(device, threads, length, backward): size}``."""
+    """The chunk sizes used so far for ``model``: ``{(device, threads, length, backward): size}``."""
     with _CHUNKS_LOCK:
         return dict(_CHUNKS.get(model, {}))
 

@@ -12,7 +12,7 @@ from earmark import probe as probe_mod
 from earmark.explainers import explain
 from earmark.models.audionet import CHANNELS, AudioNet, rms_normalise
 from earmark.models.base import from_module
-from earmark.probe import Probe, chunk_size, measure_chunk, measured_chunks
+from earmark.probe import Probe, chunk_size, measured_chunks
 from earmark.transforms import get_transform
 
 
@@ -57,27 +57,18 @@ def tiny():
     return from_module(lin, sample_rate=8000, num_samples=64, labels=["a", "b"])
 
 
-def test_chunk_is_measured_once_per_model_and_kind_and_cached(monkeypatch):
+def test_cpu_chunk_is_a_fixed_function_of_length_and_pass_kind_and_is_recorded(monkeypatch):
+    """No timing decides the chunk (the same seed must give the same bits whatever the load)."""
     monkeypatch.delenv("EARMARK_BATCH", raising=False)
-    calls = []
-    real = probe_mod.measure_chunk
-    monkeypatch.setattr(probe_mod, "measure_chunk", lambda *a, **k: calls.append(k["backward"]) or real(*a, **k))
     model, cpu = tiny(), torch.device("cpu")
-    first = chunk_size(model, cpu, 64, backward=False)
-    assert chunk_size(model, cpu, 64, backward=False) == first and calls == [False]
-    chunk_size(model, cpu, 64, backward=True)
-    assert calls == [False, True]
-    assert first in probe_mod.CHUNK_CANDIDATES
-    key = ("cpu", torch.get_num_threads(), 64, False)
-    assert measured_chunks(model)[key] == first
-    assert chunk_size(tiny(), cpu, 64, backward=False) and len(calls) == 3     # another model: its own
-
-
-def test_measurement_picks_the_fastest_size_per_item(monkeypatch):
-    """With a fake clock where 32 items per call is cheapest per item, the measurement picks 32."""
-    cost = {4: 4 * 1.0, 8: 8 * 0.8, 16: 16 * 0.6, 32: 32 * 0.4, 64: 64 * 0.5, 128: 128 * 0.55, 256: 256 * 0.6}
-    monkeypatch.setattr(probe_mod, "_time_items", lambda model, x, backward: cost.get(x.shape[0], 1e9) * 1e-4)
-    assert measure_chunk(tiny(), torch.device("cpu"), 64, backward=False) == 32
+    assert chunk_size(model, cpu, 64, backward=False) == probe_mod.CPU_CHUNK_MAX
+    assert probe_mod.cpu_chunk(8000, backward=False) == 64 and probe_mod.cpu_chunk(8000, backward=True) == 32
+    assert probe_mod.cpu_chunk(160_000, backward=False) == 2 and probe_mod.cpu_chunk(160_000, backward=True) == 1
+    assert probe_mod.cpu_chunk(10**9, backward=True) == 1
+    sizes = [probe_mod.cpu_chunk(n, backward=b) for n in (100, 8000, 12345, 16000, 10**6) for b in (0, 1)]
+    assert all(s & (s - 1) == 0 for s in sizes)                                     # powers of two
+    assert chunk_size(model, cpu, 8000, backward=True) == 32
+    assert measured_chunks(model)[("cpu", torch.get_num_threads(), 8000, True)] == 32
 
 
 def test_earmark_batch_overrides_the_measurement(monkeypatch):
@@ -152,4 +143,4 @@ def test_bench_adds_the_side_by_side_run_and_the_masks_to_quality_curve(tmp_path
     assert all(-1 <= p["spearman"] <= 1 and 0 <= p["top10"] <= 1 for p in points)
     md = (tmp_path / "bench.md").read_text()
     assert "Side by side" in md and "Masks to quality" in md and "masks to reach the bar" in md
-    assert "chunk sizes measured" in md
+    assert "chunk sizes used" in md

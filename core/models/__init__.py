@@ -118,9 +118,9 @@ def clear_cache() -> None:
 
 
 def warm_up(model: EarmarkModel) -> EarmarkModel:
-    """Measure the model's best chunk sizes here (:func:`earmark.probe.chunk_size`, cached) and make one
-    batched forward and backward pass at that size, so that the first explanation a person asks for does
-    not also pay for the measurement and the kernels' one-off set-up (~1 s for AudioNet here). It also
+    """Make one batched forward and backward pass at the chunk sizes the explainers will use
+    (:func:`earmark.probe.chunk_size`), so that the first explanation a person asks for does not also pay
+    for the kernels' one-off set-up (~1 s for AudioNet here). It also
     builds one optimiser: the first ``torch.optim`` optimiser of a process imports ``torch._dynamo``
     (1.3 s here), which the mask methods' first step would otherwise pay for."""
     from ..probe import chunk_size
