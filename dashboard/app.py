@@ -9,18 +9,13 @@ use it, because ``AppTest`` reruns only the page script of a ``st.navigation`` a
 from __future__ import annotations
 
 import runpy
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` puts only dashboard/ on the path
-    sys.path.insert(0, str(ROOT))
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from earmark.errors import EarmarkError  # noqa: E402
-from dashboard import figures, sidebar, state  # noqa: E402
-from dashboard.state import init_state  # noqa: E402
+from earmark.errors import EarmarkError
+from dashboard import figures, sidebar, state
+from dashboard.state import init_state
 
 #: A wider sidebar so method and model names fit; less padding above the page so one result fits a screen.
 CSS = ("<style>section[data-testid='stSidebar']{min-width:320px;}"

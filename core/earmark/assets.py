@@ -13,7 +13,7 @@ from pathlib import Path
 def assets_dir() -> Path:
     """The assets folder: ``$EARMARK_ASSETS`` or ``<repo>/assets``."""
     override = os.environ.get("EARMARK_ASSETS")
-    return Path(override).expanduser() if override else Path(__file__).resolve().parents[1] / "assets"
+    return Path(override).expanduser() if override else Path(__file__).resolve().parents[2] / "assets"
 
 
 def models_dir() -> Path:
