@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from earmark.display import ColourScale, silent_cells
+from earmark.display import ColourScale, shown_live, silent_cells
 
 FONT = dict(size=15)
 HEIGHT = 300
@@ -153,7 +153,7 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
         region: ``{"x": (t0, t1), "y": (f0, f1)}`` a chosen box, outlined.
         y_title: write the frequency axis title (off for a map drawn beside another on the same axis).
     """
-    img = scale.shown(getattr(d, what), normalise=normalise)
+    img = scale.shown(shown_live(getattr(d, what), getattr(d, "live", None)), normalise=normalise)
     zmax = 1.0 if normalise else scale.zmax
     zmin = (-1.0 if scale.diverging else 0.0) if normalise else scale.zmin
     label = scale.label + (" (norm.)" if normalise else "")

@@ -530,14 +530,15 @@ def colour_scales(settings: Settings, grid, exp, *, reference: str = "auto", cli
 
     ``reference="auto"`` takes the explainer's declared reference (FreqRISE and RELAX: the map's mean).
     """
-    from earmark.display import CLIP_PERCENTILE, baseline_of, colour_scale, resolve_reference
+    from earmark.display import CLIP_PERCENTILE, baseline_of, colour_scale, live_values, resolve_reference
 
     spec = explainer_specs()[settings.explainer]
     baseline = baseline_of(exp, spec) if exp is not None else None
-    ref = resolve_reference(grid.saliency, spec, reference, baseline=baseline)
+    ref = resolve_reference(live_values(grid), spec, reference, baseline=baseline)
     pct = CLIP_PERCENTILE if clip else None
-    return {"saliency": colour_scale(grid.saliency, reference=ref, baseline=baseline, clip_percentile=pct),
-            "uncertainty": colour_scale(grid.uncertainty, what="uncertainty", clip_percentile=pct)}
+    return {"saliency": colour_scale(grid.saliency, reference=ref, baseline=baseline, clip_percentile=pct,
+                                     live=grid.live),
+            "uncertainty": colour_scale(grid.uncertainty, what="uncertainty", clip_percentile=pct, live=grid.live)}
 
 
 def clip_span(clip_seconds: float, window_seconds: float, offset: float | None) -> tuple[float, float, float]:

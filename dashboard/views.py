@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from earmark.errors import EarmarkError
+from earmark.explainers.anytime import stability_text
 
 from . import figures, live, state
 from . import services as sv
@@ -195,9 +196,12 @@ def budget_text(exp, spec) -> str:
     used, total = int(extras["budget_used"]), int(extras["budget_total"])
     unit = spec.budget_unit
     if used < total:
-        return f"converged after {used:,} of {total:,} {unit} (stop = auto: {1 - used / total:.0%} saved)"
-    how = "stop = auto, not converged earlier" if exp.params.get("stop") == "auto" else "stop = budget"
-    return f"all {total:,} {unit} ({how})"
+        text = f"converged after {used:,} of {total:,} {unit} (stop = auto: {1 - used / total:.0%} saved)"
+    else:
+        how = "stop = auto, not converged earlier" if exp.params.get("stop") == "auto" else "stop = budget"
+        text = f"all {total:,} {unit} ({how})"
+    stability = stability_text(extras)
+    return f"{text}; {stability}" if stability else text
 
 
 def explain_text(exp, scales, view: View, *, spec=None) -> str:

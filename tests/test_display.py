@@ -210,13 +210,18 @@ def test_png_honours_colour_clipping_and_silent_cells():
     x = torch.zeros(4000)
     x[1000:3000] = torch.randn(2000, generator=torch.Generator().manual_seed(0))  # silence around a burst
     sal = torch.randn(tr.map_shape(4000), generator=torch.Generator().manual_seed(1))
-    sal.view(-1)[0] = 100.0                                                      # one huge cell
+    sal[5, sal.shape[1] // 2] = 100.0                                            # one huge cell, in the burst
+    sal[5, 0] = -500.0                                                           # in the silence: not live
     exp = Explanation(saliency=sal, uncertainty=sal.abs(), target=0, method="ig", transform="stft",
                       uncertainty_meaning="")
     grid = display_grid(tr, x, sal)
+    assert grid.live[:, grid.live.shape[1] // 2].all() and not grid.live[:, 0].any()
     clipped = explanation_figure(tr, x, exp)
     lo, hi = clipped.axes[1].collections[0].get_clim()
-    assert hi == pytest.approx(colour_limit(grid.saliency, 99.5)) and lo == -hi and hi < 50
+    # limits from the live cells only: the silent cell's −500 spends none of the scale, and is drawn blank
+    assert hi == pytest.approx(colour_limit(grid.saliency[grid.live], 99.5)) and lo == -hi and hi < 50
+    assert np.ma.is_masked(clipped.axes[1].collections[0].get_array()[0]) or np.isnan(
+        np.asarray(clipped.axes[1].collections[0].get_array(), float).reshape(grid.saliency.shape)[5, 0])
     full = explanation_figure(tr, x, exp, clip_percentile=None)
     assert full.axes[1].collections[0].get_clim()[1] == pytest.approx(100.0, rel=1e-4)
     dimmed = explanation_figure(tr, x, exp, dim_silent=True)
@@ -233,3 +238,29 @@ def test_round_off_does_not_make_a_positive_map_signed():
     assert not is_signed(img) and is_signed(img - 0.1)
     assert resolve_reference(img, EXPLAINERS.get("freqrise")) == "mean"
     assert not colour_scale(img, clip_percentile=None).diverging
+
+
+def test_live_cells_carry_the_colour_scale():
+    """Zero padding (cells masking cannot change) spends none of the scale: centre and limits come from
+    the live cells, and the figures leave the padding blank."""
+    from earmark.display import live_cells, live_values, shown_live
+
+    tr = get_transform("stft", 8000)
+    x = torch.zeros(4000)
+    x[1000:3000] = torch.sin(torch.arange(2000) * 0.3)
+    live = live_cells(tr, x[None])
+    assert live.any() and not live.all() and not live[:, 0].any()
+    # a FreqRISE-like map: ~0.6 everywhere in the word with structure ±0.05, 0 on the padding
+    sal = torch.zeros(tr.map_shape(4000))
+    structure = 0.05 * torch.randn(tr.map_shape(4000), generator=torch.Generator().manual_seed(0))
+    sal = torch.where(live, 0.6 + structure, sal)
+    grid = display_grid(tr, x, sal)
+    vals = live_values(grid)
+    whole = colour_scale(grid.saliency, reference="mean")
+    scale = colour_scale(grid.saliency, reference="mean", live=grid.live)
+    assert scale.centre == pytest.approx(vals.mean()) and "live cells" in scale.label
+    assert scale.zmax < 0.25 < whole.zmax            # the limit follows the structure, not padding vs word
+    shown = scale.shown(vals)
+    lo, hi = np.percentile(shown, [5, 95])
+    assert (hi - lo) / (scale.zmax - scale.zmin) > 0.5
+    assert np.isnan(shown_live(grid.saliency, grid.live)[~grid.live]).all()

@@ -89,6 +89,36 @@ def test_sampling_maps_do_not_depend_on_the_chunk_for_this_model(method, setting
     assert one.meta["forward_passes"] == many.meta["forward_passes"]
 
 
+def test_same_seed_same_bits_beside_a_cpu_burner(monkeypatch):
+    """Maps at a seed are bit-identical on a quiet machine and with two CPU-burning processes beside the run
+    (the chunk is not measured, so load cannot change the arithmetic)."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("EARMARK_BATCH", raising=False)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Unflatten(1, (1, 800)), nn.Conv1d(1, 4, 9, padding=4), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(4 * 800, 3))
+    model = from_module(net, sample_rate=8000, num_samples=800, labels=list("abc"))
+    x = torch.sin(torch.arange(800) * 0.05) * torch.hann_window(800)
+    t = get_transform("stft", 8000, n_fft=64, hop=16)
+
+    def maps():
+        return [explain(model, x, t, 0, method=m, seed=5, **kw).saliency
+                for m, kw in (("ig", {"n_steps": 16}), ("freqrise", {"n_masks": 200}), ("smoothgrad", {"n_samples": 8}))]
+
+    quiet = maps()
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        busy = maps()
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    for a, b in zip(quiet, busy):
+        assert torch.equal(a, b)
+
+
 # ---- inference mode ---------------------------------------------------------------------------------
 def test_scores_are_normal_tensors_and_the_clean_embedding_serves_gradients_later():
     model = from_module(nn.Sequential(nn.Linear(64, 4), nn.Tanh()), sample_rate=8000, num_samples=64,

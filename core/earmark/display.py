@@ -60,6 +60,9 @@ class DisplayGrid:
         row_labels: wavelet level names per row, or ``None``.
         bands: (F,) summed saliency per row (before any downsampling).
         duration: length of the explained waveform in s (the maps' time axis runs over [0, duration]).
+        live: (F, T) bool, the cells masking can change (a coefficient in them is not zero; the zero padding
+            of a short clip is not live). Colour limits and centres are computed on live cells only, and
+            the figures leave the other cells blank. ``None``: every cell is live.
     """
 
     saliency: np.ndarray
@@ -72,6 +75,7 @@ class DisplayGrid:
     row_labels: tuple[str, ...] | None
     bands: np.ndarray
     duration: float
+    live: np.ndarray | None = None
 
     @property
     def profile(self) -> Literal["time", "frequency"] | None:
@@ -106,10 +110,12 @@ def display_grid(transform, wave: Tensor | np.ndarray, saliency: Tensor, uncerta
     x = torch.as_tensor(np.asarray(wave) if not isinstance(wave, Tensor) else wave).detach().cpu().float()
     x = x.reshape(1, -1)
     length = x.shape[-1]
+    live = live_cells(transform, x)
     sal = saliency.detach().cpu().float()[None]
     unc = torch.zeros_like(sal) if uncertainty is None else uncertainty.detach().cpu().float()[None]
     ax = transform.axes(length)
     s_img, u_img = transform.to_image(sal, length=length)[0], transform.to_image(unc, length=length)[0]
+    live_img = transform.to_image(live.float()[None], length=length)[0]
     power = transform.power_image(x)[0]
     bands, freqs, times, edges = transform.band_sums(sal, length=length)[0], ax.freqs, ax.times, ax.freq_edges
     rows = 1 if ax.row_labels or max_rows is None else ds.block_factor(s_img.shape[0], max_rows)
@@ -119,6 +125,7 @@ def display_grid(transform, wave: Tensor | np.ndarray, saliency: Tensor, uncerta
             return ds.pool_axis(ds.pool_axis(img, rows, dim=0, how=how), cols, dim=1, how=how)
 
         s_img, u_img, power = pool(s_img, "peak"), pool(u_img, "max"), pool(power, "mean")
+        live_img = pool(live_img, "max")
         bands = ds.pool_axis(bands, rows, how="sum")
         freqs, times, edges = ds.pool_centres(freqs, rows), ds.pool_centres(times, cols), ds.pool_edges(edges, rows)
     power = _np(power)
@@ -126,8 +133,25 @@ def display_grid(transform, wave: Tensor | np.ndarray, saliency: Tensor, uncerta
         saliency=_np(s_img), uncertainty=_np(u_img), power=power, power_db=to_db(power),
         freqs=_np(freqs), times=_np(times), freq_edges=_np(edges),
         row_labels=tuple(ax.row_labels) if ax.row_labels else None,
-        bands=_np(bands), duration=length / transform.sample_rate,
+        bands=_np(bands), duration=length / transform.sample_rate, live=_np(live_img) > 0.5,
     )
+
+
+#: A cell is live when its coefficients' power exceeds ``(LIVE_RTOL · max|z|)²`` (float32 round-off of
+#: exact zeros is ~1e-7 of the largest coefficient); the same rule as the mask methods' inert cells.
+LIVE_RTOL = 1e-6
+
+
+def live_cells(transform, x: Tensor, *, rtol: float = LIVE_RTOL) -> Tensor:
+    """(*M) bool: cells of ``transform``'s map where the (1, L) clip ``x`` has a coefficient that is not zero,
+    i.e. where masking with the zero baseline can change the input (the complement of
+    :func:`earmark.explainers.masks.inert_cells` for the zero baseline)."""
+    z = transform.analyze(x)[0]
+    scale = float(z.abs().max()) if z.numel() else 0.0
+    if scale <= 0 or not np.isfinite(scale):
+        return torch.ones(tuple(transform.map_shape(x.shape[-1])), dtype=torch.bool)
+    power = transform.pool((z.abs() ** 2)[None].real)[0]
+    return power > (rtol * scale) ** 2
 
 
 # ---- colour rules --------------------------------------------------------------------------------
@@ -205,7 +229,7 @@ class ColourScale:
 
 def colour_scale(img: np.ndarray, *, what: Literal["saliency", "uncertainty"] = "saliency",
                  reference: Reference = "zero", baseline: float | None = None,
-                 clip_percentile: float | None = CLIP_PERCENTILE) -> ColourScale:
+                 clip_percentile: float | None = CLIP_PERCENTILE, live: np.ndarray | None = None) -> ColourScale:
     """The colour rule for one map (see the module docstring).
 
     Args:
@@ -215,11 +239,17 @@ def colour_scale(img: np.ndarray, *, what: Literal["saliency", "uncertainty"] = 
             mean) or ``"baseline"`` (``baseline``, e.g. FreqRISE's mean score).
         baseline: the value for ``reference="baseline"``.
         clip_percentile: limit at this percentile of |shown values|; ``None`` = their maximum.
+        live: bool mask of ``img``'s shape, the cells masking can change (:attr:`DisplayGrid.live`): the
+            centre and the limits are computed on them only, so inert zero padding does not spend the
+            colour scale. ``None`` or no live cell: every cell.
 
     Raises:
         ValueError: ``reference="baseline"`` without a finite ``baseline``, or an unknown reference.
     """
     img = np.asarray(img, np.float64)
+    some_inert = live is not None and np.shape(live) == img.shape and bool(np.any(live)) and not bool(np.all(live))
+    if some_inert:
+        img = img[np.asarray(live, bool)]
     name = "Saliency" if what == "saliency" else "Uncertainty"
     if what == "uncertainty":
         lim = colour_limit(img, clip_percentile)
@@ -240,7 +270,25 @@ def colour_scale(img: np.ndarray, *, what: Literal["saliency", "uncertainty"] = 
     shown = img - centre
     diverging = reference != "zero" or is_signed(shown)
     lim = colour_limit(shown, clip_percentile)
+    if some_inert:
+        label += " · live cells"
     return ColourScale(centre, -lim if diverging else 0.0, lim, diverging, reference, label)
+
+
+def live_values(grid: DisplayGrid, what: str = "saliency") -> np.ndarray:
+    """The ``what`` map's values on the grid's live cells (all cells when none is marked)."""
+    img = np.asarray(getattr(grid, what), np.float64)
+    if grid.live is None or grid.live.shape != img.shape or not grid.live.any():
+        return img
+    return img[grid.live]
+
+
+def shown_live(img: np.ndarray, live: np.ndarray | None) -> np.ndarray:
+    """``img`` with the cells that are not live set to NaN (drawn blank); unchanged when all are live."""
+    img = np.asarray(img, np.float64)
+    if live is None or np.shape(live) != img.shape or bool(np.all(live)):
+        return img
+    return np.where(np.asarray(live, bool), img, np.nan)
 
 
 def silent_cells(power_db: np.ndarray, *, below_db: float = SILENT_DB) -> np.ndarray:

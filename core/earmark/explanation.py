@@ -101,6 +101,9 @@ class Explanation:
                                  "score_per_restart": self.extras["final_score"].tolist(),
                                  **({"clean_score": float(self.extras["clean_score"])}
                                     if "clean_score" in self.extras else {})}
+        if "stability_top10" in self.extras:       # split-half agreement of a sampling run
+            out["stability"] = {"spearman": float(self.extras["stability_spearman"]),
+                                "top10_overlap": float(self.extras["stability_top10"])}
         check = self.completeness()
         if check is not None:
             out["completeness"] = check

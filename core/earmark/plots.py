@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from .display import (CLIP_PERCENTILE, DisplayGrid, Reference, baseline_of, colour_scale,  # noqa: E402
-                      display_grid, resolve_reference, silent_cells)
+                      display_grid, live_values, resolve_reference, shown_live, silent_cells)
 from .explanation import Explanation  # noqa: E402
 from .transforms import Transform  # noqa: E402
 
@@ -33,8 +33,9 @@ def map_scale(grid: DisplayGrid, explanation: Explanation, *, spec=None, referen
               clip_percentile: float | None = CLIP_PERCENTILE):
     """The :class:`~earmark.display.ColourScale` of the saliency map (reference from ``spec`` by default)."""
     baseline = baseline_of(explanation, spec)
-    ref = resolve_reference(grid.saliency, spec, reference or "auto", baseline=baseline)
-    return colour_scale(grid.saliency, reference=ref, baseline=baseline, clip_percentile=clip_percentile)
+    ref = resolve_reference(live_values(grid), spec, reference or "auto", baseline=baseline)
+    return colour_scale(grid.saliency, reference=ref, baseline=baseline, clip_percentile=clip_percentile,
+                        live=grid.live)
 
 
 def explanation_figure(transform: Transform, wave: torch.Tensor, explanation: Explanation, *,
@@ -56,13 +57,13 @@ def explanation_figure(transform: Transform, wave: torch.Tensor, explanation: Ex
     """
     grid = display_grid(transform, wave, explanation.saliency, explanation.uncertainty)
     sal_scale = map_scale(grid, explanation, spec=spec, reference=reference, clip_percentile=clip_percentile)
-    unc_scale = colour_scale(grid.uncertainty, what="uncertainty", clip_percentile=clip_percentile)
+    unc_scale = colour_scale(grid.uncertainty, what="uncertainty", clip_percentile=clip_percentile, live=grid.live)
     signed_cmap, positive_cmap, unc_cmap = PALETTES[palette]
     panels = [
         ("Power (dB)", grid.power_db, None, "magma" if palette == "default" else "cividis"),
-        (f"{sal_scale.label} — {explanation.method}", sal_scale.shown(grid.saliency), sal_scale,
-         signed_cmap if sal_scale.diverging else positive_cmap),
-        ("Uncertainty", grid.uncertainty, unc_scale, unc_cmap),
+        (f"{sal_scale.label} — {explanation.method}", sal_scale.shown(shown_live(grid.saliency, grid.live)),
+         sal_scale, signed_cmap if sal_scale.diverging else positive_cmap),
+        ("Uncertainty", shown_live(grid.uncertainty, grid.live), unc_scale, unc_cmap),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), constrained_layout=True,
                              sharey=grid.profile is None)

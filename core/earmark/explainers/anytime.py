@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from ..params import Param
+from .masks import WeightedMoments
 
 #: ``on_partial(saliency (*M), done, total, convergence)``.
 PartialFn = Callable[[Tensor, int, int, "float | None"], None]
@@ -216,3 +217,79 @@ def budget_extras(done: int, total: int, convergence: float | None, *, device=No
 
 __all__ = ["JACCARD_MIN", "PartialFn", "SamplingMonitor", "StepMonitor", "STOPS", "Stop", "budget_extras", "jaccard",
            "se_ratio", "stop_param", "top_cells"]
+
+
+# ---- split-half stability ------------------------------------------------------------------------------
+#: Top-10 % overlap between the two halves' maps at or above which a map is called stable on screen.
+STABLE_TOP10 = 0.8
+
+
+def rank_agreement(a: Tensor, b: Tensor) -> float:
+    """Spearman correlation of two equal-size 1-D tensors (ranks by sort order; NaN if one is constant)."""
+    if a.numel() < 2:
+        return float("nan")
+    ra = torch.empty_like(a, dtype=torch.float64)
+    rb = torch.empty_like(b, dtype=torch.float64)
+    ra[a.argsort()] = torch.arange(a.numel(), dtype=torch.float64, device=a.device)
+    rb[b.argsort()] = torch.arange(b.numel(), dtype=torch.float64, device=b.device)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = float(ra.norm() * rb.norm())
+    return float((ra * rb).sum()) / denom if denom > 0 else float("nan")
+
+
+def top_overlap(a: Tensor, b: Tensor, fraction: float = TOP_FRACTION) -> float:
+    """Share of ``a``'s top ``fraction`` cells that are also among ``b``'s (1-D tensors of equal size)."""
+    k = max(1, int(round(fraction * a.numel())))
+    ta, tb = torch.topk(a, k).indices, torch.topk(b, k).indices
+    return int(torch.isin(ta, tb).sum()) / k
+
+
+class SplitHalves:
+    """The run's draws split into two halves (alternate pairs of masks, so antithetic pairs stay together),
+    each with its own streaming mean: two independent estimates of the same map from the same run.
+
+    Their agreement on the live cells — Spearman and top-10 % overlap — is the map's **stability**: how
+    much of the structure on screen would survive another seed at half the budget (a conservative figure
+    for the whole run). It costs two extra moment updates per chunk, no model call.
+    """
+
+    def __init__(self, shape: tuple[int, ...], *, device=None, dtype: torch.dtype = torch.float32):
+        self.halves = (WeightedMoments(shape, device=device, dtype=dtype),
+                       WeightedMoments(shape, device=device, dtype=dtype))
+        self.seen = 0
+
+    def update(self, values: Tensor, weights: Tensor) -> None:
+        """Add a chunk (the same ``values`` and ``weights`` as the run's own moments, broadcast to (B, *M))."""
+        values, weights = torch.broadcast_tensors(values, weights)
+        half = ((torch.arange(values.shape[0], device=values.device) + self.seen) // 2) % 2
+        for h, moments in enumerate(self.halves):
+            pick = half == h
+            if bool(pick.any()):
+                moments.update(values[pick], weights[pick])
+        self.seen += values.shape[0]
+
+    def figures(self, live: Tensor | None = None) -> dict[str, Tensor]:
+        """``stability_spearman`` and ``stability_top10`` (0-d tensors; NaN before both halves have draws)
+        between the halves' maps on ``live`` cells (bool (*M); ``None`` = all)."""
+        a, b = (m.mean.detach().flatten().double() for m in self.halves)
+        if live is not None and bool(live.any()):
+            keep = live.flatten()
+            a, b = a[keep], b[keep]
+        ok = self.seen >= 4 and a.numel() > 1
+        rho = rank_agreement(a, b) if ok else float("nan")
+        top = top_overlap(a, b) if ok else float("nan")
+        dev = self.halves[0].mean.device
+        return {"stability_spearman": torch.tensor(rho, device=dev), "stability_top10": torch.tensor(top, device=dev)}
+
+
+def stability_text(extras: dict) -> str:
+    """The stability figure in words ("" when the result has none)."""
+    if "stability_top10" not in extras:
+        return ""
+    top, rho = float(extras["stability_top10"]), float(extras.get("stability_spearman", float("nan")))
+    if top != top:
+        return ""
+    if top >= STABLE_TOP10:
+        return f"stable: top-10 % cells agree at {top:.2f} between two halves of the run (Spearman {rho:.2f})"
+    return (f"still noisy: top-10 % cells agree at {top:.2f} between two halves of the run (Spearman {rho:.2f}); "
+            "more masks or steps make it steadier")

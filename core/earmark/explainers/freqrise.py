@@ -34,7 +34,7 @@ import torch
 
 from ..params import Param
 from ..probe import BASELINES, BaselineKind, Probe, ProgressFn, Readout
-from .anytime import PartialFn, Stop, SamplingMonitor, stop_param
+from .anytime import PartialFn, SamplingMonitor, SplitHalves, Stop, stop_param
 from .base import Attribution, ExplainerSpec
 from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, CellDraws, Inert, Sampler, WeightedMoments, inert_cells,
                     mask_chunks, smooth_masks, without_inert)
@@ -81,11 +81,13 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
     Returns:
         Attribution with saliency (*M) = importance, uncertainty (*M) = ``Var̂(x)/N`` ≥ 0 (N = the masks
         used), and extras ``mean_score`` (scalar mean of ``s_n``), ``std_error`` (*M) = √uncertainty,
-        ``budget_used`` / ``budget_total`` (masks) and ``convergence``.
+        ``budget_used`` / ``budget_total`` (masks), ``convergence``, and the split-half stability
+        ``stability_spearman`` / ``stability_top10`` (:class:`~earmark.explainers.anytime.SplitHalves`).
     """
     keep = 1.0 - p
     dtype = probe.coeffs.real.dtype
     moments = WeightedMoments(probe.map_shape, device=probe.device, dtype=dtype)
+    halves = SplitHalves(probe.map_shape, device=probe.device, dtype=dtype)
     score_sum = torch.zeros((), device=probe.device, dtype=dtype)
     draws = CellDraws(sampler, generator=generator, device=probe.device)
     draw = lambda b, shape: smooth_masks(b, shape, cells=cells, p=p, generator=generator,  # noqa: E731
@@ -105,14 +107,17 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
             x = s + (s - c) * (masks - keep) / keep
         else:
             x = s * masks / keep
-        moments.update(x, torch.ones((), device=probe.device, dtype=dtype))
+        one = torch.ones((), device=probe.device, dtype=dtype)
+        moments.update(x, one)
+        halves.update(x, one)
         score_sum = score_sum + scores.sum()
         done += masks.shape[0]
         if monitor.update(done, lambda: moments.mean,
                           lambda: (moments.spread / max(done - 1, 1) / done).sqrt()):
             break
     variance = moments.spread / max(done - 1, 1) / done
-    extras = {"mean_score": score_sum / done, "std_error": variance.sqrt(), **monitor.extras(probe.device)}
+    extras = {"mean_score": score_sum / done, "std_error": variance.sqrt(), **monitor.extras(probe.device),
+              **halves.figures(~dead)}
     return Attribution(*without_inert(moments.mean, variance, dead, extras, inert))
 
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from ..params import Param
 from ..probe import BASELINES, BaselineKind, Probe, ProgressFn
-from .anytime import PartialFn, Stop, SamplingMonitor, stop_param
+from .anytime import PartialFn, SamplingMonitor, SplitHalves, Stop, stop_param
 from .base import Attribution, ExplainerSpec
 from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, STRATEGIES, CellDraws, Inert, Sampler, Strategy,
                     WeightedMoments, inert_cells, mask_chunks, strategy_masks, without_inert)
@@ -83,13 +83,15 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
 
     Returns:
         Attribution with saliency (*M) = R, uncertainty (*M) = U ≥ 0, and extras ``u_relax`` (*M),
-        ``mean_similarity`` (scalar), ``budget_used`` / ``budget_total`` (masks) and ``convergence``.
+        ``mean_similarity`` (scalar), ``budget_used`` / ``budget_total`` (masks), ``convergence`` and the
+        split-half stability ``stability_spearman`` / ``stability_top10``.
 
     Raises:
         ConfigError: a strategy the domain has no axis for (see :func:`strategy_masks`).
     """
     dtype = probe.coeffs.real.dtype
     moments = WeightedMoments(probe.map_shape, device=probe.device, dtype=dtype)
+    halves = SplitHalves(probe.map_shape, device=probe.device, dtype=dtype)
     sim_sum = torch.zeros((), device=probe.device, dtype=dtype)
     draws = CellDraws(sampler, generator=generator, device=probe.device)
     draw = lambda b, shape: strategy_masks(b, shape, strategy=strategy, cells=cells,  # noqa: E731
@@ -104,6 +106,7 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
         reps = probe.score(masks, baseline=replacement, readout=similarity, progress=sub, stage=_STAGES[similarity])
         sims = F.cosine_similarity(reps, clean[None].to(reps.dtype), dim=-1).to(dtype)
         moments.update(sims.view(-1, *(1,) * (masks.ndim - 1)), masks)
+        halves.update(sims.view(-1, *(1,) * (masks.ndim - 1)), masks)
         sim_sum = sim_sum + sims.sum()
         done += masks.shape[0]
         if monitor.update(done, lambda: moments.mean, lambda: _std_error(moments)):
@@ -113,7 +116,7 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
     uncertainty = torch.where(moments.weight > 0, moments.spread / safe, torch.zeros_like(safe)).clamp_min(0)
     importance, uncertainty, extras = without_inert(
         importance, uncertainty, dead,
-        {"mean_similarity": sim_sum / done, **monitor.extras(probe.device)}, inert)
+        {"mean_similarity": sim_sum / done, **monitor.extras(probe.device), **halves.figures(~dead)}, inert)
     return Attribution(importance, uncertainty, {**extras, "u_relax": u_relax(importance, uncertainty)})
 
 
