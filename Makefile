@@ -12,7 +12,7 @@ HOST   ?= 127.0.0.1
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[hf]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

@@ -223,6 +223,17 @@ def test_progress_bar_shows_masks_so_far_and_convergence(capsys):
     assert "400/3000 masks" in err and "top10% 0.93" in err
 
 
+def test_progress_goes_to_a_log_as_plain_lines_when_stderr_is_not_a_terminal(capsys):
+    bar = ProgressBar("ig/stft", tty=False)
+    for i in range(101):
+        bar(i / 100, "IG: path")
+    lines = capsys.readouterr().err.splitlines()
+    assert 10 <= len(lines) <= 12 and "\r" not in "".join(lines)
+    assert lines[-1].startswith("ig/stft 100.0% IG: path")
+    ProgressBar("x", tty=False, enabled=False)(0.5)
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize("method,k,settings", [("freqrise", 50, {"n_masks": 200}), ("relax", 100, {"n_masks": 200}),
                                                ("learnable_mask", 6, {"steps": 9, "restarts": 2})])
 def test_estimates_on_a_clip_with_silence_are_the_maps_the_result_would_show(method, k, settings):

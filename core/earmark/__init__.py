@@ -12,6 +12,7 @@ The Python API in one breath::
 
 from __future__ import annotations
 
+from ._version import __version__
 from .device import make_generator, pick_device
 from .errors import AudioError, ConfigError, DataError, EarmarkError, ModelError
 from .explainers import EXPLAINERS, explain
@@ -19,8 +20,6 @@ from .explanation import Explanation
 from .models import MODELS, from_module, load_model
 from .probe import Probe
 from .transforms import TRANSFORMS, get_transform
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AudioError", "ConfigError", "DataError", "EarmarkError", "EXPLAINERS", "Explanation", "MODELS", "ModelError",

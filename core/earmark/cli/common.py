@@ -112,11 +112,17 @@ def load_input_clip(source: str, *, max_seconds: float = 60.0):
 
 
 class ProgressBar:
-    """``progress(fraction, stage)`` that draws one line on stderr (only when it is a terminal or forced)."""
+    """``progress(fraction, stage)`` on stderr: a bar redrawn in place on a terminal; elsewhere (a log file,
+    a pipe, CI) one plain line per :data:`LOG_STEP` of progress, so a long run can be followed with ``tail``.
+    ``enabled=False`` silences it."""
 
-    def __init__(self, label: str = "", *, enabled: bool | None = None, width: int = 30):
+    #: Share of the work between two lines when stderr is not a terminal.
+    LOG_STEP = 0.1
+
+    def __init__(self, label: str = "", *, enabled: bool | None = None, width: int = 30, tty: bool | None = None):
         self.label, self.width = label, width
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.enabled = True if enabled is None else enabled
+        self.tty = sys.stderr.isatty() if tty is None else tty
         self.started = time.perf_counter()
         self._last = -1.0
         self.unit = "masks"
@@ -128,9 +134,16 @@ class ProgressBar:
         self._partial = f"{done}/{total} {self.unit}{conv}"
 
     def __call__(self, fraction: float, stage: str = "") -> None:
-        if not self.enabled or (fraction - self._last < 0.01 and fraction < 1.0) or min(fraction, self._last) >= 1.0:
+        step = 0.01 if self.tty else self.LOG_STEP
+        if not self.enabled or (fraction - self._last < step and fraction < 1.0) or min(fraction, self._last) >= 1.0:
             return
         self._last = fraction
+        if not self.tty:
+            elapsed = time.perf_counter() - self.started
+            extra = f" {self._partial}" if self._partial else ""
+            sys.stderr.write(f"{self.label} {fraction:5.1%} {stage}{extra} {elapsed:.1f}s\n")
+            sys.stderr.flush()
+            return
         filled = int(self.width * fraction)
         elapsed = time.perf_counter() - self.started
         eta = elapsed / fraction - elapsed if fraction > 0 else float("nan")

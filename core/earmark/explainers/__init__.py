@@ -15,7 +15,9 @@ from numpy.typing import ArrayLike
 
 from ..device import make_generator
 from ..errors import ConfigError, ModelError
+from .._version import __version__
 from ..explanation import Explanation
+from ..models.base import weights_fingerprint
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
 from ..transforms import Transform
@@ -119,6 +121,9 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
             "probabilities": probe.probs.detach().cpu().tolist(),
             "transform_settings": dict(transform.settings),
             "device": str(probe.device),
+            "chunk": {"fwd": probe.batch_size(backward=False), "fwd+bwd": probe.batch_size(backward=True)},
+            "earmark_version": __version__,
+            "model_weights_sha256": weights_fingerprint(model),
             **({**budget, "budget_unit": spec.budget_unit} if budget else {}),
         },
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import weakref
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -312,3 +314,31 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     state = {k: v.to(ref[k].dtype) if k in ref else v for k, v in state.items()}
     model.load_state_dict(state)
     return model
+
+
+_FINGERPRINTS: "weakref.WeakKeyDictionary[nn.Module, str]" = weakref.WeakKeyDictionary()
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """SHA-256 (hex, first 16 digits) of the model's parameters and buffers, names and values in order: which
+    weights produced a saved explanation. Cached per model object (weights are not expected to change
+    after loading); ``"none"`` for a model without tensors (e.g. an ONNX session)."""
+    try:
+        return _FINGERPRINTS[model]
+    except (KeyError, TypeError):
+        pass
+    digest = hashlib.sha256()
+    count = 0
+    for name, tensor in model.state_dict().items():
+        if not isinstance(tensor, Tensor):
+            continue
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(name.encode() + str(t.dtype).encode() + str(tuple(t.shape)).encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        count += 1
+    value = digest.hexdigest()[:16] if count else "none"
+    try:
+        _FINGERPRINTS[model] = value
+    except TypeError:
+        pass
+    return value
