@@ -126,12 +126,24 @@ def probabilities(probs: np.ndarray, labels: Sequence[str], *, target: int | Non
     return _layout(fig, height=height, title=title)
 
 
+def log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
+    """Ticks of a log frequency axis at 1, 2 and 5 per decade within [low, high], written in full
+    ("50", "200", "1k", "2k") — not Plotly's bare minor-tick digits ("2, 1000, 5, 2, 100")."""
+    vals = []
+    for e in range(int(np.floor(np.log10(max(low, 1e-3)))), int(np.ceil(np.log10(max(high, 1e-3)))) + 1):
+        vals += [m * 10.0 ** e for m in (1, 2, 5) if low <= m * 10.0 ** e <= high]
+    def name(v: float) -> str:
+        return f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"
+    return vals, [name(v) for v in vals]
+
+
 def _y(freqs: np.ndarray, row_labels, log_freq: bool):
     if row_labels:
         return list(row_labels), dict(type="category", title_text="Wavelet level (low → high band)")
     if log_freq:
         safe = np.where(freqs > 0, freqs, freqs[freqs > 0].min() / 2 if (freqs > 0).any() else 1.0)
-        return safe, dict(type="log", title_text="Frequency (Hz, log)")
+        vals, text = log_ticks(float(safe.min()), float(safe.max()))
+        return safe, dict(type="log", title_text="Frequency (Hz, log)", tickvals=vals, ticktext=text)
     return freqs, dict(type="linear", title_text="Frequency (Hz)")
 
 
@@ -270,8 +282,12 @@ def extra_chart(plot, value: np.ndarray, *, row_labels: Sequence[str] | None = N
     traces = []
     if plot.kind == "bars":
         v = v.reshape(-1)
-        names = list(row_labels) if plot.x_names == "rows" and row_labels and len(row_labels) == len(v) else \
-            [str(i) for i in range(len(v))]
+        if plot.x_names == "rows" and row_labels and len(row_labels) == len(v):
+            names = list(row_labels)
+        elif isinstance(plot.x_names, tuple) and len(plot.x_names) >= len(v):
+            names = list(plot.x_names[:len(v)])
+        else:
+            names = [str(i) for i in range(len(v))]
         traces.append(go.Bar(x=names, y=v, marker_color="#c0392b"))
     elif plot.kind == "xy":
         v = v.reshape(v.shape[0], -1, 2)

@@ -264,3 +264,16 @@ def test_live_cells_carry_the_colour_scale():
     lo, hi = np.percentile(shown, [5, 95])
     assert (hi - lo) / (scale.zmax - scale.zmin) > 0.5
     assert np.isnan(shown_live(grid.saliency, grid.live)[~grid.live]).all()
+
+
+def test_log_frequency_ticks_are_written_in_full_and_baselines_are_named():
+    from dashboard import figures
+
+    vals, text = figures.log_ticks(31.25, 4000.0)
+    assert text == ["50", "100", "200", "500", "1k", "2k"] and vals[0] == 50.0
+    _, axis = figures._y(np.array([0.0, 62.5, 125.0, 4000.0]), None, True)
+    assert axis["ticktext"][-1] == "2k" and axis["type"] == "log"
+    plot = EXPLAINERS.get("ig").plots[0]
+    fig = figures.extra_chart(plot, np.array([0.1, -0.2, 0.05]))
+    assert list(fig.data[0].x) == ["zero", "noise", "blur"]
+    assert list(figures.extra_chart(plot, np.array([0.1])).data[0].x) == ["zero"]

@@ -45,7 +45,7 @@ class PlotSpec:
             ``"bars"``: one bar per element of a (K,) array.
         xlabel, ylabel: axis titles.
         x_names: ``"rows"`` labels the elements with the transform's display rows (wavelet level
-            names); ``None`` numbers them.
+            names); a tuple names them in order (the first ``K``); ``None`` numbers them.
         points: for ``"xy"``: the names of two (R,) extras drawn as end points (x, y), e.g. final masks.
     """
 
@@ -54,7 +54,7 @@ class PlotSpec:
     title: str
     xlabel: str
     ylabel: str
-    x_names: Literal["rows"] | None = None
+    x_names: Literal["rows"] | tuple[str, ...] | None = None
     points: tuple[str, str] | None = None
 
 

@@ -152,5 +152,5 @@ SPEC = ExplainerSpec(
     reference="Kechris et al. 2025, cross-domain integrated gradients; Sundararajan et al. 2017",
     first_look=True,
     plots=(PlotSpec("completeness_gap", "bars", "Completeness gap per baseline",
-                    "Baseline (zero, noise, blur)", "Σ map − (f(x) − f(baseline))"),),
+                    "Baseline", "Σ map − (f(x) − f(baseline))", x_names=("zero", "noise", "blur")),),
 )
