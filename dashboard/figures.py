@@ -187,6 +187,8 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
     bar = dict(title=dict(text=label, side="bottom"), thickness=9, orientation="h", y=-0.11, yanchor="top",
                x=0.5, xanchor="center", len=1.0, ypad=0, tickfont=dict(size=12))
     hover = "t=%{x:.3f} s<br>f=%{y}<br>" + label + "=%{z:.3g}<extra></extra>"
+    if scale.ticks is not None and what == "saliency":
+        bar.update(tickvals=list(scale.ticks[0]), ticktext=list(scale.ticks[1]))
     sal = go.Heatmap(z=img, x=d.times, y=y, colorscale=cmap, zmin=zmin, zmax=zmax, colorbar=bar, name=label,
                      hovertemplate=hover)
     power = go.Heatmap(z=power_db, x=d.times, y=y, colorscale="Greys", zmin=top_db - DB_RANGE, zmax=top_db,

@@ -525,7 +525,8 @@ def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor, un
     return display_grid(transform, wave, saliency, uncertainty)
 
 
-def colour_scales(settings: Settings, grid, exp, *, reference: str = "auto", clip: bool = True) -> dict:
+def colour_scales(settings: Settings, grid, exp, *, reference: str = "auto", clip: bool = True,
+                  contrast: str = "value") -> dict:
     """``{"saliency": ColourScale, "uncertainty": ColourScale}`` by the rules of :mod:`earmark.display`.
 
     ``reference="auto"`` takes the explainer's declared reference (FreqRISE and RELAX: the map's mean).
@@ -536,8 +537,10 @@ def colour_scales(settings: Settings, grid, exp, *, reference: str = "auto", cli
     baseline = baseline_of(exp, spec) if exp is not None else None
     ref = resolve_reference(live_values(grid), spec, reference, baseline=baseline)
     pct = CLIP_PERCENTILE if clip else None
+    if grid.profile is not None:                 # a line over one axis (time, Fourier) reads by value
+        contrast = "value"
     return {"saliency": colour_scale(grid.saliency, reference=ref, baseline=baseline, clip_percentile=pct,
-                                     live=grid.live),
+                                     live=grid.live, contrast=contrast),
             "uncertainty": colour_scale(grid.uncertainty, what="uncertainty", clip_percentile=pct, live=grid.live)}
 
 
@@ -655,7 +658,7 @@ def energy_reference_job(settings: Settings, wave: np.ndarray, target: int, step
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def png(settings: Settings, _wave: np.ndarray, _exp, log_freq: bool, reference: str = "auto", clip: bool = True,
-        dim_silent: bool = False, palette: str = "default") -> bytes:
+        dim_silent: bool = False, palette: str = "default", contrast: str = "value") -> bytes:
     """A static PNG (matplotlib, server-side) of power / saliency / uncertainty, with the screen's colour rules."""
     from earmark.display import CLIP_PERCENTILE
     from earmark.plots import explanation_figure
@@ -666,7 +669,7 @@ def png(settings: Settings, _wave: np.ndarray, _exp, log_freq: bool, reference: 
                              spec=explainer_specs()[settings.explainer],
                              reference=None if reference == "auto" else reference,
                              clip_percentile=CLIP_PERCENTILE if clip else None, dim_silent=dim_silent,
-                             palette=palette,
+                             palette=palette, contrast=contrast,
                              title=f"{settings.clip_name} · {settings.model} · {settings.transform} · "
                                    f"{settings.explainer} · class {_exp.target}")
     buf = io.BytesIO()

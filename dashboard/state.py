@@ -35,6 +35,7 @@ CONTROLS: dict[str, Any] = {
     "log_freq": False,
     "clip_colours": True,         # colour limit at the 99.5th percentile of |map|
     "layout": "Overlay",          # Overlay | Side by side
+    "contrast": "rank",           # colour by rank (structure of heavy-tailed maps) or by value (linear)
     "reference": "auto",          # colour reference of a positive map: auto | zero | mean | baseline
     "dim_silent": False,          # grey out cells 60 dB below the clip's peak
     "k": 10,                      # percent for keep/remove top-k
@@ -48,7 +49,7 @@ CONTROLS: dict[str, Any] = {
     "quiz_k": 10,
 }
 #: Controls that may not become empty (a segmented control clicked twice keeps its value).
-REQUIRED = {"source", "layout", "reference", "cmp_what", "quiz_mode"}
+REQUIRED = {"source", "layout", "reference", "contrast", "cmp_what", "quiz_mode"}
 
 DEFAULTS: dict[str, Any] = {
     "pending_bytes": None,          # (name, bytes): upload / microphone / test hook, decoded next run

@@ -35,6 +35,7 @@ class View:
     k: int
     match: bool
     present: bool
+    contrast: str = "rank"
 
     @property
     def palette(self) -> str:
@@ -45,14 +46,21 @@ def current_view() -> View:
     g = state.get
     return View(log_freq=bool(g("log_freq")), clip=bool(g("clip_colours")), layout=g("layout") or "Overlay",
                 reference=g("reference") or "auto", dim_silent=bool(g("dim_silent")), k=int(g("k")),
-                match=bool(g("match")), present=bool(g("present")))
+                match=bool(g("match")), present=bool(g("present")), contrast=g("contrast") or "rank")
 
 
 def view_controls(box, spec) -> View:
     """The view toggles (log axis, colour clipping, layout, colour reference, silent cells) in ``box``."""
     box.toggle("Log frequency axis", key=state.bind("log_freq"))
+    box.segmented_control("Colour by", ["rank", "value"], key=state.bind("contrast"),
+                          format_func=lambda o: {"rank": "Rank (structure)", "value": "Value (linear)"}[o],
+                          help="Rank: each live cell's colour is its rank among the cells on its side of the "
+                               "centre, so the structure of a map with a few very large cells stays visible; the "
+                               "colour bar's ticks give the values at the quartiles. Value: colour proportional "
+                               "to the value. Either way, cells masking cannot change (zero padding) are blank "
+                               "and spend none of the scale.")
     box.toggle("Clip colours at the 99.5th percentile", key=state.bind("clip_colours"),
-               help="So that a few very large cells do not wash out the rest of the map.")
+               help="So that a few very large cells do not wash out the rest of the map (colour by value).")
     box.toggle("Dim silent cells", key=state.bind("dim_silent"),
                help="Grey out cells more than 60 dB below the loudest one: what the map says there is "
                     "about silence.")
@@ -75,7 +83,8 @@ def grid_and_scales(cur, exp, view: View, *, partial_saliency=None):
         grid = sv.display_map(settings, wave, partial_saliency)
     else:
         grid = sv.display(settings, wave, exp)
-    scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip)
+    scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip,
+                               contrast=view.contrast)
     return grid, scales
 
 
@@ -98,7 +107,8 @@ def draw_partial(cur, exp, view: View, *, title: str) -> None:
     def build():
         settings, heading = cur["settings"], title
         grid = sv.display_of(settings, cur["ready"].wave, exp)
-        scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip)
+        scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip,
+                               contrast=view.contrast)
         meta = exp.meta
         done, total, conv = meta.get("done"), meta.get("total"), meta.get("convergence")
         if meta.get("partial"):

@@ -40,6 +40,11 @@ CLIP_PERCENTILE = 99.5
 SIGN_TOLERANCE = 1e-4
 
 Reference = Literal["zero", "mean", "baseline"]
+#: How values become colour: ``"value"`` (linear in the map's value) or ``"rank"`` (each cell's rank among
+#: the live cells on its side of the centre: the bar's whole length shows the structure of a heavy-tailed
+#: map; the ticks give the values at the quartiles).
+Contrast = Literal["value", "rank"]
+CONTRASTS: tuple[Contrast, ...] = ("value", "rank")
 REFERENCES: tuple[Reference, ...] = ("zero", "mean", "baseline")
 REFERENCE_TITLES = {"zero": "zero", "mean": "the map's mean", "baseline": "the mean score of random masks"}
 
@@ -220,16 +225,25 @@ class ColourScale:
     diverging: bool
     reference: Reference
     label: str
+    contrast: Contrast = "value"
+    #: ``contrast="rank"``: the sorted live values above the centre and the sorted magnitudes below it.
+    ranks: tuple[np.ndarray, np.ndarray] | None = None
+    #: Colour-bar ticks (positions on the shown scale, texts in the map's own units), or ``None``.
+    ticks: tuple[tuple[float, ...], tuple[str, ...]] | None = None
 
     def shown(self, img: np.ndarray, *, normalise: bool = False) -> np.ndarray:
-        """The values the figure draws: ``img - centre`` (divided by ``zmax`` when ``normalise``)."""
+        """The values the figure draws: ``img - centre`` (divided by ``zmax`` when ``normalise``); with
+        ``contrast="rank"`` each cell's rank among the live cells on its side of the centre, in [−1, 1]."""
         out = np.asarray(img, np.float64) - self.centre
+        if self.contrast == "rank" and self.ranks is not None:
+            return _rank_shown(out, *self.ranks)
         return out / self.zmax if normalise else out
 
 
 def colour_scale(img: np.ndarray, *, what: Literal["saliency", "uncertainty"] = "saliency",
                  reference: Reference = "zero", baseline: float | None = None,
-                 clip_percentile: float | None = CLIP_PERCENTILE, live: np.ndarray | None = None) -> ColourScale:
+                 clip_percentile: float | None = CLIP_PERCENTILE, live: np.ndarray | None = None,
+                 contrast: Contrast = "value") -> ColourScale:
     """The colour rule for one map (see the module docstring).
 
     Args:
@@ -242,6 +256,7 @@ def colour_scale(img: np.ndarray, *, what: Literal["saliency", "uncertainty"] = 
         live: bool mask of ``img``'s shape, the cells masking can change (:attr:`DisplayGrid.live`): the
             centre and the limits are computed on them only, so inert zero padding does not spend the
             colour scale. ``None`` or no live cell: every cell.
+        contrast: ``"value"`` (linear) or ``"rank"`` (see :data:`Contrast`; uncertainty is always linear).
 
     Raises:
         ValueError: ``reference="baseline"`` without a finite ``baseline``, or an unknown reference.
@@ -272,7 +287,37 @@ def colour_scale(img: np.ndarray, *, what: Literal["saliency", "uncertainty"] = 
     lim = colour_limit(shown, clip_percentile)
     if some_inert:
         label += " · live cells"
+    if contrast == "rank":
+        return _rank_scale(shown[np.isfinite(shown)], centre, diverging, reference, label)
     return ColourScale(centre, -lim if diverging else 0.0, lim, diverging, reference, label)
+
+
+def _rank_scale(shown: np.ndarray, centre: float, diverging: bool, reference: Reference, label: str) -> ColourScale:
+    """The rank contrast: sorted values per side of the centre, ticks at the quartiles of each side."""
+    above = np.sort(shown[shown > 0]) if diverging else np.sort(shown[shown >= 0])
+    below = np.sort(-shown[shown < 0]) if diverging else np.zeros(0)
+    pos, text = [0.0], ["0" if reference == "zero" else f"{centre:.3g}"]
+    for side, sign in ((above, 1.0), (below, -1.0)):
+        for q in (0.5, 1.0):
+            if side.size:
+                pos.append(sign * q)
+                text.append(f"{sign * side[min(side.size - 1, int(q * side.size) - 1)]:+.2g}")
+    order = np.argsort(pos)
+    return ColourScale(centre, -1.0 if diverging else 0.0, 1.0, diverging, reference, label + " · by rank", "rank",
+                       (above, below), (tuple(float(pos[i]) for i in order), tuple(text[i] for i in order)))
+
+
+def _rank_shown(v: np.ndarray, above: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """Cells' ranks on their side of the centre: (0, 1] above, [−1, 0) below, 0 at it; NaN stays NaN."""
+    out = np.zeros_like(v)
+    if above.size:
+        pos = v > 0 if below.size or np.any(v < 0) else v >= 0
+        out[pos] = np.searchsorted(above, v[pos], side="right") / above.size
+    if below.size:
+        neg = v < 0
+        out[neg] = -np.searchsorted(below, -v[neg], side="right") / below.size
+    out[np.isnan(v)] = np.nan
+    return np.clip(out, -1.0, 1.0)
 
 
 def live_values(grid: DisplayGrid, what: str = "saliency") -> np.ndarray:

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from .display import (CLIP_PERCENTILE, DisplayGrid, Reference, baseline_of, colour_scale,  # noqa: E402
+from .display import (CLIP_PERCENTILE, Contrast, DisplayGrid, Reference, baseline_of, colour_scale,  # noqa: E402
                       display_grid, live_values, resolve_reference, shown_live, silent_cells)
 from .explanation import Explanation  # noqa: E402
 from .transforms import Transform  # noqa: E402
@@ -30,18 +30,18 @@ PALETTES = {
 
 
 def map_scale(grid: DisplayGrid, explanation: Explanation, *, spec=None, reference: str | None = None,
-              clip_percentile: float | None = CLIP_PERCENTILE):
+              clip_percentile: float | None = CLIP_PERCENTILE, contrast: Contrast = "value"):
     """The :class:`~earmark.display.ColourScale` of the saliency map (reference from ``spec`` by default)."""
     baseline = baseline_of(explanation, spec)
     ref = resolve_reference(live_values(grid), spec, reference or "auto", baseline=baseline)
     return colour_scale(grid.saliency, reference=ref, baseline=baseline, clip_percentile=clip_percentile,
-                        live=grid.live)
+                        live=grid.live, contrast=contrast)
 
 
 def explanation_figure(transform: Transform, wave: torch.Tensor, explanation: Explanation, *,
                        title: str = "", log_freq: bool = False, spec=None, reference: Reference | None = None,
                        clip_percentile: float | None = CLIP_PERCENTILE, dim_silent: bool = False,
-                       palette: str = "default") -> plt.Figure:
+                       palette: str = "default", contrast: Contrast = "value") -> plt.Figure:
     """Three aligned panels: power, saliency and uncertainty, with s and Hz axes.
 
     Args:
@@ -54,9 +54,11 @@ def explanation_figure(transform: Transform, wave: torch.Tensor, explanation: Ex
         clip_percentile: colour limit at this percentile of |map| (``None``: the maximum).
         dim_silent: grey out cells far below the clip's peak power (:func:`earmark.display.silent_cells`).
         palette: ``"default"`` or ``"cvd"`` (colour-blind-safe).
+        contrast: ``"value"`` (linear colours) or ``"rank"`` (:data:`earmark.display.Contrast`).
     """
     grid = display_grid(transform, wave, explanation.saliency, explanation.uncertainty)
-    sal_scale = map_scale(grid, explanation, spec=spec, reference=reference, clip_percentile=clip_percentile)
+    sal_scale = map_scale(grid, explanation, spec=spec, reference=reference, clip_percentile=clip_percentile,
+                          contrast=contrast if grid.profile is None else "value")
     unc_scale = colour_scale(grid.uncertainty, what="uncertainty", clip_percentile=clip_percentile, live=grid.live)
     signed_cmap, positive_cmap, unc_cmap = PALETTES[palette]
     panels = [
@@ -96,7 +98,9 @@ def _images(fig, axes, grid: DisplayGrid, panels, *, log_freq: bool, dim_silent:
         if silent is not None and scale is not None and silent.any():
             ax.pcolormesh(t_edges, edges, np.ma.masked_where(~silent, np.ones_like(img)), cmap="Greys",
                           vmin=0, vmax=1.4, alpha=0.75, shading="flat")
-        fig.colorbar(mesh, ax=ax, shrink=0.85)
+        bar = fig.colorbar(mesh, ax=ax, shrink=0.85)
+        if scale is not None and scale.ticks is not None:
+            bar.set_ticks(scale.ticks[0], labels=scale.ticks[1])
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("Time (s)")
         if log_freq and edges[1] > 0:

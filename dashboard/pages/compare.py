@@ -42,7 +42,8 @@ for i, (col, slot) in enumerate(zip(cols, slots)):
         st.markdown(f"**Slot {i + 1}** — {slot['title']}")
         st.caption(f"seed {s.seed} · target {slot['labels'][slot['target']]} · prediction "
                    f"{prediction_label(slot['probs'], slot['labels'])}")
-        scales = sv.colour_scales(s, slot["display"], slot["exp"], reference=view.reference, clip=view.clip)
+        scales = sv.colour_scales(s, slot["display"], slot["exp"], reference=view.reference, clip=view.clip,
+                                   contrast=view.contrast)
         st.plotly_chart(figures.saliency_map(slot["display"], scales[show.lower()], what=show.lower(),
                                              log_freq=view.log_freq, layout=view.layout, normalise=True,
                                              dim_silent=view.dim_silent, height=320),

@@ -173,7 +173,7 @@ with st.expander("Export: figure, maps, audio, command", expanded=False):
     try:
         e1.download_button("PNG figure (power, saliency, uncertainty)",
                            sv.png(settings, ready.wave, exp, view.log_freq, view.reference, view.clip,
-                                  view.dim_silent, view.palette),
+                                  view.dim_silent, view.palette, view.contrast),
                            file_name=f"{stem}.png", mime="image/png", key="dl_png")
     except EarmarkError as exc:
         e1.warning(str(exc))
