@@ -99,10 +99,25 @@ def test_log_frequency_toggle_keeps_its_value_and_the_axis_is_log():
     assert figure(at, "fig_saliency")["layout"]["yaxis2"]["type"] == "log"
 
 
+def test_colour_by_rank_is_the_default_and_padding_is_blank():
+    """The default colours each live cell by its rank (the bar's whole length shows structure; the ticks give
+    values), and zero padding (cells masking cannot change) is drawn blank."""
+    at = explained()
+    trace = heatmap(figure(at, "fig_saliency"))
+    shown = z(trace)
+    assert trace["zmin"] == -1 and trace["zmax"] == 1 and "rank" in trace["colorbar"]["title"]["text"]
+    assert len(trace["colorbar"]["ticktext"]) >= 3
+    blank = np.isnan(shown)
+    assert blank.any() and not blank.all()                                  # the example is padded
+    live = shown[~blank]
+    lo, hi = np.percentile(live, [5, 95])
+    assert (hi - lo) / 2 >= 0.8                                             # the live cells use the bar
+
+
 def test_clip_colours_toggle_changes_the_limit_and_persists():
     from earmark.display import colour_limit
 
-    at = explained()
+    at = explained(w_contrast="value", v_contrast="value")
     clipped = heatmap(figure(at, "fig_saliency"))
     shown = z(clipped)
     assert clipped["zmax"] == pytest.approx(colour_limit(shown, 99.5), rel=1e-4)
@@ -127,17 +142,18 @@ def test_layout_keeps_its_value_and_cannot_become_empty():
 
 
 def test_dim_silent_cells_blanks_the_quiet_cells_and_persists():
-    at = explained()
-    assert not np.isnan(z(heatmap(figure(at, "fig_saliency")))).any()
+    at = explained(w_contrast="value", v_contrast="value")
+    padding = np.isnan(z(heatmap(figure(at, "fig_saliency"))))       # cells masking cannot change: blank
+    assert not padding.all()
     set_and_run(at, "w_dim_silent", True)
     away_and_back(at, "compare")
     assert widget(at, "w_dim_silent").value is True
     blank = np.isnan(z(heatmap(figure(at, "fig_saliency"))))
-    assert blank.any() and not blank.all()   # the example is padded with silence
+    assert blank.any() and not blank.all() and (blank >= padding).all()   # quiet cells blanked as well
 
 
 def test_freqrise_is_shown_relative_to_its_mean_and_the_choice_persists():
-    state = dict(w_explainer="freqrise", p_explainer_freqrise_n_masks=50)
+    state = dict(w_explainer="freqrise", p_explainer_freqrise_n_masks=50, w_contrast="value", v_contrast="value")
     at = explained(**state)
     trace = heatmap(figure(at, "fig_saliency"))
     assert "mean" in trace["colorbar"]["title"]["text"]
