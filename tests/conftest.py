@@ -30,6 +30,27 @@ def kind_of(filename: str) -> str:
     return next((kind for pattern, kind in KINDS if fnmatch.fnmatch(filename, pattern)), "unit")
 
 
+def _docs_state() -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(ROOT)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in (ROOT / "docs").rglob("*") if p.is_file()}
+
+
+def pytest_sessionstart(session):
+    session.config._earmark_docs = _docs_state()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tests write into temporary folders, never into ``docs/`` (``make fuzz`` and ``EARMARK_SCREENSHOT=1`` do)."""
+    before = getattr(session.config, "_earmark_docs", None)
+    if before is None or os.environ.get("EARMARK_SCREENSHOT") == "1":
+        return
+    changed = sorted(name for name, state in _docs_state().items() if before.get(name) != state)
+    if changed:
+        session.config.get_terminal_writer().line(
+            "\na test wrote into docs/ (tests must write into tmp_path): " + ", ".join(changed), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark every collected test with its kind, and ``slow`` for the files in ``SLOW_FILES``."""
     for item in items:
