@@ -9,6 +9,7 @@ A study page names a result file on a line of its own::
     {{ result anytime/loadtest.json }}         # anything else: a link with its size
 
 and the hook replaces the line with the file's content, rendered, followed by a link to the file itself.
+It also turns the Sphinx roles left in docstrings into cross-references of the API reference.
 A missing file stops the build, so a page never shows a table that is not in the repository. Result files
 that no page names are listed in the build log (``mkdocs build`` prints them as INFO).
 
@@ -148,6 +149,23 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         return render(path, name, link)
 
     return separate_tables(MARKER.sub(replace, markdown))
+
+
+ROLE = re.compile(r":(?:class|func|meth|data|attr|mod|exc|obj):<code>(?P<tilde>~?)(?P<target>[\w.]+)</code>")
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    """Sphinx roles left in docstrings (``:class:`~earmark.probe.Probe```) become cross-references.
+
+    mkdocstrings renders them as text; each becomes an optional autoref that links when the target is
+    documented on the site and stays plain code otherwise.
+    """
+    def replace(match: re.Match) -> str:
+        target = match.group("target")
+        title = target.rsplit(".", 1)[-1] if match.group("tilde") else target
+        return f'<autoref identifier="{target}" optional><code>{title}</code></autoref>'
+
+    return ROLE.sub(replace, html)
 
 
 def on_pre_build(config) -> None:
