@@ -9,7 +9,9 @@ A study page names a result file on a line of its own::
     {{ result anytime/loadtest.json }}         # anything else: a link with its size
 
 and the hook replaces the line with the file's content, rendered, followed by a link to the file itself.
-It also turns the Sphinx roles left in docstrings into cross-references of the API reference.
+A line ``{{ registry explainers }}`` becomes a section per registered explainer, built from its spec (family,
+domains, paper, uncertainty meaning, declared parameters with defaults and ranges), so that table is the
+code's. The hook also turns the Sphinx roles left in docstrings into cross-references of the API reference.
 A missing file stops the build, so a page never shows a table that is not in the repository. Result files
 that no page names are listed in the build log (``mkdocs build`` prints them as INFO).
 
@@ -134,6 +136,49 @@ def render(path: Path, name: str, link: str) -> str:
     return f"{body}\n\n*Source: [`docs/{RESULTS}/{name}`]({link}).*"
 
 
+REGISTRY = re.compile(r"^\{\{[ \t]*registry[ \t]+explainers[ \t]*\}\}[ \t]*$", re.MULTILINE)
+
+
+def _value(value) -> str:
+    return f"`{value!r}`" if isinstance(value, str) else f"`{value}`"
+
+
+def render_explainers() -> str:
+    """One section per registered explainer, from its spec: what it is, its domains, its declared parameters.
+
+    Imports ``earmark`` (the installed package, or ``core/`` beside this file), so the table is the code's.
+    """
+    import sys
+    core = str(Path(__file__).resolve().parents[2] / "core")
+    if core not in sys.path:
+        sys.path.insert(0, core)
+    from earmark.explainers import EXPLAINERS
+
+    out = []
+    for spec in EXPLAINERS:
+        domains = getattr(spec, "domains", None)
+        facts = [f"**family** {getattr(spec, 'family', '—')}",
+                 "**domains** " + (", ".join(f"`{d}`" for d in domains) if domains else "all")]
+        if getattr(spec, "reference", ""):
+            facts.append(f"**paper** {spec.reference}")
+        out += [f"### `{spec.name}`: {getattr(spec, 'title', spec.name)}", "", " · ".join(facts), ""]
+        if getattr(spec, "uncertainty", ""):
+            out += [f"*Uncertainty map:* {spec.uncertainty}", ""]
+        params = list(getattr(spec, "params", ()) or ())
+        if params:
+            rows = []
+            for param in params:
+                if getattr(param, "choices", None):
+                    allowed = ", ".join(_value(c) for c in param.choices)
+                elif getattr(param, "low", None) is not None or getattr(param, "high", None) is not None:
+                    allowed = f"{param.low} … {param.high}"
+                else:
+                    allowed = ""
+                rows.append([f"`{param.name}`", _value(param.default), allowed, getattr(param, "help", "")])
+            out += [_table(["parameter", "default", "allowed", "meaning"], rows), ""]
+    return "\n".join(out)
+
+
 def on_page_markdown(markdown: str, page, config, files) -> str:
     docs = Path(config["docs_dir"])
     page_dir = posixpath.dirname(page.file.src_uri)
@@ -148,7 +193,10 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         link = posixpath.relpath(f"{RESULTS}/{name}", page_dir or ".")
         return render(path, name, link)
 
-    return separate_tables(MARKER.sub(replace, markdown))
+    markdown = MARKER.sub(replace, markdown)
+    if REGISTRY.search(markdown):
+        markdown = REGISTRY.sub(lambda _: render_explainers(), markdown)
+    return separate_tables(markdown)
 
 
 ROLE = re.compile(r":(?:class|func|meth|data|attr|mod|exc|obj):<code>(?P<tilde>~?)(?P<target>[\w.]+)</code>")
