@@ -7,7 +7,7 @@ PORT   ?= 8501
 # in front first: see the README, "Serving a classroom").
 HOST   ?= 127.0.0.1
 
-.PHONY: run test test-fast install install-test system-deps bench fuzz clean
+.PHONY: run test test-fast install install-test install-docs system-deps bench fuzz docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,13 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+install-docs: $(VENV)/.installed-docs
 
 ## Start the dashboard on the bundled default model and example clip.
 run: install
@@ -41,6 +46,14 @@ system-deps:
 test: install-test system-deps
 	$(PY) -m pytest -q
 
+## The developer's quick loop: everything but the slow, browser and fuzz tests (see docs/guide/developing.md).
+test-fast: install-test
+	$(PY) -m pytest -q -m "not slow and not browser and not fuzz"
+
+## Build the documentation site into site/ (MkDocs + Material + mkdocstrings); a broken link or reference fails.
+docs: install-docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict $(MKDOCS_FLAGS)
+
 ## Fuzz the decoder (10,000 mutated files) and every declared hyperparameter; writes the tables.
 FUZZ_CASES ?= 10000
 fuzz: install-test
@@ -52,4 +65,4 @@ bench: install
 	$(VENV)/bin/earmark bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache site

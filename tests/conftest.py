@@ -1,7 +1,15 @@
-"""Shared fixtures: seeds, the data folder, small deterministic settings."""
+"""Shared fixtures: seeds, the data folder, small deterministic settings; test kinds as markers.
+
+Every test gets one kind from its file name (see ``KINDS``): ``unit``, ``app`` (Streamlit's AppTest),
+``browser`` (Chromium + Playwright) or ``fuzz``; tests in the files of ``SLOW_FILES`` (and any test marked
+``@pytest.mark.slow`` by hand) are also ``slow``. The quick developer loop is::
+
+    pytest -m "not slow and not browser and not fuzz"
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from pathlib import Path
 
@@ -9,6 +17,47 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: File-name patterns → the kind of test (the first that matches; ``unit`` otherwise).
+KINDS = (("test_browser*.py", "browser"), ("test_fuzz_*.py", "fuzz"), ("test_app*.py", "app"))
+
+#: Files whose tests take minutes (training, data-set runs, a Ray cluster, 10 s clips through every method).
+SLOW_FILES = frozenset({"test_engines.py", "test_digit_models.py", "test_long_clips.py"})
+
+
+def kind_of(filename: str) -> str:
+    """The test kind of a test file, from its name: ``browser``, ``fuzz``, ``app`` or ``unit``."""
+    return next((kind for pattern, kind in KINDS if fnmatch.fnmatch(filename, pattern)), "unit")
+
+
+def _docs_state() -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(ROOT)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in (ROOT / "docs").rglob("*") if p.is_file()}
+
+
+def pytest_sessionstart(session):
+    session.config._earmark_docs = _docs_state()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tests write into temporary folders, never into ``docs/`` (``make fuzz`` and ``EARMARK_SCREENSHOT=1`` do)."""
+    before = getattr(session.config, "_earmark_docs", None)
+    if before is None or os.environ.get("EARMARK_SCREENSHOT") == "1":
+        return
+    changed = sorted(name for name, state in _docs_state().items() if before.get(name) != state)
+    if changed:
+        session.config.get_terminal_writer().line(
+            "\na test wrote into docs/ (tests must write into tmp_path): " + ", ".join(changed), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every collected test with its kind, and ``slow`` for the files in ``SLOW_FILES``."""
+    for item in items:
+        name = item.path.name
+        item.add_marker(getattr(pytest.mark, kind_of(name)))
+        if name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

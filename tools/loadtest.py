@@ -18,9 +18,9 @@ real one would render on the same 2 cores as the server and measure itself as mu
 
 ``--explainers ig freqrise ...`` runs the scenarios once per explainer (picked in the sidebar as a person
 would, the app's own defaults otherwise: ``stop="auto"``) and reports how much of its budget each run used
-(the line under the maps); with ``--sessions 1 --variants seeds`` that is the README's speed table.
+(the line under the maps); with ``--sessions 1 --variants seeds`` that is the table of docs/studies/responsiveness.md.
 
-Run (the README's tables)::
+Run (the tables of docs/studies/load-test.md and responsiveness.md)::
 
     python tools/loadtest.py --sessions 1 8 30 --variants same seeds --out runs/loadtest.json
     python tools/loadtest.py --sessions 1 --variants seeds --explainers saliency ig smoothgrad wam_sg@dwt \

@@ -7,7 +7,7 @@ energy**: I, insertion AUC and faithfulness as explainer − energy; D and delet
 explainer (lower is better there).
 
 Usage:
-    python docs/results/energy_margins.py docs/results/fsdd-gradient.csv docs/results/fsdd-sampling.csv \
+    python tools/studies/energy_margins.py docs/results/fsdd-gradient.csv docs/results/fsdd-sampling.csv \
         docs/results/fsdd-reference.csv [--markdown] [--first N] [--means]
 
 ``--first N`` keeps the first N clips of ``earmark evaluate``'s balanced order (seed 0; needs the FSDD folder

@@ -1,7 +1,7 @@
 """Variance reduction for FreqRISE / RELAX: agreement with a 30,000-mask reference map at 200–3,000 masks.
 
-    EARMARK_DATA=... python docs/results/variance_reduction.py --model melcnn-digits --clips 1 --out runs/vr
-    python docs/results/variance_reduction.py --model synth-tf --task synth-tf --clips 3 --out runs/vr-synth
+    EARMARK_DATA=... python tools/studies/variance_reduction.py --model melcnn-digits --clips 1 --out runs/vr
+    python tools/studies/variance_reduction.py --model synth-tf --task synth-tf --clips 3 --out runs/vr-synth
 
 Runs :func:`earmark.bench.quality_curve` on the first clips of the FSDD test split (balanced order, seed 0),
 in the STFT, explaining the true class; writes OUT/<method>-<clip>.md and .json.

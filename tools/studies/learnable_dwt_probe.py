@@ -5,7 +5,7 @@ mask in the DWT at each budget and print: I / D of its top 10 % (the protocol), 
 probability with the *soft* mask itself, the mask's mean and how many cells exceed 0.5, and I when the
 cells are ranked by mask × |coefficient| instead. Run from the repository root::
 
-    EARMARK_DATA=../shared/data/fsdd python docs/results/learnable_dwt_probe.py 10 100x2,300x4
+    EARMARK_DATA=../shared/data/fsdd python tools/studies/learnable_dwt_probe.py 10 100x2,300x4
 """
 import os
 import statistics

@@ -7,8 +7,8 @@ statistics (top-10 % overlap, standard-error ratio, loss flatness), finds where 
 the map there and the final map with I, D and insertion/deletion AUC (the ``earmark evaluate`` metrics,
 same seeds). One JSON line per (clip, explainer) in OUT/stop.jsonl (resumable).
 
-    EARMARK_DATA=... python docs/results/anytime_stop_study.py --n 4 --explainers freqrise,relax --out runs/stop
-    EARMARK_DATA=... python docs/results/anytime_stop_study.py --table runs/stop [--jaccard 0.9 --se 0.6 --step-jaccard 0]
+    EARMARK_DATA=... python tools/studies/anytime_stop_study.py --n 4 --explainers freqrise,relax --out runs/stop
+    EARMARK_DATA=... python tools/studies/anytime_stop_study.py --table runs/stop [--jaccard 0.9 --se 0.6 --step-jaccard 0]
 """
 
 from __future__ import annotations

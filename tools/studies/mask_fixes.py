@@ -7,7 +7,7 @@ difference is the inert-cell fix alone. ``minimal_mask_paper`` is the minimal ma
 uncapped objective (``score_cap="none"``), to compare with the capped default. ``energy`` is the bar.
 
 Usage:
-    python docs/results/mask_fixes.py --n 5 --transforms stft,dwt --out runs/mask-fixes \
+    python tools/studies/mask_fixes.py --n 5 --transforms stft,dwt --out runs/mask-fixes \
         [--weights runs/audionet-round1.pt --floor 0.001]
 """
 

@@ -5,9 +5,9 @@ The straight path from 0 to x is the same waveform path in every linear domain, 
 Clips: the first ``--n`` of ``earmark evaluate``'s balanced order (seed 0), the true class explained.
 
 Usage (before/after the soft-RMS front end):
-    python docs/results/ig_completeness.py --weights runs/audionet-round1.pt --floor 0.001 --n 20
-    python docs/results/ig_completeness.py --n 20 --spacing uniform   # the bundled weights, the paper's path
-    python docs/results/ig_completeness.py --n 20                     # ... with the cubic path
+    python tools/studies/ig_completeness.py --weights runs/audionet-round1.pt --floor 0.001 --n 20
+    python tools/studies/ig_completeness.py --n 20 --spacing uniform   # the bundled weights, the paper's path
+    python tools/studies/ig_completeness.py --n 20                     # ... with the cubic path
 """
 
 from __future__ import annotations

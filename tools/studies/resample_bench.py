@@ -1,7 +1,7 @@
 """Time and peak memory of resampling one clip to a model's rate, each case in a fresh process.
 
-    python docs/results/resample_bench.py --impl soxr          # earmark.audio.resample (now)
-    python docs/results/resample_bench.py --impl torchaudio    # torchaudio.functional.resample (before)
+    python tools/studies/resample_bench.py --impl soxr          # earmark.audio.resample (now)
+    python tools/studies/resample_bench.py --impl torchaudio    # torchaudio.functional.resample (before)
 
 Each case: 1 s of noise (or one sample, ``--samples 1``) at the odd or ordinary input rate, resampled to
 8 kHz and 16 kHz, in a child process under an address-space cap (``--cap-gb``, default 8); prints a
