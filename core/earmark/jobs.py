@@ -981,6 +981,7 @@ def explanation_work(spec: JobSpec, model, x: Tensor, transform, *, batch_size: 
         extra: dict[str, Any] = {"first_look": ctx.first_look}
         if partial_ok:
             extra["on_partial"] = ctx.partial
+        extra["contrast"] = dict(spec.options).get("contrast")  # "A rather than B" (options of an explanation)
         exp = explain(model, x, transform, spec.target, method=spec.explainer, seed=spec.seed,
                       progress=ctx.progress, batch_size=batch_size, **extra, **dict(spec.eparams))
         ctx.check()
