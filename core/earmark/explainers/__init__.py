@@ -26,7 +26,7 @@ from .base import Attribution, ExplainerSpec, FirstLook, PlotSpec
 EXPLAINERS = Registry("explainer")
 
 _MODULES = ("saliency", "ig", "smoothgrad", "wam", "freqrise", "relax", "learnable_mask", "minimal_mask",
-            "energy", "captum_family", "lrp")
+            "energy", "captum_family", "lrp", "flextime")
 for _name in _MODULES:
     _mod = importlib.import_module(f".{_name}", __name__)
     for _spec in getattr(_mod, "SPECS", None) or (_mod.SPEC,):
