@@ -69,10 +69,10 @@ class _Counted(nn.Module):
         self._probe, self._progress = probe, progress or no_progress
         self._total, self._stage, self._backward, self._done = max(total, 1), stage, backward, 0
 
-    def _count(self, n: int) -> None:
+    def _count(self, n: int, *, backward: bool | None = None) -> None:
         self._done += n
         self._probe.forward_passes += n
-        if self._backward:
+        if self._backward if backward is None else backward:
             self._probe.backward_passes += n
         self._progress(min(self._done / self._total, 1.0), self._stage)
 
@@ -95,7 +95,7 @@ class CoefficientModule(_Counted):
         self.complex = probe.coeffs.is_complex()
 
     def forward(self, z: Tensor) -> Tensor:
-        self._count(z.shape[0])
+        self._count(z.shape[0], backward=torch.is_grad_enabled() and z.requires_grad)
         coeffs = torch.view_as_complex(z.contiguous()) if self.complex else z
         return self._probe.class_score(self.model(self._probe.waves(coeffs)), self.readout)
 
@@ -166,13 +166,18 @@ def seeded_global_rng(generator: torch.Generator, device: torch.device):
 
 
 def hookable(probe: Probe) -> nn.Module:
-    """A copy of the model that a method may hook (DeepLift): the loaded model is shared and refuses hooks."""
+    """A copy of the model that a method may hook (DeepLIFT, LRP): the loaded model is shared between users.
+
+    A model that cannot be copied (it holds a lock, a file handle...) is used as it is: hooks then go on its
+    layers (not on the model object, which refuses them) for the duration of one attribution.
+    """
     model = probe.model
-    if hasattr(model, "private_copy"):
-        return model.private_copy()
     import copy
 
-    return copy.deepcopy(model)
+    try:
+        return model.private_copy() if hasattr(model, "private_copy") else copy.deepcopy(model)
+    except (TypeError, RuntimeError, copy.Error):
+        return model
 
 
 def spread(maps: Tensor) -> Tensor:
@@ -390,7 +395,7 @@ def explain_shapley_sampling(probe: Probe, *, generator: torch.Generator, progre
 # ---- registration ---------------------------------------------------------------------------------------
 CELLS = Param("cells", 64, "features: blocks of the display grid (rows × time; wavelet levels kept apart)",
               low=2, high=4096, step=1, log=True)
-REFERENCE_NOTE = "the spread of the map over the zero, noise and blurred-clip references (dependence on the reference)"
+REFERENCE_NOTE = "the map over the zero, noise and blurred-clip references (dependence on the reference)"
 CAPTUM = "Kokhlikyan et al. 2020, Captum"
 
 
