@@ -44,7 +44,11 @@ API_VALUES = (0, -1, -10**9, 10**12, 10**30, 1e300, math.inf, -math.inf, math.na
 CLI_VALUES = ("0", "-1", "-1e9", "1e12", "1e400", "inf", "-inf", "nan", "2.5", "abc", "", "[1]", "None", "true")
 #: Smaller budgets for the parameters not under test, so accepted values run fast on the tiny model.
 FAST = {"learnable_mask": {"steps": 10, "restarts": 1}, "minimal_mask": {"steps": 10, "restarts": 1},
-        "freqrise": {"n_masks": 50}, "relax": {"n_masks": 50}, "ig": {"n_steps": 8}, "wam_ig": {"n_steps": 8}}
+        "freqrise": {"n_masks": 50}, "relax": {"n_masks": 50}, "ig": {"n_steps": 8}, "wam_ig": {"n_steps": 8},
+        "captum:GradientShap": {"n_samples": 2}, "captum:NoiseTunnel": {"nt_samples": 2, "n_steps": 4},
+        "captum:KernelShap": {"n_samples": 10, "cells": 4}, "captum:Lime": {"n_samples": 10, "cells": 4},
+        "captum:ShapleyValueSampling": {"n_samples": 1, "cells": 4}, "captum:FeatureAblation": {"cells": 4},
+        "captum:Occlusion": {"window": 0.5, "stride": 0.5}, "flextime": {"steps": 3, "restarts": 1, "n_filters": 8}}
 
 
 def tiny_model():

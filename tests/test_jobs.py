@@ -115,7 +115,11 @@ def test_spec_is_canonical_and_validated():
 SMALL = {"saliency": {"n_draws": 3}, "ig": {"n_steps": 6}, "smoothgrad": {"n_samples": 5},
          "wam_sg": {"n_samples": 4}, "wam_ig": {"n_steps": 5}, "freqrise": {"n_masks": 40},
          "relax": {"n_masks": 40}, "learnable_mask": {"steps": 4, "restarts": 2},
-         "minimal_mask": {"steps": 4, "restarts": 2}, "energy": {}}
+         "minimal_mask": {"steps": 4, "restarts": 2}, "energy": {},
+         "captum:GradientShap": {"n_samples": 3}, "captum:NoiseTunnel": {"nt_samples": 3},
+         "captum:KernelShap": {"n_samples": 20, "cells": 8}, "captum:Lime": {"n_samples": 20, "cells": 8},
+         "captum:ShapleyValueSampling": {"n_samples": 1, "cells": 8}, "captum:FeatureAblation": {"cells": 8},
+         "captum:Occlusion": {"window": 0.3, "stride": 0.3}, "flextime": {"steps": 3, "restarts": 2, "n_filters": 8}}
 
 
 @pytest.mark.parametrize("name", EXPLAINERS.names())
@@ -130,6 +134,11 @@ def test_pass_estimate_matches_what_the_probe_counts(name, counting, clip):
     t = get_transform(transform, SR, **dict(s.tparams))
     e = explain(model, clip, t, method=name, seed=0, **dict(s.eparams))
     used = e.meta["forward_passes"] + e.meta["backward_passes"]
+    from earmark.method_passes import UPPER_BOUNDS
+
+    if name in UPPER_BOUNDS:       # the display grid sets the count: the estimate bounds it
+        assert used <= estimate_passes(s) <= 4 * used, (name, estimate_passes(s), used)
+        return
     assert estimate_passes(s) == used, (name, estimate_passes(s), used)
 
 

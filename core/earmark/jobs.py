@@ -186,6 +186,7 @@ EXPLAINER_PASSES: dict[str, Callable[[Mapping[str, Any]], int]] = {
     "minimal_mask": lambda p: (2 * int(p.get("steps", 500)) + 1) * int(p.get("restarts", 4)),
     "energy": lambda p: 0,
 }
+EXPLAINER_PASSES.update(__import__("earmark.method_passes", fromlist=["PASSES"]).PASSES)  # Captum, LRP, FLEXtime
 #: Declared parameters that set a method's cost (named in the refusal message).
 BUDGET_PARAMS: tuple[str, ...] = ("n_masks", "n_steps", "steps", "restarts", "n_samples", "n_draws", "baselines")
 
@@ -981,6 +982,7 @@ def explanation_work(spec: JobSpec, model, x: Tensor, transform, *, batch_size: 
         extra: dict[str, Any] = {"first_look": ctx.first_look}
         if partial_ok:
             extra["on_partial"] = ctx.partial
+        extra["contrast"] = dict(spec.options).get("contrast")  # "A rather than B" (options of an explanation)
         exp = explain(model, x, transform, spec.target, method=spec.explainer, seed=spec.seed,
                       progress=ctx.progress, batch_size=batch_size, **extra, **dict(spec.eparams))
         ctx.check()

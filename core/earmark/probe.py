@@ -193,6 +193,9 @@ class Probe:
         target: class to explain; ``None`` = the predicted class.
         batch_size: items per model call (default: sized to the device).
         progress: ``progress(fraction, stage)`` called as chunks finish.
+        contrast: a second class B: the target's scalar readouts (:meth:`read`, so :meth:`score` and
+            :meth:`grad`) become ``readout_A − readout_B`` ("A rather than B"; for ``logit`` the difference
+            of the two logits, for ``log_prob`` the same under a softmax). ``None`` = plain readouts.
 
     Attributes:
         coeffs: (*S) clean coefficients on the model's device.
@@ -201,7 +204,7 @@ class Probe:
     """
 
     def __init__(self, model, transform: Transform, x: Tensor, *, target: int | None = None,
-                 batch_size: int | None = None, progress: ProgressFn | None = None):
+                 batch_size: int | None = None, progress: ProgressFn | None = None, contrast: int | None = None):
         self.model = model
         self.transform = transform
         param = next(model.parameters(), None)
@@ -222,6 +225,8 @@ class Probe:
         if not 0 <= int(target) < self.num_classes:
             raise ConfigError(f"Target class {target} does not exist; the model has {self.num_classes} classes.")
         self.target = int(target)
+        #: "target rather than contrast": every scalar readout of the target becomes readout(A) − readout(B).
+        self.contrast = check_contrast(contrast, self.target, self.num_classes)
         self.progress = progress or no_progress
         self._batch = batch_size
         self._clean_embedding: Tensor | None = None
@@ -266,7 +271,15 @@ class Probe:
             return logits
         if readout == "probs":
             return self.activate(logits)
-        return read_class(logits, self.target if target is None else target, readout, multi_label=self.multi_label)
+        return self.class_score(logits, readout, target)
+
+    def class_score(self, logits: Tensor, readout: Readout, target: int | None = None) -> Tensor:
+        """(N, C) logits → (N,) scalar readout of ``target`` (default: the explained class), minus the
+        contrast class's readout when the probe has one and ``target`` is the explained class."""
+        score = read_class(logits, self.target if target is None else target, readout, multi_label=self.multi_label)
+        if self.contrast is not None and (target is None or target == self.target):
+            score = score - read_class(logits, self.contrast, readout, multi_label=self.multi_label)
+        return score
 
     def _infer(self, waves: Tensor, readout: Readout | Output, target: int | None) -> Tensor:
         """:meth:`read` in inference mode (no autograd bookkeeping); returns a normal tensor."""
@@ -333,6 +346,21 @@ class Probe:
         """Differentiable logits (N, C) for coefficients (N, *S), one call (for mask optimisation)."""
         self.forward_passes += z.shape[0]
         return self.model(self.waves(z))
+
+
+def check_contrast(contrast, target: int, num_classes: int) -> int | None:
+    """The contrast class as an int, or ``None``; one sentence when it is not another existing class."""
+    from .validate import _whole
+
+    if contrast is None:
+        return None
+    index = _whole(contrast)
+    if index is None or not 0 <= index < num_classes:
+        raise ConfigError(f"The contrast class must be a class index from 0 to {num_classes - 1}; got {contrast!r}.")
+    if index == target:
+        raise ConfigError(f"The contrast class must differ from the explained class ({target}); "
+                          "pick another class B to explain 'A rather than B'.")
+    return index
 
 
 def attribution_from_grad(delta: Tensor, grad: Tensor) -> Tensor:

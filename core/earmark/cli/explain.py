@@ -30,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transform", default=ExplainCommand.default("transform"), help="domain: time, fourier, stft, mel, dwt (default: %(default)s)")
     p.add_argument("--explainer", default=ExplainCommand.default("explainer"), help="explainer name (default: %(default)s); `earmark list explainers`")
     p.add_argument("--target", type=class_index, default=None, help="class index to explain (default: the prediction)")
+    p.add_argument("--contrast", type=class_index, default=None, metavar="B",
+                   help="explain the target rather than class B: the difference of the two classes' scores")
     p.add_argument("--seed", type=seed_arg, default=ExplainCommand.default("seed"), help="seed of the random generator (default: %(default)s)")
     p.add_argument("--set", dest="settings", action="append", metavar="NAME=VALUE",
                    help="explainer hyperparameter, repeatable (e.g. --set n_steps=64)")
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     spec = JobSpec.create(clip_hash=audio.clip_hash(prepared) if hasattr(prepared, "wave") else "cli",
                           model=card.name, transform=transform.name, tparams=transform.settings,
                           explainer=args.explainer, eparams=settings, target=args.target,
-                          seed=args.seed)
+                          seed=args.seed, options={"contrast": args.contrast} if args.contrast is not None else None)
     expl = run_foreground(spec, explanation_work(spec, model, x, transform), observer=bar.job)
     explained = time.perf_counter()
 

@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
             from ..explainers import EXPLAINERS
             for spec in EXPLAINERS:
                 domains = ",".join(spec.domains) if spec.domains else "all domains"
+                domains += "; --contrast B" if getattr(spec, "contrastive", False) else ""
                 print(f"  {spec.name:18s} {spec.title} ({spec.family}; {domains})\n"
                       f"  {'':18s} params: {_params(spec.params)}\n  {'':18s} uncertainty: {spec.uncertainty}")
         elif kind == "metrics":

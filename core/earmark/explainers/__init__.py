@@ -28,7 +28,7 @@ from .base import Attribution, ExplainerSpec, FirstLook, PlotSpec
 EXPLAINERS = Registry("explainer")
 
 _MODULES = ("saliency", "ig", "smoothgrad", "wam", "freqrise", "relax", "learnable_mask", "minimal_mask",
-            "energy")
+            "energy", "captum_family", "lrp", "flextime")
 for _name in _MODULES:
     _mod = importlib.import_module(f".{_name}", __name__)
     for _spec in getattr(_mod, "SPECS", None) or (_mod.SPEC,):
@@ -38,7 +38,7 @@ for _name in _MODULES:
 def explain(model, x: ArrayLike, transform: Transform, target: int | None = None, *, method: str = "ig",
             seed: int | None = 0, generator: torch.Generator | None = None, progress: ProgressFn | None = None,
             batch_size: int | None = None, first_look: FirstLook | None = None, on_partial: PartialFn | None = None,
-            **params: Any) -> Explanation:
+            contrast: int | None = None, **params: Any) -> Explanation:
     """Explain ``model``'s prediction on ``x`` in ``transform``'s domain with the explainer ``method``.
 
     Args:
@@ -61,6 +61,8 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
             (``None`` at first). The first call comes after the first chunk or step; the last one carries
             the final saliency, bit for bit (with ``done`` < ``total`` when ``stop="auto"`` ended early).
             Ignored by the other methods. The result does not depend on whether anyone listens.
+        contrast: a second class B: explain "target rather than B", the difference of the two classes'
+            scores (logits for the gradient methods), with methods whose spec is ``contrastive``.
         **params: the method's hyperparameters (declared in its spec; defaults from the papers).
 
     Returns:
@@ -68,8 +70,8 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
         name every hyperparameter as used (including values the method resolved itself).
 
     Raises:
-        ConfigError: unknown method, unsupported domain, a bad hyperparameter, a target that is not a class
-            index, a seed outside [0, 2**63), or a waveform of the wrong shape, length or rate.
+        ConfigError: unknown method, unsupported domain, a bad hyperparameter, a target or contrast that is
+            not a class index, a contrast with a method that cannot take one, a seed outside [0, 2**63), or a waveform of the wrong shape, length or rate.
         ModelError: the model cannot run this method (e.g. a gradient method on an ONNX model).
     """
     spec: ExplainerSpec = EXPLAINERS.get(method)
@@ -85,7 +87,10 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
     x = check_wave(x, model, transform)
     if batch_size is not None:
         batch_size = check_count(batch_size, "batch_size (items per model call)")
-    probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress)
+    if contrast is not None and not spec.contrastive:
+        raise ConfigError(f"{spec.title} cannot explain one class rather than another (no contrast); use a "
+                          "gradient or sampling method such as ig, saliency, smoothgrad, freqrise or captum:*.")
+    probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress, contrast=contrast)
     if generator is None:
         generator = make_generator(seed, probe.device)
     started = time.perf_counter()
@@ -124,6 +129,7 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
             "chunk": {"fwd": probe.batch_size(backward=False), "fwd+bwd": probe.batch_size(backward=True)},
             "earmark_version": __version__,
             "model_weights_sha256": weights_fingerprint(model),
+            **({"contrast": probe.contrast} if probe.contrast is not None else {}),
             **({**budget, "budget_unit": spec.budget_unit} if budget else {}),
         },
     )

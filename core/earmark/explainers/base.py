@@ -86,6 +86,8 @@ class ExplainerSpec:
         anytime: ``fn`` takes ``on_partial(saliency, done, total, convergence)`` and ``stop``
             (``"budget"`` | ``"auto"``) and publishes its estimate as it goes (sampling: per chunk of masks,
             mask optimisation: per step; see :mod:`earmark.explainers.anytime`).
+        contrastive: the method reads the class score only through the probe's scalar readouts, so
+            ``explain(..., contrast=B)`` explains "target rather than B" (the difference of the two scores).
     """
 
     name: str
@@ -103,6 +105,7 @@ class ExplainerSpec:
     baseline_extra: str | None = None
     auto_values: Callable[[str], dict[str, Any]] | None = None
     anytime: bool = False
+    contrastive: bool = False
 
     @property
     def budget_unit(self) -> str:

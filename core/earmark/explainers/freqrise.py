@@ -124,6 +124,7 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
 SPEC = ExplainerSpec(
     name="freqrise",
     title="FreqRISE (random smooth masks)",
+    contrastive=True,
     fn=explain_freqrise,
     params=PARAMS,
     family="sampling",

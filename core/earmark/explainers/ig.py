@@ -145,6 +145,7 @@ def explain_ig(probe: Probe, *, generator: torch.Generator, progress: ProgressFn
 SPEC = ExplainerSpec(
     name="ig",
     title="Integrated Gradients (cross-domain)",
+    contrastive=True,
     fn=explain_ig,
     params=PARAMS,
     family="gradient",

@@ -89,6 +89,7 @@ def explain_saliency(probe: Probe, *, generator: torch.Generator, progress: Prog
 SPEC = ExplainerSpec(
     name="saliency",
     title="Saliency (gradient magnitude)",
+    contrastive=True,
     fn=explain_saliency,
     params=PARAMS,
     family="gradient",

@@ -90,6 +90,7 @@ def explain_smoothgrad(probe: Probe, *, generator: torch.Generator, progress: Pr
 SPEC = ExplainerSpec(
     name="smoothgrad",
     title="SmoothGrad",
+    contrastive=True,
     fn=explain_smoothgrad,
     params=PARAMS,
     family="gradient",

@@ -89,6 +89,7 @@ def explain_wam_ig(probe: Probe, *, generator: torch.Generator, progress: Progre
 wam_sg = ExplainerSpec(
     name="wam_sg",
     title="WAM-SG (wavelet SmoothGrad)",
+    contrastive=True,
     fn=explain_wam_sg,
     params=SG_PARAMS,
     family="gradient",
@@ -102,6 +103,7 @@ wam_sg = ExplainerSpec(
 wam_ig = ExplainerSpec(
     name="wam_ig",
     title="WAM-IG (wavelet Integrated Gradients)",
+    contrastive=True,
     fn=explain_wam_ig,
     params=IG_PARAMS,
     family="gradient",
