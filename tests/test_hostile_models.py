@@ -267,6 +267,45 @@ case("torch.export graph", "aten.from_file node")(_export_with(_from_file_node))
 case("torch.export graph", "custom-namespace operator")(_export_with(_custom_op_node))
 
 
+# ---- SpeechBrain YAML payloads -------------------------------------------------------------------------
+
+def _yaml_case(payload: Callable[[Path], str], *, base: bool = True):
+    def build(folder: Path, marker: Path) -> str:
+        from loader_models import SPEECHBRAIN_YAML
+
+        sb = folder / "sb"
+        sb.mkdir(parents=True, exist_ok=True)
+        (sb / "hyperparams.yaml").write_text((SPEECHBRAIN_YAML if base else "") + payload(marker))
+        return str(sb)
+    return build
+
+
+def _alias_bomb(levels: int = 24) -> str:
+    lines = ["a0: &a0 [x, x]"] + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+YAML_PAYLOADS: dict[str, Callable[[Path], str]] = {
+    "!%61pply (escaped tag)": lambda m: f"boom: !%61pply:os.system ['touch {m}']\n",
+    "!new: Popen through torch.utils.cpp_extension": lambda m: f"boom: !new:torch.utils.cpp_extension.subprocess.Popen [[touch, {m}]]\n",
+    "!new: Popen through speechbrain.utils.superpowers": lambda m: f"boom: !new:speechbrain.utils.superpowers.subprocess.Popen [[touch, {m}]]\n",
+    "!!python/object/apply": lambda m: f"boom: !!python/object/apply:os.system ['touch {m}']\n",
+    "!name:": lambda m: "boom: !name:os.system\n",
+    "!module:": lambda m: "boom: !module:os\n",
+    "!include:": lambda m: f"boom: !include:{m}.yaml\n",
+    "!applyref:": lambda m: f"boom: !applyref:os.system ['touch {m}']\n",
+    "%TAG handle to !apply": lambda m: f"%TAG !x! !apply:\n---\nboom: !x!os.system ['touch {m}']\n",
+    "verbatim tag": lambda m: f"boom: !<!apply:os.system> ['touch {m}']\n",
+    "python tag inside a tuple": lambda m: f"boom: (!!python/object/apply:os.system ['touch {m}'])\n",
+    "alias bomb (0.4 KB)": lambda m: _alias_bomb(),
+    "!ref doubling bomb": lambda m: "r0: xxxxxxxx\n" + "".join(f"r{i}: !ref <r{i - 1}><r{i - 1}>\n" for i in range(1, 40)),
+    "!ref power": lambda m: "p: !ref 9**9**9\n",
+    "100,000-deep nesting": lambda m: "deep: " + "[" * 100_000 + "]" * 100_000 + "\n",
+}
+for _name, _payload in YAML_PAYLOADS.items():
+    case("SpeechBrain YAML", _name)(_yaml_case(_payload, base=not _name.startswith("%TAG")))
+
+
 # ---- the runner ---------------------------------------------------------------------------------------
 
 def attempt(build, folder: Path) -> tuple[bool, bool, str]:
@@ -294,7 +333,8 @@ def test_hostile_model_is_refused_through_the_api(family, name, build, tmp_path)
 
 
 CLI_CASES = [c for c in CASES if c[1] in ("from_file in forward", "from_file in __setstate__ (runs on load)",
-                                          "duplicate member", "aten.from_file node")]
+                                          "duplicate member", "aten.from_file node", "!%61pply (escaped tag)",
+                                          "alias bomb (0.4 KB)")]
 
 
 @pytest.mark.parametrize("family, name, build", CLI_CASES, ids=[f"{f}: {n}" for f, n, _ in CLI_CASES])
@@ -323,6 +363,18 @@ def test_payloads_are_real_without_the_checks(tmp_path):
     target = _export_with(_from_file_node)(tmp_path, marker)
     torch.export.load(target).module()(torch.zeros(2, LENGTH))
     assert marker.exists()
+
+
+def test_yaml_bomb_is_refused_fast(tmp_path):
+    import time
+
+    from earmark.models.loaders.yamlcheck import safe_hyperparams
+
+    for text in (_alias_bomb(), "r0: xxxxxxxx\n" + "".join(f"r{i}: !ref <r{i - 1}><r{i - 1}>\n" for i in range(1, 40))):
+        start = time.perf_counter()
+        with pytest.raises(EarmarkError, match="alias|bomb"):
+            safe_hyperparams(text, "x.yaml")
+        assert time.perf_counter() - start < 1.0
 
 
 def test_plain_models_still_load(tmp_path):
