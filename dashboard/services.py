@@ -90,19 +90,16 @@ def models_folder() -> Path | None:
 
 def _scan(folder: Path, where: str) -> dict[str, str]:
     """path → picker title for every model-looking entry in ``folder`` (loading happens when picked)."""
-    out: dict[str, str] = {}
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name.lower()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            kind = ("Hugging Face" if (entry / "config.json").is_file() else
-                    "SpeechBrain" if (entry / "hyperparams.yaml").is_file() else "folder")
-        elif entry.suffix in _MODEL_SUFFIXES:
-            kind = {".pt2": "torch.export", ".onnx": "ONNX"}.get(entry.suffix, "TorchScript")
-        else:
-            continue
-        out[str(entry.resolve())] = f"{entry.name} ({kind}, {where})"
-    return out
+    from earmark.models.loaders.cardcheck import scan_folder   # loops, broken links, FIFOs: skipped with a note
+
+    entries, SCAN_NOTES[str(folder)] = scan_folder(folder, _MODEL_SUFFIXES)
+    names = {".pt2": "torch.export", ".onnx": "ONNX"}
+    return {str(path): f"{path.name} ({names.get(kind, 'TorchScript') if kind.startswith('.') else kind}, {where})"
+            for path, kind in entries}
+
+
+#: folder → the entries its last scan skipped, each with the reason (shown by the model picker's help).
+SCAN_NOTES: dict[str, list[str]] = {}
 
 
 def disk_models() -> dict[str, str]:

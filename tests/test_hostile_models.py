@@ -306,6 +306,89 @@ for _name, _payload in YAML_PAYLOADS.items():
     case("SpeechBrain YAML", _name)(_yaml_case(_payload, base=not _name.startswith("%TAG")))
 
 
+# ---- cards, paths, Hugging Face folders, entry points -------------------------------------------------
+
+def _card_case(**fields):
+    def build(folder: Path, marker: Path) -> str:
+        path = folder / "model.pt"
+        script_save(Plain(), path)
+        return card(path, **fields)
+    return build
+
+
+def _raw_card_case(text: Callable[[], str]):
+    def build(folder: Path, marker: Path) -> str:
+        path = folder / "model.pt"
+        script_save(Plain(), path)
+        path.with_suffix(".json").write_text(text())
+        return str(path)
+    return build
+
+
+for _name, _fields in [("input_length 10**12", {"input_length": 10**12}), ('logits_output "abc"', {"logits_output": "abc"}),
+                       ('sample_rate "nan"', {"sample_rate": "nan"}), ("labels not a list", {"labels": "abc"}),
+                       ("max_length 10**12", {"input_length": "variable", "max_length": 10**12}),
+                       ("embedding_output -1", {"embedding_output": -1}), ("sample_rate 16000.5", {"sample_rate": 16000.5})]:
+    case("Cards", _name)(_card_case(**_fields))
+case("Cards", "nested 100,000 deep")(_raw_card_case(lambda: '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}"))
+case("Cards", "sample_rate 1e400")(_raw_card_case(lambda: json.dumps(CARD).replace("16000", "1e400")))
+case("Cards", "NaN token")(_raw_card_case(lambda: json.dumps(CARD).replace("16000", "NaN")))
+case("Cards", "2 MB card")(_raw_card_case(lambda: json.dumps({**CARD, "notes": "x" * 2_000_000})))
+
+
+@case("Paths", "symbolic-link loop as the model path")
+def _loop(folder: Path, marker: Path) -> str:
+    (folder / "a.pt").symlink_to(folder / "b.pt")
+    (folder / "b.pt").symlink_to(folder / "a.pt")
+    return str(folder / "a.pt")
+
+
+@case("Paths", "FIFO as the model file")
+def _fifo(folder: Path, marker: Path) -> str:
+    os.mkfifo(folder / "model.pt")
+    return card(folder / "model.pt")
+
+
+def _hf_case(config_extra: dict, code: bool):
+    def build(folder: Path, marker: Path) -> str:
+        hf = folder / "hf"
+        hf.mkdir()
+        (hf / "config.json").write_text(json.dumps({"model_type": "custom", "id2label": {"0": "a"}, **config_extra}))
+        (hf / "preprocessor_config.json").write_text(json.dumps({"sampling_rate": RATE}))
+        (hf / "model.safetensors").write_bytes(b"")
+        if code:
+            (hf / "modeling_custom.py").write_text(f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n")
+        return str(hf)
+    return build
+
+
+case("Hugging Face", "auto_map with its Python file")(
+    _hf_case({"auto_map": {"AutoModelForAudioClassification": "modeling_custom.Net"}}, True))
+case("Hugging Face", "auto_map alone")(_hf_case({"auto_map": {"AutoConfig": "modeling_custom.Cfg"}}, False))
+case("Hugging Face", "a Python file beside the config")(_hf_case({}, True))
+
+
+def _entry_case(body: str | None, target: str | None = None):
+    def build(folder: Path, marker: Path) -> str:
+        if body is None:
+            return target
+        name = f"hostile_{abs(hash((body, str(folder)))) % 10**8}"
+        (folder / f"{name}.py").write_text(body.replace("MARKER", repr(str(marker))))
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+        return f"{name}:build"
+    return build
+
+
+case("Entry points", "sys:exit")(_entry_case(None, "sys:exit"))
+case("Entry points", "builtins:exit")(_entry_case(None, "builtins:exit"))
+case("Entry points", "raises SystemExit(0)")(_entry_case("def build():\n    raise SystemExit(0)\n"))
+case("Entry points", "forks")(_entry_case(
+    "import os\ndef build():\n    pid = os.fork()\n    if pid == 0:\n        return None\n    return None\n"))
+case("Entry points", "returns no model")(_entry_case(
+    "import pathlib\ndef build():\n    return 42\n"))
+
+
 # ---- the runner ---------------------------------------------------------------------------------------
 
 def attempt(build, folder: Path) -> tuple[bool, bool, str]:
@@ -334,7 +417,9 @@ def test_hostile_model_is_refused_through_the_api(family, name, build, tmp_path)
 
 CLI_CASES = [c for c in CASES if c[1] in ("from_file in forward", "from_file in __setstate__ (runs on load)",
                                           "duplicate member", "aten.from_file node", "!%61pply (escaped tag)",
-                                          "alias bomb (0.4 KB)")]
+                                          "alias bomb (0.4 KB)", "nested 100,000 deep",
+                                          "auto_map with its Python file", "sys:exit", "builtins:exit",
+                                          "symbolic-link loop as the model path")]
 
 
 @pytest.mark.parametrize("family, name, build", CLI_CASES, ids=[f"{f}: {n}" for f, n, _ in CLI_CASES])
@@ -363,6 +448,53 @@ def test_payloads_are_real_without_the_checks(tmp_path):
     target = _export_with(_from_file_node)(tmp_path, marker)
     torch.export.load(target).module()(torch.zeros(2, LENGTH))
     assert marker.exists()
+
+
+def test_models_folder_with_loops_fifos_and_broken_links(tmp_path, monkeypatch, capsys):
+    from dashboard import services
+    from earmark.cli import main
+
+    script_save(Plain(), tmp_path / "good.pt")
+    card(tmp_path / "good.pt")
+    (tmp_path / "loop.pt").symlink_to(tmp_path / "loop2.pt")
+    (tmp_path / "loop2.pt").symlink_to(tmp_path / "loop.pt")
+    (tmp_path / "dirloop").symlink_to(tmp_path / "dirloop")
+    (tmp_path / "broken.pt").symlink_to(tmp_path / "nowhere.pt")
+    os.mkfifo(tmp_path / "pipe.pt")
+    monkeypatch.setenv("EARMARK_MODELS", str(tmp_path))
+    found = services.disk_models()
+    assert [Path(p).name for p in found] == ["good.pt"]
+    notes = " ".join(services.SCAN_NOTES[str(tmp_path)])
+    for name in ("loop.pt", "dirloop", "broken.pt", "pipe.pt"):
+        assert name in notes
+    assert main(["list", "models"]) == 0
+    out = capsys.readouterr().out
+    assert "good.pt" in out and "pipe.pt: skipped" in out and "broken.pt: skipped (a broken link)" in out
+
+
+def test_onnx_metadata_rate_must_be_a_finite_whole_number():
+    from earmark.errors import ModelError
+    from earmark.models.loaders.cardcheck import declared_rate
+
+    assert declared_rate("16000", "m") == 16000 and declared_rate(None, "m") is None
+    for bad in ("nan", "1e400", "inf", "16k", "16000.5", float("nan"), -16000, "1e3000"):
+        with pytest.raises(ModelError, match="not a whole number of Hz"):
+            declared_rate(bad, "the metadata of m.onnx")
+
+
+def test_hf_never_trusts_remote_code(monkeypatch, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    seen = {}
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")
+    monkeypatch.setattr(transformers.AutoModelForAudioClassification, "from_pretrained", spy)
+    target = _hf_case({}, False)(tmp_path, tmp_path / "marker")
+    with pytest.raises(EarmarkError, match="could not build"):
+        from earmark.models import load_model
+        load_model(target, "cpu", shared=False)
+    assert seen.get("trust_remote_code") is False and seen.get("local_files_only") is True
 
 
 def test_yaml_bomb_is_refused_fast(tmp_path):

@@ -16,7 +16,6 @@ is the embedding model's output.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch import Tensor, nn
 
 from ...errors import ModelError
 from ..base import EarmarkModel, ModelCard
+from .cardcheck import declared_rate, read_json
 from .common import card_from_dict, check_rate, require
 from .yamlcheck import MAX_BYTES, safe_hyperparams
 
@@ -140,18 +140,17 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     labels = read_labels(labels_file)
     side = folder / "card.json"
     if side.is_file():
-        try:
-            info = json.loads(side.read_text())
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"{folder.name}/card.json is not readable JSON ({exc}).") from None
+        info = read_json(side, f"{folder.name}/card.json")
+        if not isinstance(info, dict):
+            raise ModelError(f"{folder.name}/card.json must be a JSON object.")
         info.setdefault("labels", list(labels))
-        info.setdefault("sample_rate", int(hparams.get("sample_rate", 16000)))
+        info.setdefault("sample_rate", declared_rate(hparams.get("sample_rate", 16000), f"{folder.name}/hyperparams.yaml"))
         info.setdefault("input_length", "variable")
         info.setdefault("max_length", 30 * info["sample_rate"])
         card = card_from_dict(info, source=f"{folder.name}/card.json", fmt="speechbrain", gradients=True,
                               default_name=folder.name)
     else:
-        rate = check_rate(int(hparams.get("sample_rate", 16000)), f"{folder.name}/hyperparams.yaml")
+        rate = declared_rate(hparams.get("sample_rate", 16000), f"{folder.name}/hyperparams.yaml")
         card = ModelCard(name=folder.name, title=f"{folder.name} (SpeechBrain EncoderClassifier)", sample_rate=rate,
                          num_samples=10 * rate, labels=labels, input_kind="waveform; SpeechBrain features inside the model",
                          variable_length=True, max_samples=None, format="speechbrain")
