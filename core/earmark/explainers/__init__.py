@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 from ..device import make_generator
 from ..errors import ConfigError, ModelError
 from ..explanation import Explanation
+from ..finite import check_finite
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
 from ..transforms import Transform
@@ -101,7 +102,7 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
         conv = float(result.extras["convergence"]) if "convergence" in result.extras else float("nan")
         on_partial(result.saliency.detach().clone(), budget.get("budget_used", 0), budget.get("budget_total", 0),
                    None if conv != conv else conv)
-    return Explanation(
+    return check_finite(Explanation(   # a NaN map is an error, never a result
         saliency=result.saliency.detach(),
         uncertainty=result.uncertainty.detach(),
         target=probe.target,
@@ -121,7 +122,7 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
             "device": str(probe.device),
             **({**budget, "budget_unit": spec.budget_unit} if budget else {}),
         },
-    )
+    ))
 
 
 def _budget(result: Attribution) -> dict[str, int]:
