@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from numpy.typing import ArrayLike
 
+from ..cost import check_memory
 from ..device import make_generator
 from ..errors import ConfigError, ModelError
 from ..explanation import Explanation
@@ -85,6 +86,7 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
     if batch_size is not None:
         batch_size = check_count(batch_size, "batch_size (items per model call)")
     probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress)
+    check_memory(spec.name, settings, probe)   # priced in memory before it runs (EARMARK_MAX_JOB_MB)
     if generator is None:
         generator = make_generator(seed, probe.device)
     started = time.perf_counter()
