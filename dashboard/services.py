@@ -139,11 +139,29 @@ def upload_limit_mb() -> float:
         return 50.0
 
 
+_PRIVATE_UPLOADS: list[Path] = []
+
+
 def upload_folder() -> Path:
-    import tempfile
-    folder = Path(_setting("model_uploads", None) or Path(tempfile.gettempdir()) / "earmark-model-uploads")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    """``model_uploads`` if the server owner set it, else a private folder made once per server process
+    (``tempfile.mkdtemp``: a random name, mode 0700 — never a predictable path in the shared temp folder)."""
+    configured = _setting("model_uploads", None)
+    if configured:
+        folder = Path(configured)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return folder
+    if not _PRIVATE_UPLOADS or not _PRIVATE_UPLOADS[0].is_dir():
+        from earmark.sandbox import private_folder
+        _PRIVATE_UPLOADS[:] = [private_folder()]
+    return _PRIVATE_UPLOADS[0]
+
+
+def is_upload(path: str) -> bool:
+    """Whether ``path`` lies in this server's upload folder (such a model runs in the sandbox)."""
+    try:
+        return upload_allowed() and Path(path).resolve().is_relative_to(upload_folder().resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def uploaded_models() -> dict[str, str]:
@@ -230,6 +248,10 @@ def _get_model(name: str):
     from earmark.models import load_model, warm_up
     base, window = split_model_key(name)
     try:
+        if is_upload(base):   # a visitor's model: loaded and run in a confined worker process
+            from earmark.models import _windowed
+            from earmark.sandbox import load_sandboxed
+            return _windowed(load_sandboxed(base), window)
         return warm_up(load_model(base, window=window))
     except EarmarkError:
         raise
