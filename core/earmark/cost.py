@@ -92,6 +92,13 @@ def estimate_peak_bytes(method: str, params: Mapping[str, Any], *, coeff_bytes: 
     return base + forward_item
 
 
+def _chunk(probe, backward: bool) -> int:
+    """The probe's chunk, without recording it as used (``model=None``: :func:`earmark.probe.measured_chunks`
+    lists only what a run used)."""
+    from .probe import chunk_size
+    return probe._batch or chunk_size(None, probe.device, probe.length, backward=backward)
+
+
 def check_memory(method: str, params: Mapping[str, Any], probe, *, cap_mb: int | None = None) -> int:
     """Refuse an explanation whose estimated peak is above the cap, before it runs; return the estimate (MB).
 
@@ -102,8 +109,7 @@ def check_memory(method: str, params: Mapping[str, Any], probe, *, cap_mb: int |
     coeffs = probe.coeffs
     estimate = estimate_peak_bytes(
         method, params, coeff_bytes=coeffs.numel() * coeffs.element_size(), map_cells=math.prod(probe.map_shape),
-        num_samples=probe.length, grad_chunk=probe.batch_size(backward=True),
-        forward_chunk=probe.batch_size(backward=False))
+        num_samples=probe.length, grad_chunk=_chunk(probe, True), forward_chunk=_chunk(probe, False))
     mb = int(math.ceil(estimate / 2**20))
     if mb > cap:
         settings = getattr(probe.transform, "settings", {}) or {}

@@ -12,7 +12,9 @@ folder with hyperparams    :mod:`.speechbrain` (EncoderClassifier)              
 ========================  =====================================================  ================
 
 A folder holding exactly one model file of the kinds above is read as that file. Every loader ends with
-:func:`.common.validate` (one forward pass on a test input).
+:func:`.common.validate` (one forward pass on a test input). Before anything in a file runs, archives,
+graphs (an operator allow-list), YAML and cards are checked as data (:mod:`.safety`, :mod:`.yamlcheck`,
+:mod:`.cardcheck`; docs/guide/security.md).
 """
 
 from __future__ import annotations
