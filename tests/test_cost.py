@@ -74,3 +74,21 @@ def test_cap_from_the_environment(model, monkeypatch):
     monkeypatch.setenv("EARMARK_MAX_JOB_MB", "lots")
     with pytest.raises(ConfigError, match="EARMARK_MAX_JOB_MB must be a whole number"):
         max_job_mb()
+
+
+def test_job_service_prices_passes_at_the_domain_resolution():
+    from earmark.jobs import BudgetExceeded, JobService, JobSettings, JobSpec
+
+    service = JobService(JobSettings(max_model_passes=30_000), start=False)
+
+    def make(masks, **tp):
+        return JobSpec.create(clip_hash="c", model="m", transform="stft", tparams=tp, explainer="freqrise",
+                              eparams={"n_masks": masks})
+    fine = make(29_999)                                  # default resolution: under the cap, as before
+    assert service.submit(fine, lambda ctx: None, session="a").passes == 29_999
+    with pytest.raises(BudgetExceeded) as err:           # the case: 29,999 masks at hop=8
+        service.submit(make(29_999, hop=8), lambda ctx: None, session="a")
+    msg = str(err.value)
+    assert "8× the default resolution" in msg and "n_masks=29999" in msg and "hop=8" in msg
+    assert service.submit(make(3000, hop=8), lambda ctx: None, session="a").passes == 24_000
+    service.shutdown()

@@ -18,6 +18,7 @@ estimate errs high: it is a cap, not a forecast.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any, Mapping
@@ -122,4 +123,44 @@ def check_memory(method: str, params: Mapping[str, Any], probe, *, cap_mb: int |
     return mb
 
 
-__all__ = ["DEFAULT_MAX_JOB_MB", "check_memory", "estimate_peak_bytes", "held_points", "max_job_mb"]
+# ---- time: passes at the domain's resolution ------------------------------------------------------------
+
+@functools.lru_cache(maxsize=256)
+def resolution_factor(transform: str, tparams: tuple) -> int:
+    """How many times more coefficients a clip has in ``transform`` at ``tparams`` than at its defaults
+    (rounded, at least 1): each model pass costs about that much more (masking, synthesis, gradients)."""
+    import torch
+
+    from .transforms import get_transform
+
+    x = torch.zeros(1, 8000)
+    mine = get_transform(transform, 8000, **dict(tparams)).analyze(x)[0].numel()
+    reference = get_transform(transform, 8000).analyze(x)[0].numel()
+    return max(1, round(mine / reference))
+
+
+def check_time(spec, passes: int, cap: int) -> int:
+    """Price a job spec in pass-equivalents (passes × :func:`resolution_factor`); refuse above ``cap``.
+
+    Returns:
+        the priced passes (the job service checks them against its cap as before).
+
+    Raises:
+        BudgetExceeded: a request cheap in passes but not at its resolution, naming what to lower.
+    """
+    if getattr(spec, "kind", "") != "explanation":
+        return passes
+    factor = resolution_factor(spec.transform, tuple(spec.tparams))
+    priced = passes * factor
+    if factor > 1 and priced > cap:
+        from .jobs import BudgetExceeded
+        knobs = [f"{k}={v}" for k, v in spec.eparams if k in BUDGET_PARAMS and k != "baselines"]
+        knobs += [f"{k}={v}" for k, v in spec.tparams if k in RESOLUTION_PARAMS]
+        raise BudgetExceeded(
+            f"This request needs {passes:,} model passes at {factor}× the default resolution of {spec.transform}, "
+            f"about {priced:,} pass-equivalents, more than the {cap:,} this server allows per request "
+            f"(EARMARK_MAX_MODEL_PASSES); lower {', '.join(knobs)}.")
+    return priced
+
+
+__all__ = ["DEFAULT_MAX_JOB_MB", "check_memory", "check_time", "resolution_factor", "estimate_peak_bytes", "held_points", "max_job_mb"]
