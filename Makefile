@@ -60,6 +60,7 @@ fuzz: install-test
 	mkdir -p docs/results
 	OMP_NUM_THREADS=1 nice -n 10 $(PY) tests/test_fuzz_decoder.py --cases $(FUZZ_CASES) --out docs/results/fuzz-decoder.md
 	OMP_NUM_THREADS=1 nice -n 10 $(PY) tests/test_fuzz_params.py --out docs/results/fuzz-params.md
+	OMP_NUM_THREADS=1 nice -n 10 $(PY) -W ignore tests/test_hostile_models.py > docs/results/hostile-models.md
 
 bench: install
 	$(VENV)/bin/earmark bench

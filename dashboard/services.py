@@ -90,19 +90,16 @@ def models_folder() -> Path | None:
 
 def _scan(folder: Path, where: str) -> dict[str, str]:
     """path → picker title for every model-looking entry in ``folder`` (loading happens when picked)."""
-    out: dict[str, str] = {}
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name.lower()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            kind = ("Hugging Face" if (entry / "config.json").is_file() else
-                    "SpeechBrain" if (entry / "hyperparams.yaml").is_file() else "folder")
-        elif entry.suffix in _MODEL_SUFFIXES:
-            kind = {".pt2": "torch.export", ".onnx": "ONNX"}.get(entry.suffix, "TorchScript")
-        else:
-            continue
-        out[str(entry.resolve())] = f"{entry.name} ({kind}, {where})"
-    return out
+    from earmark.models.loaders.cardcheck import scan_folder   # loops, broken links, FIFOs: skipped with a note
+
+    entries, SCAN_NOTES[str(folder)] = scan_folder(folder, _MODEL_SUFFIXES)
+    names = {".pt2": "torch.export", ".onnx": "ONNX"}
+    return {str(path): f"{path.name} ({names.get(kind, 'TorchScript') if kind.startswith('.') else kind}, {where})"
+            for path, kind in entries}
+
+
+#: folder → the entries its last scan skipped, each with the reason (shown by the model picker's help).
+SCAN_NOTES: dict[str, list[str]] = {}
 
 
 def disk_models() -> dict[str, str]:
@@ -142,11 +139,29 @@ def upload_limit_mb() -> float:
         return 50.0
 
 
+_PRIVATE_UPLOADS: list[Path] = []
+
+
 def upload_folder() -> Path:
-    import tempfile
-    folder = Path(_setting("model_uploads", None) or Path(tempfile.gettempdir()) / "earmark-model-uploads")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    """``model_uploads`` if the server owner set it, else a private folder made once per server process
+    (``tempfile.mkdtemp``: a random name, mode 0700 — never a predictable path in the shared temp folder)."""
+    configured = _setting("model_uploads", None)
+    if configured:
+        folder = Path(configured)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return folder
+    if not _PRIVATE_UPLOADS or not _PRIVATE_UPLOADS[0].is_dir():
+        from earmark.sandbox import private_folder
+        _PRIVATE_UPLOADS[:] = [private_folder()]
+    return _PRIVATE_UPLOADS[0]
+
+
+def is_upload(path: str) -> bool:
+    """Whether ``path`` lies in this server's upload folder (such a model runs in the sandbox)."""
+    try:
+        return upload_allowed() and Path(path).resolve().is_relative_to(upload_folder().resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def uploaded_models() -> dict[str, str]:
@@ -233,6 +248,10 @@ def _get_model(name: str):
     from earmark.models import load_model, warm_up
     base, window = split_model_key(name)
     try:
+        if is_upload(base):   # a visitor's model: loaded and run in a confined worker process
+            from earmark.models import _windowed
+            from earmark.sandbox import load_sandboxed
+            return _windowed(load_sandboxed(base), window)
         return warm_up(load_model(base, window=window))
     except EarmarkError:
         raise

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from .errors import AudioError, ClipTooLong, ConfigError
+from .finite import check_amplitude
 from .validate import check_rate
 
 LengthPolicy = Literal["center", "start", "end"]
@@ -397,6 +398,7 @@ def load_clip(source: AudioSource, *, name: str | None = None, max_seconds: floa
         raise AudioError(f"'{name}' contains {bad} sample values, so it cannot be analysed. "
                          "Re-export the clip from your audio editor as 16-bit WAV.")
     wave = torch.from_numpy(np.ascontiguousarray(wave))
+    check_amplitude(wave, f"'{name}'", AudioError)
     peak = float(wave.abs().max())
     if peak <= SILENCE_PEAK:
         warnings += (f"'{name}' is silent (peak {peak:.1e}). A model's answer and its explanation for "

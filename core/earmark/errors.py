@@ -29,3 +29,7 @@ class DataError(EarmarkError):
 
 class ModelError(EarmarkError):
     """A model cannot be loaded or does not fit the Earmark model contract."""
+
+
+class NumericalError(EarmarkError):
+    """A result is not finite (NaN or Inf): it is never reported as a success."""

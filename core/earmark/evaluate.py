@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 
-from .errors import ConfigError, EarmarkError
+from .errors import ConfigError, DataError, EarmarkError
+from .faults import check_regular_or_absent, os_error_sentence
 from .explainers import EXPLAINERS, explain
 from .metrics import METRICS, MetricContext, MetricOptions, compute_metrics, select_metrics
 from .params import resolve
@@ -196,7 +197,19 @@ def holds_metrics(row: Mapping[str, Any], metrics: Sequence[str]) -> bool:
 
 
 def append_row(path: Path, row: Mapping[str, Any]) -> None:
-    """Append one row and force it to disk, so an interruption loses at most the unit in progress."""
+    """Append one row and force it to disk, so an interruption loses at most the unit in progress.
+
+    Raises:
+        DataError: the disk is full, the folder read-only, ... (the rows before this one are kept).
+    """
+    try:
+        _append(path, row)
+    except OSError as exc:
+        raise DataError(f"Could not write a row to {path.name}: {os_error_sentence(exc)}; the rows already "
+                        "there are kept, and the same command resumes once that is fixed.") from None
+
+
+def _append(path: Path, row: Mapping[str, Any]) -> None:
     with path.open("a", encoding="utf-8") as fh:
         if fh.tell() > 0:  # a torn line from a kill must not swallow this row
             with path.open("rb") as check:
@@ -290,6 +303,7 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
         for e, t in plan
     }
     results_path = out / RESULTS_FILE
+    check_regular_or_absent(results_path)   # a folder or a FIFO there: one sentence (a FIFO would hang)
     done = read_results(results_path)
     total = len(clips) * len(plan)
     report = progress or (lambda *a: None)

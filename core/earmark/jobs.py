@@ -46,6 +46,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .cost import check_time
 from .errors import ConfigError, EarmarkError
 from .explanation import Explanation
 from .params import resolve
@@ -746,6 +747,7 @@ class JobService:
                 self.stats["merged"] += 1
                 return job
             need = estimate_passes(spec) if passes is None else int(passes)
+            need = check_time(spec, need, self.settings.max_model_passes)   # × the domain's resolution
             self._check_budget(spec, need)
             self._check_room(session)
             job = Job(spec, work, session=session, passes=need, service=self)

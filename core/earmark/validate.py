@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from .errors import ConfigError
+from .finite import check_amplitude
 
 #: Seeds accepted everywhere (torch.Generator.manual_seed takes more, but a signed 64-bit value is what
 #: every place that stores or prints a seed can hold).
@@ -129,6 +130,7 @@ def check_wave(x: Any, model=None, transform=None) -> Tensor:
         raise ConfigError("The waveform is empty (0 samples).")
     if not bool(torch.isfinite(x).all()):
         raise ConfigError("The waveform contains NaN or infinite samples; it cannot be explained.")
+    check_amplitude(x, "The waveform", ConfigError)
     return x
 
 

@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("earmark: interrupted; finished results are kept.", file=sys.stderr)
         return 130
+    except OSError as exc:   # a full disk, a read-only folder: one sentence, not a traceback
+        from ..faults import os_error_sentence
+        print(f"earmark: stopped because {os_error_sentence(exc)}; finished results are kept — fix that and run "
+              "the same command again.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,20 +40,22 @@ def _models_folder() -> None:
     import os
     from pathlib import Path
 
-    from ..models.loaders import detect
+    from ..models.loaders import SUFFIXES, detect
+    from ..models.loaders.cardcheck import scan_folder
 
     folder = os.environ.get("EARMARK_MODELS")
     if not folder or not Path(folder).is_dir():
         return
     print(f"  in EARMARK_MODELS ({folder}); load with --model PATH:")
-    for entry in sorted(Path(folder).iterdir()):
-        if entry.name.startswith(".") or entry.suffix == ".json" or entry.name.endswith(".data"):
-            continue
+    entries, notes = scan_folder(Path(folder), tuple(SUFFIXES))   # loops, broken links, FIFOs: noted
+    for entry, _ in entries:
         try:
             fmt, _ = detect(entry)
         except Exception as exc:  # shown, not raised: one bad entry does not hide the others
             fmt = f"not loadable: {exc}"
         print(f"    {entry.name:24s} {fmt}")
+    for note in notes:
+        print(f"    {note}")
 
 
 def run(args: argparse.Namespace) -> int:

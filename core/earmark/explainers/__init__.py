@@ -13,10 +13,12 @@ from typing import Any
 import torch
 from numpy.typing import ArrayLike
 
+from ..cost import check_memory
 from ..device import make_generator
 from ..errors import ConfigError, ModelError
 from .._version import __version__
 from ..explanation import Explanation
+from ..finite import check_finite
 from ..models.base import weights_fingerprint
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
@@ -91,6 +93,7 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
         raise ConfigError(f"{spec.title} cannot explain one class rather than another (no contrast); use a "
                           "gradient or sampling method such as ig, saliency, smoothgrad, freqrise or captum:*.")
     probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress, contrast=contrast)
+    check_memory(spec.name, settings, probe)   # priced in memory before it runs (EARMARK_MAX_JOB_MB)
     if generator is None:
         generator = make_generator(seed, probe.device)
     started = time.perf_counter()
@@ -108,7 +111,7 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
         conv = float(result.extras["convergence"]) if "convergence" in result.extras else float("nan")
         on_partial(result.saliency.detach().clone(), budget.get("budget_used", 0), budget.get("budget_total", 0),
                    None if conv != conv else conv)
-    return Explanation(
+    return check_finite(Explanation(   # a NaN map is an error, never a result
         saliency=result.saliency.detach(),
         uncertainty=result.uncertainty.detach(),
         target=probe.target,
@@ -132,7 +135,7 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
             **({"contrast": probe.contrast} if probe.contrast is not None else {}),
             **({**budget, "budget_unit": spec.budget_unit} if budget else {}),
         },
-    )
+    ))
 
 
 def _budget(result: Attribution) -> dict[str, int]:

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from ..device import pick_device
+from ..errors import ModelError
 from ..params import Registry
 from .base import EarmarkModel, ModelCard, ModuleModel, from_module, load_weights, save_weights
 from .loaders import ENTRY_POINT, load_path, looks_like_path
@@ -66,7 +67,11 @@ def load_model(name_or_path: str | Path, device: str | torch.device | None = Non
     text = str(name_or_path)
     is_path = text not in MODELS and looks_like_path(text)
     if is_path and not ENTRY_POINT.match(text):
-        text = str(Path(text).expanduser().resolve())
+        try:
+            text = str(Path(text).expanduser().resolve())
+        except (OSError, RuntimeError):
+            raise ModelError(f"The model path {text} is a symbolic-link loop; point it at a model file or "
+                             "folder.") from None
     if not shared:
         model = load_path(text, dev) if is_path else MODELS.get(text).build(dev).to(dev).eval()
         return _windowed(model, window)

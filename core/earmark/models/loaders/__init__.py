@@ -12,7 +12,9 @@ folder with hyperparams    :mod:`.speechbrain` (EncoderClassifier)              
 ========================  =====================================================  ================
 
 A folder holding exactly one model file of the kinds above is read as that file. Every loader ends with
-:func:`.common.validate` (one forward pass on a test input).
+:func:`.common.validate` (one forward pass on a test input). Before anything in a file runs, archives,
+graphs (an operator allow-list), YAML and cards are checked as data (:mod:`.safety`, :mod:`.yamlcheck`,
+:mod:`.cardcheck`; docs/guide/security.md).
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ def detect(path: Path) -> tuple[str, Path]:
                 f"{path.name} is a pickle checkpoint, which Earmark never loads (unpickling can run code); export the "
                 "model with torch.export (.pt2), TorchScript (.pt) or ONNX (.onnx) and put a card beside it.")
         raise ModelError(f"Earmark cannot read {path.name}: use a .pt2, .pt, .onnx file or a model folder.")
+    if path.exists():
+        raise ModelError(f"{path.name} is not a regular file or folder (a FIFO, socket or device); point at a model "
+                         "file.")
     raise ModelError(f"No model file or folder at {path}; check the path (or use a registered name).")
 
 

@@ -4,7 +4,6 @@ embedding, and the one validation pass on load."""
 from __future__ import annotations
 
 import importlib
-import json
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +14,7 @@ from torch import Tensor, nn
 
 from ...errors import ModelError
 from ..base import EarmarkModel, ModelCard
+from .cardcheck import check_fields, declared_rate, read_json
 
 #: Sample rates a card may declare (Hz).
 RATE_RANGE = (1000, 384_000)
@@ -66,10 +66,7 @@ def read_card(model_file: Path, *, fmt: str, gradients: bool) -> tuple[ModelCard
             '{"sample_rate": 16000, "input_length": 16000, "labels": ["yes", "no"]} '
             '(input_length may be "variable" with "max_length"; see the README, "Your own model").'
         )
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"The model card {path.name} is not readable JSON ({exc}); fix the file.") from None
+    data = read_json(path, f"The model card {path.name}")
     if not isinstance(data, dict):
         raise ModelError(f"The model card {path.name} must be a JSON object with sample_rate, input_length, labels.")
     return card_from_dict(data, source=path.name, fmt=fmt, gradients=gradients, default_name=model_file.stem), data
@@ -77,6 +74,7 @@ def read_card(model_file: Path, *, fmt: str, gradients: bool) -> tuple[ModelCard
 
 def card_from_dict(data: dict, *, source: str, fmt: str, gradients: bool, default_name: str) -> ModelCard:
     """Check the side-car fields and build the card (see :func:`read_card`)."""
+    check_fields(data, f"the model card {source}", index_only=fmt in ("torchscript", "torch.export"))
     def field(name: str, kinds, *, required: bool = True, default=None):
         if name not in data:
             if required:
@@ -133,11 +131,8 @@ def check_rate(rate: Any, source: str) -> int:
 
 def check_declared_rate(card: ModelCard, declared: Any, where: str) -> None:
     """The rate stored in the model itself (file metadata, an attribute) must agree with the card's."""
+    declared = declared_rate(declared, where)
     if declared is None:
-        return
-    try:
-        declared = int(declared)
-    except (TypeError, ValueError):
         return
     if declared != card.sample_rate:
         raise ModelError(

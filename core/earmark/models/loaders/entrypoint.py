@@ -15,8 +15,9 @@ linear layer (the penultimate representation).
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -60,6 +61,47 @@ def wrap_module(module: nn.Module, info: dict, *, fmt: str, source: str) -> Earm
     return model
 
 
+def _children() -> set[int]:
+    """Process ids of this process's children (Linux ``/proc``; empty elsewhere)."""
+    found: set[int] = set()
+    try:
+        for task in os.scandir(f"/proc/{os.getpid()}/task"):
+            with open(os.path.join(task.path, "children")) as handle:
+                found.update(int(p) for p in handle.read().split())
+    except OSError:
+        pass
+    return found
+
+
+def call_guarded(fn: Callable[[], Any], target: str) -> Any:
+    """Call an entry point's function; exiting, forking or failing is reported as a sentence, not obeyed.
+
+    ``SystemExit`` (``sys.exit``, ``builtins.exit``) and ``GeneratorExit`` are caught; a forked child that
+    returns here leaves at once (``os._exit``) and the parent reports the fork. ``os.abort`` and signals
+    cannot be caught in-process: run entry points only from code you trust (the CLI, the API).
+
+    Raises:
+        ModelError: the call failed, tried to end the process, or started a process.
+    """
+    pid, before = os.getpid(), _children()
+    try:
+        made: Any = fn()
+    except (SystemExit, GeneratorExit) as exc:
+        raise ModelError(f"The entry point {target} tried to end the process ({type(exc).__name__}"
+                         f"{'' if exc.args == () else ' ' + repr(exc.args[0])[:40]}); it must return a model."
+                         ) from None
+    except Exception as exc:
+        raise ModelError(f"The entry point {target} failed ({type(exc).__name__}: "
+                         f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}).") from None
+    if os.getpid() != pid:   # the forked child: it must not go on as a second copy of the caller
+        os._exit(70)
+    started = _children() - before
+    if started:
+        raise ModelError(f"The entry point {target} started {len(started)} process(es) (pid "
+                         f"{', '.join(map(str, sorted(started)))}); an entry point must only build a model.")
+    return made
+
+
 def load(target: str, device: torch.device | None = None, *, window: int | None = None) -> EarmarkModel:
     """Import ``package.module``, call ``function()``, and wrap what it returns.
 
@@ -75,11 +117,7 @@ def load(target: str, device: torch.device | None = None, *, window: int | None 
     fn = getattr(mod, attr, None)
     if not callable(fn):
         raise ModelError(f"'{module_name}' has no function '{attr}'; the entry point is package.module:function.")
-    try:
-        made: Any = fn()
-    except Exception as exc:
-        raise ModelError(f"The entry point {target} failed ({type(exc).__name__}: "
-                         f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}).") from None
+    made = call_guarded(fn, target)
     if isinstance(made, EarmarkModel):
         model = made
     else:

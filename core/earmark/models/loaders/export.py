@@ -20,6 +20,7 @@ import torch
 from ...errors import ModelError
 from ..base import EarmarkModel
 from .common import read_card
+from .safety import check_exported_program, check_zip
 from .torchscript import OutputSelect
 
 
@@ -66,9 +67,15 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     """
     path = Path(path)
     card, raw = read_card(path, fmt="torch.export", gradients=True)
+    check_zip(path, "export")
     check_archive(path)
     try:
         program = torch.export.load(str(path))
+    except Exception as exc:
+        raise ModelError(f"torch.export could not read {path.name} "
+                         f"({str(exc).strip().splitlines()[0][:200]}); save it with torch.export.save.") from None
+    check_exported_program(program, path.name)   # before the module is built or run
+    try:
         network = program.module()
     except Exception as exc:
         raise ModelError(f"torch.export could not read {path.name} "

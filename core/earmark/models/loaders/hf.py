@@ -16,7 +16,6 @@ device:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -24,10 +23,30 @@ from torch import Tensor, nn
 
 from ...errors import ModelError
 from ..base import EarmarkModel, ModelCard
+from .cardcheck import read_json
 from .common import InputCatcher, check_rate, last_linear, require
 
 EXTRA = "hf"
 CONFIG, PREPROCESSOR, WEIGHTS = "config.json", "preprocessor_config.json", "model.safetensors"
+
+
+def refuse_remote_code(folder: Path, *configs: object) -> None:
+    """A folder whose configs name Python code to import (``auto_map``, a custom ``*.py``) is refused: Earmark
+    never runs a model folder's code, and never asks whether to.
+
+    Raises:
+        ModelError: one sentence naming what was found.
+    """
+    for config in configs:
+        if not isinstance(config, dict):
+            raise ModelError(f"The configs of {folder.name} must be JSON objects.")
+        if "auto_map" in config or "custom_pipelines" in config:
+            raise ModelError(f"{folder.name} names its own Python code (auto_map), which Earmark never runs; use a "
+                             "model whose architecture transformers ships, saved with save_pretrained.")
+    code = sorted(p.name for p in folder.glob("*.py"))
+    if code:
+        raise ModelError(f"{folder.name} holds Python files ({', '.join(code[:3])}), which Earmark never runs; "
+                         "remove them (a model folder holds JSON configs and model.safetensors).")
 
 
 def is_hf_folder(path: Path) -> bool:
@@ -221,11 +240,9 @@ def load_hf(path: str | Path, device: torch.device | None = None, *, window: int
     if not (folder / PREPROCESSOR).is_file():
         raise ModelError(f"{folder.name} has no {PREPROCESSOR}; save the feature extractor beside the model "
                          "(`feature_extractor.save_pretrained(DIR)`).")
-    try:
-        config = json.loads((folder / CONFIG).read_text())
-        extractor_cfg = json.loads((folder / PREPROCESSOR).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"The JSON files of {folder.name} are not readable ({exc}).") from None
+    config = read_json(folder / CONFIG, f"{folder.name}/{CONFIG}")
+    extractor_cfg = read_json(folder / PREPROCESSOR, f"{folder.name}/{PREPROCESSOR}")
+    refuse_remote_code(folder, config, extractor_cfg)
     id2label = config.get("id2label") or {}
     if not id2label:
         raise ModelError(f"{folder.name}/{CONFIG} has no id2label; add the class names (index → label).")
@@ -235,13 +252,16 @@ def load_hf(path: str | Path, device: torch.device | None = None, *, window: int
         raise ModelError(f"id2label in {folder.name}/{CONFIG} must number the classes 0..{len(id2label) - 1}.") from None
     rate = check_rate(extractor_cfg.get("sampling_rate", 16000), f"{folder.name}/{PREPROCESSOR}")
     model_type = str(config.get("model_type", ""))
-    frontend, max_samples, input_kind = _frontend(extractor_cfg, model_type, rate)
+    try:
+        frontend, max_samples, input_kind = _frontend(extractor_cfg, model_type, rate)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ModelError(f"{folder.name}/{PREPROCESSOR} holds a setting of the wrong kind ({str(exc)[:200]}).") from None
 
     transformers = require("transformers", EXTRA, "a Hugging Face model")
     transformers.utils.logging.disable_progress_bar()   # no bars on stderr from a library call
     try:
         network = transformers.AutoModelForAudioClassification.from_pretrained(
-            str(folder), use_safetensors=True, local_files_only=True)
+            str(folder), use_safetensors=True, local_files_only=True, trust_remote_code=False)
     except Exception as exc:  # transformers' own message, in one line
         raise ModelError(f"transformers could not build the model in {folder.name}: "
                          f"{str(exc).strip().splitlines()[0][:300]}") from None

@@ -5,9 +5,9 @@ and ``classifier``, as SpeechBrain's EncoderClassifier expects), ``label_encoder
 per module (``embedding_model.ckpt``, ``classifier.ckpt``, and ``mean_var_norm.ckpt`` or
 ``normalizer.ckpt`` when the normaliser has global statistics).
 
-Nothing is unpickled and no SpeechBrain fetching runs: the YAML is read with hyperpyyaml only after every
-tag in it is checked to build a ``speechbrain`` / ``torch`` / ``torchaudio`` class or function (no
-``!apply``, ``!include``, or loaders such as ``torch.load``); the checkpoints are read here with
+Nothing is unpickled and no SpeechBrain fetching runs: the YAML is checked by :mod:`.yamlcheck` (limits,
+tags after YAML decoding, an allow-list of exact class names) and hyperpyyaml reads the re-serialised,
+checked document, not the original text; the checkpoints are read here with
 ``torch.load(weights_only=True)`` and put into the modules with ``load_state_dict``; the labels are read
 with ``ast.literal_eval`` (SpeechBrain's own ``CategoricalEncoder.load``). The forward pass is
 EncoderClassifier's ``classify_batch``: features → normalisation → embedding → classifier; ``embed``
@@ -16,7 +16,6 @@ is the embedding model's output.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -26,29 +25,12 @@ from torch import Tensor, nn
 
 from ...errors import ModelError
 from ..base import EarmarkModel, ModelCard
+from .cardcheck import declared_rate, read_json
 from .common import card_from_dict, check_rate, require
+from .yamlcheck import MAX_BYTES, safe_hyperparams
 
 EXTRA = "speechbrain"
 MODULES = ("compute_features", "mean_var_norm", "embedding_model", "classifier")
-ALLOWED_PREFIXES = ("speechbrain.", "torch.", "torchaudio.")
-FORBIDDEN = re.compile(r"(^|\.)(load|loads|hub|jit|package|serialization|_C|system|eval|exec)(\.|$)")
-TAG = re.compile(r"!([A-Za-z_]+)(?::([\w.]+))?")
-
-
-def check_yaml(text: str, source: str) -> None:
-    """Refuse YAML tags that could run code beyond building speechbrain/torch objects.
-
-    Raises:
-        ModelError: one sentence naming the tag.
-    """
-    for kind, target in TAG.findall(text):
-        if kind in ("ref", "copy", "tuple", "PLACEHOLDER"):
-            continue
-        if kind in ("new", "name", "module") and target.startswith(ALLOWED_PREFIXES) and not FORBIDDEN.search(target):
-            continue
-        shown = f"!{kind}:{target}" if target else f"!{kind}"
-        raise ModelError(f"{source} uses the tag {shown}, which Earmark does not run (only !new/!name of speechbrain, "
-                         "torch and torchaudio classes, no loaders); remove it from the inference YAML.")
 
 
 class SpeechBrainClassifier(EarmarkModel):
@@ -109,8 +91,10 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     """
     folder = Path(path)
     yaml_path = folder / "hyperparams.yaml"
-    text = yaml_path.read_text()
-    check_yaml(text, f"{folder.name}/hyperparams.yaml")
+    source = f"{folder.name}/hyperparams.yaml"
+    if yaml_path.stat().st_size > MAX_BYTES:
+        raise ModelError(f"{source} is refused: it is larger than {MAX_BYTES // 1024} KB.")
+    text = safe_hyperparams(yaml_path.read_text(errors="replace"), source)   # checked, re-serialised
     hyperpyyaml = require("hyperpyyaml", EXTRA, "a SpeechBrain model")
     require("speechbrain", EXTRA, "a SpeechBrain model")
     overrides = {key: str(folder) for key in ("pretrained_path", "source", "savedir")
@@ -156,18 +140,17 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     labels = read_labels(labels_file)
     side = folder / "card.json"
     if side.is_file():
-        try:
-            info = json.loads(side.read_text())
-        except json.JSONDecodeError as exc:
-            raise ModelError(f"{folder.name}/card.json is not readable JSON ({exc}).") from None
+        info = read_json(side, f"{folder.name}/card.json")
+        if not isinstance(info, dict):
+            raise ModelError(f"{folder.name}/card.json must be a JSON object.")
         info.setdefault("labels", list(labels))
-        info.setdefault("sample_rate", int(hparams.get("sample_rate", 16000)))
+        info.setdefault("sample_rate", declared_rate(hparams.get("sample_rate", 16000), f"{folder.name}/hyperparams.yaml"))
         info.setdefault("input_length", "variable")
         info.setdefault("max_length", 30 * info["sample_rate"])
         card = card_from_dict(info, source=f"{folder.name}/card.json", fmt="speechbrain", gradients=True,
                               default_name=folder.name)
     else:
-        rate = check_rate(int(hparams.get("sample_rate", 16000)), f"{folder.name}/hyperparams.yaml")
+        rate = declared_rate(hparams.get("sample_rate", 16000), f"{folder.name}/hyperparams.yaml")
         card = ModelCard(name=folder.name, title=f"{folder.name} (SpeechBrain EncoderClassifier)", sample_rate=rate,
                          num_samples=10 * rate, labels=labels, input_kind="waveform; SpeechBrain features inside the model",
                          variable_length=True, max_samples=None, format="speechbrain")

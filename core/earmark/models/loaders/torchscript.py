@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from ...errors import ModelError
 from ..base import EarmarkModel, ModelCard
 from .common import check_declared_rate, read_card
+from .safety import check_script_module, check_torchscript_source, check_zip
 
 
 class OutputSelect(EarmarkModel):
@@ -66,11 +67,14 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     """
     path = Path(path)
     card, raw = read_card(path, fmt="torchscript", gradients=True)
+    check_zip(path, "torchscript")
+    check_torchscript_source(path)
     try:
         network = torch.jit.load(str(path), map_location=device or "cpu")
     except Exception as exc:  # not a TorchScript archive
         raise ModelError(f"{path.name} is not a TorchScript file torch.jit.load can read "
                          f"({str(exc).strip().splitlines()[0][:200]}); save it with torch.jit.save.") from None
+    check_script_module(network, path.name)   # before anything in it runs
     network.eval()
     check_declared_rate(card, getattr(network, "sample_rate", None), f"the module's sample_rate attribute")
     if window is not None:
