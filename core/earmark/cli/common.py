@@ -137,6 +137,8 @@ class ProgressBar:
         step = 0.01 if self.tty else self.LOG_STEP
         if not self.enabled or (fraction - self._last < step and fraction < 1.0) or min(fraction, self._last) >= 1.0:
             return
+        if not self.tty and fraction < self.LOG_STEP:      # a log gets its first line once work is under way
+            return
         self._last = fraction
         if not self.tty:
             elapsed = time.perf_counter() - self.started
