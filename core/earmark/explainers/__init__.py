@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 from ..device import make_generator
 from ..errors import ConfigError, ModelError
 from ..explanation import Explanation
+from ..guards import check_map, class_sensitivity, with_sensitivity
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
 from ..transforms import Transform
@@ -101,7 +102,8 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
         conv = float(result.extras["convergence"]) if "convergence" in result.extras else float("nan")
         on_partial(result.saliency.detach().clone(), budget.get("budget_used", 0), budget.get("budget_total", 0),
                    None if conv != conv else conv)
-    return Explanation(
+    contrast = result.extras.pop("contrast_saliency", None), result.extras.pop("contrast_class", None)
+    expl = Explanation(
         saliency=result.saliency.detach(),
         uncertainty=result.uncertainty.detach(),
         target=probe.target,
@@ -122,6 +124,10 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
             **({**budget, "budget_unit": spec.budget_unit} if budget else {}),
         },
     )
+    if contrast[0] is not None:   # the same run scored for a second class: does the map depend on the class?
+        mine = result.extras.get("raw_saliency", result.saliency)   # both maps as estimated (no inert floor)
+        expl = with_sensitivity(expl, class_sensitivity(mine, contrast[0], int(contrast[1])))
+    return check_map(expl)   # non-finite: MapError; all zero: labelled with a warning
 
 
 def _budget(result: Attribution) -> dict[str, int]:

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ...errors import ModelError
+from ...guards import probe_silence
 from ..adapt import expand_labels, failure_hint
 from ..base import EarmarkModel, ModelCard
 
@@ -260,6 +261,8 @@ def validate(model: EarmarkModel, *, where: str = "the card") -> EarmarkModel:
         updates["notes"] = (card.notes + " " if card.notes else "") + (
             "Gradients do not reach the waveform (the graph is detached or not differentiable), so gradient "
             "and mask-optimisation explainers are unavailable.")
+    if updates.get("gradients", card.gradients) and (note := probe_silence(model, card.num_samples)):
+        updates["notes"] = (updates.get("notes", card.notes) + " " + note).strip()
     if updates:
         model.card = replace(card, **updates)
     return model
