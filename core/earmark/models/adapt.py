@@ -311,12 +311,12 @@ def label_index(labels: Sequence[str], text: str) -> int:
 def failure_hint(exc: BaseException, where: str) -> str:
     """What to fix when a model fails on its test input, judged from the error it raised."""
     text = str(exc)
-    if isinstance(exc, TypeError) and ("argument" in text or "positional" in text):
+    if "argument" in text and any(k in text for k in ("missing", "unexpected", "positional", "required")):
         return (f"the model's forward takes more than the waveform: give constant arguments in 'extra_inputs' of "
                 f"{where} (e.g. {{\"sr\": 16000}}) or the recurrent state in 'stream'")
     low = text.lower()
     if any(k in low for k in ("expected 3d", "expected 4d", "expected 2d", "dimension", "rank", "unsqueeze",
-                              "too many indices", "not enough values", "invalid rank")):
+                              "too many indices", "not enough values", "invalid rank", "index out of range")):
         return (f"the model seems to expect another input rank or layout: set 'input_layout' in {where} to \"B,L\", "
                 "\"B,L,1\" or \"B,1,L\" (or 'stream' with a 'chunk' for a model that takes fixed chunks)")
     if "samples" in low or "size" in low or "shape" in low:
@@ -355,15 +355,16 @@ class TorchRunner(nn.Module):
     its first call, so two jobs never share a state.
     """
 
-    def __init__(self, network: nn.Module, *, per_thread: bool = False):
+    def __init__(self, network: nn.Module, *, per_thread: bool = False, positional: Sequence[str] | None = None):
         super().__init__()
         self.network = network
         self.per_thread = per_thread
+        self.positional = list(positional) if positional is not None else None
         self._local = threading.local()
         self.output_names: list[str] | None = None
 
     def __deepcopy__(self, memo):
-        twin = TorchRunner(copy.deepcopy(self.network, memo), per_thread=self.per_thread)
+        twin = TorchRunner(copy.deepcopy(self.network, memo), per_thread=self.per_thread, positional=self.positional)
         memo[id(self)] = twin
         return twin
 
@@ -382,13 +383,31 @@ class TorchRunner(nn.Module):
         fn()
 
     def forward(self, main: Tensor, named: dict[str, Any]) -> tuple[Tensor, ...]:
+        args: list[Any] = []
+        if self.positional is not None:   # a torch.export program: its inputs by position, in its own order
+            missing = [n for n in self.positional if n not in named]
+            if missing:
+                raise ModelError(f"The program takes the inputs {', '.join(self.positional)} after the waveform, and "
+                                 f"the card feeds none to {', '.join(missing)}; give them in 'extra_inputs' "
+                                 "(constants) or 'stream.state_inputs' (recurrent states).")
+            args = [_as_tensor(named[n], main) for n in self.positional]
+            named = {k: v for k, v in named.items() if k not in self.positional}
         try:
-            out = self._net()(main, **named)
+            out = self._net()(main, *args, **named)
         except ModelError:
             raise
         except TypeError as exc:   # a signature mismatch: say which argument
             raise ModelError(_signature_message(exc, named)) from None
         return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+def _as_tensor(value: Any, like: Tensor) -> Any:
+    """A card constant for a graph input: numbers and lists become tensors on ``like``'s device."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, float) or (isinstance(value, list) and any(isinstance(v, float) for v in value)):
+        return torch.tensor(value, dtype=like.dtype, device=like.device)
+    return torch.tensor(value, device=like.device)
 
 
 def _signature_message(exc: Exception, named: dict) -> str:
@@ -612,11 +631,19 @@ def adapt(runner: Callable, card: ModelCard, data: dict, *, source: str) -> Adap
     return Adapted(runner, replace(card, adapter=spec.describe()), spec)
 
 
-def adapt_torch(network: nn.Module, card: ModelCard, data: dict, *, source: str) -> Adapted:
-    """A PyTorch callable by its card (a module keeping state gets a copy per thread)."""
+def adapt_torch(network: nn.Module, card: ModelCard, data: dict, *, source: str,
+                positional: Sequence[str] | None = None) -> Adapted:
+    """A PyTorch callable by its card (a module keeping state gets a copy per thread); ``positional``: the
+    input names after the waveform that a torch.export program takes by position."""
     spec = parse(data, source)
     per_thread = spec.stream is not None and spec.stream.reset is not None or bool(data.get("stateful", False))
-    return adapt(TorchRunner(network, per_thread=per_thread), card, data, source=source)
+    if positional is not None:
+        fed = set(spec.extra_inputs) | {n for n, _ in (spec.stream.state_inputs if spec.stream else ())}
+        unknown = sorted(fed - set(positional))
+        if unknown:
+            raise ModelError(f"The card of {source} feeds {', '.join(unknown)}, which the program does not take (its "
+                             f"inputs after the waveform: {', '.join(positional) or 'none'}).")
+    return adapt(TorchRunner(network, per_thread=per_thread, positional=positional), card, data, source=source)
 
 
 def adapt_onnx(session, card: ModelCard, data: dict, *, source: str) -> Adapted:

@@ -79,8 +79,9 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
         network = network.to(device)
     if window is not None:
         card = card.with_window(window)
-    if needed(raw):
-        return adapt_torch(network, card, raw, source=path.name)
+    if needed(raw):   # the program's inputs after the waveform, by name, in order
+        inputs = [n.name for n in network.graph.nodes if n.op == "placeholder"][1:]
+        return adapt_torch(network, card, raw, source=path.name, positional=inputs)
     emb = raw.get("embedding_output")
     if isinstance(emb, str):
         raise ModelError(f"'embedding_output' in the card of {path.name} must be an output index for a torch.export "

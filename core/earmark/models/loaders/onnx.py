@@ -92,6 +92,7 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     check_declared_rate(card, meta.get("sample_rate"), f"the metadata of {path.name}")
     if window is not None:
         card = card.with_window(window)
-    if needed(raw) or len(session.get_inputs()) > 1:   # extra inputs, states, frames, probabilities, layout
+    inputs = session.get_inputs()
+    if needed(raw) or len(inputs) > 1 or len(inputs[0].shape or (0, 0)) != 2:   # extras, states, frames, layout
         return adapt_onnx(session, card, raw, source=path.name)
     return OnnxModel(session, card, logits=raw.get("logits_output", 0), embedding=raw.get("embedding_output"))
