@@ -100,7 +100,9 @@ def methods_for(fmt: str) -> tuple[str, ...]:
     return ("freqrise",) if fmt == "onnx" else ("saliency", "freqrise")
 
 
-FORMATS = ["module", "torchscript", "export", "onnx"]
+#: ONNX export (torch.onnx, dynamo) costs ~10 s a model here: the ONNX cases beyond two are marked slow.
+SLOW_ONNX = pytest.param("onnx", marks=pytest.mark.slow)
+FORMATS = ["module", "torchscript", "export", SLOW_ONNX]
 
 
 # ---- frame-level models --------------------------------------------------------------------------------
@@ -139,7 +141,7 @@ def test_frame_model_without_frames_names_the_field(tmp_path, monkeypatch):
 
 # ---- probability outputs -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fmt", ["export", "onnx"])
+@pytest.mark.parametrize("fmt", ["export", SLOW_ONNX])
 @pytest.mark.parametrize("cls,outputs,activation", [("SoftmaxNet", "probabilities", "softmax"),
                                                     ("SigmoidNet", "probabilities", "sigmoid"),
                                                     ("LogSoftmaxNet", "log_probabilities", "softmax")])
@@ -171,7 +173,7 @@ def test_probability_conversion_is_exact_and_finite():
 
 # ---- input layouts and extra inputs --------------------------------------------------------------------
 
-@pytest.mark.parametrize("fmt,cls,layout", [("onnx", "LayoutNet", "B,L,1"), ("export", "LayoutNet", "B,L,1"),
+@pytest.mark.parametrize("fmt,cls,layout", [pytest.param("onnx", "LayoutNet", "B,L,1", marks=pytest.mark.slow), ("export", "LayoutNet", "B,L,1"),
                                              ("torchscript", "ChannelNet", "B,1,L"), ("module", "LayoutNet", "B,L,1")])
 def test_input_layouts(fmt, cls, layout, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime") if fmt == "onnx" else None
@@ -181,6 +183,7 @@ def test_input_layouts(fmt, cls, layout, tmp_path, monkeypatch):
     same_maps(model, hand(nets.ClipNet()), methods_for(fmt))
 
 
+@pytest.mark.slow
 def test_wrong_rank_names_input_layout(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     with pytest.raises(ModelError, match="input_layout"):
