@@ -400,6 +400,14 @@ def test_class_insensitive_freqrise_says_so():
     assert correlation(torch.ones(3), torch.ones(3)) == 1.0
 
 
+def test_cli_target_by_an_unknown_name_is_one_sentence(capsys):
+    from earmark.cli import main
+
+    code = main(["explain", "digit_3_en-us", "--model", "audionet-digits", "--target", "abc", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("earmark: The model has no class named 'abc'") and err.count("\n") == 1
+
+
 def test_cli_exit_codes_for_broken_maps(tmp_path, monkeypatch, capsys):
     from earmark import audio
     from earmark.cli import main

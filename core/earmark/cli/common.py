@@ -64,9 +64,13 @@ def class_index(text: str) -> int | str:
     try:
         value = int(text)
     except ValueError:
-        if not text.strip():
-            raise argparse.ArgumentTypeError("a target is a class index (such as 3) or a label name") from None
-        return text.strip()
+        try:
+            float(text)            # 3.7, nan, inf: a number that is not a class index
+        except ValueError:
+            if text.strip():
+                return text.strip()
+        raise argparse.ArgumentTypeError(f"a target is a class index (a whole number such as 3) or a label name, "
+                                         f"not {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"a target is a class index (0 or more), not {text}")
     return value
