@@ -37,6 +37,14 @@ class Constant(torch.nn.Module):
         return torch.stack([x.mean(-1) * 0 + 1.0, x.pow(2).mean(-1)], -1)
 
 
+class Bands(torch.nn.Module):
+    """Class 0 follows the low band, class 1 the high band: a class-sensitive model."""
+
+    def forward(self, x):
+        spec = torch.fft.rfft(x).abs() ** 2 / x.shape[-1]
+        return torch.stack([spec[:, :1000].sum(-1), spec[:, 2000:].sum(-1)], -1) * 10 - 1
+
+
 class Energy(torch.nn.Module):
     def forward(self, x):
         e = x.pow(2).mean(-1) * 40
@@ -47,7 +55,8 @@ class Energy(torch.nn.Module):
 def models_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("guard-models")
     for name, net, extra in (("nan", NanOnZeros(), {}), ("constant", Constant(), {}),
-                             ("energy", Energy(), {"activation": "sigmoid"})):
+                             ("energy", Energy(), {"activation": "sigmoid"}),
+                             ("bands", Bands(), {"activation": "sigmoid"})):
         program = torch.export.export(net.eval(), (torch.randn(2, 8000),),
                                       dynamic_shapes=({0: torch.export.Dim("batch", max=8192)},))
         torch.export.save(program, root / f"{name}.pt2")
@@ -57,7 +66,7 @@ def models_dir(tmp_path_factory):
 
 
 def texts(at: AppTest) -> str:
-    parts = [e.value for kind in ("error", "warning", "info") for e in getattr(at, kind)]
+    parts = [e.value for kind in ("error", "warning", "info", "caption") for e in getattr(at, kind)]
     return "\n".join(map(str, parts))
 
 
@@ -66,6 +75,8 @@ def texts(at: AppTest) -> str:
     ("constant", "ig", {"p_explainer_ig_n_steps": 4}, "zero everywhere"),
     ("energy", "freqrise", {"p_explainer_freqrise_n_masks": 200, "p_explainer_freqrise_estimator": "control_variate",
                             "p_explainer_freqrise_readout": "logit"}, "hardly depends on the class"),
+    ("bands", "freqrise", {"p_explainer_freqrise_n_masks": 200, "p_explainer_freqrise_estimator": "control_variate",
+                           "p_explainer_freqrise_readout": "logit"}, "Class sensitivity: this map correlates"),
 ])
 def test_broken_maps_carry_their_message(models_dir, monkeypatch, name, explainer, settings, words):
     monkeypatch.setenv("EARMARK_MODELS", str(models_dir))
