@@ -8,7 +8,6 @@ import contextlib
 import dataclasses
 import io
 import json
-import threading
 import warnings
 from pathlib import Path
 
@@ -258,26 +257,22 @@ def test_stream_with_inner_state_is_private_per_thread(tmp_path, monkeypatch):
         torch.testing.assert_close(model(clip(batch=2)), ref(clip(batch=2)), atol=ATOL, rtol=0)
     tr = get_transform("fourier", RATE)
     alone = [explain(model, clip(seed), tr, 0, method="saliency", seed=0, n_draws=4).saliency for seed in (0, 1)]
-    results: dict[int, torch.Tensor] = {}
-    errors: list[BaseException] = []
-    gate = threading.Barrier(2)
+    from earmark.jobs import JobService, JobSettings, JobSpec, explanation_work
 
-    def job(seed: int) -> None:
-        try:
-            gate.wait()
-            for _ in range(3):   # two concurrent jobs, interleaving their chunk loops
-                results[seed] = explain(model, clip(seed), tr, 0, method="saliency", seed=0, n_draws=4).saliency
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=job, args=(s,)) for s in (0, 1)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    for seed in (0, 1):
-        torch.testing.assert_close(results[seed], alone[seed], atol=0, rtol=0)
+    service = JobService(JobSettings(workers=2))       # two worker threads, two jobs at once
+    try:
+        jobs = []
+        for seed in (0, 1):
+            spec = JobSpec.create(clip_hash=f"clip{seed}", model=model.card.name, transform="fourier",
+                                  explainer="saliency", eparams={"n_draws": 4}, target=0, seed=0)
+            jobs.append(service.submit(spec, explanation_work(spec, model, clip(seed), tr)))
+        for job in jobs:
+            assert job.wait(300) and job.error is None, job.error
+    finally:
+        service.shutdown()
+    for seed, job in zip((0, 1), jobs):
+        torch.testing.assert_close(job.result.saliency, alone[seed], atol=0, rtol=0)
+    assert model.runner.per_thread
 
 
 def test_stream_card_errors(tmp_path, monkeypatch):
