@@ -101,7 +101,9 @@ def _scan(folder: Path, where: str) -> dict[str, str]:
             kind = {".pt2": "torch.export", ".onnx": "ONNX"}.get(entry.suffix, "TorchScript")
         else:
             continue
-        out[str(entry.resolve())] = f"{entry.name} ({kind}, {where})"
+        from earmark.models.loaders.card import card_title   # the card's title, where it gives one
+        title = card_title(entry)
+        out[str(entry.resolve())] = f"{title} — {entry.name} ({kind}, {where})" if title else f"{entry.name} ({kind}, {where})"
     return out
 
 

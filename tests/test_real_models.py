@@ -427,3 +427,17 @@ def test_cli_exit_codes_for_broken_maps(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "o2" / "explanation.json").is_file() and not (tmp_path / "o2" / "keep.wav").exists()
     summary = json.loads((tmp_path / "o2" / "explanation.json").read_text())
     assert summary["map_check"] == "all-zero" and summary["target"] == 0
+
+
+def test_pickers_show_card_titles(tmp_path, monkeypatch):
+    from earmark.models.loaders.card import card_title
+
+    folder = tmp_path / "vad"
+    folder.mkdir()
+    card(folder / "card.json", title="My VAD", entry_point="real_model_nets:FrameNet")
+    plain = card(tmp_path / "plain.pt2")
+    assert card_title(folder) == "My VAD" and card_title(plain) is None
+    monkeypatch.setenv("EARMARK_MODELS", str(tmp_path))
+    from dashboard import services as sv
+
+    assert sv.disk_models()[str(folder.resolve())].startswith("My VAD — vad (folder")

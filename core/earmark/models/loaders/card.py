@@ -48,6 +48,23 @@ def is_card(path: Path) -> bool:
     return isinstance(data, dict) and any(k in data for k in KEYS)
 
 
+def card_title(entry: Path) -> str | None:
+    """The ``title`` of the card of a models-folder entry (a model file's side-car card, or ``card.json`` in a
+    folder), for pickers; ``None`` when there is none or it is unreadable."""
+    from .common import card_path
+
+    candidates = [entry / "card.json"] if entry.is_dir() else [entry] if entry.suffix == ".json" else \
+        [p for p in [card_path(entry)] if p is not None]
+    for path in candidates:
+        try:
+            title = json.loads(path.read_text()).get("title")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(title, str) and title.strip():
+            return title.strip()[:120]
+    return None
+
+
 def trusted(path: Path) -> bool:
     """Inside ``$EARMARK_MODELS`` or the bundled zoo."""
     path = path.resolve()
