@@ -90,12 +90,17 @@ def models_folder() -> Path | None:
 
 def _scan(folder: Path, where: str) -> dict[str, str]:
     """path → picker title for every model-looking entry in ``folder`` (loading happens when picked)."""
+    from earmark.models.loaders.card import card_title         # the card's title, where it gives one
     from earmark.models.loaders.cardcheck import scan_folder   # loops, broken links, FIFOs: skipped with a note
 
     entries, SCAN_NOTES[str(folder)] = scan_folder(folder, _MODEL_SUFFIXES)
     names = {".pt2": "torch.export", ".onnx": "ONNX"}
-    return {str(path): f"{path.name} ({names.get(kind, 'TorchScript') if kind.startswith('.') else kind}, {where})"
-            for path, kind in entries}
+    out: dict[str, str] = {}
+    for path, kind in entries:
+        fmt = names.get(kind, "TorchScript") if kind.startswith(".") else kind
+        title = card_title(path)
+        out[str(path)] = f"{title} — {path.name} ({fmt}, {where})" if title else f"{path.name} ({fmt}, {where})"
+    return out
 
 
 #: folder → the entries its last scan skipped, each with the reason (shown by the model picker's help).

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from .errors import ConfigError
+from .guards import check_listenable
 from .transforms import Transform
 
 #: Peak that loudness matching never exceeds (so a matched clip is never clipped on playback).
@@ -215,6 +216,7 @@ def listen(transform: Transform, x: Tensor, saliency: Tensor, fraction: float, *
         ``{"original", "keep", "remove", "soft"}`` → (L,) waveforms on ``x``'s device.
     """
     x2 = _check_map(transform, x, saliency)
+    check_listenable(saliency)   # a NaN or all-zero map is never rendered
     top = topk_mask(saliency, fraction).to(x2.dtype)
     masks = torch.stack([top, 1 - top, soft_weights(saliency, gamma=gamma).to(x2.dtype)])
     keep, remove, soft = _masked(transform, x2, masks)

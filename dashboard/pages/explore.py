@@ -117,6 +117,11 @@ cost = (f"Explained class **{labels[exp.target]}** · {meta.get('seconds', 0):.2
         f"{meta.get('forward_passes', 0)} forward / {meta.get('backward_passes', 0)} backward passes")
 if used := views.budget_text(exp, spec):
     cost += f" · {used}"
+for warning in exp.meta.get("warnings", []):   # guards: an all-zero map, a class-insensitive method
+    st.warning(warning)
+if (sens := exp.meta.get("class_sensitivity")) and not sens["insensitive"]:
+    st.caption(f"Class sensitivity: this map correlates at {sens['correlation']:.3f} with the same run's map for "
+               f"**{labels[sens['contrast_class']]}** (above 0.99 would mean it ignores the class asked).")
 if (check := exp.completeness()) is not None:  # IG: does the map add up to f(x) − f(baseline)?
     (st.warning if check["warning"] else st.caption)(check["warning"] or (
         f"IG completeness: the map adds up to f(x) − f(baseline) = {check['output_change']:+.3f} within "

@@ -58,12 +58,19 @@ def positive_int_list(text: str) -> tuple[int, ...]:
     return values
 
 
-def class_index(text: str) -> int:
-    """``--target``: a class index, a whole number ≥ 0."""
+def class_index(text: str) -> int | str:
+    """``--target``: a class index (a whole number ≥ 0) or a label name (resolved once the model is loaded,
+    by :func:`earmark.models.adapt.label_index`)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a target is a class index (a whole number such as 3), not {text!r}") from None
+        try:
+            float(text)            # 3.7, nan, inf: a number that is not a class index
+        except ValueError:
+            if text.strip():
+                return text.strip()
+        raise argparse.ArgumentTypeError(f"a target is a class index (a whole number such as 3) or a label name, "
+                                         f"not {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"a target is a class index (0 or more), not {text}")
     return value

@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_model_arguments(p)
     p.add_argument("--transform", default=ExplainCommand.default("transform"), help="domain: time, fourier, stft, mel, dwt (default: %(default)s)")
     p.add_argument("--explainer", default=ExplainCommand.default("explainer"), help="explainer name (default: %(default)s); `earmark list explainers`")
-    p.add_argument("--target", type=class_index, default=None, help="class index to explain (default: the prediction)")
+    p.add_argument("--target", type=class_index, default=None,
+                   help="class to explain: an index or a label name (default: the prediction)")
     p.add_argument("--contrast", type=class_index, default=None, metavar="B",
                    help="explain the target rather than class B: the difference of the two classes' scores")
     p.add_argument("--seed", type=seed_arg, default=ExplainCommand.default("seed"), help="seed of the random generator (default: %(default)s)")
@@ -84,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
     out = check_out_dir(args.out)
     model = load_cli_model(args.model, args.device, args.window)
     card = model.card
+    if isinstance(args.target, str):   # a label name
+        from ..models.adapt import label_index
+        args.target = label_index(card.labels, args.target)
     clip = load_input_clip(args.clip)
     prepared = audio.prepare(clip, sample_rate=card.sample_rate, num_samples=card.num_samples, policy=args.policy,
                              offset_seconds=args.offset)
@@ -103,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
     command = command_from_args(args)
     files = expl.save(out, axes=transform.axes(x.shape[-1]),
                       provenance=provenance(command, labels=card.labels, explanation=expl, clip_name=clip.name))
+    if expl.meta.get("map_check") == "all-zero":   # no evidence: saved for inspection, not reported as a success
+        for warning in expl.meta.get("warnings", []):
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"{clip.name}: the {expl.method} map is zero everywhere; maps saved to {out}/, no listening files.",
+              file=sys.stderr)
+        return 3
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     versions = sonify.listen(transform, x.to(device), expl.saliency.to(device), args.topk / 100)

@@ -19,6 +19,7 @@ from ..errors import ConfigError, ModelError
 from .._version import __version__
 from ..explanation import Explanation
 from ..finite import check_finite
+from ..guards import check_map, class_sensitivity, with_sensitivity
 from ..models.base import weights_fingerprint
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
@@ -111,7 +112,8 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
         conv = float(result.extras["convergence"]) if "convergence" in result.extras else float("nan")
         on_partial(result.saliency.detach().clone(), budget.get("budget_used", 0), budget.get("budget_total", 0),
                    None if conv != conv else conv)
-    return check_finite(Explanation(   # a NaN map is an error, never a result
+    contrast = result.extras.pop("contrast_saliency", None), result.extras.pop("contrast_class", None)
+    expl = Explanation(
         saliency=result.saliency.detach(),
         uncertainty=result.uncertainty.detach(),
         target=probe.target,
@@ -135,7 +137,12 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
             **({"contrast": probe.contrast} if probe.contrast is not None else {}),
             **({**budget, "budget_unit": spec.budget_unit} if budget else {}),
         },
-    ))
+    )
+    if contrast[0] is not None:   # the same run scored for a second class: does the map depend on the class?
+        mine = result.extras.get("raw_saliency", result.saliency)   # both maps as estimated (no inert floor)
+        expl = with_sensitivity(expl, class_sensitivity(mine, contrast[0], int(contrast[1])))
+    # a NaN map is an error (NumericalError, one sentence), never a result; an all-zero one is labelled
+    return check_map(check_finite(expl))
 
 
 def _budget(result: Attribution) -> dict[str, int]:

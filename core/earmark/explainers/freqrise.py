@@ -31,8 +31,10 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 import torch
+from torch import Tensor
 
 from ..params import Param
+from ..guards import contrast_class
 from ..probe import BASELINES, BaselineKind, Probe, ProgressFn, Readout
 from .anytime import PartialFn, SamplingMonitor, SplitHalves, Stop, stop_param
 from .base import Attribution, ExplainerSpec
@@ -96,20 +98,32 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
     monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial,
                               present=lambda s: without_inert(s, s, dead, {}, inert)[0])
     done = 0
-    for masks, chunk_progress in mask_chunks(probe, n_masks, draw, progress=progress):   # (b, *M)
-        scores = probe.score(masks, baseline=baseline, readout=readout, progress=chunk_progress,
-                             stage="FreqRISE: scoring masks").to(dtype)      # (b,)
+    # class sensitivity for free: the same masks scored for a second class (guards.contrast_class)
+    other = contrast_class(probe.probs, probe.target)
+    contrast = WeightedMoments(probe.map_shape, device=probe.device, dtype=dtype) if other is not None else None
+    other_sum = torch.zeros((), device=probe.device, dtype=dtype)
+
+    def estimate(scores: Tensor, masks: Tensor, total: Tensor) -> Tensor:
         s = scores.view(-1, *(1,) * (masks.ndim - 1))
         if estimator == "control_variate":
             # c: the mean score of the earlier chunks (independent of this chunk's masks), the chunk's own
             # mean for the first one; E[s + (s − c)(M − keep)/keep] = E[s·M]/keep, the plain map's expectation
-            c = score_sum / done if done else scores.mean()
-            x = s + (s - c) * (masks - keep) / keep
-        else:
-            x = s * masks / keep
-        one = torch.ones((), device=probe.device, dtype=dtype)
+            c = total / done if done else scores.mean()
+            return s + (s - c) * (masks - keep) / keep
+        return s * masks / keep
+
+    one = torch.ones((), device=probe.device, dtype=dtype)
+    for masks, chunk_progress in mask_chunks(probe, n_masks, draw, progress=progress):   # (b, *M)
+        logits = probe.score(masks, baseline=baseline, readout="logits", progress=chunk_progress,
+                             stage="FreqRISE: scoring masks")                 # (b, C)
+        scores = probe.class_score(logits, readout).to(dtype)                 # (b,), minus a contrast class's
+        x = estimate(scores, masks, score_sum)
         moments.update(x, one)
         halves.update(x, one)
+        if contrast is not None:
+            others = probe.class_score(logits, readout, other).to(dtype)
+            contrast.update(estimate(others, masks, other_sum), one)
+            other_sum = other_sum + others.sum()
         score_sum = score_sum + scores.sum()
         done += masks.shape[0]
         if monitor.update(done, lambda: moments.mean,
@@ -118,6 +132,8 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
     variance = moments.spread / max(done - 1, 1) / done
     extras = {"mean_score": score_sum / done, "std_error": variance.sqrt(), **monitor.extras(probe.device),
               **halves.figures(~dead)}
+    if contrast is not None:   # read and removed by explain(): meta["class_sensitivity"]
+        extras.update(contrast_saliency=contrast.mean, contrast_class=torch.tensor(other))
     return Attribution(*without_inert(moments.mean, variance, dead, extras, inert))
 
 

@@ -151,6 +151,7 @@ def _register_bundled() -> None:
 
     for name in ("audionet", "melcnn", "ast_digits", "synthetic"):  # each module registers its models
         importlib.import_module(f".{name}", __name__)
+    importlib.import_module("..zoo", __name__).register()   # real models whose package is installed (earmark[zoo])
 
 
 _register_bundled()

@@ -42,6 +42,8 @@ class ModelCard:
         format: where the model came from: ``bundled``, ``hf``, ``torchscript``, ``torch.export``, ``onnx``,
             ``speechbrain``, ``entrypoint`` or ``module``.
         embedding: where ``embed`` comes from, for a person (e.g. "pooled hidden state").
+        adapter: what Earmark adapts from the card (outputs, frames, input layout, extra inputs, stream;
+            see :mod:`earmark.models.adapt`); empty for a plain waveform → logits model.
     """
 
     name: str
@@ -62,6 +64,7 @@ class ModelCard:
     gradients: bool = True
     format: str = "bundled"
     embedding: str = ""
+    adapter: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -95,6 +98,8 @@ class ModelCard:
                "gradients": "yes" if self.gradients else "no (gradient and mask-optimisation explainers unavailable)",
                "embedding for RELAX": self.embedding or (f"{self.embedding_dim}-d `embed`" if self.embedding_dim
                                                           else "the logits (no embedding given)")}
+        if self.adapter:
+            out["adapted from the card"] = "; ".join(f"{k} {v}" for k, v in self.adapter.items())
         if self.licence:
             out["licence"] = self.licence
         return out

@@ -28,13 +28,14 @@ import torch
 
 from ...errors import ModelError
 from ..base import EarmarkModel
+from .card import is_card
 from .common import validate
 
 #: ``package.module:function`` (dotted module path, a colon, a Python name).
 ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 #: file suffix → loader module.
 SUFFIXES = {".pt2": "export", ".pt": "torchscript", ".ts": "torchscript", ".jit": "torchscript", ".onnx": "onnx"}
-FORMATS = ("hf", "speechbrain", "export", "torchscript", "onnx", "entrypoint")
+FORMATS = ("hf", "speechbrain", "export", "torchscript", "onnx", "entrypoint", "card")
 
 
 def looks_like_path(name: str) -> bool:
@@ -49,6 +50,8 @@ def detect(path: Path) -> tuple[str, Path]:
     Raises:
         ModelError: nothing loadable there, or more than one candidate in a folder.
     """
+    if is_card(path):
+        return "card", path
     if path.is_dir():
         if (path / "config.json").is_file():
             return "hf", path
@@ -57,6 +60,8 @@ def detect(path: Path) -> tuple[str, Path]:
         files = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES and p.is_file())
         if len(files) == 1:
             return SUFFIXES[files[0].suffix], files[0]
+        if not files and is_card(path / "card.json"):
+            return "card", path / "card.json"
         if not files:
             raise ModelError(
                 f"The folder {path.name} holds no model Earmark can read: a Hugging Face folder (config.json), a "

@@ -13,6 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from ...errors import ModelError
+from ...guards import probe_silence
+from ..adapt import expand_labels, failure_hint
 from ..base import EarmarkModel, ModelCard
 from .cardcheck import check_fields, declared_rate, read_json
 
@@ -48,7 +50,8 @@ def card_path(model_file: Path) -> Path | None:
     return None
 
 
-def read_card(model_file: Path, *, fmt: str, gradients: bool) -> tuple[ModelCard, dict]:
+def read_card(model_file: Path, *, fmt: str, gradients: bool, given: dict | None = None,
+              source: str | None = None) -> tuple[ModelCard, dict]:
     """The model card JSON beside ``model_file`` as a :class:`ModelCard` plus the raw dict.
 
     The JSON holds ``sample_rate`` (Hz), ``input_length`` (samples, or ``"variable"`` with ``max_length``),
@@ -59,6 +62,9 @@ def read_card(model_file: Path, *, fmt: str, gradients: bool) -> tuple[ModelCard
     Raises:
         ModelError: no card, unreadable JSON, or a field missing or of the wrong kind.
     """
+    if given is not None:   # a card that names its file (see :mod:`.card`)
+        return card_from_dict(given, source=source or model_file.name, fmt=fmt, gradients=gradients,
+                              default_name=model_file.stem), given
     path = card_path(model_file)
     if path is None:
         raise ModelError(
@@ -87,9 +93,9 @@ def card_from_dict(data: dict, *, source: str, fmt: str, gradients: bool, defaul
 
     rate = field("sample_rate", int)
     check_rate(rate, source)
-    labels = field("labels", list)
-    if not labels or not all(isinstance(l, (str, int)) for l in labels):
-        raise ModelError(f"'labels' in the model card {source} must be a non-empty list of class names.")
+    if "labels" not in data:
+        raise ModelError(f"The model card {source} has no 'labels'; add it.")
+    labels = expand_labels(data["labels"], source)   # a list, or {"pattern": ..., "range": [a, b]}
     activation = field("activation", str, required=False, default="softmax").lower()
     if activation not in ACTIVATIONS:
         raise ModelError(f"'activation' in the model card {source} must be softmax or sigmoid; got {activation!r}.")
@@ -217,12 +223,13 @@ def validate(model: EarmarkModel, *, where: str = "the card") -> EarmarkModel:
     except Exception as exc:  # the user's network failed on a plain input: say so in one sentence
         raise ModelError(
             f"The model failed on a test input of shape (2, {card.num_samples}) at {card.sample_rate:,} Hz "
-            f"({type(exc).__name__}: {_first_line(exc)}); check input_length and sample_rate in {where}."
+            f"({type(exc).__name__}: {_first_line(exc)}); {failure_hint(exc, where)}."
         ) from None
     if not isinstance(out, Tensor) or out.ndim != 2 or out.shape[0] != 2:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise ModelError(f"The model must map waveforms (B, L) to logits (B, C); on (2, {card.num_samples}) it "
-                         f"returned {shape}. Export the classifier's logits as its (first) output.")
+                         f"returned {shape}. Export the classifier's logits as its (first) output, or describe a "
+                         "frame axis with 'frames' in the card (a model that scores every frame).")
     if out.shape[1] != card.num_classes:
         raise ModelError(
             f"The model returns {out.shape[1]} outputs per clip but {where} lists {card.num_classes} labels; "
@@ -249,6 +256,8 @@ def validate(model: EarmarkModel, *, where: str = "the card") -> EarmarkModel:
         updates["notes"] = (card.notes + " " if card.notes else "") + (
             "Gradients do not reach the waveform (the graph is detached or not differentiable), so gradient "
             "and mask-optimisation explainers are unavailable.")
+    if updates.get("gradients", card.gradients) and (note := probe_silence(model, card.num_samples)):
+        updates["notes"] = (updates.get("notes", card.notes) + " " + note).strip()
     if updates:
         model.card = replace(card, **updates)
     return model

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +25,7 @@ from torch import Tensor, nn
 
 from ...errors import ModelError
 from ..base import EarmarkModel, ModelCard
+from ..adapt import adapt_torch, needed
 from .common import InputCatcher, card_from_dict, last_linear
 
 
@@ -43,7 +45,8 @@ class ModuleWithCard(EarmarkModel):
 
     def embed(self, wave: Tensor) -> Tensor:
         if self._own_embed:
-            return self.module.embed(wave)
+            out = self.module.embed(wave)
+            return out.reshape(out.shape[0], -1) if isinstance(out, Tensor) and out.ndim > 2 else out
         if self._catcher is None:
             return self.module(wave)
         return self._catcher.catch(self.module, wave)
@@ -52,11 +55,15 @@ class ModuleWithCard(EarmarkModel):
 def wrap_module(module: nn.Module, info: dict, *, fmt: str, source: str) -> EarmarkModel:
     """An ``nn.Module`` and a side-car card dict → :class:`ModuleWithCard` (embedding source noted)."""
     card = card_from_dict(info, source=source, fmt=fmt, gradients=True, default_name=str(info.get("name", fmt)))
+    if needed(info) or info.get("embedding_output") is not None:   # frames, outputs, ..., an embedding output
+        model = adapt_torch(module, card, info, source=source)
+        if not card.embedding:
+            model.card = replace(model.card, embedding="the logits")
+        return model
     model = ModuleWithCard(module, card)
     if not card.embedding:
         how = ("the module's embed method" if model._own_embed else
                "the input of its last linear layer" if model._catcher is not None else "the logits")
-        from dataclasses import replace
         model.card = replace(card, embedding=how)
     return model
 

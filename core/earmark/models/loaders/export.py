@@ -19,6 +19,7 @@ import torch
 
 from ...errors import ModelError
 from ..base import EarmarkModel
+from ..adapt import adapt_torch, needed
 from .common import read_card
 from .safety import check_exported_program, check_zip
 from .torchscript import OutputSelect
@@ -59,14 +60,15 @@ def check_archive(path: Path) -> None:
                                  "Earmark never unpickles other objects. Re-export it with torch.export.save.") from None
 
 
-def load(path: str | Path, device: torch.device | None = None, *, window: int | None = None) -> EarmarkModel:
+def load(path: str | Path, device: torch.device | None = None, *, window: int | None = None,
+         card: dict | None = None, source: str | None = None) -> EarmarkModel:
     """Load a ``.pt2`` program and its card.
 
     Raises:
         ModelError: no card, an archive that would need unpickling, or one torch.export cannot read.
     """
     path = Path(path)
-    card, raw = read_card(path, fmt="torch.export", gradients=True)
+    card, raw = read_card(path, fmt="torch.export", gradients=True, given=card, source=source)
     check_zip(path, "export")
     check_archive(path)
     try:
@@ -84,6 +86,9 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
         network = network.to(device)
     if window is not None:
         card = card.with_window(window)
+    if needed(raw):   # the program's inputs after the waveform, by name, in order
+        inputs = [n.name for n in network.graph.nodes if n.op == "placeholder"][1:]
+        return adapt_torch(network, card, raw, source=path.name, positional=inputs)
     emb = raw.get("embedding_output")
     if isinstance(emb, str):
         raise ModelError(f"'embedding_output' in the card of {path.name} must be an output index for a torch.export "

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ...errors import ModelError
 from ..base import EarmarkModel, ModelCard
+from ..adapt import adapt_onnx, needed
 from .common import check_declared_rate, read_card, require
 
 EXTRA = "onnx"
@@ -67,14 +68,15 @@ class OnnxModel(EarmarkModel):
         return OnnxModel(self.session, self.card, logits=self.logits_name, embedding=self.embedding_name)
 
 
-def load(path: str | Path, device: torch.device | None = None, *, window: int | None = None) -> EarmarkModel:
+def load(path: str | Path, device: torch.device | None = None, *, window: int | None = None,
+         card: dict | None = None, source: str | None = None) -> EarmarkModel:
     """Load an ONNX file and its card into an onnxruntime session.
 
     Raises:
         ModelError: onnxruntime missing (names the extra), no card, an unreadable file, a disagreeing rate.
     """
     path = Path(path)
-    card, raw = read_card(path, fmt="onnx", gradients=False)
+    card, raw = read_card(path, fmt="onnx", gradients=False, given=card, source=source)
     ort = require("onnxruntime", EXTRA, "an ONNX model")
     providers = ["CPUExecutionProvider"]
     if device is not None and torch.device(device).type == "cuda" and \
@@ -90,4 +92,7 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     check_declared_rate(card, meta.get("sample_rate"), f"the metadata of {path.name}")
     if window is not None:
         card = card.with_window(window)
+    inputs = session.get_inputs()
+    if needed(raw) or len(inputs) > 1 or len(inputs[0].shape or (0, 0)) != 2:   # extras, states, frames, layout
+        return adapt_onnx(session, card, raw, source=path.name)
     return OnnxModel(session, card, logits=raw.get("logits_output", 0), embedding=raw.get("embedding_output"))

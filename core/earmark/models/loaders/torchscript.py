@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ...errors import ModelError
 from ..base import EarmarkModel, ModelCard
+from ..adapt import adapt_torch, needed
 from .common import check_declared_rate, read_card
 from .safety import check_script_module, check_torchscript_source, check_zip
 
@@ -59,14 +60,15 @@ class OutputSelect(EarmarkModel):
         return outs[self.embedding].reshape(wave.shape[0], -1)
 
 
-def load(path: str | Path, device: torch.device | None = None, *, window: int | None = None) -> EarmarkModel:
+def load(path: str | Path, device: torch.device | None = None, *, window: int | None = None,
+         card: dict | None = None, source: str | None = None) -> EarmarkModel:
     """Load a TorchScript file and its card (see the module docstring).
 
     Raises:
         ModelError: no card, a file that is not TorchScript, or a rate that disagrees with the module's.
     """
     path = Path(path)
-    card, raw = read_card(path, fmt="torchscript", gradients=True)
+    card, raw = read_card(path, fmt="torchscript", gradients=True, given=card, source=source)
     check_zip(path, "torchscript")
     check_torchscript_source(path)
     try:
@@ -79,5 +81,7 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     check_declared_rate(card, getattr(network, "sample_rate", None), f"the module's sample_rate attribute")
     if window is not None:
         card = card.with_window(window)
+    if needed(raw):
+        return adapt_torch(network, card, raw, source=path.name)
     return OutputSelect(network, card, embedding=raw.get("embedding_output"),
                         logits_index=int(raw.get("logits_output", 0)))
