@@ -33,3 +33,7 @@ class ModelError(EarmarkError):
 
 class NumericalError(EarmarkError):
     """A result is not finite (NaN or Inf): it is never reported as a success."""
+
+
+class MapError(NumericalError):
+    """An explanation whose map cannot be trusted: values that are not finite, or nothing to listen to."""

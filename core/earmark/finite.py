@@ -15,7 +15,7 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
-from .errors import EarmarkError, NumericalError
+from .errors import EarmarkError, MapError
 
 #: The largest absolute sample value accepted (audio lives in [-1, 1]; 1e4 is 80 dB above full scale).
 MAX_AMPLITUDE = 1e4
@@ -47,7 +47,7 @@ def check_finite(explanation: E) -> E:
         value = getattr(explanation, label, None)
         if isinstance(value, Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
             bad = int((~torch.isfinite(value)).sum())
-            raise NumericalError(
+            raise MapError(
                 f"The {label} map of {getattr(explanation, 'method', '?')} in the "
                 f"{getattr(explanation, 'transform', '?')} domain has {bad:,} of {value.numel():,} cells that are "
                 "not finite (NaN or Inf), so it is not reported; check the clip's level and the model's outputs, "

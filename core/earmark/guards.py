@@ -17,14 +17,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .errors import EarmarkError
+from .errors import MapError
 
 #: Maps for two classes correlating above this are flagged as class-insensitive.
 INSENSITIVE = 0.99
-
-
-class MapError(EarmarkError):
-    """An explanation whose map cannot be trusted (non-finite values, or nothing to listen to)."""
 
 
 def _finite(t: Tensor) -> bool:
