@@ -28,7 +28,6 @@ from .transforms import get_transform
 
 #: ratio targets per explainer family.
 TARGETS = {"sampling": 1.3, "gradient": 1.5, "optimisation": 1.5}
-_BUDGET_NAMES = ("n_masks", "n_steps", "n_samples", "n_draws", "steps", "restarts")
 
 
 @dataclass(frozen=True)
@@ -67,8 +66,9 @@ class BenchRow:
 def quick_settings(name: str) -> dict[str, Any]:
     """Tiny budgets for a smoke run: every budget-like setting cut to a few items (within its range)."""
     out = {}
-    for p in EXPLAINERS.get(name).params:
-        if p.name in _BUDGET_NAMES and isinstance(p.default, int) and not isinstance(p.default, bool):
+    spec = EXPLAINERS.get(name)
+    for p in spec.params:
+        if p.name in spec.budget and isinstance(p.default, int) and not isinstance(p.default, bool):
             small = 32 if "mask" in p.name else 4
             out[p.name] = int(max(p.low if p.low is not None else 1, min(p.default, small)))
     return out

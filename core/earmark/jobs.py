@@ -163,64 +163,30 @@ class JobSpec:
 
 # ---- cost ------------------------------------------------------------------------------------------
 
-def _ig_passes(p: Mapping[str, Any]) -> int:
-    n = int(p.get("n_steps", 50))
-    # zero path (n points + f(x) + f(x0)), then noise and blur together (2n + f(x) + 2 baselines)
-    items = n + 2 if p.get("baselines") == "zero" else 3 * n + 5
-    return 2 * items
-
-
-#: Model passes (forward + backward items through the model) of each explainer, from its resolved
-#: parameters; equal to what the probe counts (``meta["forward_passes"] + meta["backward_passes"]``) for
-#: fixed budgets, an upper bound for methods that may stop early. ``tests/test_jobs.py`` checks every
-#: registered explainer against a run.
-EXPLAINER_PASSES: dict[str, Callable[[Mapping[str, Any]], int]] = {
-    "saliency": lambda p: 2 * (1 + int(p.get("n_draws", 8))),
-    "ig": _ig_passes,
-    "wam_ig": _ig_passes,
-    "smoothgrad": lambda p: 2 * int(p.get("n_samples", 25)),
-    "wam_sg": lambda p: 2 * int(p.get("n_samples", 25)),
-    "freqrise": lambda p: int(p.get("n_masks", 3000)),
-    "relax": lambda p: int(p.get("n_masks", 3000)),
-    "learnable_mask": lambda p: 2 * int(p.get("steps", 300)) * int(p.get("restarts", 4)),
-    "minimal_mask": lambda p: (2 * int(p.get("steps", 500)) + 1) * int(p.get("restarts", 4)),
-    "energy": lambda p: 0,
-}
-#: Declared parameters that set a method's cost (named in the refusal message).
-BUDGET_PARAMS: tuple[str, ...] = ("n_masks", "n_steps", "steps", "restarts", "n_samples", "n_draws", "baselines")
-
-
 def estimate_passes(spec: JobSpec) -> int:
     """Model passes (forward + backward items) the job will need at most, from the spec alone.
 
     Faithfulness: deletion and insertion curves (``2 (steps + 1)``) and the single-point scores (12);
-    listening: the four versions' predictions. An explainer not in :data:`EXPLAINER_PASSES` is
-    estimated as the product of its integer budget parameters (1 if it has none).
+    listening: the four versions' predictions; an explanation: its explainer's cost model
+    (:meth:`~earmark.explainers.ExplainerSpec.cost`, which ``tests/test_jobs.py`` checks against a run of
+    every registered explainer).
     """
+    from .explainers import EXPLAINERS
+
     if spec.kind == "faithfulness":
         return 2 * (int(dict(spec.options).get("steps", 20)) + 1) + 12
     if spec.kind == "listening":
         return 4
-    params = dict(spec.eparams)
-    rule = EXPLAINER_PASSES.get(spec.explainer)
-    if rule is not None:
-        return int(rule(params))
-    budget = [int(v) for k, v in params.items() if k in BUDGET_PARAMS and isinstance(v, int)]
-    return int(np.prod(budget)) if budget else 1
+    return EXPLAINERS.get(spec.explainer).cost(dict(spec.eparams))
 
 
 def work_units(spec: JobSpec) -> tuple[int, str] | None:
     """``(total, unit)`` of an explanation's budget for a person (``(3000, "masks")``), or ``None``."""
-    if spec.kind != "explanation":
+    from .explainers import EXPLAINERS
+
+    if spec.kind != "explanation" or spec.explainer not in EXPLAINERS:
         return None
-    p = dict(spec.eparams)
-    if "n_masks" in p:
-        return int(p["n_masks"]), "masks"
-    if "steps" in p:
-        return int(p["steps"]), "steps"
-    if "n_samples" in p:
-        return int(p["n_samples"]), "noisy copies"
-    return None
+    return EXPLAINERS.get(spec.explainer).work_units(dict(spec.eparams))
 
 
 # ---- sizes of results (for the byte-bounded cache) --------------------------------------------------
@@ -843,7 +809,8 @@ class JobService:
         if need <= cap:
             return
         self.stats["refused"] += 1
-        knobs = [f"{k}={v}" for k, v in spec.eparams if k in BUDGET_PARAMS] if spec.kind == "explanation" else []
+        budget = _budget_params(spec)
+        knobs = [f"{k}={v}" for k, v in spec.eparams if k in budget]
         lower = f" Lower {', '.join(knobs)}" if knobs else " Ask for less"
         raise BudgetExceeded(
             f"This request needs about {need:,} model passes, more than the {cap:,} this server allows per "
@@ -939,6 +906,15 @@ class JobService:
             self._lock.notify_all()
 
 
+def _budget_params(spec: JobSpec) -> tuple[str, ...]:
+    """The explainer's declared budget parameters (named in a refusal); none for derived jobs."""
+    from .explainers import EXPLAINERS
+
+    if spec.kind != "explanation" or spec.explainer not in EXPLAINERS:
+        return ()
+    return EXPLAINERS.get(spec.explainer).budget
+
+
 # ---- what an explanation job runs --------------------------------------------------------------------
 
 def _accepts(fn: Callable, name: str) -> bool:
@@ -990,6 +966,6 @@ def explanation_work(spec: JobSpec, model, x: Tensor, transform, *, batch_size: 
     return work
 
 
-__all__ = ["BudgetExceeded", "EXPLAINER_PASSES", "Job", "JobCancelled", "JobContext", "JobError", "JobService",
+__all__ = ["BudgetExceeded", "Job", "JobCancelled", "JobContext", "JobError", "JobService",
            "JobSettings", "JobSpec", "KINDS", "QueueFull", "ResultCache", "estimate_passes", "explanation_work",
            "nbytes", "poll_interval", "run_foreground", "work_units"]

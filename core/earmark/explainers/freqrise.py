@@ -129,4 +129,8 @@ SPEC = ExplainerSpec(
     colour_reference="mean",
     baseline_extra="mean_score",
     anytime=True,
+    budget=("n_masks",),
+    passes=lambda p: int(p["n_masks"]),
+    units=("n_masks", "masks"),
+    app_defaults=(("stop", "auto"), ("sampler", "sobol"), ("estimator", "control_variate")),
 )

@@ -320,4 +320,8 @@ SPEC = ExplainerSpec(
            PlotSpec("mask_mean_curve", "line", "Mask size", "Adam step", "Mean mask value")),
     auto_values=lambda transform: dict(PAPER_DEFAULTS.get(transform, PAPER_DEFAULTS["stft"])),
     anytime=True,
+    budget=("steps", "restarts"),
+    passes=lambda p: 2 * int(p["steps"]) * int(p["restarts"]),
+    units=("steps", "steps"),
+    app_defaults=(("stop", "auto"),),
 )

@@ -147,4 +147,8 @@ SPEC = ExplainerSpec(
            PlotSpec("tradeoff", "xy", "Size against score while shrinking", "Sparsity (share of cells removed)",
                     "Target score", points=("final_sparsity", "final_score"))),
     anytime=True,
+    budget=("steps", "restarts"),
+    passes=lambda p: (2 * int(p["steps"]) + 1) * int(p["restarts"]),
+    units=("steps", "steps"),
+    app_defaults=(("stop", "auto"),),
 )
