@@ -24,9 +24,7 @@ import torch
 
 from earmark import audio, examples
 from earmark.errors import EarmarkError, ModelError
-from earmark.metrics import METRICS, MetricContext, MetricOptions, compute_metrics
-from earmark.metrics import curves as metric_curves
-from earmark.sonify import listen as core_listen
+from earmark.metrics import METRICS, MetricOptions
 
 ProgressFn = Callable[[float, str], None]
 
@@ -547,29 +545,20 @@ def clip_span(clip_seconds: float, window_seconds: float, offset: float | None) 
 
 # ---- listening -----------------------------------------------------------------------------------
 
-LISTEN_LABELS = {"original": "Original", "keep": "Keep top k %", "remove": "Remove top k %",
-                 "soft": "Soft mask"}
-
-
 def listen_job(settings: Settings, wave: np.ndarray, exp, fraction: float, match: bool = True):
     """Queue the listening versions of ``exp``; the job's result is ``{kind: (wave (L,), probabilities (C,))}``
-    for original / keep / remove / soft."""
+    for original / keep / remove / soft, the probabilities by the model card's activation
+    (:func:`earmark.workflow.listening`, the same as ``earmark explain``)."""
+    from earmark.jobs import listening_work
+
     model, transform = _model_and_transform(settings)
-    x = torch.as_tensor(wave, dtype=torch.float32)
-    saliency = exp.saliency
+    spec = job_spec(settings, "listening", fraction=float(fraction), match=bool(match))
+    heard = listening_work(spec, model, torch.as_tensor(wave, dtype=torch.float32), transform, exp.saliency)
 
     def work(ctx) -> dict:
-        ctx.progress(0.0, "rendering the masked audio")
-        waves = core_listen(transform, x, saliency.to(x.device), fraction, match=match)
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        with torch.no_grad():
-            batch = torch.stack([w.reshape(-1).to(device, torch.float32) for w in waves.values()])
-            probs = model(batch).softmax(-1)
-        ctx.progress(1.0, "predicting")
-        return {kind: (to_numpy(w).reshape(-1), to_numpy(p)) for (kind, w), p in zip(waves.items(), probs)}
+        return {kind: (to_numpy(w).reshape(-1), to_numpy(p)) for kind, (w, p) in heard(ctx).items()}
 
-    return submit(job_spec(settings, "listening", fraction=float(fraction), match=bool(match)), work)
+    return submit(spec, work)
 
 
 @st.cache_data(show_spinner="Rendering the chosen region…", max_entries=64)
@@ -606,21 +595,17 @@ def _model_and_transform(settings: Settings):
 
 def _curve_scores(model, transform, settings: Settings, wave: np.ndarray, saliency, target: int, steps: int,
                   progress: ProgressFn | None = None) -> dict:
-    """Deletion / insertion curves and the scores built on them for one map (see :func:`faithfulness_job`)."""
-    from earmark.device import make_generator
-    from earmark.probe import Probe
+    """Deletion / insertion curves and the scores built on them for one map (see :func:`faithfulness_job`),
+    with the metrics' titles as keys."""
+    from earmark.workflow import faithfulness
 
-    probe = Probe(model, transform, torch.as_tensor(wave, dtype=torch.float32), target=target, progress=progress)
-    sal = saliency.to(probe.device)
     options = dataclasses.replace(METRIC_OPTIONS, steps=steps)
-    ctx = MetricContext(probe, sal, seed=settings.seed, options=options)
-    c = ctx.curves()
-    # the random rankings are drawn from the explanation's seed itself (the page's RI/RD since round 1)
-    ctx.cache["single_point"] = metric_curves.single_point(probe, sal, fraction=options.fraction,
-                                                           generator=make_generator(settings.seed, probe.device))
-    scores = {METRICS.get(m).title(options): v for m, v in compute_metrics(list(CURVE_METRICS), ctx).items()}
-    return {"fractions": to_numpy(c.fractions), "deletion": to_numpy(c.deletion),
-            "insertion": to_numpy(c.insertion), "scores": {k: float(v) for k, v in scores.items()}}
+    # the random rankings are drawn from the explanation's seed itself
+    out = faithfulness(model, transform, torch.as_tensor(wave, dtype=torch.float32), saliency, target,
+                       seed=settings.seed, metrics=CURVE_METRICS, options=options, progress=progress)
+    return {"fractions": to_numpy(out["fractions"]), "deletion": to_numpy(out["deletion"]),
+            "insertion": to_numpy(out["insertion"]),
+            "scores": {METRICS.get(m).title(options): v for m, v in out["scores"].items()}}
 
 
 def faithfulness_job(settings: Settings, wave: np.ndarray, exp, steps: int = 20):

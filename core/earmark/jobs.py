@@ -48,6 +48,7 @@ from torch import Tensor
 
 from .errors import ConfigError, EarmarkError
 from .explanation import Explanation
+from .device import model_device
 from .params import resolve
 
 log = logging.getLogger(__name__)
@@ -947,9 +948,7 @@ def explanation_work(spec: JobSpec, model, x: Tensor, transform, *, batch_size: 
 
     def predicted() -> int:  # one forward pass, only when a partial estimate is published
         with torch.no_grad():
-            param = next(model.parameters(), None)
-            device = param.device if param is not None else torch.device("cpu")
-            return int(model(x.reshape(1, -1).to(device, torch.float32))[0].argmax())
+            return int(model(x.reshape(1, -1).to(model_device(model), torch.float32))[0].argmax())
 
     def work(ctx: JobContext) -> Explanation:
         ctx.job.uncertainty_meaning = meaning
@@ -966,6 +965,26 @@ def explanation_work(spec: JobSpec, model, x: Tensor, transform, *, batch_size: 
     return work
 
 
+def listening_work(spec: JobSpec, model, x: Tensor, transform, saliency: Tensor
+                   ) -> Callable[[JobContext], dict[str, tuple[Tensor, Tensor]]]:
+    """The work of a listening job: :func:`earmark.workflow.listening` with the spec's ``fraction`` and
+    ``match``; the result is ``{version: (wave (L,), probabilities (C,))}`` by the card's activation."""
+    from .workflow import listening
+
+    if spec.kind != "listening":
+        raise ConfigError(f"listening_work runs listening jobs, not '{spec.kind}'.")
+    options = dict(spec.options)
+
+    def work(ctx: JobContext) -> dict[str, tuple[Tensor, Tensor]]:
+        ctx.progress(0.0, "rendering the masked audio")
+        out = listening(model, transform, x, saliency, float(options["fraction"]),
+                        match=bool(options.get("match", True)))
+        ctx.progress(1.0, "predicting")
+        return out
+
+    return work
+
+
 __all__ = ["BudgetExceeded", "Job", "JobCancelled", "JobContext", "JobError", "JobService",
-           "JobSettings", "JobSpec", "KINDS", "QueueFull", "ResultCache", "estimate_passes", "explanation_work",
+           "JobSettings", "JobSpec", "KINDS", "QueueFull", "ResultCache", "estimate_passes", "explanation_work", "listening_work",
            "nbytes", "poll_interval", "run_foreground", "work_units"]

@@ -7,7 +7,6 @@ import json
 import sys
 import time
 
-import torch
 
 from ..command import ExplainCommand, provenance
 from ..errors import ConfigError
@@ -64,7 +63,7 @@ def command_from_args(args: argparse.Namespace) -> ExplainCommand:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import audio, sonify
+    from .. import audio, workflow
     from ..explainers import EXPLAINERS
     from ..jobs import JobSpec, explanation_work, run_foreground
     from ..models import load_model
@@ -101,14 +100,8 @@ def run(args: argparse.Namespace) -> int:
     command = command_from_args(args)
     files = expl.save(out, axes=transform.axes(x.shape[-1]),
                       provenance=provenance(command, labels=card.labels, explanation=expl, clip_name=clip.name))
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    versions = sonify.listen(transform, x.to(device), expl.saliency.to(device), args.topk / 100)
-    with torch.no_grad():
-        batch = torch.stack([versions[k].to(device).float() for k in versions])
-        probs = card.probabilities(model(batch)).cpu()
     heard = {}
-    for (name, wave), p in zip(versions.items(), probs):
+    for name, (wave, p) in workflow.listening(model, transform, x, expl.saliency, args.topk / 100).items():
         path = out / f"{name}.wav"
         audio.save_wav(path, wave.cpu(), card.sample_rate)
         heard[name] = {"file": path.name, "predicted": card.labels[int(p.argmax())],

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ModelError
+from ..outputs import activation, log_activation
 
 
 @dataclass(frozen=True)
@@ -99,11 +100,11 @@ class ModelCard:
 
     def probabilities(self, logits: Tensor) -> Tensor:
         """(..., C) logits → class probabilities by the card's activation (softmax or sigmoid)."""
-        return logits.sigmoid() if self.multi_label else logits.softmax(-1)
+        return activation(logits, multi_label=self.multi_label)
 
     def log_probabilities(self, logits: Tensor) -> Tensor:
         """(..., C) logits → log-probabilities by the card's activation."""
-        return torch.nn.functional.logsigmoid(logits) if self.multi_label else logits.log_softmax(-1)
+        return log_activation(logits, multi_label=self.multi_label)
 
     def with_window(self, num_samples: int) -> "ModelCard":
         """The card with another input window (only for variable-length models, within the maximum).
