@@ -63,6 +63,20 @@ def test_cost_model_units_and_refusal(toy):
         service.shutdown()
 
 
+def test_every_registered_explainer_declares_its_budget_and_units():
+    """What the job cost model, the refusal and the progress line read from each spec."""
+    units = {"masks": ("freqrise", "relax"), "steps": ("learnable_mask", "minimal_mask"),
+             "noisy copies": ("smoothgrad", "wam_sg")}
+    for spec in EXPLAINERS:
+        declared = {p.name for p in spec.params}
+        assert set(spec.budget) <= declared, spec.name
+        assert spec.units is None or spec.units[0] in declared, spec.name
+        unit = spec.units[1] if spec.units else None
+        assert unit == next((u for u, names in units.items() if spec.name in names), None), spec.name
+        assert spec.cost({}) == spec.cost({p.name: p.default for p in spec.params}) >= 0
+        assert all(p in declared for p, _ in spec.app_defaults), spec.name
+
+
 def test_bench_quick_runs_it_at_a_tiny_budget(toy, tmp_path):
     code = main(["bench", "--model", "synth-freq", "--explainers", NAME, "--transforms", "fourier", "--quick",
                  "--out", str(tmp_path)])

@@ -9,6 +9,8 @@ clip, a sigmoid per class for a multi-label model), never a hard-coded softmax. 
 * :func:`listening`: the four listening versions of an explanation (original, keep, remove, soft) and the
   model's answer on each.
 * :func:`faithfulness`: deletion / insertion curves of a map and the scores built on them.
+* :func:`evaluate_one`: one unit of ``earmark evaluate`` (explain a clip's true class, score the map), the
+  same call in every engine (:mod:`earmark.engines`).
 
 The job wrappers (progress, cancellation, caching by :class:`~earmark.jobs.JobSpec`) are in
 :mod:`earmark.jobs`.
@@ -16,12 +18,13 @@ The job wrappers (progress, cancellation, caching by :class:`~earmark.jobs.JobSp
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
 
 from .device import make_generator, model_device
+from .explainers import explain
 from .metrics import MetricContext, MetricOptions, compute_metrics
 from .metrics import curves as metric_curves
 from .outputs import activation
@@ -81,4 +84,52 @@ def faithfulness(model, transform: Transform, x: Tensor, saliency: Tensor, targe
             "scores": {k: float(v) for k, v in scores.items()}}
 
 
-__all__ = ["answers", "faithfulness", "listening", "probabilities"]
+def evaluate_one(model, wave: torch.Tensor, label: int, transform, explainer: str, params: Mapping[str, Any], *,
+                 metrics: Sequence[str], seed: int, options: MetricOptions = MetricOptions(),
+                 true_mask: torch.Tensor | None = None, cell_scorer: Callable[[torch.Tensor], float] | None = None,
+                 batch_size: int | None = None) -> dict[str, Any]:
+    """Explain ``label`` on one clip in one domain and score the map.
+
+    Args:
+        model: the classifier.  wave: (L,) clip at the model's rate and length.  label: its true class.
+        transform: the domain.  explainer: registered name.  params: its settings.
+        metrics: metric names.  seed: seeds the explainer and every metric's random draws.
+        true_mask: (*M) ground truth (synthetic tasks) for localisation.
+        cell_scorer: ``score(saliency)`` on a task's own cells (time–frequency task), for localisation.
+
+    Returns:
+        A JSON-ready row: target, predicted, cost, every metric, and the curves (lists).
+    """
+    exp = explain(model, wave, transform, int(label), method=explainer, seed=seed, batch_size=batch_size, **params)
+    probe = Probe(model, transform, wave, target=int(label), batch_size=batch_size)
+
+    def reexplain(other):
+        return explain(other, wave, transform, int(label), method=explainer, seed=seed,
+                       batch_size=batch_size, **params).saliency
+
+    ctx = MetricContext(probe, exp.saliency, seed=seed, options=options, true_mask=true_mask, reexplain=reexplain,
+                        cell_scorer=cell_scorer)
+    values = compute_metrics(list(metrics), ctx)
+    row: dict[str, Any] = {
+        "target": int(label), "predicted": int(exp.meta["predicted"]),
+        "correct": int(exp.meta["predicted"]) == int(label),
+        "seconds": round(float(exp.meta["seconds"]), 6),
+        "forward_passes": int(exp.meta["forward_passes"]), "backward_passes": int(exp.meta["backward_passes"]),
+        **values,
+    }
+    if (check := exp.completeness()) is not None:                 # IG: does the map add up to Δf?
+        row["completeness_gap"] = check["gap"]
+        row["completeness_relative"] = check["relative_gap"]
+    if "curves" in ctx.cache:
+        c = ctx.cache["curves"]
+        row["curve_fractions"] = c.fractions.tolist()
+        row["deletion_curve"] = c.deletion.tolist()
+        row["insertion_curve"] = c.insertion.tolist()
+    if "randomisation" in ctx.cache:
+        r = ctx.cache["randomisation"]
+        row["randomisation_layers"] = list(r.layers)
+        row["randomisation_curve"] = r.correlations.tolist()
+    return row
+
+
+__all__ = ["answers", "evaluate_one", "faithfulness", "listening", "probabilities"]

@@ -141,8 +141,6 @@ def save_upload(files: list[tuple[str, bytes]]) -> str:
     """
     import hashlib
 
-    from earmark.errors import ModelError
-
     if not upload_allowed():
         raise ModelError("This server does not take model uploads (allow_model_upload is off).")
     limit = upload_limit_mb()
@@ -202,7 +200,6 @@ def get_model(name: str):
 def _get_model(name: str):
     """The model, loaded and warmed up once per server. Raises ModelError/ConfigError for a person to read,
     whatever went wrong inside a user's model (a model that fails to load never breaks the page)."""
-    from earmark.errors import ModelError
     from earmark.models import load_model, warm_up
     base, window = split_model_key(name)
     try:

@@ -138,7 +138,6 @@ SPEC = ExplainerSpec(
     baseline_extra="mean_similarity",
     anytime=True,
     budget=("n_masks",),
-    passes=lambda p: int(p["n_masks"]),
     units=("n_masks", "masks"),
     app_defaults=(("stop", "auto"), ("sampler", "antithetic")),
 )

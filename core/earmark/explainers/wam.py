@@ -96,6 +96,7 @@ wam_sg = ExplainerSpec(
     reference="Kasmi et al. 2025, One wave to explain them all (WAM)",
     budget=smoothgrad.SPEC.budget,
     passes=smoothgrad.SPEC.passes,
+    units=smoothgrad.SPEC.units,
     domains=("dwt",),
     default_transform="dwt",
     plots=(PER_SCALE,),

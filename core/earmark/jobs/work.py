@@ -30,8 +30,8 @@ def explanation_work(spec: JobSpec, model, x: Tensor, transform, *, batch_size: 
     """The work of an explanation job: :func:`earmark.explainers.explain` with the job's callbacks.
 
     ``progress`` (per chunk: progress and cancellation), ``first_look`` (IG's early map) and ``on_partial``
-    (estimates of sampling and mask methods as they go) are the job's. The result's tensors are moved to the CPU and ``meta["job"]`` holds the
-    spec's provenance.
+    (estimates of sampling and mask methods as they go) are the job's. The result's tensors are moved to the
+    CPU and ``meta["job"]`` holds the spec's provenance.
 
     Args:
         spec: an ``"explanation"`` spec.  model: the loaded model.  x: (L,) waveform at the model's rate

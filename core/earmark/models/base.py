@@ -283,10 +283,8 @@ def from_module(
     )
     model = ModuleModel(module, card, embed).eval()
     try:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
         with torch.no_grad():
-            out = model(torch.zeros(1, card.num_samples, device=device))
+            out = model(torch.zeros(1, card.num_samples, device=model.device))
     except Exception as exc:  # the user's module failed on a plain input: say so
         raise ModelError(f"The module failed on a zero waveform of shape (1, {num_samples}): {exc}") from exc
     if out.ndim != 2 or out.shape[1] != card.num_classes:
