@@ -17,8 +17,21 @@ import streamlit as st
 from . import services as sv
 
 #: Seconds between two polls (the heatmap is redrawn about twice a second) while few sessions watch jobs;
-#: a classroom shares that rate (:func:`earmark.jobs.poll_interval`).
+#: a classroom shares that rate (:func:`poll_interval`).
 POLL_SECONDS = 0.5
+
+
+def poll_interval(watchers: int, *, base: float = POLL_SECONDS, full_rate: int = 4, cap: float = 4.0) -> float:
+    """Seconds between two polls of a page watching a job, given how many sessions watch jobs on the server.
+
+    Every poll re-runs a fragment of the page (Python, under the GIL) and redraws its heatmaps, so the polls
+    of a whole classroom compete with the jobs they watch: up to ``full_rate`` watchers poll every ``base``
+    seconds, more share that rate (30 watchers: every 3.75 s each), at most ``cap`` seconds apart.
+
+    >>> poll_interval(1), poll_interval(8), poll_interval(30), poll_interval(100)
+    (0.5, 1.0, 3.75, 4.0)
+    """
+    return min(cap, base * max(1.0, watchers / full_rate))
 
 
 def status_line(job) -> str:
@@ -59,8 +72,6 @@ def watch(job, *, key: str, draw: Callable[[Any], None] | None = None, wait: flo
         deadline = time.monotonic() + wait
         while job.partial is None and not job.finished and time.monotonic() < deadline:
             job.wait(max(0.0, deadline - time.monotonic()), since=job.version)
-
-    from earmark.jobs import poll_interval
 
     @st.fragment(run_every=poll_interval(sv.job_service().watchers(), base=POLL_SECONDS))
     def _live() -> None:

@@ -18,21 +18,11 @@ from .state import bind, param_key, reset_params
 #: Integer ranges at least this wide (high / low) get a log-scale slider of round values.
 LOG_COUNT_RATIO = 100
 
-#: Where the app starts from another value than the paper's (the declared default), per explainer ("*": all):
-#: a run ends when its map has converged instead of spending the whole budget (the budget stays the cap), and
-#: the sampling methods draw masks that reach the paper's 3,000-mask map with a third of the masks or fewer
-#: (README, "Fewer masks for the same map"). The paper's value stays one click away, labelled "(paper)", and
-#: "Reset to the paper's defaults" goes back to it; ``earmark evaluate`` keeps the papers' values.
-APP_DEFAULTS: dict[str, dict[str, Any]] = {
-    "*": {"stop": "auto"},
-    "freqrise": {"sampler": "sobol", "estimator": "control_variate"},
-    "relax": {"sampler": "antithetic"},
-}
-
-
-def start_value(p, owner_name: str = "") -> Any:
-    """The value a control starts at in the app: :data:`APP_DEFAULTS` where it names ``p``, else the paper's."""
-    value = {**APP_DEFAULTS["*"], **APP_DEFAULTS.get(owner_name, {})}.get(p.name, p.default)
+def start_value(p, spec=None) -> Any:
+    """The value a control starts at in the app: the explainer's declared ``app_defaults`` where they name
+    ``p`` (a run that ends when its map has converged, samplers that reach the paper's map with fewer masks),
+    else the paper's. The paper's value stays one click away, labelled "(paper)"."""
+    value = spec.start_value(p.name, p.default) if spec is not None else p.default
     return value if p.choices is None or value in p.choices else p.default
 
 
@@ -160,8 +150,15 @@ def param_widgets(owner: str, name: str, params: Sequence, container=st, *, rese
         auto = autos.get(p.name) if isinstance(p.default, (int, float)) and p.default < 0 else None
         values[p.name] = param_widget(p, param_key(owner, name, p.name), container,
                                       high=(limits or {}).get(p.name), auto=auto,
-                                      start=start_value(p, name) if owner == "explainer" else p.default)
+                                      start=start_value(p, _explainer(name)) if owner == "explainer" else p.default)
     if reset and params:
         container.button(reset, key=f"reset_{owner}_{name}", on_click=reset_params,
                          args=(owner, name, params), width="stretch")
     return values
+
+
+def _explainer(name: str):
+    """The registered explainer ``name`` (its declared app defaults), or ``None``."""
+    from earmark.explainers import EXPLAINERS
+
+    return EXPLAINERS.items.get(name)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 import earmark.evaluate as evaluate_mod
+from earmark import workflow
 from earmark.bench import quick_settings, run_bench
 from earmark.cli import main
 from earmark.data.datasets import Item, balanced_subset, fsdd_entries, open_dataset, parse_manifest
@@ -63,8 +64,8 @@ def _metric_columns(path):
 def test_evaluate_resumes_without_recomputing(tmp_path, monkeypatch):
     model, clips = toy_model(), ToyClips()
     calls = []
-    real = evaluate_mod.evaluate_one
-    monkeypatch.setattr(evaluate_mod, "evaluate_one", lambda *a, **k: calls.append(a[4]) or real(*a, **k))
+    real = workflow.evaluate_one
+    monkeypatch.setattr(workflow, "evaluate_one", lambda *a, **k: calls.append(a[4]) or real(*a, **k))
 
     def stop_after_three(done, total, eta, label):
         if done == 3:

@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 from torch import nn
 
-import earmark.evaluate as evaluate_mod
+from earmark import workflow
 from earmark import explain, get_transform
 from earmark.cli import main
 from earmark.errors import ConfigError
@@ -292,8 +292,8 @@ def test_resume_survives_a_broken_tail(tmp_path, model, monkeypatch, tail):
     path.write_bytes(b"".join(lines[:2]) + tail)            # the last row torn or garbled
     assert len(read_results(path)) == 2
     calls = []
-    real = evaluate_mod.evaluate_one
-    monkeypatch.setattr(evaluate_mod, "evaluate_one", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = workflow.evaluate_one
+    monkeypatch.setattr(workflow, "evaluate_one", lambda *a, **k: calls.append(a) or real(*a, **k))
     again = run_evaluation(model, Clips(), out=out, **RUN)
     assert again.computed == 1 == len(calls) and len(again.rows) == 3
     assert len(read_results(path)) == 3

@@ -254,7 +254,7 @@ def test_fair_order_across_two_sessions(service):
 
 def test_a_classroom_shares_the_poll_rate(service):
     """Pages poll less often when many sessions watch jobs: their polls compete with the jobs for the GIL."""
-    from earmark.jobs import poll_interval
+    from dashboard.live import poll_interval
 
     block, release = blocker(service)
     base = service.watchers()                      # the blocking job's own session

@@ -199,7 +199,7 @@ def test_pooled_axes_and_envelope():
 def test_dashboard_display_is_pooled_to_screen_size_and_keeps_peaks(name, clip, model, monkeypatch):
     from dashboard import figures, services
 
-    monkeypatch.setattr(services, "get_model", lambda _name: model)
+    monkeypatch.setattr(services.models, "get_model", lambda _name: model)
     t = get_transform(name, SR)
     shape = t.map_shape(L)
     sal = torch.zeros(shape)

@@ -56,7 +56,7 @@ def test_cache_round_trip_and_clear_errors(tmp_path):
 
 def test_robustness_metrics_of_a_constant_model():
     from earmark.data.fsdd import DigitSet
-    from earmark.data.speech import robustness_metrics
+    from earmark.training.digits import robustness_metrics
 
     class Always3(torch.nn.Module):
         def __init__(self):

@@ -1,13 +1,17 @@
 """Earmark: where in time and frequency does an audio model look? Explain, evaluate, listen.
 
-The Python API in one breath::
+The Python API in one breath (run as a doctest by ``tests/test_doctests.py``):
 
-    from earmark import load_model, get_transform, explain, examples, audio, sonify
-    model = load_model("audionet-digits")
-    clip = examples.default_example()
-    x = audio.prepare(clip, sample_rate=model.card.sample_rate, num_samples=model.card.num_samples)
-    expl = explain(model, x, get_transform("stft", model.card.sample_rate), method="ig")
-    versions = sonify.listen(get_transform("stft", 8000), x, expl.saliency, 0.1)
+>>> from earmark import audio, examples, explain, get_transform, load_model, sonify
+>>> model = load_model("audionet-digits", "cpu")
+>>> x = audio.prepare(examples.default_example(), sample_rate=model.card.sample_rate,
+...                   num_samples=model.card.num_samples).wave          # (L,) as the model hears it
+>>> stft = get_transform("stft", model.card.sample_rate)
+>>> expl = explain(model, x, stft, method="ig", n_steps=8)
+>>> tuple(expl.saliency.shape) == tuple(stft.map_shape(len(x)))
+True
+>>> sorted(sonify.listen(stft, x, expl.saliency, 0.1))              # hear the top 10 % kept / removed
+['keep', 'original', 'remove', 'soft']
 """
 
 from __future__ import annotations

@@ -20,15 +20,16 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from .device import model_device
 from .errors import ConfigError
 from .explainers import EXPLAINERS, explain
+from .metrics.randomisation import spearman
 from .params import resolve
 from .probe import Probe, default_batch_size, measured_chunks
 from .transforms import get_transform
 
 #: ratio targets per explainer family.
 TARGETS = {"sampling": 1.3, "gradient": 1.5, "optimisation": 1.5}
-_BUDGET_NAMES = ("n_masks", "n_steps", "n_samples", "n_draws", "steps", "restarts")
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ class BenchRow:
 def quick_settings(name: str) -> dict[str, Any]:
     """Tiny budgets for a smoke run: every budget-like setting cut to a few items (within its range)."""
     out = {}
-    for p in EXPLAINERS.get(name).params:
-        if p.name in _BUDGET_NAMES and isinstance(p.default, int) and not isinstance(p.default, bool):
+    spec = EXPLAINERS.get(name)
+    for p in spec.params:
+        if p.name in spec.budget and isinstance(p.default, int) and not isinstance(p.default, bool):
             small = 32 if "mask" in p.name else 4
             out[p.name] = int(max(p.low if p.low is not None else 1, min(p.default, small)))
     return out
@@ -191,8 +193,7 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
     for owner in overrides:
         if owner not in names:
             raise ConfigError(f"--set names '{owner}', which is not among the benchmarked explainers ({', '.join(names)}).")
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
+    device = model_device(model)
     card = model.card
     floor = Floor(model, num_samples=card.num_samples, device=device)
     say = progress or (lambda line: None)
@@ -334,8 +335,7 @@ def side_by_side(model, wave: torch.Tensor, transform, *, n_masks: int = 3000, s
                  repeats: int = 1) -> dict[str, Any]:
     """Wall time of Earmark's FreqRISE and of :func:`freqrise_reference` (batches of 500) on the same model,
     clip and domain, and the Spearman agreement of their maps (both estimate the same expectation)."""
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
+    device = model_device(model)
     wave = wave.to(device)
     ours = explain(model, wave, transform, None, method="freqrise", seed=seed, n_masks=n_masks)  # warm
     target = ours.target
@@ -367,17 +367,6 @@ CURVE_VARIANTS: dict[str, dict[str, Any]] = {
     "sobol": {"sampler": "sobol", "estimator": "plain"},
     "sobol + control variate": {"sampler": "sobol", "estimator": "control_variate"},
 }
-
-
-def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Spearman rank correlation of two maps over all cells (ranks by sorting; ties broken by position)."""
-    def ranks(v: torch.Tensor) -> torch.Tensor:
-        flat = v.detach().flatten().double()
-        r = torch.empty_like(flat)
-        r[flat.argsort()] = torch.arange(flat.numel(), dtype=flat.dtype, device=flat.device)
-        return r - r.mean()
-    ra, rb = ranks(a), ranks(b)
-    return float((ra * rb).sum() / (ra.norm() * rb.norm()))
 
 
 def top_overlap(a: torch.Tensor, b: torch.Tensor, fraction: float = 0.1) -> float:

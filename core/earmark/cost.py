@@ -32,8 +32,17 @@ DEFAULT_MAX_JOB_MB = 4096
 COEFF_COPIES = 3
 #: Bytes of model activations per input sample per item on a forward pass (×3 with the graph kept).
 MODEL_BYTES_PER_SAMPLE = 800
-#: Explainer parameters that set a request's size, named in the refusal.
-BUDGET_PARAMS = ("n_steps", "n_samples", "n_draws", "n_masks", "restarts", "baselines")
+
+
+def budget_params(method: str) -> tuple[str, ...]:
+    """The explainer's declared budget parameters (its spec's ``budget``), named in a refusal."""
+    from .explainers import EXPLAINERS
+
+    try:
+        return tuple(p for p in EXPLAINERS.get(method).budget if p != "baselines")
+    except Exception:   # an unknown name is refused elsewhere with its own sentence
+        return ()
+
 #: Transform parameters that set the coefficient count, named in the refusal.
 RESOLUTION_PARAMS = ("hop", "hop_length", "n_fft", "win_length", "n_mels", "level", "n_bins")
 #: Masks per chunk of the sampling explainers (``explainers.masks.STEADY_CHUNK``).
@@ -114,7 +123,7 @@ def check_memory(method: str, params: Mapping[str, Any], probe, *, cap_mb: int |
     mb = int(math.ceil(estimate / 2**20))
     if mb > cap:
         settings = getattr(probe.transform, "settings", {}) or {}
-        knobs = [f"{k}={params[k]}" for k in BUDGET_PARAMS if k in params and k != "baselines"]
+        knobs = [f"{k}={params[k]}" for k in budget_params(method) if k in params]
         knobs += [f"{k}={settings[k]}" for k in RESOLUTION_PARAMS if k in settings]
         raise ConfigError(
             f"This {method} request would need about {mb:,} MB at its peak, more than the {cap:,} MB one request "
@@ -154,7 +163,7 @@ def check_time(spec, passes: int, cap: int) -> int:
     priced = passes * factor
     if factor > 1 and priced > cap:
         from .jobs import BudgetExceeded
-        knobs = [f"{k}={v}" for k, v in spec.eparams if k in BUDGET_PARAMS and k != "baselines"]
+        knobs = [f"{k}={v}" for k, v in spec.eparams if k in budget_params(spec.explainer)]
         knobs += [f"{k}={v}" for k, v in spec.tparams if k in RESOLUTION_PARAMS]
         raise BudgetExceeded(
             f"This request needs {passes:,} model passes at {factor}× the default resolution of {spec.transform}, "

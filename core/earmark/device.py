@@ -45,3 +45,13 @@ def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torc
     gen = torch.Generator(device=device)
     gen.manual_seed(0 if seed is None else int(seed))
     return gen
+
+
+def model_device(model) -> torch.device:
+    """Where ``model`` computes: its ``device`` (an :class:`~earmark.models.EarmarkModel`), else its first
+    parameter's device; the CPU for a model without parameters."""
+    device = getattr(model, "device", None)
+    if isinstance(device, torch.device):
+        return device
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")

@@ -1,7 +1,7 @@
 """Where ``earmark evaluate`` computes its units of work: in this process, or as Ray tasks on a cluster.
 
 A *unit* is one (clip, explainer, domain): explain the clip's true class and score the map
-(:func:`earmark.evaluate.evaluate_one`). The driver (:func:`earmark.evaluate.run_evaluation`) decides
+(:func:`earmark.workflow.evaluate_one`). The driver (:func:`earmark.evaluate.run_evaluation`) decides
 which units are missing from ``results.jsonl``, hands them to an engine, and appends each row the
 moment the engine yields it — so whichever engine ran, a row is written once, by the driver, and an
 interrupted run resumes from the file.
@@ -12,7 +12,7 @@ interrupted run resumes from the file.
   waveform and the unit's settings. A worker that dies mid-task has its unit retried on another worker
   (Ray's ``max_retries``); its row reaches the driver once.
 
-Both engines run :func:`~earmark.evaluate.evaluate_one` with the same arguments and seeds, so their rows
+Both engines run :func:`~earmark.workflow.evaluate_one` with the same arguments and seeds, so their rows
 are identical (``tests/test_engines.py``).
 """
 
@@ -24,7 +24,10 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 import torch
 
+from . import workflow
 from .errors import ConfigError, EarmarkError
+from .models import load_model
+from .transforms import get_transform
 
 EngineName = Literal["local", "ray"]
 
@@ -78,12 +81,9 @@ Outcome = tuple[Unit, "dict[str, Any] | None", "str | None"]
 
 def compute_unit(model, unit: Unit, work: Work, transform=None) -> dict[str, Any]:
     """Explain and score one unit with ``model`` (the same call in every engine)."""
-    from .evaluate import evaluate_one
-    from .transforms import get_transform
-
     if transform is None:
         transform = get_transform(unit.transform, model.card.sample_rate, **work.transforms[unit.transform])
-    return evaluate_one(model, unit.wave, unit.label, transform, unit.explainer, work.params[unit.explainer],
+    return workflow.evaluate_one(model, unit.wave, unit.label, transform, unit.explainer, work.params[unit.explainer],
                         metrics=work.metrics, seed=unit.seed, options=work.options, true_mask=unit.true_mask,
                         cell_scorer=unit.cell_scorer, batch_size=work.batch_size)
 
@@ -99,8 +99,6 @@ class LocalEngine:
     name: str = "local"
 
     def run(self, units: Iterable[Unit], work: Work) -> Iterator[Outcome]:
-        from .transforms import get_transform
-
         card = work.model.card
         domains = {t: get_transform(t, card.sample_rate, **s) for t, s in work.transforms.items()}
         for unit in units:
@@ -116,8 +114,6 @@ class LocalEngine:
 
 def _ray_task(model_source: str, device: str, threads: int, unit: Unit, work: Work) -> dict[str, Any]:
     """Body of one Ray task: the worker's cached model, then the same call as the local engine."""
-    from .models import load_model
-
     torch.set_num_threads(max(1, int(threads)))
     return compute_unit(load_model(model_source, device), unit, work)
 

@@ -28,14 +28,14 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 
-from .errors import ConfigError, DataError, EarmarkError
-from .faults import check_regular_or_absent, os_error_sentence
-from .explainers import EXPLAINERS, explain
-from .metrics import METRICS, MetricContext, MetricOptions, compute_metrics, select_metrics
-from .params import resolve
-from .probe import Probe
-from .transforms import TRANSFORMS, get_transform
 from .engines import LocalEngine, Unit, Work
+from .errors import ConfigError, DataError
+from .faults import check_regular_or_absent, os_error_sentence
+from .explainers import EXPLAINERS
+from .metrics import METRICS, MetricOptions, select_metrics
+from .params import resolve
+from .transforms import TRANSFORMS, get_transform
+from .workflow import evaluate_one
 
 #: ``progress(done, total, eta_seconds or None, label)`` — called after every unit of work.
 EvalProgress = Callable[[int, int, "float | None", str], None]
@@ -109,54 +109,6 @@ def clip_seed(seed: int, name: str) -> int:
 
 
 # ---- one unit of work --------------------------------------------------------------------------
-
-def evaluate_one(model, wave: torch.Tensor, label: int, transform, explainer: str, params: Mapping[str, Any], *,
-                 metrics: Sequence[str], seed: int, options: MetricOptions = MetricOptions(),
-                 true_mask: torch.Tensor | None = None, cell_scorer: Callable[[torch.Tensor], float] | None = None,
-                 batch_size: int | None = None) -> dict[str, Any]:
-    """Explain ``label`` on one clip in one domain and score the map.
-
-    Args:
-        model: the classifier.  wave: (L,) clip at the model's rate and length.  label: its true class.
-        transform: the domain.  explainer: registered name.  params: its settings.
-        metrics: metric names.  seed: seeds the explainer and every metric's random draws.
-        true_mask: (*M) ground truth (synthetic tasks) for localisation.
-        cell_scorer: ``score(saliency)`` on a task's own cells (time–frequency task), for localisation.
-
-    Returns:
-        A JSON-ready row: target, predicted, cost, every metric, and the curves (lists).
-    """
-    exp = explain(model, wave, transform, int(label), method=explainer, seed=seed, batch_size=batch_size, **params)
-    probe = Probe(model, transform, wave, target=int(label), batch_size=batch_size)
-
-    def reexplain(other):
-        return explain(other, wave, transform, int(label), method=explainer, seed=seed,
-                       batch_size=batch_size, **params).saliency
-
-    ctx = MetricContext(probe, exp.saliency, seed=seed, options=options, true_mask=true_mask, reexplain=reexplain,
-                        cell_scorer=cell_scorer)
-    values = compute_metrics(list(metrics), ctx)
-    row: dict[str, Any] = {
-        "target": int(label), "predicted": int(exp.meta["predicted"]),
-        "correct": int(exp.meta["predicted"]) == int(label),
-        "seconds": round(float(exp.meta["seconds"]), 6),
-        "forward_passes": int(exp.meta["forward_passes"]), "backward_passes": int(exp.meta["backward_passes"]),
-        **values,
-    }
-    if (check := exp.completeness()) is not None:                 # IG: does the map add up to Δf?
-        row["completeness_gap"] = check["gap"]
-        row["completeness_relative"] = check["relative_gap"]
-    if "curves" in ctx.cache:
-        c = ctx.cache["curves"]
-        row["curve_fractions"] = c.fractions.tolist()
-        row["deletion_curve"] = c.deletion.tolist()
-        row["insertion_curve"] = c.insertion.tolist()
-    if "randomisation" in ctx.cache:
-        r = ctx.cache["randomisation"]
-        row["randomisation_layers"] = list(r.layers)
-        row["randomisation_curve"] = r.correlations.tolist()
-    return row
-
 
 # ---- the results file --------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Model passes (forward + backward items) of the explainers added with the Captum family, LRP and FLEXtime.
 
-Merged into :data:`earmark.jobs.EXPLAINER_PASSES` (the budget check and the progress units read it). Exact for
+Each spec carries its entry as ``passes`` (the budget check and the progress units read it). Exact for
 the gradient and optimisation methods; for the perturbation methods on the display grid the count depends on
 the grid (so on the clip's length and the transform), which the spec does not carry: there the estimate is
 an upper bound (features ≤ 1.5·``cells`` + 4, occlusion windows ≤ (⌈1/stride⌉ + 2) per axis, ≥ 8 rows kept).

@@ -17,26 +17,17 @@ import weakref
 from typing import Callable, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from .device import model_device
 from .errors import ConfigError
+from .outputs import activation, log_activation
 from .transforms import Transform
 
 #: ``progress(fraction in [0, 1], stage)``; ``stage`` names the current step for a person.
 ProgressFn = Callable[[float, str], None]
 #: A scalar per clip, of the target class: the values every ``readout`` option accepts.
 Readout = Literal["prob", "logit", "log_prob"]
-
-
-def activation(logits: Tensor, *, multi_label: bool = False) -> Tensor:
-    """(..., C) logits → probabilities: softmax over the classes, or a sigmoid per class when multi-label."""
-    return logits.sigmoid() if multi_label else logits.softmax(-1)
-
-
-def log_activation(logits: Tensor, *, multi_label: bool = False) -> Tensor:
-    """(..., C) logits → log-probabilities by the same activation as :func:`activation`."""
-    return F.logsigmoid(logits) if multi_label else logits.log_softmax(-1)
 
 
 #: The one dispatch table of the readouts: ``(N, C) logits, target, multi_label → (N,)``.
@@ -207,8 +198,7 @@ class Probe:
                  batch_size: int | None = None, progress: ProgressFn | None = None, contrast: int | None = None):
         self.model = model
         self.transform = transform
-        param = next(model.parameters(), None)
-        self.device = param.device if param is not None else torch.device("cpu")
+        self.device = model_device(model)
         self.x = x.reshape(1, -1).to(self.device, torch.float32)
         self.length = self.x.shape[-1]
         self.coeffs = transform.analyze(self.x)[0].detach()

@@ -52,7 +52,7 @@ def installed(name: str) -> bool:
 
 def register() -> None:
     """Register every installed zoo model by name (``earmark list models``, the app's picker)."""
-    from .models import MODELS, ModelSpec, register_model
+    from .models.registry import MODELS, ModelSpec, register_model
     from .models.loaders import load_path
 
     for name in ZOO:

@@ -7,11 +7,10 @@ import json
 import sys
 import time
 
-import torch
 
 from ..command import ExplainCommand, provenance
 from ..errors import ConfigError
-from .common import (ProgressBar, add_model_arguments, check_out_dir, class_index, finite_float, format_settings,
+from .common import (ProgressBar, add_model_arguments, check_out_dir, class_index, finite_float,
                      load_cli_model, load_input_clip, parse_settings, seed_arg)
 
 
@@ -49,15 +48,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def reproduce_command(clip: str, *, model: str, transform: str, explainer: str, seed: int, target: int | None,
-                      settings: dict, tsettings: dict, out: str = "earmark-out", offset: float | None = None,
-                      window: float | None = None) -> str:
-    """The exact ``earmark explain`` command for a result (see :class:`earmark.command.ExplainCommand`)."""
-    return ExplainCommand(clip, model=model, transform=transform, explainer=explainer, seed=seed, target=target,
-                          settings=dict(settings), tsettings=dict(tsettings), out=out, offset=offset,
-                          window=window).shell()
-
-
 def command_from_args(args: argparse.Namespace) -> ExplainCommand:
     """The parsed arguments as an :class:`ExplainCommand`."""
     return ExplainCommand(str(args.clip), model=str(args.model), transform=args.transform, explainer=args.explainer,
@@ -67,10 +57,9 @@ def command_from_args(args: argparse.Namespace) -> ExplainCommand:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import audio, sonify
+    from .. import audio, workflow
     from ..explainers import EXPLAINERS
     from ..jobs import JobSpec, explanation_work, run_foreground
-    from ..models import load_model
     from ..params import resolve
     from ..plots import explanation_figure, save_figure
     from ..transforms import TRANSFORMS, get_transform
@@ -91,13 +80,13 @@ def run(args: argparse.Namespace) -> int:
     clip = load_input_clip(args.clip)
     prepared = audio.prepare(clip, sample_rate=card.sample_rate, num_samples=card.num_samples, policy=args.policy,
                              offset_seconds=args.offset)
-    x = getattr(prepared, "wave", prepared)
+    x = prepared.wave
     transform = get_transform(args.transform, card.sample_rate, **tsettings)
     bar = ProgressBar(f"{args.explainer}/{args.transform}", enabled=False if args.quiet else None)
     bar.unit = EXPLAINERS.get(args.explainer).budget_unit
     loaded = time.perf_counter()
     # the same job the app's workers run (spec = cache key and provenance), here in the foreground
-    spec = JobSpec.create(clip_hash=audio.clip_hash(prepared) if hasattr(prepared, "wave") else "cli",
+    spec = JobSpec.create(clip_hash=audio.clip_hash(prepared),
                           model=card.name, transform=transform.name, tparams=transform.settings,
                           explainer=args.explainer, eparams=settings, target=args.target,
                           seed=args.seed, options={"contrast": args.contrast} if args.contrast is not None else None)
@@ -113,14 +102,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{clip.name}: the {expl.method} map is zero everywhere; maps saved to {out}/, no listening files.",
               file=sys.stderr)
         return 3
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    versions = sonify.listen(transform, x.to(device), expl.saliency.to(device), args.topk / 100)
-    with torch.no_grad():
-        batch = torch.stack([versions[k].to(device).float() for k in versions])
-        probs = card.probabilities(model(batch)).cpu()
     heard = {}
-    for (name, wave), p in zip(versions.items(), probs):
+    for name, (wave, p) in workflow.listening(model, transform, x, expl.saliency, args.topk / 100).items():
         path = out / f"{name}.wav"
         audio.save_wav(path, wave.cpu(), card.sample_rate)
         heard[name] = {"file": path.name, "predicted": card.labels[int(p.argmax())],

@@ -25,7 +25,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import audio, examples
 from ..errors import DataError
+from .fsdd import DigitSet
 
 #: the bundled examples' voices: excluded from training and from the held-out set.
 BUNDLED_BASES = ("en-us",)
@@ -57,8 +59,6 @@ def load_cache(path: str | Path | None, split: Literal["train", "heldout"]):
     Raises:
         DataError: the file is missing, unreadable or holds no clips of that split.
     """
-    from .fsdd import DigitSet
-
     path = Path(path) if path is not None else default_cache_path()
     if not path.is_file():
         raise DataError(f"No synthetic speech cache at {path}; run `python tools/make_speech.py --out {path}` "
@@ -110,8 +110,6 @@ def place(waves: Tensor, lengths: Tensor, where: Position) -> Tensor:
 
 def bundled_digits(sample_rate: int = 8000, num_samples: int = 8000) -> tuple[Tensor, Tensor, tuple[str, ...]]:
     """The 20 bundled espeak-ng digits, prepared as the app does: (20, L) waves, (20,) labels, names."""
-    from .. import audio, examples
-
     waves, labels, names = [], [], []
     for ex in examples.list_examples():
         if ex.kind != "speech":
@@ -121,32 +119,3 @@ def bundled_digits(sample_rate: int = 8000, num_samples: int = 8000) -> tuple[Te
         labels.append(int(ex.label))
         names.append(ex.name)
     return torch.stack(waves), torch.tensor(labels), tuple(names)
-
-
-def robustness_metrics(model, test_set, voices_set=None) -> dict:
-    """Accuracy on the bundled digits, on the held-out synthetic voices, and with the word at the start,
-    centre and end of the window (FSDD test split), for a model card's ``metrics``.
-
-    Args:
-        model: a digit classifier, (B, 8000) → logits.
-        test_set: the FSDD test split (a :class:`~earmark.data.fsdd.DigitSet`, words centred).
-        voices_set: held-out synthetic voices (:func:`load_cache` ``"heldout"``), or ``None``.
-    """
-    from ..training.digits import accuracy, predict
-
-    waves, labels, names = bundled_digits()
-    pred = predict(model, waves)
-    out = {
-        "bundled_examples_correct": int((pred == labels).sum()),
-        "bundled_examples": int(labels.numel()),
-        "bundled_examples_wrong": [f"{n}->{int(p)}" for n, p, y in zip(names, pred, labels) if p != y],
-    }
-    if voices_set is not None:
-        out["heldout_voices_accuracy"] = round(accuracy(model, voices_set), 4)
-        out["heldout_voices_clips"] = len(voices_set)
-        out["heldout_voices"] = f"{'/'.join(HELDOUT_BASES)} x variants {'/'.join(HELDOUT_VARIANTS)}"
-    for where in ("start", "centre", "end"):
-        moved = place(test_set.waves, test_set.lengths, where)
-        hits = (predict(model, moved) == test_set.labels).float().mean()
-        out[f"test_accuracy_word_at_{where}"] = round(float(hits), 4)
-    return out

@@ -1,12 +1,11 @@
 """Explainers registered by name; :func:`explain` is the one entry point.
 
-Each method lives in its own module exposing ``SPEC`` (an :class:`ExplainerSpec`); adding a module name
-to ``_MODULES`` registers it.
+Each method lives in its own module exposing ``SPEC`` (an :class:`ExplainerSpec`, or ``SPECS`` for several);
+importing the module below registers it, in menu order.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from typing import Any
 
@@ -25,15 +24,15 @@ from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
 from ..transforms import Transform
 from ..validate import check_count, check_seed, check_target, check_wave
+from . import (captum_family, energy, flextime, freqrise, ig, learnable_mask, lrp, minimal_mask, relax, saliency,
+               smoothgrad, wam)
 from .anytime import PartialFn
 from .base import Attribution, ExplainerSpec, FirstLook, PlotSpec
 
 EXPLAINERS = Registry("explainer")
 
-_MODULES = ("saliency", "ig", "smoothgrad", "wam", "freqrise", "relax", "learnable_mask", "minimal_mask",
-            "energy", "captum_family", "lrp", "flextime")
-for _name in _MODULES:
-    _mod = importlib.import_module(f".{_name}", __name__)
+for _mod in (saliency, ig, smoothgrad, wam, freqrise, relax, learnable_mask, minimal_mask, energy,
+             captum_family, lrp, flextime):
     for _spec in getattr(_mod, "SPECS", None) or (_mod.SPEC,):
         EXPLAINERS.register(_spec.name, _spec)
 

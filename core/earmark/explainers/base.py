@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+import math
+from typing import Any, Callable, Literal, Mapping
 
 from torch import Tensor
 
@@ -88,6 +89,15 @@ class ExplainerSpec:
             mask optimisation: per step; see :mod:`earmark.explainers.anytime`).
         contrastive: the method reads the class score only through the probe's scalar readouts, so
             ``explain(..., contrast=B)`` explains "target rather than B" (the difference of the two scores).
+        budget: the declared parameters that set the method's cost: a refused job names them, ``earmark
+            bench --quick`` cuts the integer ones to a few items.
+        passes: ``passes(params) -> int``: the model passes (forward + backward items) of a run with those
+            (resolved) parameters — exact for fixed budgets, an upper bound for methods that may stop early;
+            ``None`` = the product of the integer ``budget`` parameters (see :meth:`cost`).
+        units: ``(parameter, unit)``: the parameter that counts the work a person watches and what it counts
+            (``("n_masks", "masks")``), or ``None``.
+        app_defaults: ``(parameter, value)`` pairs the app starts at instead of the paper's default (the paper's
+            value stays one click away); ``earmark evaluate`` and the CLI keep the papers' values.
     """
 
     name: str
@@ -106,6 +116,32 @@ class ExplainerSpec:
     auto_values: Callable[[str], dict[str, Any]] | None = None
     anytime: bool = False
     contrastive: bool = False
+    budget: tuple[str, ...] = ()
+    passes: Callable[[Mapping[str, Any]], int] | None = None
+    units: tuple[str, str] | None = None
+    app_defaults: tuple[tuple[str, Any], ...] = ()
+
+    def _filled(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {**{p.name: p.default for p in self.params}, **dict(params)}
+
+    def cost(self, params: Mapping[str, Any]) -> int:
+        """Model passes (forward + backward items) of a run with ``params`` (missing ones: declared defaults)."""
+        p = self._filled(params)
+        if self.passes is not None:
+            return int(self.passes(p))
+        budget = [int(v) for k, v in sorted(p.items()) if k in self.budget and isinstance(v, int)]
+        return int(math.prod(budget)) if budget else 1
+
+    def work_units(self, params: Mapping[str, Any]) -> tuple[int, str] | None:
+        """``(total, unit)`` of a run's work for a person (``(3000, "masks")``), or ``None``."""
+        if self.units is None:
+            return None
+        name, unit = self.units
+        return int(self._filled(params)[name]), unit
+
+    def start_value(self, name: str, default: Any) -> Any:
+        """The value the app starts the parameter ``name`` at: :attr:`app_defaults`, else ``default``."""
+        return dict(self.app_defaults).get(name, default)
 
     @property
     def budget_unit(self) -> str:

@@ -43,6 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..method_passes import PASSES
 from ..params import Param
 from ..probe import Probe, ProgressFn, no_progress
 from .base import Attribution, ExplainerSpec
@@ -402,7 +403,9 @@ CAPTUM = "Kokhlikyan et al. 2020, Captum"
 def _spec(cls: str, title: str, fn, params, family, reference, uncertainty=None, **kw) -> ExplainerSpec:
     return ExplainerSpec(name=f"captum:{cls}", title=f"{title} (Captum)", fn=fn, params=tuple(params), family=family,
                          contrastive=True, uncertainty=uncertainty or f"Standard deviation of {REFERENCE_NOTE}.",
-                         reference=f"{reference}; {CAPTUM}", **kw)
+                         reference=f"{reference}; {CAPTUM}", passes=PASSES[f"captum:{cls}"],
+                         budget=tuple(p.name for p in params if p.name in ("n_samples", "n_steps", "nt_samples")),
+                         **kw)
 
 
 SPECS = (

@@ -47,4 +47,5 @@ SPEC = ExplainerSpec(
     family="reference",
     uncertainty="None: the map is the clip's own energy per cell, the same for every model and seed.",
     reference="A model-free reference for faithfulness tables: rank cells by loudness.",
+    passes=lambda p: 0,
 )

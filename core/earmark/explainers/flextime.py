@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError
+from ..method_passes import PASSES
 from ..params import Param
 from ..probe import Probe, ProgressFn, no_progress
 from .base import Attribution, ExplainerSpec, PlotSpec
@@ -133,6 +134,8 @@ def explain_flextime(probe: Probe, *, generator: torch.Generator, progress: Prog
 
 SPEC = ExplainerSpec(
     name="flextime",
+    passes=PASSES["flextime"],
+    budget=("steps", "restarts"),
     title="FLEXtime (filterbank masks)",
     fn=explain_flextime,
     params=PARAMS,

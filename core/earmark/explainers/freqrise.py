@@ -151,4 +151,7 @@ SPEC = ExplainerSpec(
     colour_reference="mean",
     baseline_extra="mean_score",
     anytime=True,
+    budget=("n_masks",),
+    units=("n_masks", "masks"),
+    app_defaults=(("stop", "auto"), ("sampler", "sobol"), ("estimator", "control_variate")),
 )

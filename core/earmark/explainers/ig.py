@@ -34,6 +34,16 @@ PARAMS = (
     Param("baselines", "zero+noise+blur", "references integrated from: all three (their spread is the uncertainty) "
           "or the zero baseline only (a third of the cost, no uncertainty)", choices=get_args(Baselines)),
 )
+#: The declared parameters that set IG's cost.
+BUDGET = ("n_steps", "baselines")
+
+
+def passes(p) -> int:
+    """Model passes of a run: the zero path (n points + f(x) + f(x0)), then, with all three baselines, noise
+    and blur together (2n + f(x) + 2 baselines); each item forward and backward."""
+    n = int(p["n_steps"])
+    items = n + 2 if p["baselines"] == "zero" else 3 * n + 5
+    return 2 * items
 
 
 def path_alphas(n_steps: int, *, device=None, dtype=torch.float32) -> Tensor:
@@ -154,4 +164,6 @@ SPEC = ExplainerSpec(
     first_look=True,
     plots=(PlotSpec("completeness_gap", "bars", "Completeness gap per baseline",
                     "Baseline", "Σ map − (f(x) − f(baseline))", x_names=("zero", "noise", "blur")),),
+    budget=BUDGET,
+    passes=passes,
 )

@@ -41,6 +41,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ..outputs import log_activation
 from ..params import Param
 from ..probe import Probe, ProgressFn, sub_progress
 from ..transforms import DWTTransform, Transform
@@ -192,9 +193,7 @@ def initial_masks(shape: tuple[int, ...], segments: tuple[int, ...], *, fraction
 # ---- optimisation (shared with the minimal mask) ------------------------------------------------------
 def target_cross_entropy(logits: Tensor, target: int, *, multi_label: bool = False) -> Tensor:
     """(R, C) logits → (R,) cross-entropy of class ``target`` (binary, of that class alone, when multi-label)."""
-    if multi_label:
-        return -torch.nn.functional.logsigmoid(logits[:, target])
-    return -logits.log_softmax(-1)[:, target]
+    return -log_activation(logits, multi_label=multi_label)[:, target]
 
 
 def optimise_masks(probe: Probe, init: Tensor, objective: Objective, *, optimizer: str, lr: float, steps: int,
@@ -240,6 +239,24 @@ def optimise_masks(probe: Probe, init: Tensor, objective: Objective, *, optimize
             break
     curves = {k: torch.stack([h[k] for h in history]) for k in history[0]}
     return masks.detach(), curves
+
+
+def optimise_anytime(probe: Probe, init: Tensor, objective: Objective, *, optimizer: str, lr: float, steps: int,
+                     tolerance: float, stop: Stop, on_partial: PartialFn | None, inert: Inert,
+                     progress: ProgressFn | None, stage: str) -> tuple[Tensor, dict[str, Tensor], StepMonitor, Tensor]:
+    """:func:`optimise_masks` with a :class:`StepMonitor` that publishes each step's estimate (inert cells left
+    out) and ends the run at ``stop="auto"``.
+
+    Returns:
+        ``(masks, curves, monitor, dead)``: as :func:`optimise_masks`, the monitor (its convergence) and the
+        (*M) inert cells (:func:`~earmark.explainers.masks.inert_cells`).
+    """
+    dead = inert_cells(probe)
+    monitor = StepMonitor(steps, stop=stop, on_partial=on_partial,
+                          present=lambda s: without_inert(s, s, dead, {}, inert)[0])
+    masks, curves = optimise_masks(probe, init, objective, optimizer=optimizer, lr=lr, steps=steps,
+                                   tolerance=tolerance, progress=progress, stage=stage, monitor=monitor)
+    return masks, curves, monitor, dead
 
 
 def spread(masks: Tensor) -> Tensor:
@@ -293,12 +310,9 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
         return {"loss": loss, "ce": ce, "sparsity": hinge, "smoothness": smooth,
                 "mask_mean": masks.detach().flatten(1).mean(-1)}
 
-    dead = inert_cells(probe)
-    monitor = StepMonitor(steps, stop=stop, on_partial=on_partial,
-                          present=lambda s: without_inert(s, s, dead, {}, inert)[0])
-    masks, curves = optimise_masks(probe, init, objective, optimizer="adam", lr=lr, steps=steps,
-                                   tolerance=tolerance, progress=sub_progress(progress, 0.0, 1.0),
-                                   stage="learning masks", monitor=monitor)
+    masks, curves, monitor, dead = optimise_anytime(
+        probe, init, objective, optimizer="adam", lr=lr, steps=steps, tolerance=tolerance, stop=stop,
+        on_partial=on_partial, inert=inert, progress=sub_progress(progress, 0.0, 1.0), stage="learning masks")
     extras = {"restart_masks": masks, "loss_curve": curves["loss"], "ce_curve": curves["ce"],
               "sparsity_curve": curves["sparsity"], "smoothness_curve": curves["smoothness"],
               "mask_mean_curve": curves["mask_mean"],
@@ -320,4 +334,8 @@ SPEC = ExplainerSpec(
            PlotSpec("mask_mean_curve", "line", "Mask size", "Adam step", "Mean mask value")),
     auto_values=lambda transform: dict(PAPER_DEFAULTS.get(transform, PAPER_DEFAULTS["stft"])),
     anytime=True,
+    budget=("steps", "restarts"),
+    passes=lambda p: 2 * int(p["steps"]) * int(p["restarts"]),
+    units=("steps", "steps"),
+    app_defaults=(("stop", "auto"),),
 )

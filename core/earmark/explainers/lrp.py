@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, ModelError
+from ..method_passes import PASSES
 from ..params import Param
 from ..probe import Probe, ProgressFn, attribution_from_grad, no_progress
 from .base import Attribution, ExplainerSpec
@@ -218,6 +219,7 @@ def explain_lrp(probe: Probe, *, generator: torch.Generator, progress: ProgressF
 
 SPEC = ExplainerSpec(
     name="lrp",
+    passes=PASSES["lrp"],
     title="LRP (zennit rules, any domain)",
     fn=explain_lrp,
     params=PARAMS,

@@ -31,10 +31,10 @@ from torch import Tensor
 
 from ..params import Param
 from ..probe import READOUTS, Probe, ProgressFn, Readout, read_class, sub_progress
-from .anytime import PartialFn, Stop, StepMonitor, budget_extras, stop_param
+from .anytime import PartialFn, Stop, budget_extras, stop_param
 from .base import Attribution, ExplainerSpec, PlotSpec
-from .learnable_mask import optimise_masks, spread
-from .masks import INERT_CHOICES, INERT_HELP, Inert, inert_cells, without_inert
+from .learnable_mask import optimise_anytime, spread
+from .masks import INERT_CHOICES, INERT_HELP, Inert, without_inert
 
 ScoreCap = Literal["clean", "none"]
 
@@ -112,12 +112,9 @@ def explain_minimal_mask(probe: Probe, *, generator: torch.Generator, progress: 
         kept = torch.minimum(score, clean) if score_cap == "clean" else score
         return {"loss": -kept + alphas * size, "score": score.detach(), "sparsity": 1.0 - size.detach()}
 
-    dead = inert_cells(probe)
-    monitor = StepMonitor(steps, stop=stop, on_partial=on_partial,
-                          present=lambda s: without_inert(s, s, dead, {}, inert)[0])
-    masks, curves = optimise_masks(probe, init, objective, optimizer="nadam", lr=lr, steps=steps,
-                                   tolerance=tolerance, progress=sub_progress(progress, 0.0, 0.98),
-                                   stage="shrinking the mask", monitor=monitor)
+    masks, curves, monitor, dead = optimise_anytime(
+        probe, init, objective, optimizer="nadam", lr=lr, steps=steps, tolerance=tolerance, stop=stop,
+        on_partial=on_partial, inert=inert, progress=sub_progress(progress, 0.0, 0.98), stage="shrinking the mask")
     final = probe.score(masks, readout=readout, progress=sub_progress(progress, 0.98, 1.0),
                         stage="scoring the minimal masks")
     extras = {
@@ -147,4 +144,8 @@ SPEC = ExplainerSpec(
            PlotSpec("tradeoff", "xy", "Size against score while shrinking", "Sparsity (share of cells removed)",
                     "Target score", points=("final_sparsity", "final_score"))),
     anytime=True,
+    budget=("steps", "restarts"),
+    passes=lambda p: (2 * int(p["steps"]) + 1) * int(p["restarts"]),
+    units=("steps", "steps"),
+    app_defaults=(("stop", "auto"),),
 )

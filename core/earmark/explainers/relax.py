@@ -140,4 +140,7 @@ SPEC = ExplainerSpec(
     colour_reference="mean",
     baseline_extra="mean_similarity",
     anytime=True,
+    budget=("n_masks",),
+    units=("n_masks", "masks"),
+    app_defaults=(("stop", "auto"), ("sampler", "antithetic")),
 )

@@ -96,4 +96,6 @@ SPEC = ExplainerSpec(
     uncertainty=("Standard deviation of the saliency map over small input-noise draws "
                  "(σ = noise_level·(max − min)): how stable the gradient is under a barely audible perturbation."),
     reference="Simonyan, Vedaldi & Zisserman 2014, Deep inside convolutional networks",
+    budget=("n_draws",),
+    passes=lambda p: 2 * (1 + int(p["n_draws"])),
 )

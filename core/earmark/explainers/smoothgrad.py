@@ -96,4 +96,7 @@ SPEC = ExplainerSpec(
     family="gradient",
     uncertainty="Variance, per cell, of the per-draw gradient maps over the noise draws (how much the noise moves the map).",
     reference="Smilkov et al. 2017, SmoothGrad: removing noise by adding noise",
+    budget=("n_samples",),
+    passes=lambda p: 2 * int(p["n_samples"]),
+    units=("n_samples", "noisy copies"),
 )

@@ -95,6 +95,9 @@ wam_sg = ExplainerSpec(
     family="gradient",
     uncertainty="Variance, per wavelet coefficient, of the per-draw gradient over the noise draws.",
     reference="Kasmi et al. 2025, One wave to explain them all (WAM)",
+    budget=smoothgrad.SPEC.budget,
+    passes=smoothgrad.SPEC.passes,
+    units=smoothgrad.SPEC.units,
     domains=("dwt",),
     default_transform="dwt",
     plots=(PER_SCALE,),
@@ -112,6 +115,8 @@ wam_ig = ExplainerSpec(
     domains=("dwt",),
     default_transform="dwt",
     first_look=True,
+    budget=ig.BUDGET,
+    passes=ig.passes,
     plots=(PER_SCALE,),
 )
 

@@ -5,7 +5,7 @@ Every metric is computed in the explanation's own domain from a :class:`MetricCo
 mask of a synthetic task or a way to recompute the map). Metrics that share work (the deletion and
 insertion curves, the single-point scores) compute it once per context.
 
-The framework lives in :mod:`.base`; each family module registers its metrics when imported, in the order
+The registry lives in :mod:`.spec`, the per-explanation context in :mod:`.base`; each family module registers its metrics when imported, in the order
 below (which is the order of the default evaluation's columns).
 
 Example:
@@ -16,8 +16,9 @@ Example:
 
 from __future__ import annotations
 
-from .base import METRICS, MetricContext, MetricOptions, MetricSpec, compute_metrics, register_metric, select_metrics
-from . import curves, fidelity, localisation, complexity, randomisation  # noqa: E402,I001 (registration order)
+from . import curves, fidelity, localisation, complexity, randomisation  # noqa: I001 (registration order)
+from .base import MetricContext, compute_metrics
+from .spec import METRICS, MetricOptions, MetricSpec, register_metric, select_metrics
 
 __all__ = ["METRICS", "MetricContext", "MetricOptions", "MetricSpec", "compute_metrics", "register_metric",
            "select_metrics", "complexity", "curves", "fidelity", "localisation", "randomisation"]

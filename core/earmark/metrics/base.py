@@ -1,6 +1,6 @@
-"""The metric framework: :class:`MetricSpec` (name, score direction, category), :data:`METRICS`, the
-per-explanation :class:`MetricContext` and :func:`compute_metrics`. Each family module registers its own
-metrics (:mod:`.curves`, :mod:`.fidelity`, :mod:`.localisation`, :mod:`.complexity`, :mod:`.randomisation`).
+"""The per-explanation :class:`MetricContext` and :func:`compute_metrics`; the registry (:class:`MetricSpec`,
+:data:`METRICS`) is in :mod:`.spec`, and each family module registers its own metrics there (:mod:`.curves`,
+:mod:`.fidelity`, :mod:`.localisation`, :mod:`.complexity`, :mod:`.randomisation`).
 
 Every metric is computed in the explanation's own domain from a :class:`MetricContext` (the clip's
 :class:`~earmark.probe.Probe`, the saliency map, a seed, options, and — where a metric needs them — the true
@@ -17,89 +17,15 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
 from ..device import make_generator
-from ..errors import ConfigError
-from ..params import Registry
-
-if TYPE_CHECKING:
-    from . import curves, randomisation
-
-Direction = Literal["higher", "lower"]
-Category = Literal["faithfulness", "fidelity", "localisation", "complexity", "randomisation"]
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """A registered metric.
-
-    Attributes:
-        name: registry name (CSV column, ``--metrics`` entry).
-        direction: ``"higher"`` or ``"lower"`` is better.
-        category: family, as in Quantus.
-        fn: ``fn(context) -> float``.
-        help: one line for a person; ``{fraction}`` stands for :attr:`MetricOptions.fraction` (see
-            :meth:`describe`).
-        requires: context fields that must be set (``"true_mask"``, ``"reexplain"``); the metric is
-            skipped where they are missing.
-        default: part of the default evaluation (the randomisation check is opt-in: it recomputes the
-            map once per layer).
-        label: short human name for tables and menus (``{fraction}`` as in ``help``); default ``name``.
-    """
-
-    name: str
-    direction: Direction
-    category: Category
-    fn: Callable[["MetricContext"], float]
-    help: str
-    requires: tuple[str, ...] = ()
-    default: bool = True
-    label: str = ""
-
-    @property
-    def arrow(self) -> str:
-        """``↑`` when higher is better, ``↓`` when lower is."""
-        return "↑" if self.direction == "higher" else "↓"
-
-    def describe(self, options: MetricOptions | None = None) -> str:
-        """:attr:`help` with the options' values filled in (e.g. "the top 10 % of cells")."""
-        return self.help.format(fraction=percent((options or MetricOptions()).fraction))
-
-    def title(self, options: MetricOptions | None = None) -> str:
-        """``label`` with the options' values and the score direction, e.g. ``"I (keep 10 %) ↑"``."""
-        label = (self.label or self.name).format(fraction=percent((options or MetricOptions()).fraction))
-        return f"{label} {self.arrow}"
-
-
-def percent(fraction: float) -> str:
-    """``0.1`` → ``"10 %"``."""
-    return f"{fraction * 100:g} %"
-
-
-@dataclass(frozen=True)
-class MetricOptions:
-    """Settings shared by the metrics (the seeds' values by default).
-
-    Attributes:
-        steps: curve steps between 0 % and 100 % (21 points for 20 steps).
-        fraction: share of cells kept / removed by I, D, RI, RD, FF and Fid-In.
-        num_random: random rankings averaged for RI and RD.
-        mu_subsets: random subsets for μ-fidelity.  mu_fraction: share of cells in each subset.
-        absolute: rank cells by ``|saliency|`` instead of the signed value.
-        randomisation_layers: layers re-initialised by the cascade (``None``: all).
-    """
-
-    steps: int = 20
-    fraction: float = 0.1
-    num_random: int = 5
-    mu_subsets: int = 128
-    mu_fraction: float = 0.2
-    absolute: bool = False
-    randomisation_layers: int | None = None
+from . import curves, fidelity, randomisation
+from .spec import (METRICS, Category, Direction, MetricOptions, MetricSpec, percent, register_metric,
+                   select_metrics)
 
 
 @dataclass
@@ -139,69 +65,26 @@ class MetricContext:
 
     # shared computations ------------------------------------------------------------------------
     def curves(self) -> curves.Curves:
-        from . import curves
-
         o = self.options
         return self.cached("curves", lambda: curves.curves(
             self.probe, self.saliency, fractions=curves.fraction_grid(o.steps), absolute=o.absolute))
 
     def single_point(self) -> curves.SinglePoint:
-        from . import curves
-
         o = self.options
         return self.cached("single_point", lambda: curves.single_point(
             self.probe, self.saliency, fraction=o.fraction, num_random=o.num_random,
             generator=self.generator("random rankings"), absolute=o.absolute))
 
     def fidelity(self) -> tuple[float, float]:
-        from . import fidelity
-
         o = self.options
         return self.cached("fidelity", lambda: fidelity.ff_and_fid_in(
             self.probe, self.saliency, fraction=o.fraction, absolute=o.absolute))
 
     def randomisation(self) -> randomisation.Randomisation:
-        from . import randomisation
-
         o = self.options
         return self.cached("randomisation", lambda: randomisation.cascading_randomisation(
             self.probe.model, self.reexplain, self.saliency, generator=self.generator("randomisation", "cpu"),
             max_layers=o.randomisation_layers))
-
-
-METRICS = Registry("metric")
-
-
-def register_metric(spec: MetricSpec) -> MetricSpec:
-    return METRICS.register(spec.name, spec)
-
-
-def select_metrics(text: str | None) -> list[str]:
-    """Metric names from a comma list of names, categories, ``default`` or ``all``.
-
-    Raises:
-        ConfigError: an unknown name.
-    """
-    if not text or text.strip() == "default":
-        return [s.name for s in METRICS if s.default]
-    out: list[str] = []
-    categories = {s.category for s in METRICS}
-    for item in (t.strip() for t in text.split(",") if t.strip()):
-        if item == "all":
-            picked = [s.name for s in METRICS]
-        elif item == "default":
-            picked = [s.name for s in METRICS if s.default]
-        elif item in categories:
-            picked = [s.name for s in METRICS if s.category == item]
-        elif item in METRICS:
-            picked = [item]
-        else:
-            raise ConfigError(
-                f"Unknown metric '{item}'. Choose names ({', '.join(METRICS.names())}), "
-                f"categories ({', '.join(sorted(categories))}), 'default' or 'all'."
-            )
-        out += [p for p in picked if p not in out]
-    return out
 
 
 def compute_metrics(names: list[str], context: MetricContext) -> dict[str, float]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import MetricSpec, register_metric
+from .spec import MetricSpec, register_metric
 
 
 def entropy(saliency: Tensor) -> float:

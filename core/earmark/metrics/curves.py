@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .base import MetricSpec, register_metric
+from .spec import MetricSpec, register_metric
 
 
 @dataclass(frozen=True)

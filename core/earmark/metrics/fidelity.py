@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..probe import READOUTS, Readout
-from .base import MetricSpec, register_metric
+from .spec import MetricSpec, register_metric
 from .curves import _check_map, cell_counts, rank_cells
 
 

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from ..data.tasks import TimeFrequencyTask
 from ..errors import ConfigError
-from .base import MetricSpec, register_metric
+from .spec import MetricSpec, register_metric
 
 
 def relevance_rank_accuracy(saliency: Tensor, truth: Tensor, *, absolute: bool = False) -> Tensor:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .base import MetricSpec, register_metric
+from .spec import MetricSpec, register_metric
 
 
 @dataclass(frozen=True)

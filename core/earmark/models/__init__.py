@@ -8,37 +8,20 @@ Any PyTorch classifier joins with :func:`from_module`.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor
 
-from ..device import pick_device
+from ..device import model_device, pick_device
 from ..errors import ModelError
-from ..params import Registry
 from .base import EarmarkModel, ModelCard, ModuleModel, from_module, load_weights, save_weights
 from .loaders import ENTRY_POINT, load_path, looks_like_path
+from .registry import MODELS, ModelSpec, register_model
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """A registered model: ``build(device)`` returns a ready :class:`EarmarkModel` in eval mode."""
-
-    name: str
-    title: str
-    build: Callable[[torch.device], EarmarkModel]
-    kind: str = "bundled"  # "bundled" or "synthetic"
-
-
-MODELS = Registry("model")
 _CACHE: dict[tuple[str, str], EarmarkModel] = {}
 _LOCK = threading.Lock()
-
-
-def register_model(spec: ModelSpec) -> ModelSpec:
-    return MODELS.register(spec.name, spec)
 
 
 def load_model(name_or_path: str | Path, device: str | torch.device | None = None, *,
@@ -132,8 +115,7 @@ def warm_up(model: EarmarkModel) -> EarmarkModel:
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
+    device = model_device(model)
     length = int(model.card.num_samples)
     if not getattr(model.card, "gradients", True):   # forward only (ONNX): no backward to warm up
         with torch.no_grad():
@@ -146,15 +128,15 @@ def warm_up(model: EarmarkModel) -> EarmarkModel:
     return model
 
 
-def _register_bundled() -> None:
-    import importlib
+# Registration by import: each bundled model's module registers it; the synthetic task models are registered
+# by their trainer (earmark.training.synthetic), which builds them on demand.
+from . import audionet  # noqa: E402,F401,I001 (registration order = menu order)
+from . import melcnn  # noqa: E402,F401
+from . import ast_digits  # noqa: E402,F401
+from ..training import synthetic as _synthetic  # noqa: E402,F401
+from .. import zoo as _zoo  # noqa: E402 (real models whose package is installed: earmark[zoo])
 
-    for name in ("audionet", "melcnn", "ast_digits", "synthetic"):  # each module registers its models
-        importlib.import_module(f".{name}", __name__)
-    importlib.import_module("..zoo", __name__).register()   # real models whose package is installed (earmark[zoo])
-
-
-_register_bundled()
+_zoo.register()
 
 __all__ = [
     "EarmarkModel", "ModelCard", "ModelSpec", "ModuleModel", "MODELS", "Windowed", "clear_cache", "from_module",

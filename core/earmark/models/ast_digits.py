@@ -18,6 +18,7 @@ import torch
 from ..assets import models_dir
 from ..errors import ModelError
 from .base import EarmarkModel
+from .registry import ModelSpec, register_model
 
 NAME = "ast-digits"
 TITLE = "AST digits (Hugging Face Audio Spectrogram Transformer, FSDD, 16 kHz)"
@@ -63,10 +64,5 @@ def build(device: torch.device) -> EarmarkModel:
     return model
 
 
-def _register() -> None:
-    from . import ModelSpec, register_model
+register_model(ModelSpec(name=NAME, title=TITLE, build=build))
 
-    register_model(ModelSpec(name=NAME, title=TITLE, build=build))
-
-
-_register()

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from ..assets import models_dir
 from .base import EarmarkModel, ModelCard, load_weights
+from .registry import ModelSpec, register_model
 from ..data.fsdd import CREDIT, LABELS, LICENCE, NUM_SAMPLES, SAMPLE_RATE
 
 NAME = "audionet-digits"
@@ -127,11 +128,5 @@ def _build(device: torch.device) -> EarmarkModel:
     return build_bundled(AudioNet(), NAME).to(device)
 
 
-def _register() -> None:
-    from . import ModelSpec, register_model
+register_model(ModelSpec(name=NAME, title="AudioNet digits (1D CNN on the waveform, FSDD)", build=_build))
 
-    register_model(ModelSpec(name=NAME, title="AudioNet digits (1D CNN on the waveform, FSDD)",
-                             build=_build))
-
-
-_register()

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ModelError
+from ..outputs import activation, log_activation
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,11 @@ class ModelCard:
 
     def probabilities(self, logits: Tensor) -> Tensor:
         """(..., C) logits → class probabilities by the card's activation (softmax or sigmoid)."""
-        return logits.sigmoid() if self.multi_label else logits.softmax(-1)
+        return activation(logits, multi_label=self.multi_label)
 
     def log_probabilities(self, logits: Tensor) -> Tensor:
         """(..., C) logits → log-probabilities by the card's activation."""
-        return torch.nn.functional.logsigmoid(logits) if self.multi_label else logits.log_softmax(-1)
+        return log_activation(logits, multi_label=self.multi_label)
 
     def with_window(self, num_samples: int) -> "ModelCard":
         """The card with another input window (only for variable-length models, within the maximum).
@@ -289,10 +290,8 @@ def from_module(
     )
     model = ModuleModel(module, card, embed).eval()
     try:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
         with torch.no_grad():
-            out = model(torch.zeros(1, card.num_samples, device=device))
+            out = model(torch.zeros(1, card.num_samples, device=model.device))
     except Exception as exc:  # the user's module failed on a plain input: say so
         raise ModelError(f"The module failed on a zero waveform of shape (1, {num_samples}): {exc}") from exc
     if out.ndim != 2 or out.shape[1] != card.num_classes:

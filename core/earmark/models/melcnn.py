@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from .audionet import LEVEL_FLOOR, LevelFloorMixin, build_bundled, default_card, rms_normalise
 from .base import EarmarkModel, ModelCard
+from .registry import ModelSpec, register_model
 from ..data.fsdd import SAMPLE_RATE
 
 NAME = "melcnn-digits"
@@ -100,10 +101,5 @@ def _build(device: torch.device) -> EarmarkModel:
     return build_bundled(MelCNN(), NAME).to(device)
 
 
-def _register() -> None:
-    from . import ModelSpec, register_model
+register_model(ModelSpec(name=NAME, title="Mel CNN digits (log-mel CNN, FSDD)", build=_build))
 
-    register_model(ModelSpec(name=NAME, title="Mel CNN digits (log-mel CNN, FSDD)", build=_build))
-
-
-_register()

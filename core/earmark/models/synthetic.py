@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .base import EarmarkModel
-from . import ModelSpec, register_model
+
 
 
 def _magnitude(z: Tensor) -> Tensor:
@@ -113,17 +113,4 @@ TITLES = {
 }
 
 
-def load(name: str, device: torch.device | str = "cpu", *, seed: int = 0) -> EarmarkModel:
-    """The cached weights of a synthetic model, trained, evaluated and cached first when missing
-    (:func:`earmark.training.synthetic.build`)."""
-    from ..training.synthetic import build
-
-    return build(name, device, seed=seed)
-
-
-for _name, _title in TITLES.items():
-    register_model(ModelSpec(name=_name, title=_title, kind="synthetic",
-                             build=lambda device, _n=_name: load(_n, device)))
-
-
-__all__ = ["SpectrogramCNN", "SpectrumMLP", "TITLES", "centred", "load"]
+__all__ = ["SpectrogramCNN", "SpectrumMLP", "TITLES", "centred"]

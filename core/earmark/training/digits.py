@@ -27,11 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..device import model_device
 from ..errors import ConfigError
 from ..assets import models_dir
 from ..models.audionet import AudioNet
 from ..models.base import EarmarkModel, ModelCard, load_weights, save_weights
 from ..data.fsdd import CREDIT, DigitSet, load_split
+from ..data.speech import HELDOUT_BASES, HELDOUT_VARIANTS, bundled_digits, load_cache, place
 from ..models.melcnn import MelCNN
 
 ARCHITECTURES: dict[str, tuple[str, Callable[[], EarmarkModel]]] = {
@@ -139,7 +141,7 @@ def predict(model: nn.Module, waves: Tensor, *, batch_size: int = 100) -> Tensor
     """(N, L) → (N,) predicted class, in eval mode and in batches."""
     was_training = model.training
     model.eval()
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     preds = [model(waves[i:i + batch_size].to(dev)).argmax(-1).cpu()
              for i in range(0, waves.shape[0], batch_size)]
     model.train(was_training)
@@ -149,6 +151,33 @@ def predict(model: nn.Module, waves: Tensor, *, batch_size: int = 100) -> Tensor
 def accuracy(model: nn.Module, data: DigitSet, *, batch_size: int = 100) -> float:
     """Share of ``data`` classified correctly."""
     return float((predict(model, data.waves, batch_size=batch_size) == data.labels).float().mean())
+
+
+def robustness_metrics(model, test_set, voices_set=None) -> dict:
+    """Accuracy on the bundled digits, on the held-out synthetic voices, and with the word at the start,
+    centre and end of the window (FSDD test split), for a model card's ``metrics``.
+
+    Args:
+        model: a digit classifier, (B, 8000) → logits.
+        test_set: the FSDD test split (a :class:`~earmark.data.fsdd.DigitSet`, words centred).
+        voices_set: held-out synthetic voices (:func:`~earmark.data.speech.load_cache` ``"heldout"``), or ``None``.
+    """
+    waves, labels, names = bundled_digits()
+    pred = predict(model, waves)
+    out = {
+        "bundled_examples_correct": int((pred == labels).sum()),
+        "bundled_examples": int(labels.numel()),
+        "bundled_examples_wrong": [f"{n}->{int(p)}" for n, p, y in zip(names, pred, labels) if p != y],
+    }
+    if voices_set is not None:
+        out["heldout_voices_accuracy"] = round(accuracy(model, voices_set), 4)
+        out["heldout_voices_clips"] = len(voices_set)
+        out["heldout_voices"] = f"{'/'.join(HELDOUT_BASES)} x variants {'/'.join(HELDOUT_VARIANTS)}"
+    for where in ("start", "centre", "end"):
+        moved = place(test_set.waves, test_set.lengths, where)
+        hits = (predict(model, moved) == test_set.labels).float().mean()
+        out[f"test_accuracy_word_at_{where}"] = round(float(hits), 4)
+    return out
 
 
 # --------------------------------------------------------------------------------------- checkpoints
@@ -286,8 +315,6 @@ def train(
     held_set = load_split(data_root, "all", speakers=excluded) if exclude_speaker else None
     voices_set = None
     if speech is not None:
-        from ..data.speech import load_cache
-
         train_set = _concat(train_set, load_cache(speech, "train"))
         voices_set = load_cache(speech, "heldout")
 
@@ -396,8 +423,6 @@ def train(
     else:
         card = _card_for(model, result, cfg, out)
         if speech is not None:
-            from ..data.speech import robustness_metrics
-
             extra = robustness_metrics(shipped, test_set, voices_set)
             log(f"# robustness {json.dumps(extra, sort_keys=True)}")
             card = replace(card, metrics={**card.metrics, **extra, "synthetic_training_clips":

@@ -31,6 +31,7 @@ from torch.nn import functional as F
 
 from ..data.tasks import FrequencyTask, SynthBatch, TimeFrequencyTask
 from ..models.base import EarmarkModel, ModelCard, load_weights, save_weights
+from ..models.registry import ModelSpec, register_model
 from ..models.synthetic import TITLES, SpectrogramCNN, SpectrumMLP
 
 #: bump when the architectures or the training recipe change, so stale caches are not reused.
@@ -238,6 +239,11 @@ def build(name: str, device: torch.device | str = "cpu", *, seed: int = 0) -> Ea
     tmp.replace(weights)
     return model
 
+
+# The synthetic models in the registry: built (trained and cached on first use) by :func:`build`.
+for _name, _title in TITLES.items():
+    register_model(ModelSpec(name=_name, title=_title, kind="synthetic",
+                             build=lambda device, _n=_name: build(_n, device)))
 
 __all__ = ["DEFINITIONS", "Recipe", "SynthModelDef", "ablations", "accuracy", "is_cached",
            "build", "cache_dir", "cache_key", "evaluation_batch", "init_parameters", "train"]

@@ -19,7 +19,6 @@ graphs (an operator allow-list), YAML and cards are checked as data (:mod:`.safe
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 from typing import Callable
@@ -28,6 +27,7 @@ import torch
 
 from ...errors import ModelError
 from ..base import EarmarkModel
+from . import card, entrypoint, export, hf, onnx, speechbrain, torchscript
 from .card import is_card
 from .common import validate
 
@@ -36,6 +36,9 @@ ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 #: file suffix → loader module.
 SUFFIXES = {".pt2": "export", ".pt": "torchscript", ".ts": "torchscript", ".jit": "torchscript", ".onnx": "onnx"}
 FORMATS = ("hf", "speechbrain", "export", "torchscript", "onnx", "entrypoint", "card")
+#: format → its loader module (each exposes ``load(path_or_target, device, *, window)``).
+LOADERS = {"hf": hf, "speechbrain": speechbrain, "export": export, "torchscript": torchscript, "onnx": onnx,
+           "entrypoint": entrypoint, "card": card}
 
 
 def looks_like_path(name: str) -> bool:
@@ -94,9 +97,9 @@ def load_path(name_or_path: str | Path, device: torch.device, *, window: int | N
         fmt, target = "entrypoint", text
     else:
         fmt, target = detect(Path(text).expanduser())
-    loader: Callable[..., EarmarkModel] = getattr(importlib.import_module(f".{fmt}", __name__), "load")
+    loader: Callable[..., EarmarkModel] = LOADERS[fmt].load
     model = loader(target, device, window=window)
     return validate(model, where=f"the card of {Path(str(target)).name}")
 
 
-__all__ = ["FORMATS", "SUFFIXES", "detect", "load_path", "looks_like_path", "validate"]
+__all__ = ["FORMATS", "LOADERS", "SUFFIXES", "detect", "load_path", "looks_like_path", "validate"]
