@@ -22,8 +22,11 @@ from .errors import AudioError, ConfigError, DataError, EarmarkError, ModelError
 from .explainers import EXPLAINERS, explain
 from .explanation import Explanation
 from .models import MODELS, from_module, load_model
+from . import zoo as _zoo
 from .probe import Probe
 from .transforms import TRANSFORMS, get_transform
+
+_zoo.register()   # the real models whose packages are installed (earmark[zoo]), after the bundled ones
 
 __all__ = [
     "AudioError", "ConfigError", "DataError", "EarmarkError", "EXPLAINERS", "Explanation", "MODELS", "ModelError",

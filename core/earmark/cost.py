@@ -34,15 +34,6 @@ COEFF_COPIES = 3
 MODEL_BYTES_PER_SAMPLE = 800
 
 
-def budget_params(method: str) -> tuple[str, ...]:
-    """The explainer's declared budget parameters (its spec's ``budget``), named in a refusal."""
-    from .explainers import EXPLAINERS
-
-    try:
-        return tuple(p for p in EXPLAINERS.get(method).budget if p != "baselines")
-    except Exception:   # an unknown name is refused elsewhere with its own sentence
-        return ()
-
 #: Transform parameters that set the coefficient count, named in the refusal.
 RESOLUTION_PARAMS = ("hop", "hop_length", "n_fft", "win_length", "n_mels", "level", "n_bins")
 #: Masks per chunk of the sampling explainers (``explainers.masks.STEADY_CHUNK``).
@@ -109,7 +100,8 @@ def _chunk(probe, backward: bool) -> int:
     return probe._batch or chunk_size(None, probe.device, probe.length, backward=backward)
 
 
-def check_memory(method: str, params: Mapping[str, Any], probe, *, cap_mb: int | None = None) -> int:
+def check_memory(method: str, params: Mapping[str, Any], probe, *, budget: tuple[str, ...] = (),
+                 cap_mb: int | None = None) -> int:
     """Refuse an explanation whose estimated peak is above the cap, before it runs; return the estimate (MB).
 
     Raises:
@@ -123,7 +115,7 @@ def check_memory(method: str, params: Mapping[str, Any], probe, *, cap_mb: int |
     mb = int(math.ceil(estimate / 2**20))
     if mb > cap:
         settings = getattr(probe.transform, "settings", {}) or {}
-        knobs = [f"{k}={params[k]}" for k in budget_params(method) if k in params]
+        knobs = [f"{k}={params[k]}" for k in budget if k in params and k != "baselines"]
         knobs += [f"{k}={settings[k]}" for k in RESOLUTION_PARAMS if k in settings]
         raise ConfigError(
             f"This {method} request would need about {mb:,} MB at its peak, more than the {cap:,} MB one request "
@@ -148,7 +140,8 @@ def resolution_factor(transform: str, tparams: tuple) -> int:
     return max(1, round(mine / reference))
 
 
-def check_time(spec, passes: int, cap: int) -> int:
+def check_time(spec, passes: int, cap: int, *, budget: tuple[str, ...] = (),
+               error: type[Exception] = ConfigError) -> int:
     """Price a job spec in pass-equivalents (passes × :func:`resolution_factor`); refuse above ``cap``.
 
     Returns:
@@ -162,10 +155,9 @@ def check_time(spec, passes: int, cap: int) -> int:
     factor = resolution_factor(spec.transform, tuple(spec.tparams))
     priced = passes * factor
     if factor > 1 and priced > cap:
-        from .jobs import BudgetExceeded
-        knobs = [f"{k}={v}" for k, v in spec.eparams if k in budget_params(spec.explainer)]
+        knobs = [f"{k}={v}" for k, v in spec.eparams if k in budget and k != "baselines"]
         knobs += [f"{k}={v}" for k, v in spec.tparams if k in RESOLUTION_PARAMS]
-        raise BudgetExceeded(
+        raise error(
             f"This request needs {passes:,} model passes at {factor}× the default resolution of {spec.transform}, "
             f"about {priced:,} pass-equivalents, more than the {cap:,} this server allows per request "
             f"(EARMARK_MAX_MODEL_PASSES); lower {', '.join(knobs)}.")

@@ -93,7 +93,7 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
         raise ConfigError(f"{spec.title} cannot explain one class rather than another (no contrast); use a "
                           "gradient or sampling method such as ig, saliency, smoothgrad, freqrise or captum:*.")
     probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress, contrast=contrast)
-    check_memory(spec.name, settings, probe)   # priced in memory before it runs (EARMARK_MAX_JOB_MB)
+    check_memory(spec.name, settings, probe, budget=spec.budget)   # priced in memory before it runs (EARMARK_MAX_JOB_MB)
     if generator is None:
         generator = make_generator(seed, probe.device)
     started = time.perf_counter()

@@ -170,7 +170,8 @@ class JobService:
                 self.stats["merged"] += 1
                 return job
             need = estimate_passes(spec) if passes is None else int(passes)
-            need = check_time(spec, need, self.settings.max_model_passes)   # × the domain's resolution
+            need = check_time(spec, need, self.settings.max_model_passes, error=BudgetExceeded,   # × resolution
+                              budget=budget_params(spec))
             self._check_budget(spec, need)
             self._check_room(session)
             job = Job(spec, work, session=session, passes=need, service=self)

@@ -134,9 +134,6 @@ from . import audionet  # noqa: E402,F401,I001 (registration order = menu order)
 from . import melcnn  # noqa: E402,F401
 from . import ast_digits  # noqa: E402,F401
 from ..training import synthetic as _synthetic  # noqa: E402,F401
-from .. import zoo as _zoo  # noqa: E402 (real models whose package is installed: earmark[zoo])
-
-_zoo.register()
 
 __all__ = [
     "EarmarkModel", "ModelCard", "ModelSpec", "ModuleModel", "MODELS", "Windowed", "clear_cache", "from_module",

@@ -19,7 +19,6 @@ graphs (an operator allow-list), YAML and cards are checked as data (:mod:`.safe
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Callable
 
@@ -30,11 +29,8 @@ from ..base import EarmarkModel
 from . import card, entrypoint, export, hf, onnx, speechbrain, torchscript
 from .card import is_card
 from .common import validate
+from .kinds import ENTRY_POINT, SUFFIXES
 
-#: ``package.module:function`` (dotted module path, a colon, a Python name).
-ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-#: file suffix → loader module.
-SUFFIXES = {".pt2": "export", ".pt": "torchscript", ".ts": "torchscript", ".jit": "torchscript", ".onnx": "onnx"}
 FORMATS = ("hf", "speechbrain", "export", "torchscript", "onnx", "entrypoint", "card")
 #: format → its loader module (each exposes ``load(path_or_target, device, *, window)``).
 LOADERS = {"hf": hf, "speechbrain": speechbrain, "export": export, "torchscript": torchscript, "onnx": onnx,

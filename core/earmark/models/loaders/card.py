@@ -31,7 +31,9 @@ from ...assets import models_dir
 from ...errors import ModelError
 from ..adapt import adapt_torch
 from ..base import EarmarkModel
+from . import export, onnx, torchscript
 from .common import card_from_dict
+from .kinds import ENTRY_POINT, SUFFIXES
 
 #: Card keys that make a card a model of its own.
 KEYS = ("entry_point", "file")
@@ -112,11 +114,10 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
         raise ModelError(f"The model card {source} names both an entry_point and a file; keep one.")
     if "file" in data:
         target = package_file(data["file"], source, "file")
-        from . import SUFFIXES
         if target.suffix not in SUFFIXES:
             raise ModelError(f"'file' in the model card {source} must be a .pt2, .pt, .jit or .onnx file.")
         fmt = SUFFIXES[target.suffix]
-        loader = getattr(importlib.import_module(f".{fmt}", __package__), "load")
+        loader = {"export": export, "torchscript": torchscript, "onnx": onnx}[fmt].load
         return loader(target, device, window=window, card=data, source=source)
     if not trusted(path):
         raise ModelError(f"The card {source} names Python code (entry_point), so Earmark reads it only from the "
@@ -134,7 +135,6 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
 
 def _build(data: dict, source: str) -> nn.Module:
     target = data["entry_point"]
-    from . import ENTRY_POINT
     if not isinstance(target, str) or not ENTRY_POINT.match(target):
         raise ModelError(f"'entry_point' in the model card {source} is \"package.module:Name\"; got {target!r}.")
     kwargs = data.get("entry_kwargs", {})

@@ -21,6 +21,9 @@ from typing import Any, Callable
 
 from ...errors import ModelError
 
+#: Sample rates a card may declare, in Hz.
+RATE_RANGE = (1000, 384_000)
+
 MAX_CARD_BYTES = 1 << 20
 MAX_DEPTH = 32
 #: The longest input a card may declare (samples): ~35 min at 16 kHz, ~87 s at 384 kHz.
@@ -102,7 +105,6 @@ def _length(source: str, name: str, value: Any) -> None:
 
 
 def _rate(source: str, name: str, value: Any) -> None:
-    from .common import RATE_RANGE
     _int_in(RATE_RANGE[0], RATE_RANGE[1], "a sample rate in Hz")(source, name, value)
 
 
@@ -172,7 +174,6 @@ def declared_rate(value: Any, where: str) -> int | None:
             else float(value)
     except (TypeError, ValueError, OverflowError):
         number = math.nan
-    from .common import RATE_RANGE
     if not math.isfinite(number) or number != int(number) or not RATE_RANGE[0] <= number <= RATE_RANGE[1]:
         raise ModelError(f"{where} gives the sample rate {str(value)[:40]!r}, which is not a whole number of Hz "
                          f"between {RATE_RANGE[0]:,} and {RATE_RANGE[1]:,}; fix or remove it.")

@@ -16,10 +16,9 @@ from ...errors import ModelError
 from ...guards import probe_silence
 from ..adapt import expand_labels, failure_hint
 from ..base import EarmarkModel, ModelCard
-from .cardcheck import check_fields, declared_rate, read_json
+from .cardcheck import RATE_RANGE, check_fields, declared_rate, read_json
 
 #: Sample rates a card may declare (Hz).
-RATE_RANGE = (1000, 384_000)
 ACTIVATIONS = ("softmax", "sigmoid")
 
 
