@@ -16,7 +16,7 @@ white, pink and brown noise, mains hum, clicks and breath-like noise bursts.
 Example:
     >>> rec = make_recording(root, seed=0)              # doctest: +SKIP
     >>> rec.wave.shape[0] / rec.sample_rate, len(rec.words)   # doctest: +SKIP
-    (36.6, 15)
+    (40.0, 15)
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def _read(path: Path) -> np.ndarray:
     return data.mean(axis=1)
 
 
-def make_recording(root: str | Path | None = None, *, seed: int = 0, digits: int = 15,
+def make_recording(root: str | Path | None = None, *, seed: int = 0, digits: int = 15, seconds: float | None = 40.0,
                    pause: tuple[float, float] = (0.9, 2.8), snr_db: float = 20.0,
                    noise: tuple[str, ...] = ("pink", "breath", "clicks")) -> GeneratedRecording:
     """A "phone number" of FSDD test-split digits from several speakers with pauses and background noise.
@@ -158,7 +158,9 @@ def make_recording(root: str | Path | None = None, *, seed: int = 0, digits: int
     Args:
         root: the FSDD folder (default ``$EARMARK_DATA``).
         seed: picks the digits, speakers, files, pauses, levels and noise (same seed, same recording).
-        digits: how many spoken digits (10–20 gives 30–60 s).
+        digits: how many spoken digits.
+        seconds: the recording's length: the pauses (drawn from ``pause``) are scaled to fill it, but never
+            below 0.3 of their drawn length; ``None`` keeps them as drawn.
         pause: (shortest, longest) silence between spoken parts in seconds.
         snr_db: level of the continuous noise under the median word level, in dB.
         noise: background kinds mixed in (the first continuous, the rest sparse), see :func:`background`.
@@ -178,7 +180,7 @@ def make_recording(root: str | Path | None = None, *, seed: int = 0, digits: int
         raise DataError("The FSDD test split has fewer than 2 speakers; a recording needs several.")
     chosen = list(rng.choice(speakers, size=min(4, len(speakers)), replace=False))
     rate = SAMPLE_RATE
-    pieces, words, cursor = [], [], int(rng.uniform(0.5, 1.2) * rate)
+    spoken_parts = []
     for i in range(int(digits)):
         speaker = chosen[i % len(chosen)] if rng.random() < 0.7 else rng.choice(chosen)
         digit = int(rng.integers(0, 10))
@@ -188,12 +190,19 @@ def make_recording(root: str | Path | None = None, *, seed: int = 0, digits: int
         start, stop = speech_extent(wave, rate)
         spoken = wave[start:stop]
         spoken = spoken * (10 ** (rng.uniform(-6, 6) / 20) * 0.1 / (np.sqrt((spoken ** 2).mean()) + 1e-9))
+        spoken_parts.append((spoken, digit, speaker, rec.path.name))
+    edges = rng.uniform(0.5, 1.2, 2) * rate                     # before the first word, after the last
+    gaps = rng.uniform(*pause, max(0, int(digits) - 1)) * rate
+    if seconds is not None and gaps.size:
+        room = seconds * rate - edges.sum() - sum(p[0].shape[0] for p in spoken_parts)
+        gaps = gaps * max(0.3, room / gaps.sum())
+    pieces, words, cursor = [], [], int(edges[0])
+    for i, (spoken, digit, speaker, source) in enumerate(spoken_parts):
         pieces.append((cursor, spoken))
-        words.append(Word(cursor / rate, (cursor + spoken.shape[0]) / rate, str(digit), str(speaker),
-                          rec.path.name))
-        cursor += spoken.shape[0] + int(rng.uniform(*pause) * rate)
-    last_pos, last = pieces[-1]
-    total = last_pos + last.shape[0] + int(rng.uniform(0.5, 1.2) * rate)
+        words.append(Word(cursor / rate, (cursor + spoken.shape[0]) / rate, str(digit), str(speaker), source))
+        cursor += spoken.shape[0] + (int(gaps[i]) if i < gaps.size else 0)
+    total = int(round(seconds * rate)) if seconds is not None else cursor + int(edges[1])
+    total = max(total, cursor + int(edges[1]))
     out = np.zeros(total, np.float32)
     for pos, spoken in pieces:
         out[pos:pos + spoken.shape[0]] += spoken
@@ -236,19 +245,19 @@ def cache_dir() -> Path:
     return Path(base).expanduser() / "recordings"
 
 
-def cached_recording(root: str | Path | None = None, *, seed: int = 0, digits: int = 15,
+def cached_recording(root: str | Path | None = None, *, seed: int = 0, digits: int = 15, seconds: float = 40.0,
                      folder: str | Path | None = None) -> tuple[Path, Path]:
     """The phone-number recording of :func:`make_recording` as files, generated once per seed and length.
 
     Returns:
-        ``(recording.wav, words.csv)`` in ``folder`` (default :func:`cache_dir`\\ ``/phone-<seed>-<digits>``),
+        ``(recording.wav, words.csv)`` in ``folder`` (default :func:`cache_dir`\\ ``/phone-<seed>-<digits>-<seconds>s``),
         with ``NOTICE.txt`` (the CC BY-SA credit) beside them.
     """
-    folder = Path(folder) if folder is not None else cache_dir() / f"phone-{seed}-{digits}"
+    folder = Path(folder) if folder is not None else cache_dir() / f"phone-{seed}-{digits}-{seconds:g}s"
     wav, csv_path = folder / "recording.wav", folder / "words.csv"
     if wav.exists() and csv_path.exists():
         return wav, csv_path
-    rec = make_recording(root, seed=seed, digits=digits)
+    rec = make_recording(root, seed=seed, digits=digits, seconds=seconds)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "recording.tmp.wav"
     sf.write(str(tmp), rec.wave, rec.sample_rate, subtype="PCM_16")
