@@ -40,12 +40,29 @@ def clip_at(source, card, seconds: float) -> tuple[Clip, float]:
         raise ConfigError(f"--at {seconds:g} s lies outside the recording (0 to {duration:.2f} s).")
     start = (int(round(seconds * rate)) - window // 2) / rate
     wave = read_span(source, rate, start, start + window / rate)
-    name = Path(str(source)).stem if not isinstance(source, tuple) else "recording"
+    name = Path(source).stem if isinstance(source, (str, Path)) else "recording"
     note = (f"The model hears {window / rate:g} s of the {duration:.2f} s recording, {max(0.0, start):.2f}–"
             f"{min(duration, start + window / rate):.2f} s (centred on {seconds:g} s).")
     clip = Clip(wave=torch.from_numpy(wave), sample_rate=rate, name=f"{name}@{seconds:g}s", original_rate=rate,
                 source_seconds=duration, warnings=(note,))
     return clip, start
+
+
+def explain_at(model, source, seconds: float, *, method: str = "saliency", transform: str = "stft",
+               target: int | None = None, seed: int = 0, **params):
+    """Explain the window centred on ``seconds`` of a recording (the app's click on a track or an event).
+
+    Returns:
+        ``(explanation, start, transform)``: the :class:`~earmark.explanation.Explanation`, the window's start in
+        the recording (s), and the transform used (for :func:`moment_figure`).
+    """
+    from .explainers import explain
+    from .transforms import get_transform
+
+    clip, start = clip_at(source, model.card, seconds)
+    domain = get_transform(transform, model.card.sample_rate)
+    expl = explain(model, clip.wave, domain, target, method=method, seed=seed, **params)
+    return expl, start, domain
 
 
 def moment_figure(source, card, start: float, transform, explanation, *, context: float = 2.0, title: str = ""):
@@ -85,4 +102,4 @@ def moment_figure(source, card, start: float, transform, explanation, *, context
     return fig
 
 
-__all__ = ["clip_at", "moment_figure"]
+__all__ = ["clip_at", "explain_at", "moment_figure"]

@@ -100,6 +100,9 @@ class Timeline:
         multi_label: sigmoid outputs (each class on its own) rather than softmax.
         centred: windows centred on ``k·hop`` (see the module docstring).
         name: the recording's name.
+        meta: how it was made (model, windows, whether the scan was stopped early).
+        levels: (N,) RMS level in dBFS of the stretch each window speaks for (the central hop of a centred
+            window): an overview of the recording without decoding it again.
     """
 
     starts: np.ndarray
@@ -113,6 +116,7 @@ class Timeline:
     centred: bool = True
     name: str = "recording"
     meta: dict = field(default_factory=dict)
+    levels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.probs.shape[0])
@@ -224,8 +228,9 @@ class Timeline:
 
         keep = [i for i in np.argsort(-self.probs.max(0))[:top]] if len(self) else []
         keep = sorted(keep)
-        rows = 1 + (wave is not None)
-        fig = Figure(figsize=(12, 1.6 + 1.1 * len(keep) * 0.35 + 1.4 * (wave is not None)))
+        overview = wave is not None or (self.levels is not None and len(self.levels) == len(self))
+        rows = 1 + overview
+        fig = Figure(figsize=(12, 2.2 + 0.35 * len(keep) + 1.2 * overview))
         axes = fig.subplots(rows, 1, sharex=True, squeeze=False,
                             gridspec_kw={"height_ratios": [1, max(2, len(keep) * 0.35)][-rows:]})[:, 0]
         if wave is not None:
@@ -233,6 +238,9 @@ class Timeline:
             step = max(1, wave.shape[0] // 20000)
             axes[0].plot(t[::step], wave[::step], lw=0.4, color="0.3")
             axes[0].set_ylabel("wave")
+        elif overview:
+            axes[0].plot(self.centres, self.levels, lw=0.8, color="0.3")
+            axes[0].set_ylabel("level (dBFS)")
         ax = axes[-1]
         c = self.centres
         for row, i in enumerate(keep):
@@ -251,14 +259,35 @@ class Timeline:
         return fig
 
 
-def write_events(path: str | Path, events: Sequence[Event]) -> Path:
-    """``events.csv`` with exactly the columns ``start,end,label,score`` (seconds, 3 decimals)."""
-    path = Path(path)
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
+def format_events(events: Sequence[Event], fmt: str = "csv", *, low_hz: float = 0.0, high_hz: float | None = None) -> str:
+    """The events as text: ``"csv"`` (``start,end,label,score``), ``"raven"`` (a Raven selection table) or
+    ``"audacity"`` (an Audacity label track).
+
+    Raises:
+        ConfigError: an unknown format.
+    """
+    if fmt == "csv":
+        buffer = io.StringIO()
+        w = csv.writer(buffer, lineterminator="\n")
         w.writerow(["start", "end", "label", "score"])
         for e in events:
             w.writerow([f"{e.start:.3f}", f"{e.end:.3f}", e.label, f"{e.score:.4f}"])
+        return buffer.getvalue()
+    if fmt == "raven":
+        high = "" if high_hz is None else f"{high_hz:.1f}"
+        lines = ["Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tLabel\tScore"]
+        lines += [f"{i}\tSpectrogram 1\t1\t{e.start:.4f}\t{e.end:.4f}\t{low_hz:.1f}\t{high}\t{e.label}\t{e.score:.4f}"
+                  for i, e in enumerate(events, 1)]
+        return "\n".join(lines) + "\n"
+    if fmt == "audacity":
+        return "".join(f"{e.start:.6f}\t{e.end:.6f}\t{e.label} ({e.score:.2f})\n" for e in events)
+    raise ConfigError(f"Unknown events format '{fmt}'; use csv, raven or audacity.")
+
+
+def write_events(path: str | Path, events: Sequence[Event]) -> Path:
+    """``events.csv`` with exactly the columns ``start,end,label,score`` (seconds, 3 decimals)."""
+    path = Path(path)
+    path.write_text(format_events(events, "csv"))
     return path
 
 
@@ -279,19 +308,48 @@ def read_events(path: str | Path) -> list[Event]:
 def write_raven(path: str | Path, events: Sequence[Event], *, low_hz: float = 0.0, high_hz: float | None = None) -> Path:
     """A Raven selection table (tab-separated; ``Begin Time (s)``, ``End Time (s)``, band, label, score)."""
     path = Path(path)
-    high = "" if high_hz is None else f"{high_hz:.1f}"
-    lines = ["Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tLabel\tScore"]
-    for i, e in enumerate(events, 1):
-        lines.append(f"{i}\tSpectrogram 1\t1\t{e.start:.4f}\t{e.end:.4f}\t{low_hz:.1f}\t{high}\t{e.label}\t{e.score:.4f}")
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(format_events(events, "raven", low_hz=low_hz, high_hz=high_hz))
     return path
 
 
 def write_audacity(path: str | Path, events: Sequence[Event]) -> Path:
     """An Audacity label track: ``start<TAB>end<TAB>label (score)`` per line."""
     path = Path(path)
-    path.write_text("".join(f"{e.start:.6f}\t{e.end:.6f}\t{e.label} ({e.score:.2f})\n" for e in events))
+    path.write_text(format_events(events, "audacity"))
     return path
+
+
+def iou(a_start: float, a_end: float, b_start: float, b_end: float) -> float:
+    """Intersection over union of two time spans (0 when they do not meet)."""
+    inter = max(0.0, min(a_end, b_end) - max(a_start, b_start))
+    union = max(a_end, b_end) - min(a_start, b_start)
+    return inter / union if union > 0 else 0.0
+
+
+def match_events(events: Sequence[Event], truth: Sequence, *, min_iou: float = 0.5) -> dict:
+    """Score events against known words (anything with ``start``, ``end``, ``label``).
+
+    Each true word is matched to the event of highest IoU; it is *found* when that IoU is at least ``min_iou``
+    and *named* when it is found by an event of its own label. An event that overlaps no word is a false event.
+
+    Returns:
+        ``{"words", "found", "named", "found_share", "named_share", "events", "false_events", "mean_iou"}``
+        (shares of all words).
+    """
+    found = named = 0
+    ious = []
+    for w in truth:
+        scores = [iou(e.start, e.end, w.start, w.end) for e in events]
+        best = int(np.argmax(scores)) if scores else -1
+        value = scores[best] if scores else 0.0
+        ious.append(value)
+        if value >= min_iou:
+            found += 1
+            named += int(str(events[best].label) == str(w.label))
+    false = sum(all(iou(e.start, e.end, w.start, w.end) == 0 for w in truth) for e in events)
+    n = max(1, len(truth))
+    return {"words": len(truth), "found": found, "named": named, "found_share": found / n, "named_share": named / n,
+            "events": len(events), "false_events": int(false), "mean_iou": float(np.mean(ious)) if ious else 0.0}
 
 
 # ---- streamed decoding -----------------------------------------------------------------------------------
@@ -449,7 +507,10 @@ def scan(model, source: AudioSource | tuple, *, hop: float | None = None, batch:
     next_start = 0                           # padded position of the next window's start
     produced = 0                             # model-rate samples read so far
     probs: list[np.ndarray] = []
+    levels: list[np.ndarray] = []
     pending: list[np.ndarray] = []
+    lo = window // 2 - hop_n // 2 if centred else 0
+    hi = lo + hop_n if centred else window
     stopped = False
 
     def flush(final: bool = False) -> None:
@@ -458,9 +519,11 @@ def scan(model, source: AudioSource | tuple, *, hop: float | None = None, batch:
             stack = np.concatenate(pending)
             take, rest = stack[:batch], stack[batch:]
             pending = [rest] if rest.shape[0] else []
+            take = np.ascontiguousarray(take)
             with torch.inference_mode():
-                logits = model(torch.from_numpy(np.ascontiguousarray(take)).to(device))
+                logits = model(torch.from_numpy(take).to(device))
                 probs.append(card.probabilities(logits.float()).cpu().numpy())
+            levels.append(10 * np.log10(np.square(take[:, lo:hi]).mean(1) + 1e-12))
             if not final:
                 break
 
@@ -510,7 +573,88 @@ def scan(model, source: AudioSource | tuple, *, hop: float | None = None, batch:
     return Timeline(starts=starts, ends=starts + window / rate, probs=out.astype(np.float32),
                     labels=tuple(card.labels), rate=rate, duration=length / rate, hop=hop_n / rate,
                     multi_label=bool(card.multi_label), centred=centred, name=stream.name,
-                    meta={"model": card.name, "stopped": stopped, "windows": n})
+                    meta={"model": card.name, "stopped": stopped, "windows": n},
+                    levels=np.concatenate(levels).astype(np.float32) if levels else np.zeros(0, np.float32))
+
+
+def bench_scan(model, source, *, hop: float | None = None, batch: int = 64, repeats: int = 3) -> dict:
+    """Scan time against the model-only floor: the same windows, already cut and in memory, through the model
+    in the same batches under ``inference_mode``. Scans and floors alternate ``repeats`` times; the fastest
+    of each is kept (the machine's other load inflates both).
+
+    Returns:
+        ``{"windows", "scan_s", "floor_s", "ratio", "seconds"}`` (``ratio`` = scan / floor).
+    """
+    import time
+
+    card = model.card
+    rate, window = int(card.sample_rate), int(card.num_samples)
+    scans, floors = [], []
+    timeline = None
+    for _ in range(int(repeats)):
+        started = time.perf_counter()
+        timeline = scan(model, source, hop=hop, batch=batch)
+        scans.append(time.perf_counter() - started)
+        hop_n = int(round(timeline.hop * rate))
+        pad = window // 2
+        wave = np.pad(read_span(source, rate, 0, timeline.duration), (pad, window))
+        starts = window_starts(int(round(timeline.duration * rate)), window, hop_n) + pad
+        windows = torch.from_numpy(np.ascontiguousarray(
+            np.lib.stride_tricks.sliding_window_view(wave, window)[starts]))
+        device = _device(model)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            for i in range(0, windows.shape[0], batch):
+                card.probabilities(model(windows[i:i + batch].to(device)).float()).cpu()
+        floors.append(time.perf_counter() - started)
+        del windows, wave
+    return {"windows": len(timeline), "seconds": timeline.duration, "scan_s": min(scans), "floor_s": min(floors),
+            "ratio": min(scans) / min(floors), "batch": batch, "hop_s": timeline.hop, "repeats": int(repeats)}
+
+
+class ScanJob:
+    """:func:`scan` in a background thread, with progress and cancel (for an app; no Streamlit here).
+
+    Attributes:
+        progress: fraction read so far.  stage: a short text.  timeline: the result when done.
+        error: the one-sentence message of an :class:`~earmark.errors.EarmarkError`, if the scan failed.
+    """
+
+    def __init__(self, model, source, **options):
+        import threading
+
+        self.progress, self.stage = 0.0, "starting"
+        self.timeline: Timeline | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(model, source, options), daemon=True)
+        self._thread.start()
+
+    def _run(self, model, source, options) -> None:
+        from .errors import EarmarkError
+
+        def progress(fraction: float, stage: str) -> None:
+            self.progress, self.stage = fraction, stage
+        try:
+            self.timeline = scan(model, source, progress=progress, should_stop=self._stop.is_set, **options)
+        except EarmarkError as exc:
+            self.error = str(exc)
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stop.is_set()
+
+    def cancel(self) -> None:
+        """Ask the scan to stop after the current batch (the windows so far are kept)."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> "ScanJob":
+        self._thread.join(timeout)
+        return self
 
 
 # ---- explained timeline --------------------------------------------------------------------------------------
@@ -646,6 +790,6 @@ def _duration(source, rate: int) -> float:
     return stream.seconds
 
 
-__all__ = ["BACKGROUND_LABELS", "CHEAP_METHODS", "Event", "StitchedMap", "Timeline", "explain_timeline",
-           "max_recording_seconds", "overlap_add", "read_events", "read_span", "scan", "window_starts",
+__all__ = ["BACKGROUND_LABELS", "ScanJob", "bench_scan", "CHEAP_METHODS", "Event", "StitchedMap", "Timeline", "explain_timeline",
+           "format_events", "iou", "match_events", "max_recording_seconds", "overlap_add", "read_events", "read_span", "scan", "window_starts",
            "write_audacity", "write_events", "write_raven"]

@@ -38,6 +38,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=64, help="windows per model call (default: %(default)s)")
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available, or $EARMARK_DEVICE)")
     p.add_argument("--out", default="earmark-scan", help="output folder (default: %(default)s)")
+    p.add_argument("--bench", type=positive_int, default=None, metavar="REPEATS",
+                   help="also time the scan against the model-only floor (the same windows in memory, the same "
+                        "batches), best of REPEATS; written to scan.json (keep the recording short: it is "
+                        "decoded whole for the floor)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(run=run)
 
@@ -91,6 +95,13 @@ def run(args: argparse.Namespace) -> int:
         "events": len(events), "scan_seconds": round(seconds, 3),
         "files": ["timeline.csv", "events.csv", "events.selections.txt", "events.labels.txt", "timeline.png"],
     }
+    if args.bench:
+        from ..timeline import bench_scan
+
+        summary["bench"] = bench_scan(model, args.recording, hop=timeline.hop, batch=args.batch, repeats=args.bench)
+        b = summary["bench"]
+        print(f"bench: scan {b['scan_s']:.2f} s, model-only floor {b['floor_s']:.2f} s for {b['windows']:,} "
+              f"windows: {b['ratio']:.2f}× (best of {b['repeats']})")
     (out / "scan.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"{timeline.name}: {timeline.duration:,.1f} s, {len(timeline):,} windows of {timeline.window:g} s "
           f"(hop {timeline.hop:g} s) with {card.name} in {seconds:.1f} s; {len(events)} events over "
