@@ -279,3 +279,23 @@ def test_phone_number_recording(fsdd, tmp_path):
     assert "CC BY-SA" in (tmp_path / "phone" / "NOTICE.txt").read_text()
     start, stop = speech_extent(np.r_[np.zeros(800), np.ones(800), np.zeros(800)].astype(np.float32))
     assert 800 - 160 <= start <= 800 and 1600 <= stop <= 1600 + 160      # to one 20 ms frame
+
+
+def test_events_trimmed_to_the_loud_part():
+    from earmark.timeline import Timeline
+
+    probs = np.tile(np.array([[0.1, 0.9]], np.float32), (6, 1))
+    starts = np.arange(6) * 1.0 - 0.5
+    levels = np.array([-60, -60, -10, -5, -50, -60], np.float32)
+    tl = Timeline(starts, starts + 1.0, probs, ("background", "a"), rate=1, duration=6.0, hop=1.0, levels=levels)
+    assert [(e.start, e.end) for e in tl.events(0.5)] == [(0.0, 5.5)]
+    assert [(e.start, e.end) for e in tl.events(0.5, trim_db=20)] == [(1.5, 3.5)]
+    assert [(e.start, e.end) for e in tl.events(0.5, trim_db=60)] == [(0.0, 5.5)]
+
+
+def test_scan_levels_follow_the_recording():
+    tl = scan(tm.tone(), (tm.tone_recording(TONES), tm.RATE), hop=0.1)
+    loud = tl.levels > -20
+    tone = (tl.centres >= 10.1) & (tl.centres <= 12.4)
+    assert loud[tone].all() and not loud[(tl.centres > 14) & (tl.centres < 19)].any()
+    assert tl.levels[tone] == pytest.approx(10 * np.log10(0.5), abs=0.2)    # a unit sine: −3 dBFS

@@ -163,7 +163,8 @@ class Timeline:
         return np.clip(lo, 0.0, self.duration), np.clip(hi, 0.0, self.duration)
 
     def events(self, threshold: float = 0.5, *, labels: Sequence[str] | None = None, min_duration: float = 0.0,
-               merge_gap: float = 0.0, ignore: Sequence[str] = BACKGROUND_LABELS) -> list[Event]:
+               merge_gap: float = 0.0, ignore: Sequence[str] = BACKGROUND_LABELS,
+               trim_db: float | None = None) -> list[Event]:
         """Consecutive windows over ``threshold`` merged into events, per class, in time order.
 
         A softmax model gives each window at most one class (its most probable, if over the threshold); a
@@ -175,6 +176,9 @@ class Timeline:
             min_duration: drop events shorter than this (seconds).
             merge_gap: join events of the same class separated by at most this many seconds.
             ignore: classes that mean "nothing here" (not events unless named in ``labels``).
+            trim_db: trim each event to its windows whose level (:attr:`levels`) is within this many dB of the
+                event's loudest window, from the first to the last of them (``None``: no trimming). A model's
+                answer blurs past a sound's edges by its resolution; the level does not.
 
         Returns:
             Events sorted by start, then label.
@@ -201,6 +205,10 @@ class Timeline:
             edges = np.flatnonzero(np.diff(on.astype(np.int8)))
             runs = []
             for a, b in zip(edges[::2], edges[1::2]):           # windows a .. b-1
+                if trim_db is not None and self.levels is not None and len(self.levels) == len(self):
+                    level = self.levels[a:b]
+                    loud = np.flatnonzero(level >= level.max() - float(trim_db))
+                    a, b = a + int(loud[0]), a + int(loud[-1]) + 1
                 score = float(self.probs[a:b, c].max())
                 if runs and lo[a] - runs[-1][1] <= merge_gap + 1e-9:
                     runs[-1] = (runs[-1][0], float(hi[b - 1]), max(runs[-1][2], score))

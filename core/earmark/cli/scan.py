@@ -33,6 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="drop events shorter than this (default: %(default)s)")
     p.add_argument("--merge-gap", type=finite_float(0, 3600), default=0.0, metavar="S",
                    help="join events of one class at most this far apart (default: %(default)s)")
+    p.add_argument("--trim-db", type=finite_float(0, 200), default=None, metavar="DB",
+                   help="trim each event to its windows within DB dB of its loudest (e.g. 20; default: no trimming)")
     p.add_argument("--uncentred", action="store_true",
                    help="start the first window at 0 s (default: windows centred on every hop, ends zero-padded)")
     p.add_argument("--batch", type=positive_int, default=64, help="windows per model call (default: %(default)s)")
@@ -80,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     timeline = scan(model, args.recording, hop=args.hop, batch=args.batch, centred=not args.uncentred,
                     progress=progress)
     seconds = time.perf_counter() - started
-    events = timeline.events(args.threshold, min_duration=args.min_duration, merge_gap=args.merge_gap)
+    events = timeline.events(args.threshold, min_duration=args.min_duration, merge_gap=args.merge_gap,
+                             trim_db=args.trim_db)
     out.mkdir(parents=True, exist_ok=True)
     timeline.write_csv(out / "timeline.csv")
     write_events(out / "events.csv", events)
@@ -92,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         "recording": str(args.recording), "model": card.name, "duration_s": round(timeline.duration, 3),
         "windows": len(timeline), "window_s": timeline.window, "hop_s": timeline.hop, "centred": timeline.centred,
         "activation": "sigmoid" if timeline.multi_label else "softmax", "threshold": args.threshold,
+        "trim_db": args.trim_db,
         "events": len(events), "scan_seconds": round(seconds, 3),
         "files": ["timeline.csv", "events.csv", "events.selections.txt", "events.labels.txt", "timeline.png"],
     }
