@@ -66,8 +66,8 @@ def test_recording_page_finds_and_explains_the_digits(fsdd, tmp_path, monkeypatc
     _scan(at)
     assert not at.exception
     tl = at.session_state["rec_timeline"]
-    events = tl.events(0.5)
-    assert len(events) >= 10
+    events = tl.events(0.5, trim_db=20)            # scan-digits' card: hop 0.05 s, events trimmed at 20 dB
+    assert tl.hop == pytest.approx(0.05) and len(events) >= 10
     at.selectbox(key="rec_event").set_value(3).run()
     assert len(at.get("audio")) >= 1
     at.button(key="rec_explain_event").click().run()

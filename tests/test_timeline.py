@@ -224,8 +224,10 @@ def test_cli_scan_and_explain_at(tmp_path, capsys):
 
 # ---- memory -------------------------------------------------------------------------------------------------
 @pytest.mark.slow   # ~40 s on a loaded 2-core machine (writing and decoding an hour of audio)
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads the resident set size from /proc (Linux)")
 def test_an_hour_scans_in_bounded_memory(tmp_path):
-    """One hour at 4 kHz (57.6 MB as float32) is scanned with RSS growing by far less than the decoded audio."""
+    """One hour at 4 kHz (57.6 MB as float32) is scanned with RSS growing by at most half the decoded audio
+    (16 MB measured: a block, a batch of windows and the allocator's slack)."""
     rate, seconds = 4000, 3600
     path = tmp_path / "hour.wav"
     rng = np.random.default_rng(0)
@@ -233,19 +235,24 @@ def test_an_hour_scans_in_bounded_memory(tmp_path):
         for _ in range(seconds // 60):
             f.write((rng.standard_normal(60 * rate) * 0.1).astype(np.float32))
     script = textwrap.dedent(f"""
-        import resource, sys, torch
+        import os, sys, torch
         from earmark.models import from_module
         from earmark.timeline import scan
+        page = os.sysconf("SC_PAGE_SIZE")
+        def rss():   # resident set size now, in bytes
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * page
         class Level(torch.nn.Module):
             def forward(self, x):
                 e = x.pow(2).mean(-1, keepdim=True)
                 return torch.cat([e, -e], -1)
         m = from_module(Level(), sample_rate={rate}, num_samples={rate}, labels=["a", "b"])
         scan(m, (torch.zeros({rate} * 20).numpy(), {rate}), hop=1.0)          # warm up every code path
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        tl = scan(m, sys.argv[1], hop=1.0, batch=256)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(len(tl), tl.duration, (after - before) / 1024)
+        before, peak = rss(), [0]
+        def sample(fraction, stage):
+            peak[0] = max(peak[0], rss())
+        tl = scan(m, sys.argv[1], hop=1.0, batch=256, progress=sample)
+        print(len(tl), tl.duration, (peak[0] - before) / 2**20)
     """)
     env = {"PYTHONPATH": f"{ROOT / 'core'}:{ROOT}", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     r = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env,
@@ -253,7 +260,8 @@ def test_an_hour_scans_in_bounded_memory(tmp_path):
     assert r.returncode == 0, r.stderr
     windows, duration, growth_mb = r.stdout.split()
     assert int(windows) == seconds and float(duration) == pytest.approx(seconds)
-    assert float(growth_mb) < 20.0, f"RSS grew by {growth_mb} MB while scanning an hour"
+    print(f"RSS growth while scanning an hour at {rate} Hz: {float(growth_mb):.1f} MB")
+    assert float(growth_mb) < 30.0, f"RSS grew by {growth_mb} MB while scanning an hour"
 
 
 # ---- the generated recording --------------------------------------------------------------------------------

@@ -460,6 +460,12 @@ def _device(model) -> torch.device:
     return device if isinstance(device, torch.device) else torch.device("cpu")
 
 
+def default_hop(card) -> float:
+    """The hop a model's card recommends for scanning (``metrics["scan_hop_s"]``), else a quarter window."""
+    value = (card.metrics or {}).get("scan_hop_s")
+    return float(value) if isinstance(value, (int, float)) and value > 0 else card.num_samples / card.sample_rate / 4
+
+
 def window_starts(length: int, window: int, hop: int, *, centred: bool = True) -> np.ndarray:
     """Start samples of the windows over a recording of ``length`` samples (may be negative when centred).
 
@@ -480,7 +486,7 @@ def scan(model, source: AudioSource | tuple, *, hop: float | None = None, batch:
     Args:
         model: an :class:`~earmark.models.EarmarkModel` (waveform (B, L) → logits (B, C), with a card).
         source: a path, the file's bytes, an open binary file, or ``(wave, rate)`` with wave (L,) or (channels, L).
-        hop: seconds between windows (default: a quarter of the window).
+        hop: seconds between windows (default: :func:`default_hop`).
         batch: windows per model call.
         centred: windows centred on ``k·hop`` (zero-padded ends), else starting at 0.
         progress: ``progress(fraction, stage)`` as the recording is read.
@@ -498,7 +504,7 @@ def scan(model, source: AudioSource | tuple, *, hop: float | None = None, batch:
     """
     card = model.card
     rate, window = int(card.sample_rate), int(card.num_samples)
-    hop_s = window / rate / 4 if hop is None else float(hop)
+    hop_s = default_hop(card) if hop is None else float(hop)
     if not (math.isfinite(hop_s) and 1.0 / rate <= hop_s <= window / rate):
         raise ConfigError(f"The hop is a time in seconds from one sample to one window ({window / rate:g} s); "
                           f"got {hop}.")
@@ -798,6 +804,6 @@ def _duration(source, rate: int) -> float:
     return stream.seconds
 
 
-__all__ = ["BACKGROUND_LABELS", "ScanJob", "bench_scan", "CHEAP_METHODS", "Event", "StitchedMap", "Timeline", "explain_timeline",
+__all__ = ["BACKGROUND_LABELS", "ScanJob", "bench_scan", "default_hop", "CHEAP_METHODS", "Event", "StitchedMap", "Timeline", "explain_timeline",
            "format_events", "iou", "match_events", "max_recording_seconds", "overlap_add", "read_events", "read_span", "scan", "window_starts",
            "write_audacity", "write_events", "write_raven"]

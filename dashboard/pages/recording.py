@@ -55,8 +55,9 @@ c1, c2, c3, c4 = st.columns([3, 3, 1.3, 2], vertical_alignment="bottom")
 pick = c1.selectbox("Recording", choices, key="rec_pick")
 model_name = c2.selectbox("Model", models, index=models.index("scan-digits") if "scan-digits" in models else 0,
                           key="rec_model")
-hop = c3.number_input("Hop (s)", min_value=0.01, max_value=5.0, value=0.05 if model_name == "scan-digits" else 0.25,
-                      step=0.05, key=f"rec_hop_{model_name}")
+hop = c3.number_input("Hop (s)", min_value=0.01, max_value=5.0, value=None, step=0.05, key=f"rec_hop_{model_name}",
+                      placeholder="model's", help="seconds between windows; empty: the model card's choice "
+                                                  "(scan-digits: 0.05 s), else a quarter window")
 threshold = c4.slider("Event threshold", 0.05, 1.0, 0.5, 0.05, key="rec_threshold")
 
 source, truth = None, None
@@ -81,7 +82,7 @@ b1, b2, _ = st.columns([1, 1, 6])
 job: ScanJob | None = ss.rec_job
 running = job is not None and not job.done
 if b1.button("Scan", icon=":material/play_arrow:", disabled=source is None or running, key="rec_scan", type="primary"):
-    ss.rec_job = job = ScanJob(model, source, hop=float(hop))
+    ss.rec_job = job = ScanJob(model, source, hop=None if hop is None else float(hop))
     ss.rec_source, ss.rec_moment, ss.rec_explained, ss.rec_scanned_with = source, None, None, model_name
     running = True
 if b2.button("Cancel", icon=":material/stop:", disabled=not running, key="rec_cancel"):
@@ -115,7 +116,8 @@ if tl is None:
 if tl.meta.get("stopped"):
     st.warning(f"Scan cancelled after {tl.duration:.1f} s of the recording; the windows so far are shown.")
 
-events = tl.events(float(threshold))
+model = sv.get_model(ss.rec_scanned_with or model_name)   # the model that made the timeline (explains it too)
+events = tl.events(float(threshold), trim_db=(model.card.metrics or {}).get("scan_trim_db"))
 # ---- overview: level and class tracks on one time axis -------------------------------------------------
 shown = [i for i in np.argsort(-tl.probs.max(0))[:12]] if len(tl) else []
 shown = sorted(shown)
@@ -164,8 +166,6 @@ with left:
 
 with right:
     from earmark.explainers import EXPLAINERS
-
-    model = sv.get_model(ss.rec_scanned_with or model_name)   # explain with the model that made the timeline
 
     methods = EXPLAINERS.names()
     e1, e2 = st.columns(2)

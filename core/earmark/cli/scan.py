@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("recording", help="audio file (wav, flac, ogg, mp3) of any length")
     add_model_arguments(p, default=DEFAULT_MODEL)
     p.add_argument("--hop", type=finite_float(1e-4, 3600, low_open=True), default=None, metavar="S",
-                   help="seconds between windows (default: a quarter of the model's window)")
+                   help="seconds between windows (default: the card's scan_hop_s, else a quarter of the window)")
     p.add_argument("--threshold", type=finite_float(0, 1, low_open=True), default=0.5, metavar="P",
                    help="probability a window needs to count towards an event (default: %(default)s)")
     p.add_argument("--min-duration", type=finite_float(0, 3600), default=0.0, metavar="S",
@@ -34,7 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--merge-gap", type=finite_float(0, 3600), default=0.0, metavar="S",
                    help="join events of one class at most this far apart (default: %(default)s)")
     p.add_argument("--trim-db", type=finite_float(0, 200), default=None, metavar="DB",
-                   help="trim each event to its windows within DB dB of its loudest (e.g. 20; default: no trimming)")
+                   help="trim each event to its windows within DB dB of its loudest (default: the card's "
+                        "scan_trim_db, else no trimming)")
     p.add_argument("--uncentred", action="store_true",
                    help="start the first window at 0 s (default: windows centred on every hop, ends zero-padded)")
     p.add_argument("--batch", type=positive_int, default=64, help="windows per model call (default: %(default)s)")
@@ -82,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     timeline = scan(model, args.recording, hop=args.hop, batch=args.batch, centred=not args.uncentred,
                     progress=progress)
     seconds = time.perf_counter() - started
+    trim = args.trim_db if args.trim_db is not None else (card.metrics or {}).get("scan_trim_db")
     events = timeline.events(args.threshold, min_duration=args.min_duration, merge_gap=args.merge_gap,
-                             trim_db=args.trim_db)
+                             trim_db=trim)
     out.mkdir(parents=True, exist_ok=True)
     timeline.write_csv(out / "timeline.csv")
     write_events(out / "events.csv", events)
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         "recording": str(args.recording), "model": card.name, "duration_s": round(timeline.duration, 3),
         "windows": len(timeline), "window_s": timeline.window, "hop_s": timeline.hop, "centred": timeline.centred,
         "activation": "sigmoid" if timeline.multi_label else "softmax", "threshold": args.threshold,
-        "trim_db": args.trim_db,
+        "trim_db": trim,
         "events": len(events), "scan_seconds": round(seconds, 3),
         "files": ["timeline.csv", "events.csv", "events.selections.txt", "events.labels.txt", "timeline.png"],
     }
