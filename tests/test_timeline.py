@@ -307,3 +307,18 @@ def test_scan_levels_follow_the_recording():
     tone = (tl.centres >= 10.1) & (tl.centres <= 12.4)
     assert loud[tone].all() and not loud[(tl.centres > 14) & (tl.centres < 19)].any()
     assert tl.levels[tone] == pytest.approx(10 * np.log10(0.5), abs=0.2)    # a unit sine: −3 dBFS
+
+
+def test_a_stereo_flac_at_another_rate(tmp_path):
+    """A stereo 4 kHz FLAC is mixed to mono and resampled block by block: the tone's events as from the array."""
+    t = np.arange(30 * 4000) / 4000
+    on = np.zeros_like(t, dtype=bool)
+    for a, b in TONES:
+        on |= (t >= a) & (t < b)
+    mono = np.where(on, np.sin(2 * np.pi * 100 * t), 0).astype(np.float32) * 0.9
+    sf.write(tmp_path / "s.flac", np.stack([mono, mono], 1), 4000, subtype="PCM_24")
+    tl = scan(tm.tone(), tmp_path / "s.flac", hop=0.1, block_frames=5000)
+    ref = scan(tm.tone(), (np.stack([mono, mono]), 4000), hop=0.1)
+    assert tl.duration == pytest.approx(30.0) and np.allclose(tl.probs, ref.probs, atol=1e-3)
+    for (s, e), (a, b) in zip(_tone_events(tl), TONES):
+        assert abs(s - a) <= 0.1 + 1e-9 and abs(e - b) <= 0.1 + 1e-9
