@@ -322,3 +322,13 @@ def test_a_stereo_flac_at_another_rate(tmp_path):
     assert tl.duration == pytest.approx(30.0) and np.allclose(tl.probs, ref.probs, atol=1e-3)
     for (s, e), (a, b) in zip(_tone_events(tl), TONES):
         assert abs(s - a) <= 0.1 + 1e-9 and abs(e - b) <= 0.1 + 1e-9
+
+
+def test_display_pooling_keeps_short_events():
+    tl = scan(tm.tone(), (tm.tone_recording([(10.0, 10.2)], seconds=600), tm.RATE), hop=0.1)
+    centres, probs, levels = tl.display(max_columns=500)
+    assert len(centres) <= 500 and probs.shape == (len(centres), 2)
+    assert probs[:, 1].max() == pytest.approx(tl.probs[:, 1].max())        # the 0.2 s tone survives pooling
+    assert centres[np.argmax(probs[:, 1])] == pytest.approx(10.1, abs=1.0)
+    c, p, _ = tl.display(9.0, 11.0)
+    assert len(c) == 21 and np.array_equal(p, tl.probs[(tl.centres >= 9) & (tl.centres <= 11)])

@@ -153,6 +153,27 @@ class Timeline:
             raise ConfigError(f"{seconds:g} s lies outside the recording (0 to {self.duration:.2f} s).")
         return int(np.abs(self.centres - seconds).argmin())
 
+    def display(self, start: float = 0.0, stop: float | None = None, *, max_columns: int = 2000
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The windows of ``[start, stop]`` s pooled for drawing into at most ``max_columns`` blocks: each block
+        keeps its highest probability per class and its loudest level, so a short event stays visible at any
+        zoom. The timeline itself is untouched.
+
+        Returns:
+            ``(centres (K,), probs (K, C), levels (K,))``.
+        """
+        from .downsample import block_factor, pool_axis, pool_centres
+
+        stop = self.duration if stop is None else stop
+        keep = (self.centres >= start) & (self.centres <= stop)
+        factor = block_factor(int(keep.sum()), max_columns)
+        centres = torch.from_numpy(self.centres[keep])
+        probs = torch.from_numpy(self.probs[keep])
+        levels = torch.from_numpy(self.levels[keep] if self.levels is not None and len(self.levels) == len(self)
+                                  else np.zeros(int(keep.sum()), np.float32))
+        return (pool_centres(centres, factor).numpy(), pool_axis(probs, factor, dim=0, how="max").numpy(),
+                pool_axis(levels, factor, how="max").numpy())
+
     def spans(self) -> tuple[np.ndarray, np.ndarray]:
         """(N,) start and end of the stretch each window speaks for: the hop around its centre for centred
         windows, the window itself otherwise; clipped to the recording."""

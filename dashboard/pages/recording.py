@@ -121,10 +121,14 @@ events = tl.events(float(threshold), trim_db=(model.card.metrics or {}).get("sca
 # ---- overview: level and class tracks on one time axis -------------------------------------------------
 shown = [i for i in np.argsort(-tl.probs.max(0))[:12]] if len(tl) else []
 shown = sorted(shown)
+zoom = st.slider("Time range (s)", 0.0, max(tl.duration, 0.1), (0.0, max(tl.duration, 0.1)), key="rec_zoom",
+                 help="long recordings are pooled for drawing (each column keeps its highest probability), "
+                      "so zoom in for single windows")
+centres, probs, levels = tl.display(*zoom)
 fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.25, 0.75], vertical_spacing=0.03)
-fig.add_trace(go.Scatter(x=tl.centres, y=tl.levels, mode="lines", line=dict(width=1, color="#555"),
+fig.add_trace(go.Scatter(x=centres, y=levels, mode="lines", line=dict(width=1, color="#555"),
                          name="level (dBFS)", hoverinfo="skip"), row=1, col=1)
-fig.add_trace(go.Heatmap(x=tl.centres, y=[tl.labels[i] for i in shown], z=tl.probs[:, shown].T, zmin=0, zmax=1,
+fig.add_trace(go.Heatmap(x=centres, y=[tl.labels[i] for i in shown], z=probs[:, shown].T, zmin=0, zmax=1,
                          colorscale="Viridis", colorbar=dict(title="p", len=0.7, y=0.35),
                          hovertemplate="%{x:.2f} s · %{y}: %{z:.2f}<extra></extra>"), row=2, col=1)
 for e in events:
@@ -133,7 +137,7 @@ for e in events:
                       y1=shown.index(tl.labels.index(e.label)) + 0.5, line=dict(color="white", width=2),
                       row=2, col=1)
 fig.update_layout(height=360, margin=dict(l=10, r=10, t=10, b=10), showlegend=False)
-fig.update_xaxes(range=[0, tl.duration], row=2, col=1, title="time in the recording (s)",
+fig.update_xaxes(range=list(zoom), row=2, col=1, title="time in the recording (s)",
                  rangeslider=dict(visible=True, thickness=0.06))
 fig.update_yaxes(title="dBFS", row=1, col=1)
 clicked = st.plotly_chart(fig, key="rec_chart", on_select="rerun", selection_mode="points", width="stretch")
