@@ -53,6 +53,12 @@ def test_recording_page_scans_a_server_recording(tmp_path, monkeypatch):
     assert tl.duration == pytest.approx(12.0) and tl.probs.shape[1] == 11
     assert len(at.get("plotly_chart")) == 1 and len(at.dataframe) == 1
     assert [b.label for b in at.get("download_button")] == ["CSV", "Raven", "Audacity"]
+    at.selectbox(key="rec_stitch_method").set_value("saliency")
+    at.button(key="rec_stitch").click().run()
+    assert not at.exception
+    stitched = at.session_state["rec_stitched"]
+    assert stitched.saliency.shape == (12 * 8000,) and (stitched.coverage > 0).all()
+    assert len(at.get("plotly_chart")) == 2
 
 
 @pytest.mark.slow   # ~60-90 s on a loaded 2-core machine (scan, then one explanation, through AppTest)

@@ -731,6 +731,15 @@ class StitchedMap:
     def times(self) -> np.ndarray:
         return self.start + np.arange(self.saliency.shape[0]) / self.rate
 
+    def display(self, *, max_columns: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+        """``(times, values)`` pooled for drawing into at most ``max_columns`` points; each block keeps its value
+        of largest magnitude (with its sign)."""
+        from .downsample import block_factor, pool_axis, pool_centres
+
+        factor = block_factor(self.saliency.shape[0], max_columns)
+        return (pool_centres(torch.from_numpy(self.times), factor).numpy(),
+                pool_axis(torch.from_numpy(self.saliency), factor, how="peak").numpy())
+
 
 def overlap_add(maps: np.ndarray, starts: np.ndarray, length: int, *, taper: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:

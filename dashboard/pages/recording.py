@@ -29,6 +29,7 @@ for key, default in (("rec_job", None), ("rec_timeline", None), ("rec_source", N
                      ("rec_explained", None)):
     ss.setdefault(key, default)
 ss.setdefault("rec_scanned_with", None)
+ss.setdefault("rec_stitched", None)
 
 EXAMPLE = "Phone number (example)"
 
@@ -84,6 +85,7 @@ running = job is not None and not job.done
 if b1.button("Scan", icon=":material/play_arrow:", disabled=source is None or running, key="rec_scan", type="primary"):
     ss.rec_job = job = ScanJob(model, source, hop=None if hop is None else float(hop))
     ss.rec_source, ss.rec_moment, ss.rec_explained, ss.rec_scanned_with = source, None, None, model_name
+    ss.rec_stitched = None
     running = True
 if b2.button("Cancel", icon=":material/stop:", disabled=not running, key="rec_cancel"):
     job.cancel()
@@ -121,7 +123,8 @@ events = tl.events(float(threshold), trim_db=(model.card.metrics or {}).get("sca
 # ---- overview: level and class tracks on one time axis -------------------------------------------------
 shown = [i for i in np.argsort(-tl.probs.max(0))[:12]] if len(tl) else []
 shown = sorted(shown)
-zoom = st.slider("Time range (s)", 0.0, max(tl.duration, 0.1), (0.0, max(tl.duration, 0.1)), key="rec_zoom",
+zoom = st.slider("Time range (s)", 0.0, max(tl.duration, 0.1), (0.0, max(tl.duration, 0.1)),
+                 key=f"rec_zoom_{tl.duration:.3f}",
                  help="long recordings are pooled for drawing (each column keeps its highest probability), "
                       "so zoom in for single windows")
 centres, probs, levels = tl.display(*zoom)
@@ -197,3 +200,30 @@ with right:
     else:
         st.info("Pick an event and Explain it, or click a track: the model's window around that moment is "
                 "explained and drawn on the recording's time axis.")
+
+# ---- explained timeline: one stitched map over the visible range ---------------------------------------
+with st.expander("Explained timeline: where the model listens for a class, along the recording", expanded=False):
+    from earmark.timeline import CHEAP_METHODS
+
+    x1, x2, x3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    cls = x1.selectbox("Class", list(tl.labels), key="rec_stitch_class")
+    cheap = x2.selectbox("Method", list(CHEAP_METHODS), key="rec_stitch_method")
+    span = (float(zoom[0]), float(min(zoom[1], zoom[0] + 120.0)))
+    if x3.button("Stitch", key="rec_stitch", help="explain every window of the visible range (at most 120 s) and "
+                                                  "join the maps by overlap-add"):
+        from earmark.timeline import explain_timeline
+
+        with st.spinner(f"Explaining the windows of {span[0]:.1f}–{span[1]:.1f} s with {cheap}…"):
+            try:
+                ss.rec_stitched = explain_timeline(model, ss.rec_source, method=cheap, target=cls, start=span[0],
+                                                   stop=span[1])
+            except EarmarkError as exc:
+                st.error(str(exc))
+    stitched = ss.get("rec_stitched")
+    if stitched is not None:
+        times, values = stitched.display(max_columns=2000)
+        sfig = go.Figure(go.Scatter(x=times, y=values, mode="lines", line=dict(width=1)))
+        sfig.update_layout(height=200, margin=dict(l=10, r=10, t=10, b=10),
+                           yaxis_title=f"{stitched.method} for {tl.labels[stitched.target]}")
+        sfig.update_xaxes(range=list(zoom), title="time in the recording (s)")
+        st.plotly_chart(sfig, key="rec_stitch_chart", width="stretch")
