@@ -140,7 +140,7 @@ def train(root, out: Path, *, seed: int = 0, steps: int = 1500, batch_size: int 
         loss.backward()
         opt.step()
         sched.step()
-        history.append(float(loss))
+        history.append(float(loss.detach()))
         if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
             save_checkpoint(ck, model=model, opt=opt, sched=sched, gen=gen, epoch=step + 1, history=history,
                             record=record)
