@@ -37,6 +37,7 @@ PAGES = (
     ("compare", "Compare", ":material/view_column:"),
     ("evaluate", "Faithfulness", ":material/monitoring:"),
     ("quiz", "Listening quiz", ":material/quiz:"),
+    ("recording", "Recording", ":material/timeline:"),
     ("about", "Models & credits", ":material/info:"),
 )
 

@@ -43,6 +43,7 @@ class ExplainCommand:
     offset: float | None = None
     window: float | None = None
     out: str = "earmark-out"
+    at: float | None = None       # a moment of a long recording: the window centred there (``--at``)
 
     @classmethod
     def default(cls, name: str) -> Any:
@@ -60,6 +61,8 @@ class ExplainCommand:
             parts += ["--offset", f"{self.offset:g}"]
         if self.window is not None:
             parts += ["--window", f"{self.window:g}"]
+        if self.at is not None:
+            parts += ["--at", f"{self.at:g}"]
         if self.topk != ExplainCommand.default("topk"):
             parts += ["--topk", f"{self.topk:g}"]
         if self.policy != ExplainCommand.default("policy"):

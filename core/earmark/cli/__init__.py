@@ -15,6 +15,7 @@ COMMANDS = {
     "evaluate": ".evaluate",
     "bench": ".bench",
     "list": ".listing",
+    "scan": ".scan",
 }
 
 

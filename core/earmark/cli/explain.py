@@ -42,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="how a clip of another length is fitted to the model's input (default: %(default)s)")
     p.add_argument("--offset", type=finite_float(0, 1e9), default=None, metavar="SECONDS",
                    help="take the model-length window starting here (for clips longer than the model's input)")
+    p.add_argument("--at", type=finite_float(0, 1e9), default=None, metavar="SECONDS",
+                   help="explain the model's window centred at this time of a long recording (as `earmark scan` "
+                        "scored it); also writes moment.png, the map on the recording's time axis")
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available, or $EARMARK_DEVICE)")
     p.add_argument("--out", default=ExplainCommand.default("out"), help="output folder (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -53,7 +56,8 @@ def command_from_args(args: argparse.Namespace) -> ExplainCommand:
     return ExplainCommand(str(args.clip), model=str(args.model), transform=args.transform, explainer=args.explainer,
                           target=args.target, seed=args.seed, settings=parse_settings(args.settings),
                           tsettings=parse_settings(args.tsettings), topk=args.topk, policy=args.policy,
-                          offset=args.offset, window=getattr(args, "window", None), out=str(args.out))
+                          offset=args.offset, window=getattr(args, "window", None), out=str(args.out),
+                          at=getattr(args, "at", None))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +81,14 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(args.target, str):   # a label name
         from ..models.adapt import label_index
         args.target = label_index(card.labels, args.target)
-    clip = load_input_clip(args.clip)
+    at = getattr(args, "at", None)
+    if at is not None and args.offset is not None:
+        raise ConfigError("Give either --at (a moment of a long recording) or --offset (a window's start), not both.")
+    if at is not None:   # a moment of a long recording: the scan's window around it, decoded block by block
+        from ..moment import clip_at
+        clip, window_start = clip_at(args.clip, card, at)
+    else:
+        clip = load_input_clip(args.clip)
     prepared = audio.prepare(clip, sample_rate=card.sample_rate, num_samples=card.num_samples, policy=args.policy,
                              offset_seconds=args.offset)
     x = prepared.wave
@@ -113,6 +124,11 @@ def run(args: argparse.Namespace) -> int:
     save_figure(fig, out / "heatmap.png")
 
     summary = json.loads(files["json"].read_text())
+    if at is not None:
+        from ..moment import moment_figure
+        save_figure(moment_figure(args.clip, card, window_start, transform, expl), out / "moment.png")
+        summary["recording_window"] = {"at": at, "start": window_start, "end": window_start + card.num_samples
+                                       / card.sample_rate, "figure": "moment.png"}
     summary.update({
         "listening": {"top_percent": args.topk, **heard},
         "timings": {"load_s": loaded - started, "explain_s": explained - loaded,
