@@ -11,6 +11,7 @@ import torch
 
 from ..command import ExplainCommand, provenance
 from ..errors import ConfigError
+from .segment_explain import SEGMENT_HELP, run_segments
 from .common import (ProgressBar, add_model_arguments, check_out_dir, class_index, finite_float, format_settings,
                      load_cli_model, load_input_clip, parse_settings, seed_arg)
 
@@ -41,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--offset", type=finite_float(0, 1e9), default=None, metavar="SECONDS",
                    help="take the model-length window starting here (for clips longer than the model's input)")
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available, or $EARMARK_DEVICE)")
+    p.add_argument("--segments", default=None, metavar="SOURCE", help=SEGMENT_HELP + " (see earmark.cli.segment_explain)")
     p.add_argument("--out", default=ExplainCommand.default("out"), help="output folder (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -72,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from ..plots import explanation_figure, save_figure
     from ..transforms import TRANSFORMS, get_transform
 
+    if getattr(args, "segments", None):
+        return run_segments(args)
     if not 0 < args.topk <= 100:
         raise ConfigError(f"--topk is a percentage in (0, 100]; got {args.topk}.")
     started = time.perf_counter()

@@ -276,12 +276,21 @@ def load(path: str | Path, tier: str | None = None, *, fmt: str | None = None) -
     if path.stat().st_size > MAX_BYTES:
         raise DataError(f"Segment file {path.name} is over {MAX_BYTES // 1_000_000} MB; segment files are small "
                         "text tables, so this is probably not one.")
-    text = _decode(path.read_bytes(), path.name)
+    return read_bytes(path.read_bytes(), path.name, tier, fmt=fmt)
+
+
+def read_bytes(data: bytes, name: str, tier: str | None = None, *, fmt: str | None = None) -> Segments:
+    """Segments from a file's bytes (an upload): as :func:`load`, the format from the content and ``name``'s
+    extension."""
+    if len(data) > MAX_BYTES:
+        raise DataError(f"Segment file {name} is over {MAX_BYTES // 1_000_000} MB; segment files are small "
+                        "text tables, so this is probably not one.")
+    text = _decode(data, name)
     if "\x00" in text:
-        raise DataError(f"{path.name} is a binary file, not a segment table; give a TextGrid, Raven table, "
+        raise DataError(f"{name} is a binary file, not a segment table; give a TextGrid, Raven table, "
                         "Audacity label track or CSV.")
-    return parse(text, fmt or sniff(text, path.suffix), tier, name=path.name)
+    return parse(text, fmt or sniff(text, Path(name).suffix), tier, name=name)
 
 
 __all__ = ["FORMATS", "RAVEN_LABEL_COLUMNS", "load", "parse", "parse_audacity", "parse_csv", "parse_raven",
-           "parse_textgrid", "sniff"]
+           "parse_textgrid", "read_bytes", "sniff"]
