@@ -31,7 +31,7 @@ from earmark.segments import explain_segments
 METHODS = {
     "shapley": ("shapley", {}),
     "occlusion": ("occlusion", {}),
-    "ig (summed)": ("summed", {"method": "ig"}),
+    "ig (summed)": ("summed", {"explainer": "ig"}),
     "energy": ("energy", {}),
 }
 

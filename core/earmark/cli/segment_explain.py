@@ -50,7 +50,7 @@ def _method(explainer: str, settings: dict) -> tuple[str, dict]:
     if explainer in SEGMENT_EXPLAINERS:
         return explainer, settings
     if explainer in EXPLAINERS:
-        return "summed", {"method": explainer, **settings}
+        return "summed", {"explainer": explainer, **settings}
     raise ConfigError(f"Unknown explainer '{explainer}' for segments. Choose a segment method "
                       f"({', '.join(SEGMENT_EXPLAINERS.names())}) or a map explainer "
                       f"({', '.join(EXPLAINERS.names())}), whose map is summed per segment.")
@@ -81,13 +81,14 @@ def run_segments(args: argparse.Namespace, *, top_k: int = 3) -> int:
     segments = segment_source(args.segments, x, card.sample_rate)
     expl = explain_segments(model, x, segments, args.target, method=method, seed=args.seed, **settings)
     explained = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
     expl.to_csv(out / "segments.csv")
     game = {k: expl.params.get(k, d) for k, d in (("replacement", "silence"), ("rest", "keep"), ("readout", "prob"))}
     faith = segment_deletion_insertion(model, x, expl.segments, expl.scores, target=expl.target, seed=args.seed,
                                        **game)
     sounds = sounds_for(model, x, expl, top_k=top_k)
     folder = out / "segments"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     heard = []
     for s in sounds:
         if s.kind == "original":

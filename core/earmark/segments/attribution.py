@@ -243,20 +243,20 @@ def shapley(probe: Probe, segments: Segments, *, generator: torch.Generator, rep
 
 
 # ---------------------------------------------------------------------------------------------- summed map
-def summed(probe: Probe, segments: Segments, *, generator: torch.Generator, method: str = "ig",
+def summed(probe: Probe, segments: Segments, *, generator: torch.Generator, explainer: str = "ig",
            domain: str = "time") -> SegmentAttribution:
-    """A fine-grained explainer's map (``method`` in ``domain``) summed within each segment: the map's
+    """A fine-grained explainer's map (``explainer`` in ``domain``) summed within each segment: the map's
     display columns whose centre time falls in the span; its uncertainty combined as independent cells
     (root of the summed squares)."""
     from ..explainers import EXPLAINERS
 
-    spec = EXPLAINERS.get(method)
+    spec = EXPLAINERS.get(explainer)
     if not spec.supports(domain):
         raise ConfigError(f"{spec.title} does not work in the '{domain}' domain; choose one of {spec.domains}.")
     transform = get_transform(domain, probe.transform.sample_rate)
     fine = Probe(probe.model, transform, probe.x[0], target=probe.target, batch_size=probe._batch,
                  progress=probe.progress)
-    result = spec.fn(fine, generator=generator, progress=probe.progress, **resolve(spec.params, {}, owner=method))
+    result = spec.fn(fine, generator=generator, progress=probe.progress, **resolve(spec.params, {}, owner=explainer))
     length = probe.length
     sal = transform.to_image(result.saliency[None].double(), length=length)[0].sum(0)       # (T,)
     var = transform.to_image(result.uncertainty[None].double() ** 2, length=length)[0].sum(0)
@@ -289,7 +289,7 @@ for _spec in (
                                 log=True)),
                          "Standard error of the permutation estimate over antithetic pairs (0 when exact)."),
     SegmentExplainerSpec("summed", "Fine-grained map summed per segment", summed,
-                         (Param("method", "ig", "the registered explainer whose map is summed"),
+                         (Param("explainer", "ig", "the registered map explainer whose map is summed"),
                           Param("domain", "time", "the domain of that map")),
                          "The map's own uncertainty, summed over the segment's cells as if independent."),
     SegmentExplainerSpec("energy", "Segment energy (reference, no model)", energy, (),
