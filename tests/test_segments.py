@@ -405,3 +405,37 @@ def test_segment_deletion_insertion_beats_random_for_the_oracle():
     assert float(c.deletion["score"][1]) == pytest.approx(float(c.deletion["score"][-1]), abs=1e-6)
     assert c.fractions[0] == 0 and c.fractions[-1] == 1
     assert {r["curve"] for r in c.rows()} == {"deletion", "insertion"}
+
+
+# ------------------------------------------------------------------------------------------------ sequences
+def test_digit_sequences_know_their_word_boundaries(fsdd):
+    from earmark.data.sequences import WINDOW, load_words, synthesize_many
+
+    words = load_words(fsdd, "test")
+    assert len(words) == 300 and {w.digit for w in words} == set(range(10))
+    seqs = synthesize_many(words, 20, seed=7)
+    again = synthesize_many(words, 20, seed=7)
+    for s, t in zip(seqs, again):
+        assert np.array_equal(s.wave, t.wave) and s.segments.labels == t.segments.labels
+    for s in seqs:
+        assert s.wave.shape == (WINDOW,) and 2 <= len(s.segments) <= 4
+        assert len(set(s.digits)) == len(s.digits) and s.present.sum() == len(s.digits)
+        assert (s.segments.start[1:] >= s.segments.end[:-1] + 0.1 - 1e-3).all()     # pauses ≥ 0.1 s
+        level = lambda a, b: float(np.sqrt((s.wave[int(a * 8000):int(b * 8000)] ** 2).mean()))
+        gap = level(s.segments.end[0], s.segments.start[1])
+        assert all(level(a, b) > gap for a, b in zip(s.segments.start, s.segments.end))   # words louder than pauses
+
+
+def test_digits_present_model_credits_the_spoken_word(fsdd):
+    from earmark.data.sequences import load_words, synthesize_many
+    from earmark.models import load_model
+
+    model = load_model("digits-present", "cpu")
+    assert model.card.multi_label and model.card.num_samples == 32000 and model.card.labels[3] == "3"
+    hits = []
+    for seq in synthesize_many(load_words(fsdd, "test"), 6, seed=99):
+        x = torch.from_numpy(seq.wave)
+        for i, label in enumerate(seq.segments.labels):
+            e = explain_segments(model, x, seq.segments, int(label), method="shapley")
+            hits.append(e.order()[0] == i)
+    assert np.mean(hits) >= 0.8, hits

@@ -244,7 +244,7 @@ def shapley(probe: Probe, segments: Segments, *, generator: torch.Generator, rep
 
 # ---------------------------------------------------------------------------------------------- summed map
 def summed(probe: Probe, segments: Segments, *, generator: torch.Generator, explainer: str = "ig",
-           domain: str = "time") -> SegmentAttribution:
+           domain: str = "time", settings: str = "") -> SegmentAttribution:
     """A fine-grained explainer's map (``explainer`` in ``domain``) summed within each segment: the map's
     display columns whose centre time falls in the span; its uncertainty combined as independent cells
     (root of the summed squares)."""
@@ -256,7 +256,7 @@ def summed(probe: Probe, segments: Segments, *, generator: torch.Generator, expl
     transform = get_transform(domain, probe.transform.sample_rate)
     fine = Probe(probe.model, transform, probe.x[0], target=probe.target, batch_size=probe._batch,
                  progress=probe.progress)
-    result = spec.fn(fine, generator=generator, progress=probe.progress, **resolve(spec.params, {}, owner=explainer))
+    result = spec.fn(fine, generator=generator, progress=probe.progress, **resolve(spec.params, _pairs(settings), owner=f"Explainer '{explainer}'"))
     length = probe.length
     sal = transform.to_image(result.saliency[None].double(), length=length)[0].sum(0)       # (T,)
     var = transform.to_image(result.uncertainty[None].double() ** 2, length=length)[0].sum(0)
@@ -266,6 +266,17 @@ def summed(probe: Probe, segments: Segments, *, generator: torch.Generator, expl
     stderr = (inside @ var).sqrt().cpu()
     return SegmentAttribution(scores, stderr, {"map_total": sal.sum().cpu()},
                               {"evaluations": fine.forward_passes})
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """``"n_steps=32,baselines=zero"`` → ``{"n_steps": "32", "baselines": "zero"}``."""
+    out = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"Map explainer settings are written NAME=VALUE separated by commas; got '{pair}'.")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def energy(probe: Probe, segments: Segments, *, generator: torch.Generator) -> SegmentAttribution:
@@ -290,7 +301,8 @@ for _spec in (
                          "Standard error of the permutation estimate over antithetic pairs (0 when exact)."),
     SegmentExplainerSpec("summed", "Fine-grained map summed per segment", summed,
                          (Param("explainer", "ig", "the registered map explainer whose map is summed"),
-                          Param("domain", "time", "the domain of that map")),
+                          Param("domain", "time", "the domain of that map"),
+                          Param("settings", "", "that explainer's settings, NAME=VALUE separated by commas")),
                          "The map's own uncertainty, summed over the segment's cells as if independent."),
     SegmentExplainerSpec("energy", "Segment energy (reference, no model)", energy, (),
                          "None: the clip's energy in each segment.", needs_model=False),
