@@ -180,6 +180,27 @@ def test_bad_files_get_one_sentence(tmp_path, name, content, words):
     assert words in _sentence(err.value)
 
 
+def test_a_scans_three_event_formats(tmp_path):
+    """The events a scan writes (earmark.timeline.format_events): CSV, Raven with Label and Score, Audacity."""
+    from collections import namedtuple
+
+    from earmark.segments import from_events
+
+    (tmp_path / "events.csv").write_text("start,end,label,score\n0.500,1.250,dog,0.9100\n2.000,2.400,cat,0.6000\n")
+    (tmp_path / "events.selections.txt").write_text(
+        "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tLabel\tScore\n"
+        "1\tSpectrogram 1\t1\t0.5000\t1.2500\t0.0\t\tdog\t0.9100\n2\tSpectrogram 1\t1\t2.0000\t2.4000\t0.0\t\tcat\t0.6000\n")
+    (tmp_path / "events.labels.txt").write_text("0.500000\t1.250000\tdog (0.91)\n2.000000\t2.400000\tcat (0.60)\n")
+    for name in ("events.csv", "events.selections.txt", "events.labels.txt"):
+        s = load(tmp_path / name)
+        np.testing.assert_allclose(s.start, [0.5, 2.0])
+        assert s.labels[0].startswith("dog")
+    np.testing.assert_allclose(load(tmp_path / "events.selections.txt").scores, [0.91, 0.6])
+    Event = namedtuple("Event", "start end label score")
+    s = from_events([Event(2.0, 2.4, "cat", 0.6), Event(0.5, 1.25, "dog", 0.91)])
+    assert s.labels == ("dog", "cat") and s.scores.tolist() == [0.91, 0.6]
+
+
 def test_segments_validation():
     with pytest.raises(ConfigError):
         Segments([0.0, 1.0], [0.5], ["a", "b"])

@@ -12,10 +12,10 @@ Example:
     >>> e.to_csv("segments.csv")                                           # doctest: +SKIP
 """
 
-from .base import Segments, detect, frame_levels, grid
+from .base import Segments, detect, frame_levels, from_events, grid
 from .formats import FORMATS, load, parse, read_bytes
 from .attribution import SEGMENT_EXPLAINERS, SegmentExplanation, explain_segments
 from .listen import SegmentSound, segment_sounds, sounds_for
 
 __all__ = ["FORMATS", "SEGMENT_EXPLAINERS", "SegmentExplanation", "SegmentSound", "Segments", "detect",
-           "explain_segments", "frame_levels", "grid", "load", "parse", "read_bytes", "segment_sounds", "sounds_for"]
+           "explain_segments", "frame_levels", "from_events", "grid", "load", "parse", "read_bytes", "segment_sounds", "sounds_for"]

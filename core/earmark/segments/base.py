@@ -120,6 +120,16 @@ class Segments:
         return out
 
 
+def from_events(events) -> Segments:
+    """Segments from a scan's events (objects with ``start``, ``end``, ``label`` and ``score``, such as
+    ``earmark.timeline`` events), keeping their scores."""
+    events = list(events)
+    if not events:
+        raise ConfigError("The scan found no events to explain; lower its threshold or give segments another way.")
+    return Segments([e.start for e in events], [e.end for e in events], [e.label for e in events],
+                    [getattr(e, "score", float("nan")) for e in events])
+
+
 def grid(duration: float, width: float, *, hop: float | None = None) -> Segments:
     """Equal spans of ``width`` seconds covering ``[0, duration]`` (the last one shorter where it runs out).
 
@@ -202,4 +212,4 @@ def detect(wave: Tensor | np.ndarray, rate: int, *, threshold_db: float = -30.0,
     return Segments([s for s, _ in spans], [e for _, e in spans])
 
 
-__all__ = ["Segments", "detect", "frame_levels", "grid"]
+__all__ = ["Segments", "detect", "frame_levels", "from_events", "grid"]

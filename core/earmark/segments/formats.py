@@ -146,7 +146,8 @@ def parse_raven(text: str, tier: str | None = None, *, name: str = "the Raven ta
 
     Args:
         tier: the label column (default: the first of :data:`RAVEN_LABEL_COLUMNS` present, else the
-            ``Selection`` number). Rows of the spectrogram view only are kept when a ``View`` column exists.
+            ``Selection`` number). Rows of the spectrogram view only are kept when a ``View`` column exists;
+            a ``Score`` column (a scan's events) becomes the segments' scores.
     """
     reader = csv.reader(io.StringIO(text), delimiter="\t")
     header = [h.strip() for h in next(reader, [])]
@@ -162,6 +163,7 @@ def parse_raven(text: str, tier: str | None = None, *, name: str = "the Raven ta
         lab = next((header.index(c) for c in RAVEN_LABEL_COLUMNS if c in header),
                    header.index("Selection") if "Selection" in header else None)
     view = header.index("View") if "View" in header else None
+    sc = header.index("Score") if "Score" in header else None
     rows = []
     for line, cells in enumerate(reader, start=2):
         if not any(c.strip() for c in cells):
@@ -171,8 +173,9 @@ def parse_raven(text: str, tier: str | None = None, *, name: str = "the Raven ta
         if view is not None and len(cells) > view and cells[view].strip() and "spectrogram" not in cells[view].lower():
             continue
         label = cells[lab].strip() if lab is not None and lab < len(cells) else str(len(rows) + 1)
+        score = _number(cells[sc], "the score", name, line) if sc is not None and sc < len(cells) else None
         rows.append((_number(cells[b], "Begin Time", name, line), _number(cells[e], "End Time", name, line),
-                     label or str(len(rows) + 1), None))
+                     label or str(len(rows) + 1), score))
     return _build(rows, name)
 
 
