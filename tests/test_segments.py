@@ -460,3 +460,13 @@ def test_digits_present_model_credits_the_spoken_word(fsdd):
             e = explain_segments(model, x, seq.segments, int(label), method="shapley")
             hits.append(e.order()[0] == i)
     assert np.mean(hits) >= 0.8, hits
+
+
+def test_same_seed_same_bits_for_random_replacements():
+    model, x = _model(Mixer(3)), _clip(3)
+    runs = [explain_segments(model, x, SEGS8, target=0, method="occlusion", replacement=r, seed=s, repeats=4)
+            for r, s in (("noise", 1), ("noise", 1), ("noise", 2), ("background", 1), ("background", 1))]
+    assert torch.equal(runs[0].scores, runs[1].scores) and torch.equal(runs[0].stderr, runs[1].stderr)
+    assert not torch.equal(runs[0].scores, runs[2].scores)
+    assert torch.equal(runs[3].scores, runs[4].scores)
+    assert float(runs[0].stderr.max()) > 0                       # the draws of noise differ
