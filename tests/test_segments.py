@@ -470,3 +470,19 @@ def test_same_seed_same_bits_for_random_replacements():
     assert not torch.equal(runs[0].scores, runs[2].scores)
     assert torch.equal(runs[3].scores, runs[4].scores)
     assert float(runs[0].stderr.max()) > 0                       # the draws of noise differ
+
+
+def test_training_batches_drop_words_with_their_labels(fsdd):
+    from earmark.data.sequences import load_words
+    from earmark.training.present import draw_batch
+
+    words = load_words(fsdd, "test")
+    by_digit = [[i for i, w in enumerate(words) if w.digit == d] for d in range(10)]
+    x, y = draw_batch(words, by_digit, np.random.default_rng(0), 16, drop=1.0)
+    x0, y0 = draw_batch(words, by_digit, np.random.default_rng(0), 16, drop=0.0)
+    assert x.shape == (16, 32000) and y.shape == (16, 10)
+    assert set(y.sum(1).tolist()) <= {1.0, 2.0, 3.0} and set(y0.sum(1).tolist()) <= {2.0, 3.0, 4.0}
+    # the first sequence is drawn alike in both batches: one word (and its label) gone, the rest untouched
+    assert bool((y[0] <= y0[0]).all()) and float((y0[0] - y[0]).sum()) == 1
+    changed = (x[0] != x0[0]).nonzero().flatten()
+    assert 0 < len(changed) < 8000 and int(changed[-1] - changed[0]) < 8000

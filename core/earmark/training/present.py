@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         opt.step()
         sched.step()
         step += 1
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if step % args.every == 0 or step == args.steps:
             seconds = time.perf_counter() - started
             tmp = ck_path.with_suffix(".tmp")
