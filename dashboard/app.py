@@ -36,6 +36,7 @@ PAGES = (
     ("explore", "Explore", ":material/graphic_eq:"),
     ("compare", "Compare", ":material/view_column:"),
     ("evaluate", "Faithfulness", ":material/monitoring:"),
+    ("segments", "Segments", ":material/segment:"),
     ("quiz", "Listening quiz", ":material/quiz:"),
     ("recording", "Recording", ":material/timeline:"),
     ("about", "Models & credits", ":material/info:"),

@@ -12,6 +12,7 @@ from ..command import ExplainCommand, provenance
 from ..errors import ConfigError
 from .common import (ProgressBar, add_model_arguments, check_out_dir, class_index, finite_float,
                      load_cli_model, load_input_clip, parse_settings, seed_arg)
+from .segment_explain import SEGMENT_HELP, run_segments
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="explain the model's window centred at this time of a long recording (as `earmark scan` "
                         "scored it); also writes moment.png, the map on the recording's time axis")
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available, or $EARMARK_DEVICE)")
+    p.add_argument("--segments", default=None, metavar="SOURCE", help=SEGMENT_HELP + " (see earmark.cli.segment_explain)")
     p.add_argument("--out", default=ExplainCommand.default("out"), help="output folder (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -68,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from ..plots import explanation_figure, save_figure
     from ..transforms import TRANSFORMS, get_transform
 
+    if getattr(args, "segments", None):
+        return run_segments(args)
     if not 0 < args.topk <= 100:
         raise ConfigError(f"--topk is a percentage in (0, 100]; got {args.topk}.")
     started = time.perf_counter()

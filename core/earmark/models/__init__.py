@@ -134,6 +134,7 @@ from . import audionet  # noqa: E402,F401,I001 (registration order = menu order)
 from . import melcnn  # noqa: E402,F401
 from . import ast_digits  # noqa: E402,F401
 from . import scandigits  # noqa: E402,F401
+from . import present  # noqa: E402,F401
 from ..training import synthetic as _synthetic  # noqa: E402,F401
 
 __all__ = [
