@@ -108,5 +108,5 @@ def test_unsupported_front_end_is_a_sentence(clip):
             return self.fc(x ** 2)
 
     model = from_module(Squared().eval(), sample_rate=SR, num_samples=L, labels=["a", "b"], name="squared")
-    with pytest.raises(ModelError, match="per-clip gain or a log-mel"):
+    with pytest.raises(ModelError, match="per-clip gain, a log-mel"):
         explain(model, clip, get_transform("time", SR), method="lrp")

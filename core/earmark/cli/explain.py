@@ -150,5 +150,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{clip.name}: predicted {summary['prediction']} "
           f"(p={expl.meta['probabilities'][expl.meta['predicted']]:.3f}); explained class {summary['target_label']} "
+          + (f"rather than {card.labels[args.contrast]} " if args.contrast is not None else "") +
           f"with {expl.method} in {transform.name} in {summary['timings']['explain_s']:.2f}s → {out}/")
     return 0

@@ -11,6 +11,9 @@ Three steps, each conserving relevance (up to biases and stabilisers):
 2. **Front end** (virtual layers, back to the waveform ``x``):
    * a waveform model whose first layer sees ``g·x`` (a per-clip gain, e.g. AudioNet's soft-RMS level) passes
      the relevance on unchanged (a diagonal linear layer);
+   * a magnitude-spectrogram model (a torchaudio ``Spectrogram(power=None)`` as ``model.spec``, then an
+     element-wise function of each bin, e.g. the synthetic time–frequency CNN) carries each bin's relevance
+     onto the samples as below;
    * a log-mel model (:class:`earmark.models.melcnn.LogMel` front end) carries the relevance of each
      (mel band, frame) through the log (element-wise) onto the STFT power bins by their share of the band's
      power, ``R_kt = Σ_m R_mt·fb_km·P_kt / Σ_k' fb_k'm·P_k't``, then from each bin onto the samples by their
@@ -133,31 +136,47 @@ def front_end_to_wave(model: nn.Module, x: Tensor, u: Tensor, relevance: Tensor)
     logmel = getattr(model, "logmel", None)
     if logmel is not None and hasattr(logmel, "mel"):
         return log_mel_to_wave(model, x, relevance)
-    raise ModelError("LRP can carry relevance back to the waveform through a per-clip gain or a log-mel front "
-                     "end; this model's first layer sees something else, so use IG or DeepLIFT (captum:DeepLift).")
+    spec = getattr(model, "spec", None)
+    if spec is not None and getattr(spec, "power", 0) is None and relevance.dim() == 4 and \
+            relevance.shape[-2] == spec.n_fft // 2 + 1:
+        return bins_to_wave(spec, x, relevance.reshape(1, *relevance.shape[-2:]))
+    raise ModelError("LRP can carry relevance back to the waveform through a per-clip gain, a log-mel or a "
+                     "magnitude-spectrogram front end; this model's first layer sees something else, so use IG "
+                     "or DeepLIFT (captum:DeepLift).")
+
+
+def _stft(spec, wave: Tensor) -> Tensor:
+    """(1, L) → (1, K, T) complex STFT with a torchaudio ``Spectrogram``'s settings (differentiable)."""
+    return torch.stft(wave, spec.n_fft, hop_length=spec.hop_length, win_length=spec.win_length,
+                      window=spec.window.to(wave), center=spec.center, pad_mode=spec.pad_mode,
+                      normalized=False, onesided=True, return_complex=True)
+
+
+def bins_to_wave(spec, wave: Tensor, r_bin: Tensor) -> Tensor:
+    """(1, K, T) relevance on STFT bins (of an element-wise function of each bin's magnitude or power) → (1, L)
+    relevance on the samples by their share of the bin's complex value, ``Re(conj(S)·A·x_i)/|S|²``."""
+    w = wave.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        s = _stft(spec, w)
+        power = s.detach().abs() ** 2
+        v = (r_bin / stabilise(power)).detach()
+        (g,) = torch.autograd.grad((v * (s.detach().conj() * s).real).sum(), w)
+    return (g * w.detach()).reshape(1, -1)
 
 
 def log_mel_to_wave(model: nn.Module, x: Tensor, relevance: Tensor) -> Tensor:
-    """Relevance on a log-mel input (1, 1, n_mels, T) → the waveform (1, L) through power shares and STFT shares."""
+    """Relevance on a log-mel input (1, 1, n_mels, T) → the waveform (1, L): the log passes it on, the mel
+    filterbank splits it over the STFT power bins by their share, :func:`bins_to_wave` onto the samples."""
     mel = model.logmel.mel
     spec, scale = mel.spectrogram, mel.mel_scale
     level = getattr(model, "level_floor", None)
-    gain_in = x if level is None else x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + level ** 2)
-    wave = gain_in.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        s = torch.stft(wave, spec.n_fft, hop_length=spec.hop_length, win_length=spec.win_length,
-                       window=spec.window.to(wave), center=spec.center, pad_mode=spec.pad_mode,
-                       normalized=False, onesided=True, return_complex=True)   # (1, K, T)
-        power = s.detach().abs() ** 2
-        fb = scale.fb.to(power)                                                # (K, M)
-        band = torch.einsum("bkt,km->bmt", power, fb)                          # (1, M, T)
-        r_band = relevance.reshape(band.shape)
-        r_bin = power * torch.einsum("bmt,km->bkt", r_band / stabilise(band), fb)   # (1, K, T)
-        # share of sample i in bin (k, t): Re(conj(S)·∂S/∂x_i·x_i)/|S|²
-        v = (r_bin / stabilise(power)).detach()
-        target = (s.detach().conj() * s).real
-        (g,) = torch.autograd.grad((v * target).sum(), wave)
-    return (g * wave.detach()).reshape(1, -1)
+    wave = x if level is None else x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + level ** 2)
+    with torch.no_grad():
+        power = _stft(spec, wave).abs() ** 2                                   # (1, K, T)
+    fb = scale.fb.to(power)                                                    # (K, M)
+    band = torch.einsum("bkt,km->bmt", power, fb)                              # (1, M, T)
+    r_bin = power * torch.einsum("bmt,km->bkt", relevance.reshape(band.shape) / stabilise(band), fb)
+    return bins_to_wave(spec, wave, r_bin)      # the per-clip gain passes relevance on unchanged
 
 
 def stabilise(t: Tensor, eps: float = 1e-12) -> Tensor:
