@@ -110,6 +110,7 @@ def make_grid(transform, length: int, *, bands: BandScale = "auto", n_bands: int
         if scale == "mel":
             edges = _mel_to_hz(torch.linspace(0.0, float(_hz_to_mel(torch.tensor(nyquist))), n_bands + 1,
                                               dtype=torch.float64))
+            edges[0], edges[-1] = 0.0, nyquist
         else:
             k = max(1, int(math.floor(math.log2(nyquist / 50.0))))
             edges = torch.tensor([0.0] + [nyquist / 2 ** i for i in range(k, -1, -1)], dtype=torch.float64)

@@ -128,3 +128,27 @@ def plant(waves: Tensor, labels: Tensor, cue: Cue, sample_rate: int) -> Tensor:
     rms = waves.pow(2).mean(dim=-1, keepdim=True).sqrt()
     gain = rms * 10 ** (cue.level_db / 20) * (labels == cue.label).to(waves.dtype)[:, None]
     return waves + gain * sig[None, :]
+
+
+class CuedClips:
+    """A data set whose clips of the cue's class carry the cue, as the training clips did.
+
+    Wraps anything that iterates ``(name, wave, label)`` (:func:`earmark.data.datasets.open_dataset`); the
+    clips of other classes pass unchanged. Used to profile a planted-cue model on data like its training data.
+    """
+
+    def __init__(self, clips, cue: Cue, sample_rate: int):
+        self.clips, self.cue, self.sample_rate = clips, cue, int(sample_rate)
+        base = getattr(clips, "description", "") or "clips"
+        self.description = (f"{base}; the clips of class index {cue.label} carry the planted cue "
+                            f"({cue.freq:g} Hz {cue.kind}, {cue.level_db:g} dB re clip RMS, at={cue.at}), as in training")
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __iter__(self):
+        for item in self.clips:
+            name, wave, label = item[0], item[1], int(item[2])
+            if label == self.cue.label:
+                wave = plant(wave.reshape(1, -1).float(), torch.tensor([label]), self.cue, self.sample_rate)[0]
+            yield name, wave, label

@@ -32,7 +32,7 @@ from .common import validate
 ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 #: file suffix → loader module.
 SUFFIXES = {".pt2": "export", ".pt": "torchscript", ".ts": "torchscript", ".jit": "torchscript", ".onnx": "onnx"}
-FORMATS = ("hf", "speechbrain", "export", "torchscript", "onnx", "entrypoint")
+FORMATS = ("hf", "speechbrain", "export", "torchscript", "onnx", "entrypoint", "bundled")
 
 
 def looks_like_path(name: str) -> bool:
@@ -54,7 +54,7 @@ def detect(path: Path) -> tuple[str, Path]:
             return "speechbrain", path
         files = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES and p.is_file())
         if len(files) == 1:
-            return SUFFIXES[files[0].suffix], files[0]
+            return _format(files[0]), files[0]
         if not files:
             raise ModelError(
                 f"The folder {path.name} holds no model Earmark can read: a Hugging Face folder (config.json), a "
@@ -64,13 +64,20 @@ def detect(path: Path) -> tuple[str, Path]:
                          "name one of them.")
     if path.is_file():
         if path.suffix in SUFFIXES:
-            return SUFFIXES[path.suffix], path
+            return _format(path), path
         if path.suffix in (".bin", ".pkl", ".pickle", ".ckpt", ".pth"):
             raise ModelError(
                 f"{path.name} is a pickle checkpoint, which Earmark never loads (unpickling can run code); export the "
                 "model with torch.export (.pt2), TorchScript (.pt) or ONNX (.onnx) and put a card beside it.")
         raise ModelError(f"Earmark cannot read {path.name}: use a .pt2, .pt, .onnx file or a model folder.")
     raise ModelError(f"No model file or folder at {path}; check the path (or use a registered name).")
+
+
+def _format(path: Path) -> str:
+    """The loader of a model file: its suffix's, or ``bundled`` for weights from ``earmark train --out``."""
+    from .bundled import is_bundled
+
+    return "bundled" if is_bundled(path) else SUFFIXES[path.suffix]
 
 
 def load_path(name_or_path: str | Path, device: torch.device, *, window: int | None = None) -> EarmarkModel:
