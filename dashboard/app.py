@@ -36,6 +36,7 @@ PAGES = (
     ("explore", "Explore", ":material/graphic_eq:"),
     ("compare", "Compare", ":material/view_column:"),
     ("evaluate", "Faithfulness", ":material/monitoring:"),
+    ("profiles", "Class profiles", ":material/stacked_bar_chart:"),
     ("quiz", "Listening quiz", ":material/quiz:"),
     ("about", "Models & credits", ":material/info:"),
 )

@@ -144,7 +144,7 @@ def warm_up(model: EarmarkModel) -> EarmarkModel:
 def _register_bundled() -> None:
     import importlib
 
-    for name in ("audionet", "melcnn", "ast_digits", "synthetic"):  # each module registers its models
+    for name in ("audionet", "melcnn", "ast_digits", "synthetic", "planted"):  # each module registers its models
         importlib.import_module(f".{name}", __name__)
 
 

@@ -266,7 +266,8 @@ def profile(model, clips, *, explainer: str | Sequence[str] = "ig", transform: s
             engine=None, model_source: str | None = None,
             progress: Callable[[int, int, "float | None", str], None] | None = None,
             intervene: bool = True, intervention_clips: int | None = 50, prototypes: int = 3,
-            listen: bool = True, figures: bool = True, title: str = "") -> ClassProfiles:
+            listen: bool = True, figures: bool = True, title: str = "",
+            on_row: Callable[[dict], None] | None = None) -> ClassProfiles:
     """Class profiles of ``clips`` for ``model`` with each explainer, the shortcut flags and their effects.
 
     Args:
@@ -288,6 +289,8 @@ def profile(model, clips, *, explainer: str | Sequence[str] = "ig", transform: s
         prototypes: clips per class with the most concentrated relevance.
         listen: write prototype and class-filter WAVs under ``out/listen``.  figures: write PNG figures.
         title: a line describing the data (default: the data set's description).
+        on_row: ``on_row(row)`` with every (clip, explainer) row, reused or computed, as it becomes known
+            (partial profiles: :func:`aggregate` the rows so far).
 
     Returns:
         :class:`ClassProfiles`.
@@ -334,6 +337,8 @@ def profile(model, clips, *, explainer: str | Sequence[str] = "ig", transform: s
             key = (name, e, transform, ids[e])
             if key in done:
                 rows[e].append((c, done[key]))
+                if on_row is not None:
+                    on_row(done[key])
             else:
                 todo.append(Unit(c * len(names) + p, name, label, wave, e, transform, clip_seed(seed, name)))
     total = len(clips) * len(names)
@@ -354,6 +359,8 @@ def profile(model, clips, *, explainer: str | Sequence[str] = "ig", transform: s
                 append_row(units_path, row)
             rows[unit.explainer].append((order_of[unit.clip], row))
             computed += 1
+            if on_row is not None:
+                on_row(row)
         attempted = finished - (total - len(todo))
         eta = (time.perf_counter() - started) / attempted * (len(todo) - attempted)
         report(finished, total, eta, f"{unit.clip} · {unit.explainer}")
