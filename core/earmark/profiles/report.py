@@ -170,7 +170,7 @@ def write_outputs(result, out: Path, *, model=None, clips=None, figures: bool = 
         result.paths["heatmap"] = plot_heatmap(result, out / "profile_heatmap.png")
         result.paths["curves"] = plot_curves(result, out / "profile_curves.png")
     result.paths["json"] = out / "profile.json"
-    result.paths["json"].write_text(json.dumps(result.to_dict(), indent=1) + "\n", encoding="utf-8")
+    result.paths["json"].write_text(json.dumps(result.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")
     result.paths["markdown"] = out / "report.md"
     result.paths["markdown"].write_text(markdown(result), encoding="utf-8")
 
