@@ -232,7 +232,7 @@ def test_cued_clips_plant_only_the_cue_class():
     clips = ToyClips(1)
     cued = list(CuedClips(clips, cue, SR))
     for (n0, w0, k0), (n1, w1, k1) in zip(clips, cued):
-        assert n0 == n1 and k0 == k1
+        assert k0 == k1 and n1 == (n0 + "+cue" if k0 == 1 else n0)
         assert torch.equal(w0, w1) == (k0 != 1)
 
 

@@ -17,8 +17,13 @@ def _effect_cell(flag: dict) -> str:
     e = flag.get("effect")
     if not e:
         return "not measured"
-    return (f"acc {e['accuracy_before']:.2f}→{e['accuracy_after']:.2f}, p {e['score_before']:.2f}→{e['score_after']:.2f} "
+    text = (f"acc {e['accuracy_before']:.2f}→{e['accuracy_after']:.2f}, p {e['score_before']:.2f}→{e['score_after']:.2f} "
             f"(Δ {e['score_change']:+.3f} [{e['score_change_ci'][0]:+.3f}, {e['score_change_ci'][1]:+.3f}], n={e['clips']})")
+    if "band_all_time" in e:
+        w = e["band_all_time"]
+        text += (f"; whole clip: acc →{w['accuracy_after']:.2f}, p →{w['score_after']:.2f} "
+                 f"(Δ {w['score_change']:+.3f} [{w['score_change_ci'][0]:+.3f}, {w['score_change_ci'][1]:+.3f}])")
+    return text
 
 
 def markdown(result) -> str:
@@ -134,7 +139,7 @@ def plot_curves(result, path: Path, *, max_classes: int = 4) -> Path:
     g = result.grid
     centres = ((g.band_edges[1:] + g.band_edges[:-1]) / 2).numpy()
     tc = ((g.time_edges[1:] + g.time_edges[:-1]) / 2).numpy()
-    fig, axes = plt.subplots(len(show), 2, figsize=(10, 2.4 * len(show)), squeeze=False)
+    fig, axes = plt.subplots(len(show), 3, figsize=(14, 2.4 * len(show)), squeeze=False)
     for i, label in enumerate(show):
         for e in result.explainers:
             s = result.classes[e][label]
@@ -142,15 +147,20 @@ def plot_curves(result, path: Path, *, max_classes: int = 4) -> Path:
             axes[i][0].fill_between(centres, s["band"]["low"], s["band"]["high"], alpha=0.25)
             axes[i][1].plot(tc, s["time"]["mean"], label=e)
             axes[i][1].fill_between(tc, s["time"]["low"], s["time"]["high"], alpha=0.25)
+            axes[i][2].plot(s["onset_offsets_s"], s["onset"]["mean"], label=e)
+            axes[i][2].fill_between(s["onset_offsets_s"], s["onset"]["low"], s["onset"]["high"], alpha=0.25)
         s = result.classes[result.explainers[0]][label]
-        axes[i][0].plot(centres, s["band_energy"]["mean"], "k--", label="energy")
+        axes[i][0].plot(centres, s["band_energy"]["mean"], "k--", label="energy share")
         axes[i][1].plot(tc, s["time_energy"]["mean"], "k--", label="energy")
+        axes[i][2].plot(s["onset_offsets_s"], s["onset_energy"]["mean"], "k--", label="energy")
         axes[i][0].set_ylabel(f"class {label}\nshare")
         axes[i][0].set_xscale("symlog", linthresh=500)
     axes[0][0].set_title("per band (95 % interval)")
     axes[0][1].set_title("per time bin (95 % interval)")
     axes[-1][0].set_xlabel("Hz")
     axes[-1][1].set_xlabel("s")
+    axes[0][2].set_title("relative to the onset (±1.96 SE)")
+    axes[-1][2].set_xlabel("s after the onset")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

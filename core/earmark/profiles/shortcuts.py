@@ -13,9 +13,10 @@ A flag is a (class, band, time span) the model's relevance points at beyond what
 Each flag is then *measured*: the band/span is removed from the class's clips (a band-stop in the STFT: the
 bins of the band, in the frames of the span, set to zero; silence is filled with faint white noise) and the
 clips are re-scored. ``effect`` gives the accuracy and the mean class probability before and after, with a
-bootstrap interval on the change; ``confirmed`` is true when the probability drops by at least
+bootstrap interval on the change (for a band flag with a time span, also ``band_all_time``: the band removed
+over the whole clip); ``confirmed`` is true when the probability drops by at least
 :data:`MIN_DROP` (or the accuracy by :data:`MIN_ACC_DROP`) and the interval excludes 0. For band flags the
-*sensitivity* view adds a tone at the band's centre (−20 dB re the clip's RMS) to clips of the other classes
+*sensitivity* view adds a tone at the band's strongest frequency in the class's clips (−20 dB re the clip's RMS) to clips of the other classes
 and reports how often they are then called this class: what adding the band would do, the question to ask
 when the profiled clips may not carry the cue at all. The ``energy`` explainer's relevance *is* the energy,
 so it cannot raise a band flag: it is the control.
@@ -129,16 +130,19 @@ def band_stop(waves: Tensor, sample_rate: int, band_hz: Sequence[float], time_s:
               ) -> Tensor:
     """(B, L) → (B, L) with the STFT bins of ``band_hz`` in the frames of ``time_s`` set to zero.
 
-    A band narrower than one bin removes the bin nearest its centre. The Hann STFT (32 ms, hop ¼) is
-    inverted by overlap-add to the same length, so a band-stop over nothing returns the clip.
+    The band is widened by the Hann window's main-lobe half-width (2 bins) on each side, so a tone just inside
+    an edge is removed with its leakage. A band narrower than one bin removes the bin nearest its centre. The
+    Hann STFT (32 ms, hop ¼) is inverted by overlap-add to the same length, so a band-stop over nothing
+    returns the clip.
     """
     n_fft = stft_size(sample_rate)
     hop = n_fft // 4
     window = torch.hann_window(n_fft, device=waves.device, dtype=waves.dtype)
     z = torch.stft(waves, n_fft, hop, window=window, center=True, return_complex=True)   # (B, F, T)
     freqs = torch.fft.rfftfreq(n_fft, 1 / sample_rate).to(waves.device)
+    lobe = 2 * sample_rate / n_fft
     lo, hi = float(band_hz[0]), float(band_hz[1])
-    fmask = (freqs >= lo) & (freqs <= hi)
+    fmask = (freqs >= lo - lobe) & (freqs <= hi + lobe)
     if not bool(fmask.any()):
         fmask[int((freqs - (lo + hi) / 2).abs().argmin())] = True
     times = torch.arange(z.shape[-1], device=waves.device) * hop / sample_rate
@@ -216,7 +220,19 @@ def intervene(flag: dict, waves: Tensor, sample_rate: int, *, seed: int = 0) -> 
     changed = band_stop(waves, sample_rate, flag["band_hz"], flag["time_s"])
     lo, hi = flag["band_hz"]
     span = "the whole clip" if flag["time_s"] is None else f"{flag['time_s'][0]:g}–{flag['time_s'][1]:g} s"
-    return changed, f"STFT band-stop {lo:g}–{hi:g} Hz over {span} (n_fft {stft_size(sample_rate)})"
+    lobe = 2 * sample_rate / stft_size(sample_rate)
+    return changed, (f"STFT band-stop {lo:g}–{hi:g} Hz (± {lobe:g} Hz main lobe) over {span} "
+                     f"(n_fft {stft_size(sample_rate)})")
+
+
+def _loudest_in_band(waves: Tensor, sample_rate: int, band_hz: Sequence[float]) -> float:
+    """Frequency (Hz) of the class clips' strongest rFFT bin inside the band (its centre when it is empty)."""
+    spectrum = torch.fft.rfft(waves.double(), dim=-1).abs().pow(2).mean(0)
+    freqs = torch.fft.rfftfreq(waves.shape[-1], 1 / sample_rate).to(spectrum.dtype)
+    inside = (freqs >= band_hz[0]) & (freqs <= band_hz[1])
+    if not bool(inside.any()):
+        return (band_hz[0] + band_hz[1]) / 2
+    return float(freqs[inside][spectrum[inside].argmax()])
 
 
 def measure_flags(result, model, clips, *, seed: int = 0, max_clips: int | None = 50,
@@ -247,12 +263,16 @@ def measure_flags(result, model, clips, *, seed: int = 0, max_clips: int | None 
             changed, how = intervene(flag, x, rate, seed=seed)
             effect = measure(model, x, c, changed, seed=seed, batch_size=batch_size)
             effect["intervention"] = how
+            if "band" in flag["kind"] and flag["time_s"] is not None:   # the band over the whole clip, too
+                whole = measure(model, x, c, band_stop(x, rate, flag["band_hz"]), seed=seed, batch_size=batch_size)
+                effect["band_all_time"] = {k: whole[k] for k in ("accuracy_after", "accuracy_change", "score_after",
+                                                                 "score_change", "score_change_ci")}
             sens = None
             if "band" in flag["kind"]:
                 rest = [n for n in others_pool if n in waves and n not in set(result.clips.get(label, []))][:limit]
                 if rest:
                     y = torch.stack([waves[n] for n in rest])
-                    centre = (flag["band_hz"][0] + flag["band_hz"][1]) / 2
+                    centre = _loudest_in_band(x, rate, flag["band_hz"])
                     p0 = class_probs(model, y, batch_size=batch_size).argmax(-1)
                     p1 = class_probs(model, add_tone(y, rate, centre), batch_size=batch_size).argmax(-1)
                     sens = {"clips": len(rest), "added": f"tone at {centre:.0f} Hz, {SENSITIVITY_DB:g} dB re clip RMS",
@@ -261,7 +281,8 @@ def measure_flags(result, model, clips, *, seed: int = 0, max_clips: int | None 
             cache[key] = (effect, sens)
         effect, sens = cache[key]
         flag["effect"] = effect
-        flag["confirmed"] = effect is not None and is_confirmed(effect)
+        flag["confirmed"] = effect is not None and (is_confirmed(effect) or (
+            "band_all_time" in effect and is_confirmed(effect["band_all_time"])))
         if sens is not None:
             flag["sensitivity"] = sens
 

@@ -24,6 +24,8 @@ from torch import Tensor
 from ..errors import ConfigError
 
 START_SECONDS = 0.25
+#: appended to the name of a clip that carries a planted cue (:class:`CuedClips`).
+CUED_SUFFIX = "+cue"
 CLICK_SECONDS = 0.005
 CLICK_PERIOD_SECONDS = 0.125
 
@@ -134,7 +136,9 @@ class CuedClips:
     """A data set whose clips of the cue's class carry the cue, as the training clips did.
 
     Wraps anything that iterates ``(name, wave, label)`` (:func:`earmark.data.datasets.open_dataset`); the
-    clips of other classes pass unchanged. Used to profile a planted-cue model on data like its training data.
+    clips of other classes pass unchanged. A cued clip's name gets :data:`CUED_SUFFIX`, so results stored
+    by name (the profile's resume file) never mix a clip with and without the cue. Used to profile a
+    planted-cue model on data like its training data.
     """
 
     def __init__(self, clips, cue: Cue, sample_rate: int):
@@ -151,4 +155,5 @@ class CuedClips:
             name, wave, label = item[0], item[1], int(item[2])
             if label == self.cue.label:
                 wave = plant(wave.reshape(1, -1).float(), torch.tensor([label]), self.cue, self.sample_rate)[0]
+                name = f"{name}{CUED_SUFFIX}"
             yield name, wave, label
