@@ -78,8 +78,8 @@ def _band_of(result, freq: float) -> int:
 
 
 def test_peak_band_is_the_decisive_band_for_every_class(toy):
-    result = profile(toy, ToyClips(3), explainer=["ig", "energy"], transform="stft", intervene=True,
-                     intervention_clips=3)
+    result = profile(toy, ToyClips(5), explainer=["ig", "energy"], transform="stft", intervene=True,
+                     intervention_clips=5)
     for k, label in enumerate(result.labels):
         assert result.peak_band(label, "ig") == _band_of(result, KEYS[k]), label
     # the control is not a trivial pass: the loudest band is a distractor's for most classes

@@ -172,11 +172,14 @@ def _onset_bin(energy_time: torch.Tensor) -> int:
 
 
 def aggregate(rows: Sequence[Mapping[str, Any]], *, labels: Sequence[str], grid: Grid, by: str = "true",
-              seed: int = 0) -> tuple[dict, dict, dict]:
+              seed: int = 0, centre: bool = False) -> tuple[dict, dict, dict]:
     """Per-class statistics of one explainer's rows.
 
     Each clip's relevance grid is divided by its total |relevance| (signed shares, |shares| sum to 1) and
-    its energy grid by its total energy, so every clip weighs the same.
+    its energy grid by its total energy, so every clip weighs the same. With ``centre`` (mask-sampling
+    explainers such as FreqRISE, whose map is the mean score *when a cell is kept*) the typical cell's value
+    (the median over the grid of each cell's mean) is subtracted first, so a cell that does not matter gets
+    about 0 rather than the average score.
 
     Returns:
         ``(classes, clips, concentration)``: ``classes[label]`` holds ``band``, ``time``, ``onset``
@@ -199,6 +202,10 @@ def aggregate(rows: Sequence[Mapping[str, Any]], *, labels: Sequence[str], grid:
         group = groups[c]
         rel = torch.tensor([r["relevance"] for r in group], dtype=torch.float64)      # (n, nb, nt)
         en = torch.tensor([r["energy"] for r in group], dtype=torch.float64)
+        if centre:      # subtract the typical (median) image cell's value; the grid sums cells: count them
+            counts = grid.reduce(torch.ones(1, grid.rows.numel(), grid.cols.numel())).clamp(min=1)
+            typical = (rel / counts).flatten(1).median(1).values[:, None, None]
+            rel = rel - typical * counts
         rel = rel / rel.abs().sum((1, 2), keepdim=True).clamp(min=1e-30)
         en = en / en.sum((1, 2), keepdim=True).clamp(min=1e-30)
         en_t = en.sum(1)                                                                # (n, nt)
@@ -368,7 +375,8 @@ def profile(model, clips, *, explainer: str | Sequence[str] = "ig", transform: s
     labels = tuple(card.labels)
     classes, clip_lists, concentration = {}, {}, {}
     for e in names:
-        classes[e], clip_lists[e], concentration[e] = aggregate(ordered[e], labels=labels, grid=grid, by=by, seed=seed)
+        classes[e], clip_lists[e], concentration[e] = aggregate(ordered[e], labels=labels, grid=grid, by=by, seed=seed,
+                                                                centre=EXPLAINERS.get(e).family == "sampling")
     first = names[0]
     protos = {label: sorted(members, key=lambda n: -concentration[first][n])[:prototypes]
               for label, members in clip_lists[first].items()}

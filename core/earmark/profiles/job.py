@@ -117,8 +117,10 @@ class ProfileJob:
         domain = get_transform(self.kwargs.get("transform", "stft"), card.sample_rate)
         grid = make_grid(domain, int(card.num_samples), bands=self.kwargs.get("bands", "auto"),
                          n_bands=self.kwargs.get("n_bands", 16), n_times=self.kwargs.get("n_times", 32))
+        from ..explainers import EXPLAINERS
+
         classes, _, _ = aggregate(rows, labels=card.labels, grid=grid, by=self.kwargs.get("by", "true"),
-                                  seed=self.kwargs.get("seed", 0))
+                                  seed=self.kwargs.get("seed", 0), centre=EXPLAINERS.get(name).family == "sampling")
         return {"classes": classes, "band_names": grid.band_names, "rows": len(rows)}
 
 

@@ -37,7 +37,8 @@ def markdown(result) -> str:
                  + ", ".join(f"{k}: {len(v)}" for k, v in result.clips.items()))
     lines.append(f"- grid: {g.n_bands} bands ({g.band_names[0]} … {g.band_names[-1]}) × {g.n_times} time bins "
                  f"over {g.duration:g} s; shares per clip (|relevance| and energy each sum to 1), mean over the class's "
-                 "clips with 95 % bootstrap intervals")
+                 "clips with 95 % bootstrap intervals; maps of mask-sampling explainers (FreqRISE, RELAX) are "
+                 "centred on their typical (median) cell first")
     lines.append("- a profile shows what the model uses **in these clips**: a cue absent from them (a beep only the "
                  "training recordings carried) cannot receive relevance here; the *sensitivity* column adds a tone "
                  "in the flagged band to other classes' clips to ask what the band would do")
@@ -58,7 +59,8 @@ def markdown(result) -> str:
         lines.append("")
         lines.append("Effect: the band/span removed from the class's clips (STFT band-stop), then re-scored: accuracy "
                      "(share called the class) and mean class probability p, Δ with its 95 % bootstrap interval. "
-                     "Confirmed = p drops by ≥ 0.05 (or accuracy by ≥ 0.10) and the interval excludes 0.")
+                     "Confirmed = p drops by ≥ 0.05 (or accuracy by ≥ 0.10), the interval excludes 0, and at least 5 clips "
+                     "were measured.")
     else:
         lines.append("No (band, time, class) receives relevance far beyond its energy, and no class leans on silence "
                      "or on the first/last frames.")

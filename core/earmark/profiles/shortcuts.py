@@ -15,7 +15,8 @@ bins of the band, in the frames of the span, set to zero; silence is filled with
 clips are re-scored. ``effect`` gives the accuracy and the mean class probability before and after, with a
 bootstrap interval on the change (for a band flag with a time span, also ``band_all_time``: the band removed
 over the whole clip); ``confirmed`` is true when the probability drops by at least
-:data:`MIN_DROP` (or the accuracy by :data:`MIN_ACC_DROP`) and the interval excludes 0. For band flags the
+:data:`MIN_DROP` (or the accuracy by :data:`MIN_ACC_DROP`), the interval excludes 0 and at least
+:data:`MIN_CLIPS` clips were measured. For band flags the
 *sensitivity* view adds a tone at the band's strongest frequency in the class's clips (−20 dB re the clip's RMS) to clips of the other classes
 and reports how often they are then called this class: what adding the band would do, the question to ask
 when the profiled clips may not carry the cue at all. The ``energy`` explainer's relevance *is* the energy,
@@ -39,6 +40,8 @@ EDGE_MIN = 0.15
 SPAN_MASS = 0.8
 MIN_DROP = 0.05
 MIN_ACC_DROP = 0.1
+#: fewer clips than this cannot confirm a flag (a bootstrap interval over 2 clips means little).
+MIN_CLIPS = 5
 SENSITIVITY_DB = -20.0
 SILENCE_FILL_DB = -30.0
 
@@ -209,7 +212,7 @@ def is_confirmed(effect: dict) -> bool:
     """The intervention cost the class: probability down by ≥ :data:`MIN_DROP` (or accuracy by
     ≥ :data:`MIN_ACC_DROP`) and the interval on the change excludes 0."""
     drop = effect["score_change"] <= -MIN_DROP or effect["accuracy_change"] <= -MIN_ACC_DROP
-    return bool(drop and effect["score_change_ci"][1] < 0)
+    return bool(drop and effect["score_change_ci"][1] < 0 and effect.get("clips", MIN_CLIPS) >= MIN_CLIPS)
 
 
 def intervene(flag: dict, waves: Tensor, sample_rate: int, *, seed: int = 0) -> tuple[Tensor, str]:
@@ -265,8 +268,8 @@ def measure_flags(result, model, clips, *, seed: int = 0, max_clips: int | None 
             effect["intervention"] = how
             if "band" in flag["kind"] and flag["time_s"] is not None:   # the band over the whole clip, too
                 whole = measure(model, x, c, band_stop(x, rate, flag["band_hz"]), seed=seed, batch_size=batch_size)
-                effect["band_all_time"] = {k: whole[k] for k in ("accuracy_after", "accuracy_change", "score_after",
-                                                                 "score_change", "score_change_ci")}
+                effect["band_all_time"] = {k: whole[k] for k in ("clips", "accuracy_after", "accuracy_change",
+                                                                 "score_after", "score_change", "score_change_ci")}
             sens = None
             if "band" in flag["kind"]:
                 rest = [n for n in others_pool if n in waves and n not in set(result.clips.get(label, []))][:limit]
