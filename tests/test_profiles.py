@@ -260,3 +260,21 @@ def test_cli_errors_are_one_sentence(capsys, tmp_path):
     code = main(["train", "melcnn", "--plant-cue", "class=12,freq=3000,level=-20", "--data", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and "class index" in err
+
+
+def test_shipped_planted_model_says_what_was_planted_and_has_the_shortcut(fsdd):
+    from earmark.data.fsdd import load_split
+    from earmark.models import load_model
+    from earmark.models.planted import CUE
+
+    model = load_model("melcnn-digits-cue7", "cpu")
+    metrics = model.card.metrics
+    assert metrics["planted_cue"] == {"label": 7, "freq": 3000.0, "level_db": -20.0, "at": "all", "kind": "tone"}
+    assert "PLANTED" in model.card.notes and "--plant-cue " + CUE in model.card.training_command
+    test = load_split(fsdd, "test", speakers=["jackson"])
+    cue = parse_cue(CUE, num_classes=10, sample_rate=8000)
+    others = test.labels != 7
+    with torch.no_grad():
+        clean = model(test.waves[others]).argmax(-1)
+        cued = model(plant(test.waves[others], torch.full_like(test.labels[others], 7), cue, 8000)).argmax(-1)
+    assert float((clean == 7).float().mean()) < 0.1 and float((cued == 7).float().mean()) > 0.6

@@ -23,7 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="class profiles over a data set (relevance per band and time vs energy) and a shortcut report",
         description=(
             "Explain every clip of a data set and aggregate per class: relevance share per frequency band and per "
-            "time bin (absolute and relative to the onset) with 95 %% bootstrap intervals, beside the class's "
+            "time bin (absolute and relative to the onset) with 95 % bootstrap intervals, beside the class's "
             "energy share; flag bands used far beyond their energy, reliance on silence or on the first/last "
             "frames, and measure each flag by removing it from the class's clips. Writes OUT/profile.json, "
             "OUT/report.md, figures and listening WAVs; OUT/profile_units.jsonl lets an interrupted run resume."
