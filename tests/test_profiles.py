@@ -278,3 +278,24 @@ def test_shipped_planted_model_says_what_was_planted_and_has_the_shortcut(fsdd):
         clean = model(test.waves[others]).argmax(-1)
         cued = model(plant(test.waves[others], torch.full_like(test.labels[others], 7), cue, 8000)).argmax(-1)
     assert float((clean == 7).float().mean()) < 0.1 and float((cued == 7).float().mean()) > 0.6
+
+
+def test_a_ray_task_computes_the_same_profile_row_as_the_local_engine():
+    """The body of a Ray task (the model rebuilt from its name, the shared settings pickled without the model)
+    gives the local engine's row, bit for bit — without starting Ray."""
+    import pickle
+
+    from earmark.engines import Unit, Work, _ray_task, compute_unit, work_without_model
+    from earmark.models import load_model
+    from earmark.profiles import ProfileOptions, profile_unit
+
+    model = load_model("melcnn-digits-cue7", "cpu")
+    wave = torch.randn(8000, generator=torch.Generator().manual_seed(0)) * 0.1
+    unit = Unit(0, "noise.wav", 3, wave, "saliency", "stft", 11)
+    work = Work(model=model, model_source="melcnn-digits-cue7", transforms={"stft": {}}, params={"saliency": {}},
+                metrics=[], options=ProfileOptions(), compute=profile_unit)
+    shared = pickle.loads(pickle.dumps(work_without_model(work)))
+    remote = _ray_task("melcnn-digits-cue7", "cpu", 1, unit, shared)
+    local = compute_unit(model, unit, work)
+    remote.pop("seconds"), local.pop("seconds")
+    assert remote == local and len(local["relevance"]) == 16
