@@ -22,7 +22,7 @@ one. Maps are explained for the clip's true class (``by="true"``) or for the cla
 Example:
     >>> result = profile(model, clips, explainer=["ig", "freqrise"], transform="stft", out="runs/p")  # doctest: +SKIP
     >>> result.flags[0]["class"], result.flags[0]["band_hz"]                                        # doctest: +SKIP
-    ('7', [2789.6, 3214.9])
+    ('7', [2588.8, 3004.4])
 """
 
 from __future__ import annotations
