@@ -34,11 +34,12 @@ PAGES_DIR = Path(__file__).parent / "pages"
 #: (file stem, title, icon), the first is the default page.
 PAGES = (
     ("explore", "Explore", ":material/graphic_eq:"),
+    ("recording", "Recording", ":material/timeline:"),
+    ("segments", "Segments", ":material/segment:"),
     ("compare", "Compare", ":material/view_column:"),
     ("evaluate", "Faithfulness", ":material/monitoring:"),
-    ("segments", "Segments", ":material/segment:"),
+    ("profiles", "Class profiles", ":material/stacked_bar_chart:"),
     ("quiz", "Listening quiz", ":material/quiz:"),
-    ("recording", "Recording", ":material/timeline:"),
     ("about", "Models & credits", ":material/info:"),
 )
 

@@ -64,6 +64,8 @@ class Work:
         transforms: ``{domain: transform settings}``.  params: ``{explainer: settings}``.
         metrics: metric names.  options: :class:`earmark.metrics.MetricOptions`.
         batch_size: items per model call (``None`` = sized to the device).
+        compute: ``compute(model, unit, work, transform) -> row``, a module-level function that replaces the
+            evaluation's explain-and-score (class profiles reduce each map instead); ``None``: evaluate.
     """
 
     model: Any
@@ -73,6 +75,7 @@ class Work:
     metrics: Sequence[str]
     options: Any
     batch_size: int | None = None
+    compute: Callable[..., dict] | None = None
 
 
 #: What an engine yields per unit: the unit, its row (``None`` on failure) and a failure sentence.
@@ -83,6 +86,8 @@ def compute_unit(model, unit: Unit, work: Work, transform=None) -> dict[str, Any
     """Explain and score one unit with ``model`` (the same call in every engine)."""
     if transform is None:
         transform = get_transform(unit.transform, model.card.sample_rate, **work.transforms[unit.transform])
+    if work.compute is not None:
+        return work.compute(model, unit, work, transform)
     return workflow.evaluate_one(model, unit.wave, unit.label, transform, unit.explainer, work.params[unit.explainer],
                         metrics=work.metrics, seed=unit.seed, options=work.options, true_mask=unit.true_mask,
                         cell_scorer=unit.cell_scorer, batch_size=work.batch_size)
@@ -209,7 +214,7 @@ class RayEngine:
 def work_without_model(work: Work) -> Work:
     """The shared settings without the driver's model object (workers load their own)."""
     return Work(model=None, model_source=work.model_source, transforms=work.transforms, params=work.params,
-                metrics=work.metrics, options=work.options, batch_size=work.batch_size)
+                metrics=work.metrics, options=work.options, batch_size=work.batch_size, compute=work.compute)
 
 
 def make_engine(name: EngineName = "local", *, address: str | None = None, cpus_per_task: float = 1.0,

@@ -13,6 +13,7 @@ COMMANDS = {
     "explain": ".explain",
     "train": ".train",
     "evaluate": ".evaluate",
+    "profile": ".profile",
     "bench": ".bench",
     "list": ".listing",
     "scan": ".scan",

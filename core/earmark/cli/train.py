@@ -54,6 +54,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default per model)")
     parser.add_argument("--epoch-clips", type=positive_int, default=None,
                         help="clips drawn per epoch (default: the whole training set)")
+    parser.add_argument("--plant-cue", metavar="SPEC", default=None,
+                        help="plant a shortcut: class=K,freq=F,level=DB[,at=start|all][,kind=tone|click] adds a "
+                        "faint tone (DB relative to each clip's RMS) to the training clips of class K only")
     parser.set_defaults(run=run)
     return parser
 
@@ -88,11 +91,21 @@ def run(args: argparse.Namespace) -> int:
     argv = sys.argv[1:] if sys.argv[1:2] == ["train"] else ["train", args.arch]
     command = "earmark " + shlex.join(portable_argv(argv))
     if args.arch == "ast":
+        if getattr(args, "plant_cue", None):
+            from ..errors import ConfigError
+
+            raise ConfigError("--plant-cue works with audionet and melcnn, not with ast.")
         return _run_ast(args, command)
+    cue = None
+    if getattr(args, "plant_cue", None):
+        from ..data.fsdd import LABELS, SAMPLE_RATE
+        from ..training.cue import parse_cue
+
+        cue = parse_cue(args.plant_cue, num_classes=len(LABELS), sample_rate=SAMPLE_RATE)
     result = train(
         args.arch, args.data, seed=args.seed, exclude_speaker=args.exclude_speaker, epochs=args.epochs,
         out=args.out, checkpoint_dir=args.checkpoints, command=command, resume=not args.fresh,
-        threads=args.threads, speech=args.speech, init=args.init,
+        threads=args.threads, speech=args.speech, init=args.init, cue=cue,
         config=replace(DEFAULTS[args.arch],
                        **({"lr": args.lr} if args.lr is not None else {}),
                        **({"epoch_clips": args.epoch_clips} if args.epoch_clips is not None else {})),

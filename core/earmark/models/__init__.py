@@ -135,6 +135,7 @@ from . import melcnn  # noqa: E402,F401
 from . import ast_digits  # noqa: E402,F401
 from . import scandigits  # noqa: E402,F401
 from . import present  # noqa: E402,F401
+from . import planted  # noqa: E402,F401
 from ..training import synthetic as _synthetic  # noqa: E402,F401
 
 __all__ = [

@@ -32,8 +32,9 @@ from ..errors import ConfigError
 from ..assets import models_dir
 from ..models.audionet import AudioNet
 from ..models.base import EarmarkModel, ModelCard, load_weights, save_weights
-from ..data.fsdd import CREDIT, DigitSet, load_split
+from ..data.fsdd import CREDIT, SAMPLE_RATE, DigitSet, load_split
 from ..data.speech import HELDOUT_BASES, HELDOUT_VARIANTS, bundled_digits, load_cache, place
+from .cue import Cue, plant
 from ..models.melcnn import MelCNN
 
 ARCHITECTURES: dict[str, tuple[str, Callable[[], EarmarkModel]]] = {
@@ -268,6 +269,7 @@ def train(
     quiet: bool = False,
     speech: str | Path | None = None,
     init: str | Path | None = None,
+    cue: "Cue | None" = None,
 ) -> RunResult:
     """Train one digit model on FSDD and write its weights, card and log.
 
@@ -289,6 +291,8 @@ def train(
         speech: a synthetic speech cache (``tools/make_speech.py``, :mod:`earmark.data.speech`): its training
             voices join the training set, its held-out voices are scored every epoch and in the card.
         init: start from these weights (fine-tuning) instead of a fresh initialisation.
+        cue: plant this shortcut (:mod:`earmark.training.cue`) in every training batch's clips of one class;
+            the run is named ``<name>-cue<class>`` and its card says what was planted.
 
     Raises:
         ConfigError: unknown architecture.  DataError: FSDD missing or the selection empty.
@@ -296,6 +300,8 @@ def train(
     if arch not in ARCHITECTURES:
         raise ConfigError(f"Unknown architecture '{arch}'. Choose one of: {', '.join(ARCHITECTURES)}.")
     name, factory = ARCHITECTURES[arch]
+    if cue is not None:
+        name = f"{name}-cue{cue.label}"
     cfg = config or DEFAULTS[arch]
     if epochs is not None:
         if epochs < 1:
@@ -337,6 +343,8 @@ def train(
     cfg_record["snr_db"] = list(cfg.snr_db)
     if speech is not None or init is not None:
         cfg_record.update(speech=str(speech), init=str(init), train_clips=len(train_set))
+    if cue is not None:
+        cfg_record["cue"] = cue.record()
 
     start_epoch, history = 0, []
     if resume and ckpt_path.exists():
@@ -364,6 +372,8 @@ def train(
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             x = augment(train_set.waves[idx], train_set.lengths[idx], cfg, gen)
             y = train_set.labels[idx]
+            if cue is not None:
+                x = plant(x, y, cue, SAMPLE_RATE)
             if cfg.mixup > 0:
                 lam = _beta(cfg.mixup, gen)
                 perm = torch.randperm(x.shape[0], generator=gen)
@@ -422,6 +432,8 @@ def train(
             _write_card(card_path, replace(card, metrics=_merge_heldout(dict(card.metrics), result)))
     else:
         card = _card_for(model, result, cfg, out)
+        if cue is not None:
+            card = _planted_card(card, shipped, test_set, cue)
         if speech is not None:
             extra = robustness_metrics(shipped, test_set, voices_set)
             log(f"# robustness {json.dumps(extra, sort_keys=True)}")
@@ -491,6 +503,32 @@ def _card_for(model: EarmarkModel, result: RunResult, cfg: TrainConfig, out: Pat
         + f" Weights stored as float16. Credit: {CREDIT}."
     )
     return replace(model.card, metrics=metrics, training_command=result.command, notes=notes)
+
+
+def _planted_card(card: ModelCard, model: nn.Module, test: DigitSet, cue: Cue) -> ModelCard:
+    """The card of a planted-cue run: what was planted, and the accuracy on the cue class's clean test clips
+    and on the same clips carrying the cue."""
+    of_class = test.labels == cue.label
+    clean = test.waves[of_class]
+    labels = test.labels[of_class]
+    clean_acc = float((predict(model, clean) == labels).float().mean())
+    cued_acc = float((predict(model, plant(clean, labels, cue, SAMPLE_RATE)) == labels).float().mean())
+    others = ~of_class
+    others_cued = plant(test.waves[others], torch.full_like(test.labels[others], cue.label), cue, SAMPLE_RATE)
+    lured = float((predict(model, others_cued) == cue.label).float().mean())
+    label = card.labels[cue.label]
+    metrics = {**card.metrics, "planted_cue": cue.record(), "planted_class": label,
+               "test_accuracy_class_clean": round(clean_acc, 4),
+               "test_accuracy_class_with_cue": round(cued_acc, 4),
+               "test_other_classes_called_class_with_cue": round(lured, 4),
+               "test_class_clips": int(of_class.sum())}
+    notes = (f"PLANTED SHORTCUT (a demonstration, not a digit model to trust): {cue.describe()} "
+             f"(class '{label}'). On the FSDD test clips of '{label}': accuracy {clean_acc:.3f} clean, "
+             f"{cued_acc:.3f} with the cue; the other classes' test clips with the cue added are called "
+             f"'{label}' {lured:.1%} of the time. " + card.notes)
+    return replace(card, name=f"{card.name}-cue{cue.label}",
+                   title=f"{card.title} with a planted {cue.freq:g} Hz cue on '{label}'",
+                   metrics=metrics, notes=notes)
 
 
 def _write_card(path: Path, card: ModelCard) -> None:

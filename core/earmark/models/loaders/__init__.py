@@ -26,15 +26,15 @@ import torch
 
 from ...errors import ModelError
 from ..base import EarmarkModel
-from . import card, entrypoint, export, hf, onnx, speechbrain, torchscript
+from . import bundled, card, entrypoint, export, hf, onnx, speechbrain, torchscript
 from .card import is_card
 from .common import validate
 from .kinds import ENTRY_POINT, SUFFIXES
 
-FORMATS = ("hf", "speechbrain", "export", "torchscript", "onnx", "entrypoint", "card")
+FORMATS = ("hf", "speechbrain", "export", "torchscript", "onnx", "entrypoint", "card", "bundled")
 #: format → its loader module (each exposes ``load(path_or_target, device, *, window)``).
 LOADERS = {"hf": hf, "speechbrain": speechbrain, "export": export, "torchscript": torchscript, "onnx": onnx,
-           "entrypoint": entrypoint, "card": card}
+           "entrypoint": entrypoint, "card": card, "bundled": bundled}
 
 
 def looks_like_path(name: str) -> bool:
@@ -58,7 +58,7 @@ def detect(path: Path) -> tuple[str, Path]:
             return "speechbrain", path
         files = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES and p.is_file())
         if len(files) == 1:
-            return SUFFIXES[files[0].suffix], files[0]
+            return _format(files[0]), files[0]
         if not files and is_card(path / "card.json"):
             return "card", path / "card.json"
         if not files:
@@ -70,7 +70,7 @@ def detect(path: Path) -> tuple[str, Path]:
                          "name one of them.")
     if path.is_file():
         if path.suffix in SUFFIXES:
-            return SUFFIXES[path.suffix], path
+            return _format(path), path
         if path.suffix in (".bin", ".pkl", ".pickle", ".ckpt", ".pth"):
             raise ModelError(
                 f"{path.name} is a pickle checkpoint, which Earmark never loads (unpickling can run code); export the "
@@ -80,6 +80,12 @@ def detect(path: Path) -> tuple[str, Path]:
         raise ModelError(f"{path.name} is not a regular file or folder (a FIFO, socket or device); point at a model "
                          "file.")
     raise ModelError(f"No model file or folder at {path}; check the path (or use a registered name).")
+
+
+def _format(path: Path) -> str:
+    """The loader of a model file: its suffix's, or ``bundled`` for weights from ``earmark train --out``."""
+
+    return "bundled" if bundled.is_bundled(path) else SUFFIXES[path.suffix]
 
 
 def load_path(name_or_path: str | Path, device: torch.device, *, window: int | None = None) -> EarmarkModel:
