@@ -1,4 +1,4 @@
-"""Oracle check of the new methods (run from the repository root with tests/ importable): python docs/results/methods_oracle.py N CASES METHODS."""
+"""Oracle check of the new methods (run from the repository root with tests/ importable): python tools/studies/methods_oracle.py N CASES METHODS."""
 import sys, time, torch
 sys.path.insert(0, "tests")
 import test_localisation as T

@@ -8,7 +8,7 @@ deletion/insertion AUC by words in Shapley order against random and energy order
 
 Usage (writes docs/results/segments-digits.{json,md}; optionally a demo clip, TextGrid and CSV)::
 
-    EARMARK_DATA=FSDD python docs/results/segments_digits.py --sequences 100 --demo /tmp/demo
+    EARMARK_DATA=FSDD python tools/studies/segments_digits.py --sequences 100 --demo /tmp/demo
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def main() -> None:
         "faithfulness_shapley_order": {c: {o: float(np.mean(v)) for o, v in orders.items()}
                                        for c, orders in faith.items()},
         "seconds": time.perf_counter() - started,
-        "command": f"EARMARK_DATA=FSDD python docs/results/segments_digits.py --sequences {args.sequences} "
+        "command": f"EARMARK_DATA=FSDD python tools/studies/segments_digits.py --sequences {args.sequences} "
                    f"--seed {args.seed}",
     }
     out = Path(args.out)

@@ -2,7 +2,7 @@
 
 The reference (github.com/theabrusch/FLEXtime, ``src/attribution/flextime``) is not vendored: point
 ``FLEXTIME_REPO`` at a checkout. ``EARMARK_DATA`` is the FSDD folder. Usage:
-``FLEXTIME_REPO=... EARMARK_DATA=... python docs/results/flextime_reference.py 30``.
+``FLEXTIME_REPO=... EARMARK_DATA=... python tools/studies/flextime_reference.py 30``.
 """
 import os, sys, time, numpy as np, torch, soundfile as sf
 sys.path.insert(0, os.environ["FLEXTIME_REPO"])
