@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--sequences", type=int, default=100)
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--model", default="digits-present")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "segments-digits"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "docs" / "results" / "segments-digits"))
     ap.add_argument("--demo", default=None, help="folder for a demo clip with its TextGrid and CSV")
     args = ap.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
