@@ -71,7 +71,7 @@ def colour_scales(settings: Settings, grid, exp, *, reference: str = "auto", cli
     """
     from earmark.display import CLIP_PERCENTILE, baseline_of, colour_scale, live_values, resolve_reference
 
-    spec = explainer_specs()[settings.explainer]
+    spec = models.explainer_specs()[settings.explainer]
     baseline = baseline_of(exp, spec) if exp is not None else None
     ref = resolve_reference(live_values(grid), spec, reference, baseline=baseline)
     pct = CLIP_PERCENTILE if clip else None
