@@ -35,6 +35,16 @@ BUDGETS: dict[str, dict[str, int]] = {
     "learnable_mask": {"steps": 6, "restarts": 2},
     "minimal_mask": {"steps": 6, "restarts": 2},
     "energy": {},
+    "captum:DeepLift": {},
+    "captum:GradientShap": {"n_samples": 2},
+    "captum:NoiseTunnel": {"nt_samples": 2},
+    "captum:Occlusion": {"stride": 0.25},
+    "captum:FeatureAblation": {"cells": 8},
+    "captum:KernelShap": {"n_samples": 16, "cells": 8},
+    "captum:Lime": {"n_samples": 16, "cells": 8},
+    "captum:ShapleyValueSampling": {"n_samples": 1, "cells": 8},
+    "lrp": {},
+    "flextime": {"steps": 4, "restarts": 2},
 }
 SEED = 0
 FRACTION = 0.1
