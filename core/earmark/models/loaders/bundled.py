@@ -8,12 +8,12 @@ holding such a pair, or the ``.pt`` itself, loads as that architecture with that
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from ...errors import ModelError
+from .cardcheck import read_json
 from ..base import EarmarkModel, ModelCard, load_weights
 
 
@@ -27,8 +27,8 @@ def is_bundled(path: Path) -> bool:
     if path.suffix != ".pt" or not card.is_file():
         return False
     try:
-        data = json.loads(card.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = read_json(card)              # bounded in size and depth
+    except ModelError:
         return False
     return isinstance(data, dict) and data.get("format") == "bundled" and _architecture(str(data.get("name", ""))) is not None
 
@@ -49,6 +49,7 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
         ModelError: the card names no bundled architecture, or the weights do not fit it.
     """
     path = Path(path)
+    read_json(_card_file(path))             # bounded before the card is parsed
     card = ModelCard.load(_card_file(path))
     factory = _architecture(card.name)
     if factory is None:

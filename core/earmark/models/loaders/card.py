@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from ...errors import ModelError
 from ..adapt import adapt_torch
 from ..base import EarmarkModel
 from . import export, onnx, torchscript
+from .cardcheck import read_json
 from .common import card_from_dict
 from .kinds import ENTRY_POINT, SUFFIXES
 
@@ -44,8 +44,8 @@ def is_card(path: Path) -> bool:
     if path.suffix != ".json" or not path.is_file():
         return False
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = read_json(path)              # bounded: size, depth (a card nested 100,000 deep is refused)
+    except ModelError:
         return False
     return isinstance(data, dict) and any(k in data for k in KEYS)
 
@@ -59,10 +59,8 @@ def card_title(entry: Path) -> str | None:
         [p for p in [card_path(entry)] if p is not None]
     for path in candidates:
         try:
-            if path.stat().st_size > 1 << 20:            # a picker never reads a huge file
-                continue
-            title = json.loads(path.read_text()).get("title")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            title = read_json(path).get("title")    # bounded in size and depth
+        except (ModelError, AttributeError):
             continue
         if isinstance(title, str) and title.strip():
             return title.strip()[:120]
@@ -106,10 +104,7 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     """
     path = Path(path)
     source = path.name
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"The model card {source} is not readable JSON ({exc}); fix the file.") from None
+    data = read_json(path, f"The model card {source}")      # bounded in size and depth
     if "entry_point" in data and "file" in data:
         raise ModelError(f"The model card {source} names both an entry_point and a file; keep one.")
     if "file" in data:
@@ -117,7 +112,9 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
         if target.suffix not in SUFFIXES:
             raise ModelError(f"'file' in the model card {source} must be a .pt2, .pt, .jit or .onnx file.")
         fmt = SUFFIXES[target.suffix]
-        loader = {"export": export, "torchscript": torchscript, "onnx": onnx}[fmt].load
+        if fmt == "torchscript":   # a file inside an installed package: trusted as its package is
+            return torchscript.load(target, device, window=window, card=data, source=source, installed=True)
+        loader = {"export": export, "onnx": onnx}[fmt].load
         return loader(target, device, window=window, card=data, source=source)
     if not trusted(path):
         raise ModelError(f"The card {source} names Python code (entry_point), so Earmark reads it only from the "

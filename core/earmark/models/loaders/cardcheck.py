@@ -109,6 +109,13 @@ def _rate(source: str, name: str, value: Any) -> None:
 
 
 def _labels(source: str, name: str, value: Any) -> None:
+    if isinstance(value, dict):   # a pattern ({"pattern": "note {i}", "range": [21, 109]}): checked by expanding it
+        from ..adapt import expand_labels
+
+        labels = expand_labels(value, source)
+        if any(len(label) > 200 for label in labels):
+            raise _bad(source, name, "class names of at most 200 characters", "a longer one from its pattern")
+        return
     if not isinstance(value, list) or not 0 < len(value) <= MAX_LABELS or not all(
             (isinstance(v, str) and len(v) <= 200) or (isinstance(v, int) and not isinstance(v, bool)) for v in value):
         raise _bad(source, name, f"a list of 1 to {MAX_LABELS:,} class names (each at most 200 characters)",

@@ -61,8 +61,13 @@ class OutputSelect(EarmarkModel):
 
 
 def load(path: str | Path, device: torch.device | None = None, *, window: int | None = None,
-         card: dict | None = None, source: str | None = None) -> EarmarkModel:
+         card: dict | None = None, source: str | None = None, installed: bool = False) -> EarmarkModel:
     """Load a TorchScript file and its card (see the module docstring).
+
+    ``installed=True`` for a file inside an installed Python package, named by a card (the zoo): its
+    package's code is already trusted by its installation, so its graph is not held to the operator
+    allow-list (Silero VAD's scripted helpers use ``torch.no_grad`` and a scripted class); the archive checks
+    still apply. Files from a path, ``$EARMARK_MODELS`` or an upload are always walked.
 
     Raises:
         ModelError: no card, a file that is not TorchScript, or a rate that disagrees with the module's.
@@ -76,7 +81,8 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     except Exception as exc:  # not a TorchScript archive
         raise ModelError(f"{path.name} is not a TorchScript file torch.jit.load can read "
                          f"({str(exc).strip().splitlines()[0][:200]}); save it with torch.jit.save.") from None
-    check_script_module(network, path.name)   # before anything in it runs
+    if not installed:
+        check_script_module(network, path.name)   # before anything in it runs
     network.eval()
     check_declared_rate(card, getattr(network, "sample_rate", None), f"the module's sample_rate attribute")
     if window is not None:
