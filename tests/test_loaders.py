@@ -158,8 +158,9 @@ def test_multi_label_model_uses_sigmoid_and_explains_one_class(tmp_path):
 
 def _tiny(spec) -> dict:
     """Smallest budgets the declarations allow (fast on the tiny models)."""
-    small = {"n_steps": 4, "n_samples": 2, "n_draws": 2, "n_masks": 10, "steps": 2, "restarts": 1}
-    return {p.name: small[p.name] for p in spec.params if p.name in small}
+    small = {"n_steps": 4, "n_samples": 2, "n_draws": 2, "n_masks": 10, "steps": 2, "restarts": 1, "nt_samples": 2,
+             "cells": 8}
+    return {p.name: max(small[p.name], p.low if p.low is not None else 1) for p in spec.params if p.name in small}
 
 
 @pytest.mark.parametrize("family", ["ast", "wav2vec2"])
@@ -171,6 +172,10 @@ def test_hf_model_explained_by_every_explainer_in_every_domain(folders, family):
         transform = get_transform(tname, 16000)
         for spec in EXPLAINERS:
             if not spec.supports(tname):
+                continue
+            if spec.name == "lrp":   # transformers are out of LRP's scope here: refused with a sentence
+                with pytest.raises(ModelError, match="LRP can carry relevance"):
+                    explain(model, x, transform, method="lrp", seed=0)
                 continue
             e = explain(model, x, transform, method=spec.name, seed=0, **_tiny(spec))
             assert e.saliency.shape == tuple(transform.map_shape(WINDOW))
