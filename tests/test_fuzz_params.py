@@ -107,7 +107,8 @@ def api_case(model, kind: str, owner: str, param: Param, value) -> str:
 
 
 def cli_case(clip: Path, out: Path, kind: str, owner: str, param: Param, text: str) -> str:
-    """'result' (exit 0, finite maps written), 'EarmarkError' (exit 2, one line) or 'other: ...'."""
+    """'result' (exit 0, finite maps written), 'EarmarkError' (exit 2, one line; or exit 3 for an all-zero map,
+    labelled) or 'other: ...'."""
     if kind == "explainer":
         spec = EXPLAINERS.get(owner)
         argv = ["explain", str(clip), "--model", MODEL, "--transform", domain_of(spec), "--explainer", owner]
@@ -129,6 +130,10 @@ def cli_case(clip: Path, out: Path, kind: str, owner: str, param: Param, text: s
     if code == 2:
         return "EarmarkError" if len(lines) == 1 and lines[0].startswith("earmark: ") else \
             f"other: exit 2 with {err.getvalue()!r}"
+    if code == 3:   # a map that is zero everywhere: saved, labelled, no listening files, exit 3 (not a success)
+        zero = np.load(out / "explanation.npz")["saliency"]
+        return "EarmarkError" if not np.any(zero) and "zero everywhere" in err.getvalue() else \
+            f"other: exit 3 with {err.getvalue()!r}"
     if code != 0:
         return f"other: exit {code}"
     maps = np.load(out / "explanation.npz")
