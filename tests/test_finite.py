@@ -76,8 +76,11 @@ def test_cli_explain_of_a_nan_map_exits_nonzero(tmp_path, capsys, monkeypatch):
                                            "method": "ig", "transform": "mel"})())
     monkeypatch.setattr(explainers, "explain", nan_explain)
     import earmark
+    import earmark.jobs.work
     monkeypatch.setattr(earmark, "explain", nan_explain)
+    monkeypatch.setattr(earmark.jobs.work, "explain", nan_explain)   # where the CLI's job calls it
+    # a seed of its own: the job service's result cache must not answer with an earlier test's map
     code = main(["explain", "digit_7_en-us", "--model", "audionet-digits", "--explainer", "ig", "--set", "n_steps=4",
-                 "--out", str(tmp_path / "out")])
+                 "--seed", "918273", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code != 0 and "not finite" in err and err.count("\n") == 1
