@@ -1,8 +1,8 @@
 """Shared fixtures: seeds, the data folder, small deterministic settings; test kinds as markers.
 
 Every test gets one kind from its file name (see ``KINDS``): ``unit``, ``app`` (Streamlit's AppTest),
-``browser`` (Chromium + Playwright) or ``fuzz``; tests in the files of ``SLOW_FILES`` (and any test marked
-``@pytest.mark.slow`` by hand) are also ``slow``. The quick developer loop is::
+``browser`` (Chromium + Playwright) or ``fuzz``; tests in ``SLOW_FILES`` and ``SLOW_TESTS`` (and any test
+marked ``@pytest.mark.slow`` by hand) are also ``slow``. The quick developer loop is::
 
     pytest -m "not slow and not browser and not fuzz"
 """
@@ -21,8 +21,19 @@ ROOT = Path(__file__).resolve().parents[1]
 #: File-name patterns → the kind of test (the first that matches; ``unit`` otherwise).
 KINDS = (("test_browser*.py", "browser"), ("test_fuzz_*.py", "fuzz"), ("test_app*.py", "app"))
 
-#: Files whose tests take minutes (training, data-set runs, a Ray cluster, 10 s clips through every method).
-SLOW_FILES = frozenset({"test_engines.py", "test_digit_models.py", "test_long_clips.py"})
+#: Slow by measurement (``pytest --durations=0``, full suite, 2 loaded cores): whole files, and test functions
+#: (all their parameter cases) that took a minute or more there (about 4 s or more on an idle machine).
+SLOW_FILES = frozenset({"test_engines.py", "test_digit_models.py"})
+SLOW_TESTS = frozenset({
+    "test_sanity.py::test_maps_lose_their_structure_when_the_model_is_random",
+    "test_localisation.py::test_explainer_finds_the_keys",
+    "test_loaders.py::test_same_network_same_logits_and_ig_in_every_format",
+    "test_loaders.py::test_cli_bench_evaluate_and_list_with_a_model_path",
+    "test_loaders.py::test_hf_model_explained_by_every_explainer_in_every_domain",
+    "test_loaders.py::test_refusal_api_and_cli",
+    "test_loaders.py::test_embedding_output_of_exported_formats",
+    "test_app_models.py::test_models_folder_appears_in_the_picker_and_an_hf_model_is_explained",
+})
 
 
 def kind_of(filename: str) -> str:
@@ -52,11 +63,11 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every collected test with its kind, and ``slow`` for the files in ``SLOW_FILES``."""
+    """Mark every collected test with its kind, and ``slow`` for ``SLOW_FILES`` and ``SLOW_TESTS``."""
     for item in items:
         name = item.path.name
         item.add_marker(getattr(pytest.mark, kind_of(name)))
-        if name in SLOW_FILES:
+        if name in SLOW_FILES or f"{name}::{getattr(item, 'originalname', item.name)}" in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
