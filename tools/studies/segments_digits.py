@@ -8,7 +8,7 @@ deletion/insertion AUC by words in Shapley order against random and energy order
 
 Usage (writes docs/results/segments-digits.{json,md}; optionally a demo clip, TextGrid and CSV)::
 
-    EARMARK_DATA=FSDD python tools/studies/segments_digits.py --sequences 100 --demo /tmp/demo
+    EARMARK_DATA=FSDD python tools/studies/segments_digits.py --sequences 100 --demo demo/
 """
 
 from __future__ import annotations

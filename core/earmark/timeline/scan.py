@@ -1,88 +1,21 @@
-"""Recordings, not windows: slide a model along a whole recording, keep its answers over time, find events.
-
-``scan(model, source)`` decodes the recording **block by block** (libsndfile blocks, resampled to the
-model's rate by a streaming resampler), cuts it into the model's windows one hop apart, runs them through
-the model in batches under ``torch.inference_mode`` and keeps, per window, the probability of every class
-(softmax or sigmoid, per the model's card). Memory stays bounded by a block, a window and a batch, whatever
-the length; the longest recording accepted is ``$EARMARK_MAX_RECORDING_S`` seconds (default 4 hours).
-
-By default windows are **centred**: window ``k`` is centred on ``k · hop`` seconds (zeros pad the
-recording's two ends), so the track of a class at time ``t`` is the model's answer for the window around
-``t``, and an event spans the moments whose windows answered it (each window owns the hop around its
-centre). ``centred=False`` starts the first window at 0 and an event then spans its windows from the first
-one's start to the last one's end.
-
-A :class:`Timeline` gives events (:meth:`Timeline.events`: windows over a threshold merged per class; for
-softmax models one class per window, the most probable) and writes ``timeline.csv``, ``events.csv``
-(``start,end,label,score``), a Raven selection table, an Audacity label track and ``timeline.png``.
-:func:`explain_timeline` stitches the maps of consecutive windows (cheap explainers, time domain) by
-overlap-add into one map over the whole recording.
-
-Example:
-    >>> tl = scan(model, "call.wav", hop=0.1)                         # doctest: +SKIP
-    >>> [(e.start, e.end, e.label) for e in tl.events(0.5)][:2]       # doctest: +SKIP
-    [(1.05, 1.45, '5'), (2.5, 2.8, '8')]
-"""
+"""The scan: the model's windows over a whole recording, batched, into a :class:`Timeline` of its answers."""
 
 from __future__ import annotations
 
 import csv
-import io
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
-import soundfile as sf
-import soxr
 import torch
 
-from .audio import AudioSource, MAX_CHANNELS, check_header
-from .errors import AudioError, ClipTooLong, ConfigError
-
-ProgressFn = Callable[[float, str], None]
-
-#: Longest recording accepted by :func:`scan`, in seconds (``$EARMARK_MAX_RECORDING_S`` overrides it).
-DEFAULT_MAX_RECORDING_S = 4 * 3600.0
-#: Frames decoded per block.
-BLOCK_FRAMES = 1 << 16
-#: Labels that mean "nothing here" and make no events unless asked for.
-BACKGROUND_LABELS = ("background",)
-
-
-def max_recording_seconds() -> float:
-    """The server's cap on a recording's length: ``$EARMARK_MAX_RECORDING_S`` or 4 hours.
-
-    Raises:
-        ConfigError: the variable is set but not a positive number.
-    """
-    text = os.environ.get("EARMARK_MAX_RECORDING_S")
-    if not text:
-        return DEFAULT_MAX_RECORDING_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"EARMARK_MAX_RECORDING_S must be a positive number of seconds; got {text!r}.")
-    return value
-
-
-@dataclass(frozen=True)
-class Event:
-    """A stretch of the recording where the model answers ``label``: ``start``/``end`` in seconds,
-    ``score`` the highest probability of ``label`` among its windows."""
-
-    start: float
-    end: float
-    label: str
-    score: float
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
+from ..audio import AudioSource
+from ..device import model_device
+from ..errors import ConfigError
+from .events import Event
+from .stream import BACKGROUND_LABELS, BLOCK_FRAMES, ProgressFn, _open, max_recording_seconds, read_span
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,7 +95,7 @@ class Timeline:
         Returns:
             ``(centres (K,), probs (K, C), levels (K,))``.
         """
-        from .downsample import block_factor, pool_axis, pool_centres
+        from ..downsample import block_factor, pool_axis, pool_centres
 
         stop = self.duration if stop is None else stop
         keep = (self.centres >= start) & (self.centres <= stop)
@@ -288,199 +221,7 @@ class Timeline:
         return fig
 
 
-def format_events(events: Sequence[Event], fmt: str = "csv", *, low_hz: float = 0.0, high_hz: float | None = None) -> str:
-    """The events as text: ``"csv"`` (``start,end,label,score``), ``"raven"`` (a Raven selection table) or
-    ``"audacity"`` (an Audacity label track).
-
-    Raises:
-        ConfigError: an unknown format.
-    """
-    if fmt == "csv":
-        buffer = io.StringIO()
-        w = csv.writer(buffer, lineterminator="\n")
-        w.writerow(["start", "end", "label", "score"])
-        for e in events:
-            w.writerow([f"{e.start:.3f}", f"{e.end:.3f}", e.label, f"{e.score:.4f}"])
-        return buffer.getvalue()
-    if fmt == "raven":
-        high = "" if high_hz is None else f"{high_hz:.1f}"
-        lines = ["Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tLabel\tScore"]
-        lines += [f"{i}\tSpectrogram 1\t1\t{e.start:.4f}\t{e.end:.4f}\t{low_hz:.1f}\t{high}\t{e.label}\t{e.score:.4f}"
-                  for i, e in enumerate(events, 1)]
-        return "\n".join(lines) + "\n"
-    if fmt == "audacity":
-        return "".join(f"{e.start:.6f}\t{e.end:.6f}\t{e.label} ({e.score:.2f})\n" for e in events)
-    raise ConfigError(f"Unknown events format '{fmt}'; use csv, raven or audacity.")
-
-
-def write_events(path: str | Path, events: Sequence[Event]) -> Path:
-    """``events.csv`` with exactly the columns ``start,end,label,score`` (seconds, 3 decimals)."""
-    path = Path(path)
-    path.write_text(format_events(events, "csv"))
-    return path
-
-
-def read_events(path: str | Path) -> list[Event]:
-    """Read ``events.csv`` (``start,end,label,score``).
-
-    Raises:
-        ConfigError: the columns are not ``start,end,label,score``.
-    """
-    with Path(path).open(newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != ["start", "end", "label", "score"]:
-            raise ConfigError(f"{Path(path).name} is not an events table: its columns are {reader.fieldnames}, "
-                              "not start,end,label,score.")
-        return [Event(float(r["start"]), float(r["end"]), r["label"], float(r["score"])) for r in reader]
-
-
-def write_raven(path: str | Path, events: Sequence[Event], *, low_hz: float = 0.0, high_hz: float | None = None) -> Path:
-    """A Raven selection table (tab-separated; ``Begin Time (s)``, ``End Time (s)``, band, label, score)."""
-    path = Path(path)
-    path.write_text(format_events(events, "raven", low_hz=low_hz, high_hz=high_hz))
-    return path
-
-
-def write_audacity(path: str | Path, events: Sequence[Event]) -> Path:
-    """An Audacity label track: ``start<TAB>end<TAB>label (score)`` per line."""
-    path = Path(path)
-    path.write_text(format_events(events, "audacity"))
-    return path
-
-
-def iou(a_start: float, a_end: float, b_start: float, b_end: float) -> float:
-    """Intersection over union of two time spans (0 when they do not meet)."""
-    inter = max(0.0, min(a_end, b_end) - max(a_start, b_start))
-    union = max(a_end, b_end) - min(a_start, b_start)
-    return inter / union if union > 0 else 0.0
-
-
-def match_events(events: Sequence[Event], truth: Sequence, *, min_iou: float = 0.5) -> dict:
-    """Score events against known words (anything with ``start``, ``end``, ``label``).
-
-    Each true word is matched to the event of highest IoU; it is *found* when that IoU is at least ``min_iou``
-    and *named* when it is found by an event of its own label. An event that overlaps no word is a false event.
-
-    Returns:
-        ``{"words", "found", "named", "found_share", "named_share", "events", "false_events", "mean_iou"}``
-        (shares of all words).
-    """
-    found = named = 0
-    ious = []
-    for w in truth:
-        scores = [iou(e.start, e.end, w.start, w.end) for e in events]
-        best = int(np.argmax(scores)) if scores else -1
-        value = scores[best] if scores else 0.0
-        ious.append(value)
-        if value >= min_iou:
-            found += 1
-            named += int(str(events[best].label) == str(w.label))
-    false = sum(all(iou(e.start, e.end, w.start, w.end) == 0 for w in truth) for e in events)
-    n = max(1, len(truth))
-    return {"words": len(truth), "found": found, "named": named, "found_share": found / n, "named_share": named / n,
-            "events": len(events), "false_events": int(false), "mean_iou": float(np.mean(ious)) if ious else 0.0}
-
-
-# ---- streamed decoding -----------------------------------------------------------------------------------
-@dataclass
-class _Stream:
-    """A decoded recording, block by block, at the model's rate."""
-
-    blocks: Iterator[np.ndarray]
-    seconds: float           # length of the recording (from the header)
-    name: str
-
-
-def _open(source, rate: int, block: int, max_seconds: float) -> _Stream:
-    if isinstance(source, tuple) and len(source) == 2 and not isinstance(source[0], (str, os.PathLike)):
-        wave, in_rate = source
-        wave = wave.detach().cpu().numpy() if isinstance(wave, torch.Tensor) else np.asarray(wave)
-        if wave.ndim == 2:
-            wave = wave.mean(axis=0 if wave.shape[0] <= MAX_CHANNELS and wave.shape[0] < wave.shape[1] else 1)
-        if wave.ndim != 1 or wave.shape[0] == 0:
-            raise AudioError("A recording given as (wave, rate) needs a non-empty 1-D (or channels × samples) wave.")
-        in_rate = int(in_rate)
-        check_header("recording", in_rate, 1, 0)
-        _check_length(wave.shape[0] / in_rate, max_seconds, "The recording")
-
-        def gen():
-            for i in range(0, wave.shape[0], block):
-                yield np.asarray(wave[i:i + block], np.float32)
-        return _Stream(_resampled(gen(), in_rate, rate), wave.shape[0] / in_rate, "recording")
-    name = "recording"
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise AudioError(f"No audio file at '{path}'. Check the path.")
-        name, handle = path.stem, str(path)
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        handle = io.BytesIO(bytes(source))
-    elif hasattr(source, "read"):
-        handle, name = source, Path(str(getattr(source, "name", "") or "upload")).stem or "upload"
-        if hasattr(source, "seek"):
-            source.seek(0)
-    else:
-        raise AudioError(f"Cannot read a recording from a {type(source).__name__}; give a path, bytes, "
-                         "an open binary file or (wave, rate).")
-    try:
-        f = sf.SoundFile(handle)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        detail = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
-        raise AudioError(f"Could not decode '{name}' as a recording ({detail}). Long recordings are read as "
-                         "WAV, FLAC, OGG or MP3: convert the file to FLAC or WAV and try again.") from None
-    in_rate, channels, frames = int(f.samplerate), int(f.channels), int(f.frames)
-    try:
-        check_header(name, in_rate, channels, 0)
-        _check_length(frames / in_rate, max_seconds, f"'{name}'")
-    except AudioError:
-        f.close()
-        raise
-    if frames <= 0:
-        f.close()
-        raise AudioError(f"'{name}' decodes to no samples: the file holds a header but no audio.")
-
-    def gen():
-        with f:
-            while True:
-                data = f.read(block, dtype="float32", always_2d=True)
-                if data.shape[0] == 0:
-                    return
-                mono = data[:, 0] if channels == 1 else data.mean(axis=1, dtype=np.float32)
-                if not np.isfinite(mono).all():
-                    raise AudioError(f"'{name}' contains NaN or infinite samples; re-export it as 16-bit WAV.")
-                yield np.ascontiguousarray(mono)
-    return _Stream(_resampled(gen(), in_rate, rate), frames / in_rate, name)
-
-
-def _check_length(seconds: float, max_seconds: float, what: str) -> None:
-    if seconds > max_seconds:
-        raise ClipTooLong(f"{what} is {seconds / 60:,.1f} minutes long; this server scans at most "
-                          f"{max_seconds / 60:,.1f} minutes (EARMARK_MAX_RECORDING_S). Split the recording "
-                          "and scan the parts.")
-
-
-def _resampled(blocks: Iterator[np.ndarray], in_rate: int, out_rate: int) -> Iterator[np.ndarray]:
-    """The blocks at ``out_rate`` through one streaming soxr resampler (no edge effects between blocks)."""
-    if in_rate == out_rate:
-        yield from blocks
-        return
-    stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
-    for b in blocks:
-        y = stream.resample_chunk(b, last=False)
-        if y.size:
-            yield y
-    y = stream.resample_chunk(np.zeros(0, np.float32), last=True)
-    if y.size:
-        yield y
-
-
 # ---- the scan ------------------------------------------------------------------------------------------------
-def _device(model) -> torch.device:
-    """Where the model computes (:attr:`EarmarkModel.device`; the CPU for a plain module without tensors)."""
-    device = getattr(model, "device", None)
-    return device if isinstance(device, torch.device) else torch.device("cpu")
-
-
 def default_hop(card) -> float:
     """The hop a model's card recommends for scanning (``metrics["scan_hop_s"]``), else a quarter window."""
     value = (card.metrics or {}).get("scan_hop_s")
@@ -534,7 +275,7 @@ def scan(model, source: AudioSource | tuple, *, hop: float | None = None, batch:
         raise ConfigError(f"batch is a whole number of windows of at least 1; got {batch!r}.")
     limit = max_recording_seconds() if max_seconds is None else float(max_seconds)
     stream = _open(source, rate, int(block_frames), limit)
-    device = _device(model)
+    device = model_device(model)
     expected = max(1, int(round(stream.seconds * rate)))
     pad = window // 2 if centred else 0
     buf = np.zeros(pad, np.float32)          # samples from stream position `offset` on (padded coordinates)
@@ -636,7 +377,7 @@ def bench_scan(model, source, *, hop: float | None = None, batch: int = 64, repe
         starts = window_starts(int(round(timeline.duration * rate)), window, hop_n) + pad
         windows = torch.from_numpy(np.ascontiguousarray(
             np.lib.stride_tricks.sliding_window_view(wave, window)[starts]))
-        device = _device(model)
+        device = model_device(model)
         started = time.perf_counter()
         with torch.inference_mode():
             for i in range(0, windows.shape[0], batch):
@@ -666,7 +407,7 @@ class ScanJob:
         self._thread.start()
 
     def _run(self, model, source, options) -> None:
-        from .errors import EarmarkError
+        from ..errors import EarmarkError
 
         def progress(fraction: float, stage: str) -> None:
             self.progress, self.stage = fraction, stage
@@ -690,150 +431,3 @@ class ScanJob:
     def wait(self, timeout: float | None = None) -> "ScanJob":
         self._thread.join(timeout)
         return self
-
-
-# ---- explained timeline --------------------------------------------------------------------------------------
-CHEAP_METHODS = ("saliency", "ig", "energy", "smoothgrad")
-
-
-def read_span(source: AudioSource | tuple, rate: int, start: float, stop: float, *,
-              max_seconds: float | None = None) -> np.ndarray:
-    """Samples of ``[start, stop)`` seconds of a recording at ``rate``, zero outside it (streamed: only the
-    blocks up to ``stop`` are decoded, and only the span is kept)."""
-    limit = max_recording_seconds() if max_seconds is None else float(max_seconds)
-    stream = _open(source, rate, BLOCK_FRAMES, limit)
-    a, b = int(round(start * rate)), int(round(stop * rate))
-    out = np.zeros(b - a, np.float32)
-    pos = 0
-    for block in stream.blocks:
-        lo, hi = max(a, pos), min(b, pos + block.shape[0])
-        if hi > lo:
-            out[lo - a:hi - a] = block[lo - pos:hi - pos]
-        pos += block.shape[0]
-        if pos >= b:
-            break
-    return out
-
-
-@dataclass(frozen=True, eq=False)
-class StitchedMap:
-    """One map over a whole stretch of recording: ``saliency`` (L,) per sample at ``rate`` from ``start`` s,
-    ``coverage`` (L,) the summed window weights behind each sample (0 where no window reached)."""
-
-    saliency: np.ndarray
-    coverage: np.ndarray
-    rate: int
-    start: float
-    method: str
-    target: int
-
-    @property
-    def times(self) -> np.ndarray:
-        return self.start + np.arange(self.saliency.shape[0]) / self.rate
-
-    def display(self, *, max_columns: int = 2000) -> tuple[np.ndarray, np.ndarray]:
-        """``(times, values)`` pooled for drawing into at most ``max_columns`` points; each block keeps its value
-        of largest magnitude (with its sign)."""
-        from .downsample import block_factor, pool_axis, pool_centres
-
-        factor = block_factor(self.saliency.shape[0], max_columns)
-        return (pool_centres(torch.from_numpy(self.times), factor).numpy(),
-                pool_axis(torch.from_numpy(self.saliency), factor, how="peak").numpy())
-
-
-def overlap_add(maps: np.ndarray, starts: np.ndarray, length: int, *, taper: np.ndarray | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Stitch per-window maps into one map by weighted overlap-add.
-
-    ``out[t] = Σ_k h[t − s_k] · m_k[t − s_k] / Σ_k h[t − s_k]`` (0 where no window reaches ``t``).
-
-    Args:
-        maps: (K, W) maps of K windows.  starts: (K,) their first samples (may be negative).
-        length: samples of the stitched map.  taper: (W,) window weights ``h`` (default: a Hann window
-            raised so that every sample of a window counts).
-
-    Returns:
-        ``(map (length,), weight (length,))``.
-    """
-    k, w = maps.shape
-    h = (0.1 + 0.9 * np.hanning(w + 2)[1:-1]) if taper is None else np.asarray(taper, np.float64)
-    num = np.zeros(length + 2 * w, np.float64)
-    den = np.zeros(length + 2 * w, np.float64)
-    idx = (np.asarray(starts, np.int64)[:, None] + w + np.arange(w)[None, :]).ravel()
-    inside = (idx >= w) & (idx < length + w)
-    np.add.at(num, idx[inside], (maps * h[None, :]).ravel()[inside])
-    np.add.at(den, idx[inside], np.broadcast_to(h, (k, w)).ravel()[inside])
-    num, den = num[w:length + w], den[w:length + w]
-    return np.where(den > 0, num / np.maximum(den, 1e-300), 0.0), den
-
-
-def explain_timeline(model, source: AudioSource | tuple, *, method: str = "saliency", target: int | str | None = None,
-                     start: float = 0.0, stop: float | None = None, hop: float | None = None, seed: int = 0,
-                     progress: ProgressFn | None = None, **params) -> StitchedMap:
-    """Explain every window of a stretch of recording with a cheap method and stitch the maps into one.
-
-    Each window (centred on ``k·hop``, as :func:`scan`) is explained in the time domain for ``target``;
-    consecutive maps are joined by :func:`overlap_add`, so each sample's value is the taper-weighted mean of
-    the maps of the windows that contain it. For a model that is linear in the waveform the stitched IG or
-    gradient×input map is exactly the per-window maps' weighted mean (tested).
-
-    Args:
-        model: the model.  source: the recording (as :func:`scan`).
-        method: one of :data:`CHEAP_METHODS`.
-        target: class index or label (default: the most probable class over the stretch).
-        start, stop: the stretch in seconds (default: the whole recording).
-        hop: seconds between windows (default: half a window).
-        seed: seeds the stochastic methods (SmoothGrad), one generator for the whole run.
-        **params: the method's hyperparameters.
-
-    Raises:
-        ConfigError: a method that is not cheap, an unknown target, a bad stretch.
-    """
-    from .explainers import explain
-    from .transforms import get_transform
-
-    if method not in CHEAP_METHODS:
-        raise ConfigError(f"An explained timeline uses a cheap method ({', '.join(CHEAP_METHODS)}); "
-                          f"'{method}' would take too long per window. Explain one moment with it instead.")
-    card = model.card
-    rate, window = int(card.sample_rate), int(card.num_samples)
-    hop_s = window / rate / 2 if hop is None else float(hop)
-    hop_n = max(1, int(round(hop_s * rate)))
-    if stop is None:
-        stop = _duration(source, rate)
-    if not (0 <= start < stop):
-        raise ConfigError(f"The stretch ({start:g} s, {stop:g} s) is not a time range inside the recording.")
-    a = int(round(start * rate))
-    length = int(round(stop * rate)) - a
-    wave = read_span(source, rate, (a - window) / rate, (a + length + window) / rate)   # a window of context
-    starts = window_starts(length, window, hop_n, centred=True)                         # relative to `a`
-    windows = np.stack([wave[s + window:s + 2 * window] for s in starts])
-    x = torch.from_numpy(windows).to(_device(model))
-    if target is None:
-        with torch.inference_mode():
-            target = int(card.probabilities(model(x)).mean(0).argmax())
-    elif not isinstance(target, (int, np.integer)):
-        if str(target) not in card.labels:
-            raise ConfigError(f"'{target}' is not a class of {card.name}.")
-        target = card.labels.index(str(target))
-    transform = get_transform("time", rate)
-    gen = torch.Generator(device=x.device).manual_seed(int(seed))
-    maps = []
-    for i, w in enumerate(x):
-        maps.append(explain(model, w, transform, int(target), method=method, generator=gen, **params)
-                    .saliency.detach().cpu().numpy())
-        if progress is not None:
-            progress((i + 1) / len(x), f"window {i + 1}/{len(x)}")
-    stitched, weight = overlap_add(np.stack(maps), starts, length)
-    return StitchedMap(stitched.astype(np.float32), weight.astype(np.float32), rate, a / rate, method, int(target))
-
-
-def _duration(source, rate: int) -> float:
-    stream = _open(source, rate, BLOCK_FRAMES, max_recording_seconds())
-    stream.blocks.close()
-    return stream.seconds
-
-
-__all__ = ["BACKGROUND_LABELS", "ScanJob", "bench_scan", "default_hop", "CHEAP_METHODS", "Event", "StitchedMap", "Timeline", "explain_timeline",
-           "format_events", "iou", "match_events", "max_recording_seconds", "overlap_add", "read_events", "read_span", "scan", "window_starts",
-           "write_audacity", "write_events", "write_raven"]
