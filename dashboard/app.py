@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from earmark.errors import EarmarkError
-from dashboard import figures, sidebar, state
+from dashboard import figures, links, sidebar, state
 from dashboard.state import init_state
 
 #: A wider sidebar so method and model names fit; less padding above the page so one result fits a screen.
@@ -45,11 +45,13 @@ PAGES = (
 
 
 def _sidebar() -> None:
+    links.read_once()   # a shared link's settings, on the session's first run, before the widgets
     try:
         sidebar.render()
     except EarmarkError as exc:  # a person's mistake: said once, on the page; the app stays usable
         st.session_state.current = None
         st.session_state.current_error = str(exc)
+    links.write()       # the settings back into the URL, so the address bar is a link to this result
 
 
 def main(page: str | None = None) -> None:

@@ -15,6 +15,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+try:  # plotly imports pandas lazily, on a session's first figure; two sessions drawing their first figure at
+    import pandas  # noqa: F401  once then met a half-initialised module. Imported here, once, with the module.
+except ImportError:  # plotly works without it
+    pass
+
 from earmark.display import ColourScale, shown_live, silent_cells
 
 FONT = dict(size=15)
@@ -147,6 +152,14 @@ def _y(freqs: np.ndarray, row_labels, log_freq: bool):
     return freqs, dict(type="linear", title_text="Frequency (Hz)")
 
 
+def map_yrefs(layout: str = "Overlay", wave: bool = True) -> tuple[str, ...]:
+    """The y axes of :func:`saliency_map`'s figure that carry the map (a box dragged elsewhere — on the
+    waveform strip above an overlay — is an amplitude range, not a frequency range)."""
+    if layout == "Side by side":
+        return ("y", "y2")
+    return ("y2",) if wave else ("y",)
+
+
 def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: bool = False, layout: str = "Overlay",
                  normalise: bool = False, dim_silent: bool = False, title: str | None = None, height: int = 380,
                  wave: np.ndarray | None = None, clip_span: tuple[float, float] | None = None,
@@ -184,7 +197,7 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
     top_db = float(np.nanmax(power_db)) if power_db.size else 0.0
     if dim_silent:
         img = np.where(silent_cells(power_db), np.nan, img)
-    bar = dict(title=dict(text=label, side="bottom"), thickness=9, orientation="h", y=-0.11, yanchor="top",
+    bar = dict(title=dict(text=label, side="bottom"), thickness=9, orientation="h", yanchor="top",
                x=0.5, xanchor="center", len=1.0, ypad=0, tickfont=dict(size=12))
     hover = "t=%{x:.3f} s<br>f=%{y}<br>" + label + "=%{z:.3g}<extra></extra>"
     if scale.ticks is not None and what == "saliency":
@@ -230,11 +243,31 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
                       line=dict(color="#111", width=2, dash="dot"), row=map_row, col=1)
     fig.update_layout(dragmode="select")
     fig = _layout(fig, height=height, title=title)
-    fig.update_layout(margin=dict(l=(74 if presenting() else 62) if y_title else 40, r=12,
-                                  b=112 if presenting() else 96))
-    if presenting():
-        fig.update_traces(selector=dict(type="heatmap"), colorbar=dict(y=-0.13, tickfont=dict(size=14)))
+    top = 40 if title else 10
+    bar_y, bottom = colourbar_below(height=height, top=top, axis_title=not (overlay and wave is not None))
+    fig.update_layout(margin=dict(l=(74 if presenting() else 62) if y_title else 40, r=12, b=bottom))
+    fig.update_traces(selector=dict(type="heatmap"), colorbar=dict(y=bar_y, tickfont=dict(size=bar_tick_size())))
     return fig
+
+
+def bar_tick_size() -> int:
+    return 14 if presenting() else 12
+
+
+def colourbar_below(*, height: int, top: int, axis_title: bool) -> tuple[float, int]:
+    """Where a horizontal colour bar goes under a map so that it clears the time axis: ``(y, bottom margin)``.
+
+    Plotly places a colour bar in fractions of the plot area, so a fixed fraction lands on the tick labels
+    (and the "Time (s)" title) of a short figure or one with presentation-size type. Here the gap is set in
+    pixels from the figure's own type sizes — tick labels, then the axis title if there is one — and turned
+    into a fraction of this figure's plot area; the bottom margin then holds the bar, its ticks and title.
+    """
+    big = presenting()
+    tick, title = (17, 19) if big else (FONT["size"], FONT["size"])
+    gap = 6 + 1.3 * tick + (14 + 1.3 * title if axis_title else 0) + 8        # labels (and title) + air
+    bar = 9 + 6 + 1.3 * bar_tick_size() + 4 + 1.3 * title + 6                 # bar, its ticks, its title
+    bottom = int(np.ceil(gap + bar))
+    return -gap / max(height - top - bottom, 1), bottom
 
 
 def _profile(d, img: np.ndarray, *, label: str, log_freq: bool, title: str | None, height: int,

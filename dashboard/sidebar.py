@@ -51,17 +51,15 @@ def _input(box, sample_rate: int | None = None) -> sv.ClipView | None:
         name = box.selectbox("Example clip", names, key=bind("example"), format_func=lambda n: titles.get(n, n))
         return sv.example(name)
     if source == "Generator":
-        from earmark.examples import SIGNAL_KINDS, SIGNAL_PARAMS
+        from earmark.examples import SIGNAL_LABELS, SIGNAL_TITLES, signal_params
 
-        kinds = list(SIGNAL_KINDS)
-        kind = box.selectbox("Signal", kinds, key=bind("gen_kind"), format_func=lambda k: f"{k}: {SIGNAL_KINDS[k]}"
-                             .replace("`", ""))
-        with box.expander("Signal settings", expanded=False):
-            rate = next(p for p in SIGNAL_PARAMS if p.name == "sample_rate")
-            values = param_widgets("gen", "signal", (rate,), st)
+        kind = box.selectbox("Signal", list(SIGNAL_TITLES), key=bind("gen_kind"), format_func=SIGNAL_TITLES.get)
+        with box.expander("Signal settings", expanded=False):   # only the chosen kind's settings
+            own = signal_params(kind)
+            values = param_widgets("gen", "signal", own[:1], st, labels=SIGNAL_LABELS)
             nyquist = values["sample_rate"] / 2
             st.caption(f"Frequencies stay below Nyquist ({nyquist:g} Hz at {values['sample_rate']} Hz).")
-            values.update(param_widgets("gen", "signal", [p for p in SIGNAL_PARAMS if p.name != "sample_rate"], st,
+            values.update(param_widgets("gen", "signal", own[1:], st, labels=SIGNAL_LABELS,
                                         limits={n: nyquist - 10 for n in ("freq", "freq2", "f0", "f1")}))
         return sv.generate(kind, sv.as_items(values))
     if source == "Upload":
@@ -218,7 +216,6 @@ def render() -> None:
     offset = None
     clip_seconds = clip.duration
     if clip_seconds > window + 1e-9:
-        input_box.caption(f"The clip ({clip_seconds:.2f} s) is longer than the model's input ({window:g} s).")
         top = float(round(clip_seconds - window, 2))
         bind("offset")
         if st.session_state.w_offset is None or st.session_state.w_offset > top:
@@ -240,8 +237,11 @@ def render() -> None:
         input_box.caption(note)
     else:
         note = None
+    from earmark.audio import is_window_note
+
     for w in clip.warnings + tuple(w for w in ready.warnings if w not in clip.warnings):
-        input_box.warning(w)
+        # which part of a long clip the model hears is a fact (once, as information); the rest are warnings
+        (input_box.info if is_window_note(w) else input_box.warning)(w)
 
     settings = sv.Settings(clip_hash=ready.hash, clip_name=clip.name, model=model_name, transform=tname,
                            tparams=sv.as_items(tparams), explainer=ename, eparams=sv.as_items(eparams),

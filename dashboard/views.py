@@ -127,15 +127,35 @@ def draw_partial(cur, exp, view: View, *, title: str) -> None:
     c2.plotly_chart(unc, key="fig_uncertainty_partial", config=figures.CONFIG)
 
 
-def region_from_event(event, grid, log_freq: bool):
-    """The box chosen on the saliency map (a plotly selection) as ``{"x", "y", "box"}``, or ``None``."""
+def _last_box(event):
     try:
         boxes = event["selection"]["box"]
     except (KeyError, TypeError):
         return None
-    if not boxes:
+    return boxes[-1] if boxes else None
+
+
+#: Said when the last box was dragged on the waveform strip above the map (a time range with an amplitude
+#: range, not a frequency range).
+OFF_MAP_BOX = ("That box was drawn on the waveform strip, not on the map: drag it on the map to hear one "
+               "time–frequency region.")
+
+
+def box_off_map(event, map_yrefs) -> bool:
+    """Whether the last box of a plotly selection lies on another axis than the map's (the waveform strip)."""
+    b = _last_box(event)
+    return b is not None and map_yrefs is not None and b.get("yref", map_yrefs[0]) not in map_yrefs
+
+
+def region_from_event(event, grid, log_freq: bool, map_yrefs=None):
+    """The box chosen on the saliency map (a plotly selection) as ``{"x", "y", "box"}``, or ``None``.
+
+    ``map_yrefs``: the y axes of the map in the figure (:func:`dashboard.figures.map_yrefs`); a box on any
+    other axis (the waveform strip, whose y is an amplitude) is not a region and gives ``None``.
+    """
+    b = _last_box(event)
+    if b is None or box_off_map(event, map_yrefs):
         return None
-    b = boxes[-1]
     t0, t1 = sorted(float(v) for v in b["x"][:2])
     y0, y1 = sorted(float(v) for v in b["y"][:2])
     if grid.row_labels:
@@ -171,15 +191,25 @@ def players(cur, exp, view: View, box, *, listened=None, region=None) -> dict | 
         if kind in listened:
             wave, p = listened[kind]
             player(names[kind], wave, card.sample_rate, p, labels, container=box, compact=True)
+            silent_note(wave, box)
     if region is not None:
         try:
             wave, p = sv.listen_region(cur["settings"], cur["ready"].wave, region["box"])
             player(f"Only the box {region['text']}", wave, card.sample_rate, p, labels, container=box, compact=True)
+            silent_note(wave, box)
         except EarmarkError as exc:
             box.warning(str(exc))
     else:
         box.caption("Drag a box on the saliency map to hear only that part.")
     return listened
+
+
+def silent_note(wave, box=st) -> None:
+    """A warning under a player whose audio is near silent (:func:`earmark.sonify.near_silence_note`)."""
+    from earmark.sonify import near_silence_note
+
+    if note := near_silence_note(wave):
+        box.warning(note, icon=":material/volume_off:")
 
 
 def extras_charts(exp, spec, grid, box=st) -> int:

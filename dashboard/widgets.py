@@ -73,7 +73,7 @@ def _fmt(v: Any) -> str:
 
 
 def param_widget(p, key: str, container=st, *, high: float | None = None, auto: Any = None,
-                 start: Any = None) -> Any:
+                 start: Any = None, label: str | None = None) -> Any:
     """One widget for one declared parameter; returns its value (stored under ``v_<key>``).
 
     Args:
@@ -82,8 +82,9 @@ def param_widget(p, key: str, container=st, *, high: float | None = None, auto: 
         auto: the value a negative setting stands for here; draws "auto (paper: …)" with a number input
             for a value of one's own.
         start: the value the control starts at (default: the declared, i.e. the paper's, value).
+        label: the widget's label (default: the parameter's name with spaces).
     """
-    label = p.name.replace("_", " ")
+    label = label or p.name.replace("_", " ")
     if auto is not None:
         use_auto = container.checkbox(f"{label}: auto (paper: {_fmt(auto)})", help=p.help,
                                       key=bind(f"v_{key}_auto", f"{key}_auto", default=True))
@@ -136,20 +137,22 @@ def _float_step(low: float, high: float) -> float:
 
 def param_widgets(owner: str, name: str, params: Sequence, container=st, *, reset: str | None = None,
                   limits: Mapping[str, float] | None = None,
-                  auto_values: Callable[[], Mapping[str, Any]] | None = None) -> dict:
+                  auto_values: Callable[[], Mapping[str, Any]] | None = None,
+                  labels: Mapping[str, str] | None = None) -> dict:
     """Widgets for every declared parameter of ``name`` (and a reset button); returns ``{param: value}``.
 
     Args:
         reset: the reset button's label (``None``: no button).
         limits: ``{param: high}`` tighter upper limits.
         auto_values: the values that negative ("auto") settings stand for.
+        labels: ``{param: label}`` names people use, where they differ from the parameter's.
     """
     autos = dict(auto_values() if auto_values else {})
     values = {}
     for p in params:
         auto = autos.get(p.name) if isinstance(p.default, (int, float)) and p.default < 0 else None
         values[p.name] = param_widget(p, param_key(owner, name, p.name), container,
-                                      high=(limits or {}).get(p.name), auto=auto,
+                                      high=(limits or {}).get(p.name), auto=auto, label=(labels or {}).get(p.name),
                                       start=start_value(p, _explainer(name)) if owner == "explainer" else p.default)
     if reset and params:
         container.button(reset, key=f"reset_{owner}_{name}", on_click=reset_params,

@@ -445,6 +445,16 @@ def resample(wave: Tensor, orig_rate: int, new_rate: int) -> Tensor:
     return torch.from_numpy(y).reshape(*lead, out_len).to(device=wave.device, dtype=wave.dtype)
 
 
+#: How the note that the model hears only part of a long clip begins: an ordinary fact (a person chose the
+#: window), carried with the clip's warnings so the CLI prints it, shown as information by the app.
+WINDOW_NOTE = "The model hears"
+
+
+def is_window_note(text: str) -> bool:
+    """Whether a clip warning is :func:`prepare`'s note on the part of the clip the model hears (a fact)."""
+    return str(text).startswith(WINDOW_NOTE)
+
+
 def prepare(clip: Clip, *, sample_rate: int, num_samples: int, policy: LengthPolicy = "center",
             offset_seconds: float | None = None) -> Clip:
     """Resample a clip to a model's rate and pad/crop it to the model's length.
@@ -480,11 +490,11 @@ def prepare(clip: Clip, *, sample_rate: int, num_samples: int, policy: LengthPol
         start = int(round(offset_seconds * sample_rate))
         wave = fit_length(wave[start:start + num_samples], num_samples, policy="start")
         if length > num_samples:
-            warnings += (f"The model hears {heard:g} s of the {seconds:.2f} s clip, from {offset_seconds:g} s.",)
+            warnings += (f"{WINDOW_NOTE} {heard:g} s of the {seconds:.2f} s clip, from {offset_seconds:g} s.",)
     else:
         if length > num_samples:
             where = {"center": "the middle", "start": "the beginning", "end": "the end"}[policy]
-            warnings += (f"The model hears {heard:g} s of the {seconds:.2f} s clip ({where}). "
+            warnings += (f"{WINDOW_NOTE} {heard:g} s of the {seconds:.2f} s clip ({where}). "
                          "Choose an offset to hear another part.",)
         wave = fit_length(wave, num_samples, policy=policy)
     return clip.replace(wave=wave.contiguous(), sample_rate=int(sample_rate), warnings=warnings)

@@ -139,6 +139,24 @@ SIGNAL_PARAMS: tuple[Param, ...] = (
     Param("burst_seconds", 0.1, "length of each burst in seconds", low=0.01, high=1.0, step=0.01),
 )
 
+#: The signal kinds and their parameters as people name them (the dashboard's generator).
+SIGNAL_TITLES: dict[str, str] = {
+    "tone": "Pure tone", "chirp": "Chirp (a sweep from one frequency to another)",
+    "bursts": "Tone bursts (alternating two pitches)", "noise": "White noise", "mix": "Two tones together",
+}
+SIGNAL_LABELS: dict[str, str] = {
+    "sample_rate": "Sample rate (Hz)", "seconds": "Duration (s)", "amplitude": "Loudness (peak, 0–1)",
+    "freq": "Frequency (Hz)", "freq2": "Second frequency (Hz)", "f0": "Start frequency (Hz)",
+    "f1": "End frequency (Hz)", "bursts": "Number of bursts", "burst_seconds": "Burst length (s)",
+}
+
+
+def signal_params(kind: str) -> tuple[Param, ...]:
+    """The parameters ``kind`` uses, in :data:`SIGNAL_PARAMS` order: rate, duration, loudness and its own."""
+    used = {"sample_rate", "seconds", "amplitude", *SIGNAL_USES[kind]}
+    return tuple(p for p in SIGNAL_PARAMS if p.name in used)
+
+
 #: Menu titles of the bundled synthetic clips (names as made by tools/make_examples.py).
 SYNTHETIC_TITLES: dict[str, str] = {
     "tone_440": "tone, 440 Hz",

@@ -176,6 +176,31 @@ def rms(wave: Tensor) -> Tensor:
     return wave.pow(2).mean(-1).sqrt()
 
 
+#: RMS level (dBFS) under which a listening version counts as near silent: the model's answer on it says
+#: little about the cells it was built from.
+NEAR_SILENT_DBFS = -60.0
+
+
+def level_dbfs(wave) -> float:
+    """RMS level of a waveform in dB relative to full scale (a sine of peak 1 is −3 dBFS); −240 for zeros.
+
+    >>> round(level_dbfs(torch.full((100,), 0.1)), 1)
+    -20.0
+    """
+    w = torch.as_tensor(wave, dtype=torch.float64).reshape(-1)
+    level = float(w.pow(2).mean().sqrt()) if w.numel() else 0.0
+    return 20.0 * math.log10(max(level, 1e-12))
+
+
+def near_silence_note(wave, *, threshold_db: float = NEAR_SILENT_DBFS) -> str | None:
+    """One sentence when ``wave`` (L,) is near silent (RMS below ``threshold_db`` dBFS), else ``None``."""
+    level = level_dbfs(wave)
+    if level >= threshold_db:
+        return None
+    return (f"This version is near silent ({level:.0f} dBFS RMS): the model's answer on it is its answer to "
+            "silence, not to the cells kept.")
+
+
 def match_loudness(wave: Tensor, reference: Tensor) -> Tensor:
     """Scale ``wave`` to the RMS of ``reference``, never beyond a peak of 0.99.
 

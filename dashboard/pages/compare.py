@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from earmark.errors import EarmarkError
@@ -34,8 +33,41 @@ views.what_panel("Each column is one pinned result. Colours mean the same in eve
 if len(slots) == 1:
     st.caption("Pin another result to compare.")
 
+STEPS = 20   # the deletion / insertion curves' steps (the Faithfulness page's default)
+
+
+def _scores(i: int, s, slot):
+    """The slot's faithfulness scores if computed (by anyone), else a Score button: slots score on request.
+
+    Returns the slot's running job (watched below the columns, at a width its Cancel reads at) or ``None``.
+    """
+    try:
+        spec = sv.job_spec(s, "faithfulness", steps=STEPS)
+        res = sv.job_service().result(spec)
+        job = sv.session_job(spec)
+        if res is None and job is not None and job.status == "done":
+            res = job.result
+        if res is None and (job is None or job.finished):
+            if job is not None:
+                live.ended_message(job)
+            if st.button("Score faithfulness", key=f"score_slot_{i}", icon=":material/play_arrow:",
+                         help="Deletion / insertion curves of this map (a job on the server)."):
+                job = sv.faithfulness_job(s, slot["wave"], slot["exp"], steps=STEPS)
+                res = sv.job_result(job, wait=2.0)
+    except EarmarkError as exc:
+        st.caption(f"Scores unavailable: {exc}")
+        return None
+    if res is None:
+        return job
+    scores = res["scores"]
+    st.dataframe({"score": list(scores), "value": [round(v, 3) for v in scores.values()]},
+                 hide_index=True, width="stretch")
+    return None
+
+
 cols = st.columns(len(slots))
 remove = None
+scoring = []
 for i, (col, slot) in enumerate(zip(cols, slots)):
     s: sv.Settings = slot["settings"]
     with col:
@@ -46,23 +78,18 @@ for i, (col, slot) in enumerate(zip(cols, slots)):
                                    contrast=view.contrast)
         st.plotly_chart(figures.saliency_map(slot["display"], scales[show.lower()], what=show.lower(),
                                              log_freq=view.log_freq, layout=view.layout, normalise=True,
-                                             dim_silent=view.dim_silent, height=320),
+                                             dim_silent=view.dim_silent, height=360),
                         key=f"cmp_fig_{i}", config=figures.CONFIG)
         if slot.get("listened"):
             for kind, label in (("keep", f"Keep top {slot['k']} %"), ("remove", f"Remove top {slot['k']} %")):
                 w, p = slot["listened"][kind]
                 player(label, w, slot["sample_rate"], p, slot["labels"])
-        try:
-            res = live.result_or_watch(sv.faithfulness_job(s, slot["wave"], slot["exp"]), key=f"cmp_faith_{i}",
-                                       wait=2.0, label="Scoring")
-            if res is not None:
-                scores = res["scores"]
-                st.dataframe({"score": list(scores), "value": [round(v, 3) for v in scores.values()]},
-                             hide_index=True, width="stretch")
-        except EarmarkError as exc:
-            st.caption(f"Scores unavailable: {exc}")
+        scoring.append(_scores(i, s, slot))
         if st.button("Remove", key=f"remove_slot_{i}"):
             remove = i
+for i, job in enumerate(scoring):   # running scores, full width: the status and Cancel stay readable
+    if job is not None:
+        live.watch(job, key=f"cmp_faith_{i}", label=f"Slot {i + 1} · scoring")
 if remove is not None:
     st.session_state.slots = [s for j, s in enumerate(slots) if j != remove]
     st.rerun()

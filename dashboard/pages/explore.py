@@ -38,10 +38,10 @@ pred = int(np.argmax(probs))
 # ---- the sound and the button ----------------------------------------------------------------------
 head, act = st.columns([3, 2], vertical_alignment="center")
 start, end, clip_start = sv.clip_span(clip.duration, cur["window"], cur["offset"])
-where = (f"the clip sits at {start:.2f}–{end:.2f} s of the model's {cur['window']:g} s window (shaded)"
-         if end - start < cur["window"] - 1e-9 else
-         f"the model hears {clip_start:.2f}–{clip_start + cur['window']:.2f} s of the {clip.duration:.2f} s clip")
-head.markdown(f"**{clip.name}** · {clip.duration:.2f} s at {clip.sample_rate} Hz · {where} · "
+# which part of a longer clip the model hears is said once, in the sidebar beside the window's slider
+where = (f" · the clip sits at {start:.2f}–{end:.2f} s of the model's {cur['window']:g} s window (shaded)"
+         if end - start < cur["window"] - 1e-9 else "")
+head.markdown(f"**{clip.name}** · {clip.duration:.2f} s at {clip.sample_rate} Hz{where} · "
               f"model hears **{labels[pred]}** ({probs[pred]:.0%})")
 if cur.get("note"):
     head.caption(cur["note"])
@@ -104,7 +104,10 @@ except EarmarkError as exc:
     st.error(str(exc))
     st.stop()
 
-region = views.region_from_event(st.session_state.get("fig_saliency"), grid, view.log_freq)
+box_event, yrefs = st.session_state.get("fig_saliency"), figures.map_yrefs(view.layout, wave=True)
+region = views.region_from_event(box_event, grid, view.log_freq, yrefs)
+if views.box_off_map(box_event, yrefs):
+    play_box.info(views.OFF_MAP_BOX)
 fig_sal, fig_unc = views.map_figures(cur, grid, scales, view, title=saliency_title, region=region)
 sal_box.plotly_chart(fig_sal, key="fig_saliency", config=figures.CONFIG, on_select="rerun", selection_mode="box")
 unc_box.plotly_chart(fig_unc, key="fig_uncertainty", config=figures.CONFIG)
@@ -127,7 +130,9 @@ if (check := exp.completeness()) is not None:  # IG: does the map add up to f(x)
         f"IG completeness: the map adds up to f(x) − f(baseline) = {check['output_change']:+.3f} within "
         f"{check['relative_gap']:.1%} (gap {check['gap']:+.3f} logits)."))
 job = job or sv.explanation_job(settings)
-if job is not None and job.status == "done" and job.ended is not None:
+if job is not None and job.status == "done" and job.started is None:   # answered at once by the result cache
+    cost += " · from cache (computed earlier with these settings; timings above are from that run)."
+elif job is not None and job.status == "done" and job.ended is not None:
     total = job.ended - job.created
     first = (job.first_at - job.created) if job.first_at is not None else total
     st.session_state.last_seconds = first

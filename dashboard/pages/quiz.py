@@ -62,43 +62,98 @@ if new or q is None or (q.model, q.explainer, q.transform, q.mode, q.k) != wante
     if new:
         st.session_state.quiz_feedback = None
 
-qsettings, ready = sv.quiz_clip(q.clip, settings, card)
-try:  # the same job service as Explore: a clip explained once is ready for every listener
-    exp = sv.explanation(qsettings)
+method = sv.explainer_specs()[settings.explainer].title        # the names people read in the menus
+domain = sv.transform_classes()[settings.transform].title
+
+
+def _heard(q: Question, *, watch: bool):
+    """The audio of question ``q`` (L,), or ``None`` while its explanation or listening job runs (watched
+    on the page when ``watch``; the jobs are submitted either way)."""
+    qsettings, ready = sv.quiz_clip(q.clip, settings, card)
+    exp = sv.explanation(qsettings)   # the same job service as Explore: a clip explained once is ready for all
     if exp is None:
         job = sv.explanation_job(qsettings) or sv.submit_explanation(qsettings, ready.wave)
-        exp = live.result_or_watch(job, key="quiz_explain", wait=30.0,
-                                   label=f"Explaining the clip with {sv.explainer_specs()[settings.explainer].title}")
-    heard = None if exp is None else live.result_or_watch(
-        sv.listen_job(qsettings, ready.wave, exp, q.k / 100, True), key="quiz_listen", wait=10.0,
-        label="Rendering the audio")
+        exp = (live.result_or_watch(job, key="quiz_explain", wait=30.0, label=f"Explaining the clip with {method}")
+               if watch else sv.job_result(job, wait=5.0))
+    if exp is None:
+        return None
+    job = sv.listen_job(qsettings, ready.wave, exp, q.k / 100, True)
+    heard = (live.result_or_watch(job, key="quiz_listen", wait=10.0, label="Rendering the audio") if watch
+             else sv.job_result(job, wait=10.0))
+    return None if heard is None else heard[q.mode][0]
+
+
+try:
+    first = _heard(q, watch=True)
 except EarmarkError as exc:
     st.error(str(exc))
     st.stop()
-if heard is None:
+if first is None:
     st.stop()
-wave, _ = heard[q.mode]
-st.markdown(f"**{'Only the top' if q.mode == 'keep' else 'Everything but the top'} {q.k:g} % of the "
-            f"{settings.explainer} map in the {settings.transform} domain.** Which class is it?")
-st.audio(sv.wav_bytes(wave, card.sample_rate), format="audio/wav")
-with st.form("quiz_form", clear_on_submit=True, border=False):
-    answer = st.radio("Your answer", labels, horizontal=True, index=None, key="quiz_answer")
-    sent = st.form_submit_button("Answer", type="primary")
-if sent:
+
+
+def _answer() -> None:
+    """The Answer button's callback: store the answer, move on to the next clip (before the fragment reruns)."""
+    q, answer = st.session_state.quiz_question, st.session_state.get("quiz_answer")
+    st.session_state.quiz_unanswered = answer is None
     if answer is None:
-        st.warning("Pick a class first.")
-    else:
-        ok = store.record(q, answer, session=st.session_state.quiz_session)
-        st.session_state.quiz_feedback = (ok, q.truth, answer, q.clip)
-        st.session_state.quiz_question = next_question(
-            clips, model=q.model, explainer=q.explainer, transform=q.transform, mode=q.mode, k=q.k,
-            rng=random.Random(), previous=q.clip)
+        return
+    ok = store.record(q, answer, session=st.session_state.quiz_session)
+    st.session_state.quiz_feedback = (ok, q.truth, answer, q.clip)
+    st.session_state.quiz_question = _upcoming(q)
+    st.session_state.quiz_upcoming = None
+    st.session_state.quiz_answer = None
+
+
+def _upcoming(q: Question) -> Question:
+    """The question after ``q``, chosen ahead so its explanation is computed while ``q`` is answered."""
+    nxt = st.session_state.get("quiz_upcoming")
+    if nxt is None or nxt.clip == q.clip or (nxt.model, nxt.explainer, nxt.transform, nxt.mode, nxt.k) != (
+            q.model, q.explainer, q.transform, q.mode, q.k):
+        nxt = next_question(clips, model=q.model, explainer=q.explainer, transform=q.transform, mode=q.mode,
+                            k=q.k, rng=random.Random(), previous=q.clip)
+        st.session_state.quiz_upcoming = nxt
+    return nxt
+
+
+def _prefetch(q: Question) -> None:
+    """Queue the explanation of question ``q`` (no wait): the answer to this one then reruns only the fragment."""
+    qsettings, ready = sv.quiz_clip(q.clip, settings, card)
+    if sv.explanation(qsettings) is None and sv.explanation_job(qsettings) is None:
+        sv.submit_explanation(qsettings, ready.wave)
+
+
+@st.fragment
+def _question() -> None:
+    """The question, its audio and the answer: an answer reruns only this part (the page is not greyed)."""
+    q = st.session_state.quiz_question
+    try:
+        wave = _heard(q, watch=False)
+    except EarmarkError as exc:
+        st.error(str(exc))
+        return
+    if wave is None:      # the next clip's explanation is still running: the whole page watches it
         st.rerun()
-fb = st.session_state.quiz_feedback
-if fb:
-    ok, truth, given, name = fb
-    (st.success if ok else st.info)(f"{'Right' if ok else 'Not quite'}: the last clip ({name}) was **{truth}**; "
-                                    f"you said **{given}**. Here is the next one.")
+    st.markdown(f"**{'Only the top' if q.mode == 'keep' else 'Everything but the top'} {q.k:g} % of the "
+                f"{method} map in the {domain} domain.** Which class is it?")
+    st.audio(sv.wav_bytes(wave, card.sample_rate), format="audio/wav")
+    with st.form("quiz_form", border=False):
+        st.radio("Your answer", labels, horizontal=True, index=None, key="quiz_answer")
+        st.form_submit_button("Answer", type="primary", on_click=_answer)
+    if st.session_state.get("quiz_unanswered"):
+        st.warning("Pick a class first.")
+    fb = st.session_state.quiz_feedback
+    if fb:
+        ok, truth, given, name = fb
+        (st.success if ok else st.info)(f"{'Right' if ok else 'Not quite'}: the last clip ({name}) was **{truth}**; "
+                                        f"you said **{given}**. Here is the next one.")
+    try:
+        _prefetch(_upcoming(q))
+    except EarmarkError:   # a full queue: the next question is explained when it is asked
+        pass
+
+
+_question()
 
 st.subheader("How often people recovered the class")
 rows = store.summary(model=settings.model)

@@ -16,6 +16,7 @@ device:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -25,6 +26,11 @@ from ...errors import ModelError
 from ..base import EarmarkModel, ModelCard
 from .cardcheck import read_json
 from .common import InputCatcher, check_rate, last_linear, require
+
+#: transformers' note that a mel filter is empty, printed on every AST load: the extractor's Kaldi banks at
+#: 16 kHz (128 banks on 257 frequency bins) leave the lowest ones empty, exactly as the extractor itself does,
+#: so it says nothing about the user's model. Only this message is silenced; other warnings and errors pass.
+EMPTY_MEL_WARNING = r"At least one mel filter has all zero values"
 
 EXTRA = "hf"
 CONFIG, PREPROCESSOR, WEIGHTS = "config.json", "preprocessor_config.json", "model.safetensors"
@@ -76,10 +82,12 @@ class KaldiFbank(nn.Module):
         self.window_size = int(sample_rate * 0.025)
         self.window_shift = int(sample_rate * 0.010)
         self.padded = 1 << (self.window_size - 1).bit_length()
-        banks = audio_utils.mel_filter_bank(
-            num_frequency_bins=self.padded // 2 + 1, num_mel_filters=int(num_mel_bins), min_frequency=20,
-            max_frequency=sample_rate // 2, sampling_rate=sample_rate, norm=None, mel_scale="kaldi",
-            triangularize_in_mel_space=True)                                   # (freq, mels), as the extractor's
+        with warnings.catch_warnings():   # AST's own 128 Kaldi banks on 257 bins: some are empty by design
+            warnings.filterwarnings("ignore", message=EMPTY_MEL_WARNING, category=UserWarning)
+            banks = audio_utils.mel_filter_bank(
+                num_frequency_bins=self.padded // 2 + 1, num_mel_filters=int(num_mel_bins), min_frequency=20,
+                max_frequency=sample_rate // 2, sampling_rate=sample_rate, norm=None, mel_scale="kaldi",
+                triangularize_in_mel_space=True)                               # (freq, mels), as the extractor's
         self.register_buffer("banks", torch.as_tensor(banks, dtype=torch.float64), persistent=False)
         self.register_buffer("window", torch.hann_window(self.window_size, periodic=False, dtype=torch.float64),
                              persistent=False)
