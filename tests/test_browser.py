@@ -246,21 +246,26 @@ def _on_screen(r, geo) -> bool:
         and r["right"] <= geo["width"] + 1
 
 
+def _open_and_explain(page, server: str) -> None:
+    """Open the app (the model under test picked), press Explain, wait for the final maps."""
+    page.goto(server)
+    page.get_by_text("Example clip").first.wait_for(timeout=180_000)
+    _idle(page)
+    if MODEL != "audionet-digits":
+        _pick(page, "Model", MODEL)
+        _idle(page, 300_000)
+    page.get_by_role("button", name="Explain", exact=True).click()
+    page.wait_for_function(FINAL_MAPS_JS, timeout=600_000)   # the final maps, not the partial estimate
+
+
 @pytest.mark.parametrize("size", [(1600, 1000), (1280, 720)], ids=["1600x1000", "1280x720"])
 def test_first_screen_after_explain(server, browser, tmp_path, size):
     """Saliency, uncertainty and the four players are in the first screen, side by side; the playhead moves."""
     width, height = size
     page = browser.new_page(viewport={"width": width, "height": height})
     try:
-        page.goto(server)
-        page.get_by_text("Example clip").first.wait_for(timeout=180_000)
-        _idle(page)
-        if MODEL != "audionet-digits":
-            _pick(page, "Model", MODEL)
-            _idle(page, 300_000)
-        page.get_by_role("button", name="Explain", exact=True).click()
+        _open_and_explain(page, server)
         final = FINAL_MAPS_JS
-        page.wait_for_function(final, timeout=600_000)   # the final maps, not the partial estimate
         _idle(page)
         page.wait_for_timeout(1000)
         geo = page.evaluate(FIRST_SCREEN_JS)
@@ -333,3 +338,89 @@ def test_model_from_the_models_folder_is_explained(server, page, models_dir, tmp
         _pick(page, "Model", "tiny-wave.onnx (ONNX, from EARMARK_MODELS)")
         page.get_by_text("Not available for this model").first.wait_for(timeout=120_000)
         assert page.locator('[data-testid="stException"]').count() == 0
+
+
+#: Boxes of the colour bars and of the time-axis text (tick labels and titles) of every Plotly chart under
+#: ``sel``, in page pixels; ``overlaps`` lists the pairs that share area (plot by plot).
+OVERLAP_JS = """(sel) => {
+  const r = e => { const b = e.getBoundingClientRect(); return {l: b.left, t: b.top, r: b.right, b: b.bottom}; };
+  const seen = b => b.r - b.l > 0.5 && b.b - b.t > 0.5;
+  const out = {plots: 0, bars: 0, labels: 0, overlaps: []};
+  for (const plot of document.querySelectorAll(sel)) {
+    const bars = [...plot.querySelectorAll('.colorbar')].map(r).filter(seen);
+    const text = [...plot.querySelectorAll('.xaxislayer-above text, [class^="g-x"][class$="title"] text')]
+      .filter(e => e.textContent.trim()).map(r).filter(seen);
+    out.plots += 1; out.bars += bars.length; out.labels += text.length;
+    for (const b of bars) for (const t of text) {
+      const w = Math.min(b.r, t.r) - Math.max(b.l, t.l), h = Math.min(b.b, t.b) - Math.max(b.t, t.t);
+      if (w > 0.5 && h > 0.5) out.overlaps.push({bar: b, text: t});
+    }
+  }
+  return out;
+}"""
+
+
+def _no_overlap(page, sel: str, what: str) -> dict:
+    page.wait_for_timeout(800)
+    geo = page.evaluate(OVERLAP_JS, sel)
+    assert geo["plots"] >= 1 and geo["bars"] >= 1 and geo["labels"] >= 2, (what, geo)
+    assert not geo["overlaps"], (what, geo["overlaps"][:3])
+    return geo
+
+
+def test_colour_bars_clear_the_time_axis_in_compare_and_presentation_at_1280x720(server, browser, tmp_path):
+    """At 1280×720 the colour bar under each map sits below the time axis' labels and title: on Explore in
+    presentation mode and on Compare, with and without presentation mode (rendered boxes, not estimates)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    try:
+        _open_and_explain(page, server)
+        _idle(page)
+        maps = ".st-key-map_saliency .js-plotly-plot, .st-key-map_uncertainty .js-plotly-plot"
+        _no_overlap(page, maps, "explore")
+        page.get_by_role("button", name="Pin to compare").click()
+        _idle(page)
+        page.locator('[data-testid="stSidebar"]').get_by_text("Presentation mode").click()
+        _idle(page)
+        page.get_by_role("button", name="Exit presentation mode").wait_for(timeout=60_000)
+        page.wait_for_function(FINAL_MAPS_JS, timeout=60_000)
+        _no_overlap(page, maps, "explore, presentation")
+        page.screenshot(path=str(tmp_path / "explore_presentation_1280x720.png"))
+        page.get_by_role("link", name="Compare").first.click()          # presentation mode stays on
+        page.get_by_text("Slot 1").first.wait_for(timeout=120_000)
+        page.wait_for_function(f"({HEATMAP_JS})() >= 1", timeout=120_000)
+        _idle(page)
+        cmp_maps = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+        _no_overlap(page, cmp_maps, "compare, presentation")
+        page.screenshot(path=str(tmp_path / "compare_presentation_1280x720.png"))
+        page.get_by_role("button", name="Exit presentation mode").click()
+        _idle(page)
+        page.wait_for_function(f"({HEATMAP_JS})() >= 1", timeout=120_000)
+        _no_overlap(page, cmp_maps, "compare")
+        assert page.get_by_role("button", name="Score faithfulness").count() == 1   # scores start on request
+        page.screenshot(path=str(tmp_path / "compare_1280x720.png"))
+        assert page.locator('[data-testid="stException"]').count() == 0
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("path, title, key", [
+    ("recording", "Recording", '[data-testid="stSelectbox"]:has-text("Recording")'),
+    ("segments", "Segments", "[data-testid=\"stPlotlyChart\"] .js-plotly-plot"),
+], ids=["recording", "segments"])
+def test_recording_and_segments_pages_load_at_1280x720(server, browser, tmp_path, path, title, key):
+    """Smoke test: the page opens at 1280×720 without an exception and its key element is on screen."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    try:
+        page.goto(f"{server}/{path}")
+        page.get_by_role("heading", name=title).first.wait_for(timeout=180_000)
+        _idle(page, 300_000)
+        page.locator(key).first.wait_for(state="visible", timeout=300_000)
+        _idle(page)
+        page.screenshot(path=str(tmp_path / f"{path}_1280x720.png"))
+        assert page.locator('[data-testid="stException"]').count() == 0
+        box = page.locator(key).first.bounding_box()
+        assert box is not None and box["width"] > 100 and box["x"] + box["width"] <= 1281, box
+        if path == "segments":
+            assert page.locator("audio").count() >= 2          # the segment alone and the clip without it
+    finally:
+        page.close()
