@@ -115,7 +115,8 @@ def test_colour_bar_clears_the_time_axis_labels(present, case):
         fig = figures.saliency_map(_display(), _scale(), **kwargs)
         tick = 17 if present else 15                    # tick labels' size in this style
         title = (19 if present else 15) if case != "explore" else 0   # the "Time (s)" title, if any
-        need = 1.2 * tick + (1.2 * title + 10 if title else 0)        # text heights plus plotly's stand-off
+        # in Chromium (Streamlit's theme) a 15 px tick label ends 35 px under the plot area; the title follows
+        need = 2.3 * tick + (1.2 * title + 10 if title else 0)
         above, below = _space_below_axis(fig)
         assert above >= need, (above, need)
         assert below >= 9 + 1.2 * 12 + 1.2 * 15, below   # the bar, its tick labels and its title
