@@ -164,3 +164,12 @@ def test_figures_import_pandas_once_with_the_module():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={**__import__("os").environ, "PYTHONPATH": f"{ROOT / 'core'}:{ROOT}"})
     assert out.stdout.strip() == "True", out.stderr[-2000:]
+
+
+def test_every_signal_kind_and_setting_has_a_plain_name():
+    from earmark.examples import SIGNAL_KINDS, SIGNAL_LABELS, SIGNAL_PARAMS, SIGNAL_TITLES, SIGNAL_USES, signal_params
+
+    assert set(SIGNAL_TITLES) == set(SIGNAL_KINDS) and set(SIGNAL_LABELS) == {p.name for p in SIGNAL_PARAMS}
+    for kind in SIGNAL_KINDS:
+        names = [p.name for p in signal_params(kind)]
+        assert names[0] == "sample_rate" and set(names) == {"sample_rate", "seconds", "amplitude", *SIGNAL_USES[kind]}
