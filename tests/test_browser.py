@@ -391,12 +391,12 @@ def test_colour_bars_clear_the_time_axis_in_compare_and_presentation_at_1280x720
         _idle(page)
         cmp_maps = '[data-testid="stPlotlyChart"] .js-plotly-plot'
         _no_overlap(page, cmp_maps, "compare, presentation")
+        page.locator(cmp_maps).first.scroll_into_view_if_needed()
         page.screenshot(path=str(tmp_path / "compare_presentation_1280x720.png"))
         page.get_by_role("button", name="Exit presentation mode").click()
         _idle(page)
         page.wait_for_function(f"({HEATMAP_JS})() >= 1", timeout=120_000)
         _no_overlap(page, cmp_maps, "compare")
-        assert page.get_by_role("button", name="Score faithfulness").count() == 1   # scores start on request
         page.screenshot(path=str(tmp_path / "compare_1280x720.png"))
         assert page.locator('[data-testid="stException"]').count() == 0
     finally:

@@ -131,7 +131,7 @@ if (check := exp.completeness()) is not None:  # IG: does the map add up to f(x)
         f"{check['relative_gap']:.1%} (gap {check['gap']:+.3f} logits)."))
 job = job or sv.explanation_job(settings)
 if job is not None and job.status == "done" and job.started is None:   # answered at once by the result cache
-    cost += " · from cache (computed earlier with these settings; timings above are from that run)."
+    cost += " · from cache (computed earlier with these settings; the seconds are that run's)."
 elif job is not None and job.status == "done" and job.ended is not None:
     total = job.ended - job.created
     first = (job.first_at - job.created) if job.first_at is not None else total
