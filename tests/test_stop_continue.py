@@ -73,7 +73,7 @@ def test_stop_then_continue_equals_an_uninterrupted_run_bit_for_bit(service, met
     net.hook = None
     while service.snapshot()["running"]:     # the call in flight at the click lands on the tape first
         time.sleep(0.01)
-    more = service.resume(job, work_for(model, x, s), session="alice")
+    more = service.continue_job(job, work_for(model, x, s), session="alice")
     assert more.wait(30) and more.status == "done", more.error
     out = more.result
     assert torch.equal(out.saliency, whole.saliency.cpu()) and torch.equal(out.uncertainty, whole.uncertainty.cpu())
@@ -84,7 +84,7 @@ def test_stop_then_continue_equals_an_uninterrupted_run_bit_for_bit(service, met
     replayed = out.meta["replayed_passes"]
     assert replayed >= first - 2 and (net.items - first) + replayed <= full + 2
     with pytest.raises(JobError, match="Only a stopped"):
-        service.resume(more, work_for(model, x, s))
+        service.continue_job(more, work_for(model, x, s))
 
 
 def test_stop_takes_effect_at_once_with_a_slow_model(service):

@@ -1,6 +1,6 @@
 """A record of a run's model calls, so that a stopped run can continue where it stopped, bit for bit.
 
-Stop and Continue (:meth:`earmark.jobs.Job.stop`, :meth:`earmark.jobs.JobService.resume`) need the
+Stop and Continue (:meth:`earmark.jobs.Job.stop`, :meth:`earmark.jobs.JobService.continue_job`) need the
 continuation to end with exactly the map an uninterrupted run gives at the same seed. Two ways lead there:
 
 * save each explainer's own state (running sums, counts, the random generator's position, a Sobol

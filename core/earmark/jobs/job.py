@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 #: ``queued → running → done | failed | cancelled | stopped`` (a queued job can be cancelled or stopped before
 #: it starts). ``stopped``: ended by Stop, keeping its last estimate as ``result`` (or ``None`` before the first
-#: one) and its tape, so that :meth:`JobService.resume <earmark.jobs.JobService.resume>` can finish it.
+#: one) and its tape, so that :meth:`JobService.continue_job <earmark.jobs.JobService.continue_job>` can finish it.
 STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled", "stopped")
 FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled", "stopped"})
 

@@ -155,7 +155,7 @@ class JobService:
                 probe does, once per chunk) so that the job can be cancelled.
             session: who asks (fair order and per-session limits).
             passes: model passes, when the caller knows better than :func:`estimate_passes`.
-            tape: the model's answers of a stopped run of ``spec`` (see :meth:`resume`).
+            tape: the model's answers of a stopped run of ``spec`` (see :meth:`continue_job`).
 
         Returns:
             The :class:`Job` (already ``done`` when the result was in the cache).
@@ -210,7 +210,7 @@ class JobService:
             self._lock.notify_all()
         job._stop_now()
 
-    def resume(self, job: Job, work: Callable[[JobContext], Any], *, session: str = "default") -> Job:
+    def continue_job(self, job: Job, work: Callable[[JobContext], Any], *, session: str = "default") -> Job:
         """Continue a stopped job: a new job for the same spec that starts from its tape, so it finishes
         with the map an uninterrupted run gives (answered from the cache if the result is there already).
 
