@@ -82,7 +82,7 @@ def grid_and_scales(cur, exp, view: View, *, partial_saliency=None):
     if partial_saliency is not None:
         grid = sv.display_map(settings, wave, partial_saliency)
     else:
-        grid = sv.display(settings, wave, exp)
+        grid = sv.display_of(settings, wave, exp)     # a stopped run's partial map is not cached on the settings
     scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip,
                                contrast=view.contrast)
     return grid, scales
@@ -205,13 +205,28 @@ def budget_text(exp, spec) -> str:
         return ""
     used, total = int(extras["budget_used"]), int(extras["budget_total"])
     unit = spec.budget_unit
-    if used < total:
+    target = float(extras["stability_target"]) if "stability_target" in extras else 0.0
+    if used < total and target > 0 and float(extras.get("stability_top10", float("nan"))) >= target:
+        text = (f"stable enough after {used:,} of {total:,} {unit} (stop at stability {target:.2f}: "
+                f"{1 - used / total:.0%} saved)")
+    elif used < total:
         text = f"converged after {used:,} of {total:,} {unit} (stop = auto: {1 - used / total:.0%} saved)"
     else:
         how = "stop = auto, not converged earlier" if exp.params.get("stop") == "auto" else "stop = budget"
         text = f"all {total:,} {unit} ({how})"
     stability = stability_text(extras)
     return f"{text}; {stability}" if stability else text
+
+
+def partial_text(exp) -> str:
+    """The label of a stopped run's partial result ("" for any other result)."""
+    meta = exp.meta
+    if not meta.get("stopped"):
+        return ""
+    done, total, unit = meta.get("budget_used"), meta.get("budget_total"), meta.get("budget_unit") or "units"
+    used = f"after {done:,} of {total:,} {unit}" if done is not None and total else "before the end"
+    return (f"**Partial result**: stopped {used}. It can be exported, pinned and listened to like any result; "
+            "**Continue** finishes it with the same map an uninterrupted run gives at this seed.")
 
 
 def explain_text(exp, scales, view: View, *, spec=None) -> str:

@@ -221,19 +221,20 @@ class JobService:
             raise JobError(f"Only a stopped computation can continue; this one is {job.status}.")
         return self.submit(job.spec, work, session=session, tape=job.tape)
 
-    def show(self, session: str, jobs: "list[Job] | tuple[Job, ...]" = ()) -> None:
+    def show(self, session: str, jobs: "list[Job] | tuple[Job, ...]" = (), *, kind: str | None = None) -> None:
         """``session`` now shows ``jobs`` (its page's current request; none: a cached result or nothing).
 
         Its other unfinished jobs are abandoned once no session attached to them shows them: they yield to
         the watched ones (a queued one starts after them; a running one pauses between chunks while a
         watched job waits or runs) and are cancelled after ``abandon_grace`` seconds, unless pinned.
-        Showing a job again within the grace period takes it back.
+        Showing a job again within the grace period takes it back. With ``kind`` (e.g. ``"explanation"``)
+        only jobs of that kind are concerned (the page's listening jobs are not abandoned by its map).
         """
         now = time.monotonic()
         shown = {id(j) for j in jobs}
         with self._lock:
             for job in list(self._active.values()) + list(self._running):
-                if job.finished or session not in job.sessions:
+                if job.finished or session not in job.sessions or (kind is not None and job.spec.kind != kind):
                     continue
                 if id(job) in shown:
                     job.away.discard(session)
