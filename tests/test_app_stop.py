@@ -34,14 +34,20 @@ def _hold_at_first_estimate(job) -> None:
     job.add_observer(hold)
 
 
-def test_stop_leaves_a_labelled_partial_map_and_continue_finishes_it():
-    _service()
-    at = run(make_app(w_seed=7171, w_explainer="freqrise", p_explainer_freqrise_n_masks=800,
+def _start(seed: int):
+    """Explore with FreqRISE (800 masks, the whole budget), Explain clicked, the job held at its first estimate."""
+    at = run(make_app(w_seed=seed, w_explainer="freqrise", p_explainer_freqrise_n_masks=800,
                       p_explainer_freqrise_stop="budget", p_explainer_freqrise_stop_at_stability=0.0))
     at.button(key="explain").click()
     run(at)
     job = _job(at)
     _hold_at_first_estimate(job)
+    return at, job
+
+
+def test_stop_leaves_a_labelled_partial_map_and_continue_finishes_it():
+    _service()
+    at, job = _start(7171)
     while job.partial is None and not job.finished:
         job.wait(5, since=job.version)
     assert job.status == "running" and job.partial is not None
@@ -87,12 +93,7 @@ def _json_of(at) -> str:
 
 def test_switching_explainer_abandons_the_running_job_unless_pinned():
     service = _service()
-    at = run(make_app(w_seed=7272, w_explainer="freqrise", p_explainer_freqrise_n_masks=800,
-                      p_explainer_freqrise_stop="budget", p_explainer_freqrise_stop_at_stability=0.0))
-    at.button(key="explain").click()
-    run(at)
-    job = _job(at)
-    _hold_at_first_estimate(job)
+    at, job = _start(7272)
     at.session_state["w_explainer"] = "saliency"                # the person looks at something else
     run(at)
     assert job.abandoned_at is not None and not job.pinned

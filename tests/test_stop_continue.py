@@ -73,16 +73,19 @@ def test_stop_then_continue_equals_an_uninterrupted_run_bit_for_bit(service, met
     net.hook = None
     while service.snapshot()["running"]:     # the call in flight at the click lands on the tape first
         time.sleep(0.01)
+    kept = job.tape.items()
     more = service.continue_job(job, work_for(model, x, s), session="alice")
     assert more.wait(30) and more.status == "done", more.error
     out = more.result
     assert torch.equal(out.saliency, whole.saliency.cpu()) and torch.equal(out.uncertainty, whole.uncertainty.cpu())
     for k, v in whole.extras.items():
         assert torch.equal(out.extras[k], v.cpu()), k
-    # no mask or noise pass was made twice: the continuation answered the stopped run's calls from its tape
-    # (what is not recorded: the clean clip's one forward per run, and the job's one predicted-class look)
+    # no completed mask or noise pass was made twice: the continuation answered the stopped run's calls from
+    # its tape. Not recorded: the call Stop cut short (≤ one chunk of 64), the clean clip's forward per run
+    # and the job's one predicted-class look.
     replayed = out.meta["replayed_passes"]
-    assert replayed >= first - 2 and (net.items - first) + replayed <= full + 2
+    assert replayed == kept and first - 2 - 64 <= replayed < first
+    assert (net.items - first) + replayed <= full + 2 + 64
     with pytest.raises(JobError, match="Only a stopped"):
         service.continue_job(more, work_for(model, x, s))
 
@@ -108,6 +111,54 @@ def test_stop_takes_effect_at_once_with_a_slow_model(service):
     assert other.wait(5) and other.status == "done"
     time.sleep(1.0)
     assert net.calls <= calls + 2            # the call in flight + the saliency job's one call
+
+
+class Sleepy(torch.nn.Module):
+    """A layer that takes ``seconds`` (0.15 s) whatever the batch: eight of them make one model call 1.2 s."""
+
+    seconds = 0.15
+
+    def forward(self, h):
+        time.sleep(self.seconds)
+        return h
+
+
+class SlowLayers(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.Sequential(*[Sleepy() for _ in range(8)])
+        self.head = torch.nn.Linear(L, 3)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.head(self.layers(x))
+
+
+def test_stop_lands_inside_a_long_model_call_and_keeps_its_bits(service):
+    """A call of 1.2 s (8 layers × 0.15 s): Stop frees the thread within a layer, not at the chunk's end."""
+    net = SlowLayers()
+    model = from_module(net, sample_rate=SR, num_samples=L, labels=["a", "b", "c"], name="slow")
+    s = spec("smoothgrad", n_samples=200)
+    job = service.submit(s, work_for(model, _clip(), s), session="alice")
+    while net.calls < 4:                                      # 1–2: the clean clip; 3: the first gradient call
+        job.wait(0.5, since=job.version)
+    time.sleep(0.2)                                           # inside the fourth call
+    t0 = time.monotonic()
+    job.stop()
+    while service.snapshot()["running"]:
+        time.sleep(0.01)
+    freed = time.monotonic() - t0
+    assert job.status == "stopped" and freed < 1.0, freed     # the call would have run ≈ 1 s more
+    assert len(job.tape) == 1                                 # the completed call is kept; the cut one is not
+    Sleepy.seconds = 0.0                                      # the rest at full speed (the arithmetic is the same)
+    more = service.continue_job(job, work_for(model, _clip(), s))
+    assert more.wait(60) and more.status == "done"
+    net.calls = 0
+    whole = explain(model, _clip(), get_transform("stft", SR, n_fft=64, hop=16), None, method="smoothgrad", seed=0,
+                    **dict(s.eparams))
+    assert torch.equal(whole.saliency, more.result.saliency)
+    Sleepy.seconds = 0.15
 
 
 def _slow(net, seconds=0.02):
@@ -158,15 +209,14 @@ def test_a_pinned_job_keeps_running_and_a_job_shown_again_is_kept(service):
 def test_stop_before_a_first_estimate_keeps_the_tape(service):
     net, model = _model()
     gate = threading.Event()
-    net.hook = lambda calls: gate.wait(5)
+    net.hook = lambda calls: gate.wait(5) if calls == 4 else None
     s = spec("smoothgrad", n_samples=200)
     job = service.submit(s, work_for(model, _clip(), s), session="alice")
-    while net.calls < 2:                                     # 1: the clean clip; 2: the first gradient call
+    while net.calls < 4:                                     # 1–2: the clean clip; 3: the first gradient call
         job.wait(0.5, since=job.version)
     job.stop()
     gate.set()
     assert job.status == "stopped" and job.result is None and "Stopped" in job.error
-    deadline = time.monotonic() + 5
-    while len(job.tape) < 1 and time.monotonic() < deadline:   # the call in flight lands on the tape
-        time.sleep(0.05)
-    assert len(job.tape) == 1
+    while service.snapshot()["running"]:
+        time.sleep(0.01)
+    assert len(job.tape) == 1 and job.tape.items() == 64     # the completed call; the one cut short is not kept

@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from ..explainers import EXPLAINERS, explain
 from ..explanation import Explanation
 from ..workflow import listening
+from .interrupt import interruptible
 from .job import JobContext
 from .spec import JobSpec
 
@@ -49,10 +50,11 @@ def explanation_work(spec: JobSpec, model, x: Tensor, transform, *, batch_size: 
     def work(ctx: JobContext) -> Explanation:
         ctx.job.uncertainty_meaning = meaning
         ctx.target_fn = predicted
-        exp = explain(model, x, transform, spec.target, method=spec.explainer, seed=spec.seed,
-                      progress=ctx.progress, batch_size=batch_size, first_look=ctx.first_look,
-                      on_partial=ctx.partial, contrast=dict(spec.options).get("contrast"), tape=ctx.job.tape,
-                      **dict(spec.eparams))   # contrast: "A rather than B" (an option of the explanation)
+        with interruptible(model, ctx.check):   # Stop lands between two layers, not only between chunks
+            exp = explain(model, x, transform, spec.target, method=spec.explainer, seed=spec.seed,
+                          progress=ctx.progress, batch_size=batch_size, first_look=ctx.first_look,
+                          on_partial=ctx.partial, contrast=dict(spec.options).get("contrast"), tape=ctx.job.tape,
+                          **dict(spec.eparams))   # contrast: "A rather than B" (an option of the explanation)
         ctx.check()
         exp = _cpu(exp)
         return dataclasses.replace(exp, meta={**exp.meta, "job": spec.provenance()})
