@@ -220,3 +220,20 @@ def test_stop_before_a_first_estimate_keeps_the_tape(service):
     while service.snapshot()["running"]:
         time.sleep(0.01)
     assert len(job.tape) == 1 and job.tape.items() == 64     # the completed call; the one cut short is not kept
+
+
+def test_stop_in_a_shared_job_keeps_it_running_for_the_others(service):
+    net, model = _model()
+    _slow(net)
+    x = _clip()
+    s = spec("freqrise", n_masks=1500)
+    job = service.submit(s, work_for(model, x, s), session="alice")
+    assert service.submit(s, work_for(model, x, s), session="bob") is job
+    while job.partial is None:
+        job.wait(1, since=job.version)
+    mine = job.stop("alice")
+    assert mine is not job and mine.status == "stopped" and mine.result.meta["stopped"]
+    assert job.status == "running" and job.sessions == {"bob"}
+    again = service.continue_job(mine, work_for(model, x, s), session="alice")
+    assert again is job and job.sessions == {"alice", "bob"}     # Continue attaches to the running job
+    assert job.wait(60) and job.status == "done"

@@ -77,7 +77,7 @@ def cancel(job) -> None:
 
 def stop(job) -> None:
     """Stop ``job`` and keep its last estimate as a partial result (and its model answers, for Continue)."""
-    job.stop(session_id())
+    _remember(job.stop(session_id()))   # a shared job runs on for the others; this session keeps a stopped copy
 
 
 def pin(job, pinned: bool = True) -> None:

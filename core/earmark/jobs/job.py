@@ -186,15 +186,20 @@ class Job:
         else:
             self._request_cancel()
 
-    def stop(self, session: str | None = None) -> None:
+    def stop(self, session: str | None = None) -> "Job":
         """End the job now and keep its work: the status reads ``stopped`` at once, ``result`` is the last
         estimate labelled partial (:meth:`stopped_result`; ``None`` before the first one), and the tape keeps
         the model's answers so that a continuation finishes with the uninterrupted run's map. The running
-        thread leaves at its next chunk; the answer in flight is still recorded."""
+        thread leaves within a layer of the model (:mod:`earmark.jobs.interrupt`); every completed model call
+        is on the tape. With a service and other sessions still attached, the job runs on for them and
+        ``session`` gets a stopped copy (see :meth:`JobService.stop <earmark.jobs.JobService.stop>`).
+
+        Returns:
+            The stopped job that holds the partial result."""
         if self._service is not None:
-            self._service.stop(self, session)
-        else:
-            self._stop_now()
+            return self._service.stop(self, session)
+        self._stop_now()
+        return self
 
     def stopped_result(self) -> Explanation | None:
         """The latest estimate as a result of its own: :attr:`partial` with ``meta["stopped"]``, the masks or

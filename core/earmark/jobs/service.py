@@ -16,7 +16,8 @@ from ..errors import ConfigError
 from ..explanation import Explanation
 from .cache import ResultCache
 from .cost import budget_params, estimate_passes
-from .job import BudgetExceeded, Job, JobCancelled, JobContext, JobError, QueueFull, _execute, _remaining
+from .job import (BudgetExceeded, Job, JobCancelled, JobContext, JobError, QueueFull, _ended_message, _execute,
+                  _remaining)
 from .spec import JobSpec
 from ..tape import Tape
 
@@ -192,11 +193,27 @@ class JobService:
             self._lock.notify()
         return job
 
-    def stop(self, job: Job, session: str | None = None) -> None:
-        """Stop ``job`` for everyone attached and keep its work (:meth:`Job.stop`); ``session`` is who asked."""
+    def stop(self, job: Job, session: str | None = None) -> Job:
+        """Stop ``job`` and keep its work (:meth:`Job.stop`); ``session`` is who asked.
+
+        When other sessions are attached too (a classroom sharing one request), the job runs on for them and
+        ``session`` gets a stopped copy of its own: the same partial result and tape, so its Continue
+        attaches to the running job again.
+
+        Returns:
+            The stopped job that holds the partial result (``job`` itself, or the copy).
+        """
         with self._lock:
             if job.finished:
-                return
+                return job
+            if session is not None and session in job.sessions and len(job.sessions) > 1:
+                job.sessions.discard(session)
+                copy = Job(job.spec, None, session=session, passes=0, service=self, tape=job.tape)
+                copy._partial_raw, copy.target, copy.started = job._partial_raw, job.target, job.started
+                copy.done, copy.total, copy.progress = job.done, job.total, job.progress
+                copy._set_status("stopped", result=job.stopped_result(), error=_stopped(copy))
+                job._touch()
+                return copy
             if self._active.get(job.spec) is job:   # a new request for the spec starts a new job (or a resume)
                 del self._active[job.spec]
             if job.status == "queued":
@@ -209,6 +226,7 @@ class JobService:
                 self._computing -= 1
             self._lock.notify_all()
         job._stop_now()
+        return job
 
     def continue_job(self, job: Job, work: Callable[[JobContext], Any], *, session: str = "default") -> Job:
         """Continue a stopped job: a new job for the same spec that starts from its tape, so it finishes
@@ -512,6 +530,10 @@ class JobService:
                 old = self._rate.get(job.spec.model)
                 self._rate[job.spec.model] = rate if old is None else 0.7 * old + 0.3 * rate
             self._lock.notify_all()
+
+
+def _stopped(job: Job) -> str:
+    return _ended_message(job, "Stopped")
 
 
 def _abandoned_message(grace: float) -> str:
