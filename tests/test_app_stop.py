@@ -65,6 +65,12 @@ def test_stop_leaves_a_labelled_partial_map_and_continue_finishes_it():
     # exported like any result: the JSON says partial, with the masks used
     summary = json.loads(_json_of(at))
     assert summary["stopped"] and summary["partial"] and summary["budget_used"] == done
+    # listened to and pinned like any result: its listening job is keyed apart from the final map's
+    heard = [j for j in at.session_state["_jobs"].values() if j.spec.kind == "listening"]
+    assert heard and all(dict(j.spec.options)["partial"] == done for j in heard)
+    at.button(key="pin").click()
+    run(at)
+    assert at.session_state["slots"][-1]["title"].endswith(f"partial ({done:,} masks)")
     at.button(key="continue").click()
     run(at)
     more = _job(at)
