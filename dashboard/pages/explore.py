@@ -52,7 +52,7 @@ if getattr(card, "multi_label", False):   # sigmoid outputs: each class on its o
 b1, b2 = act.columns([1, 1], vertical_alignment="center")
 clicked = b1.button("Explain", type="primary", key="explain", width="stretch")
 with b2.popover("View", icon=":material/tune:", width="stretch"):
-    view = views.view_controls(st, spec)
+    view = views.view_controls(st, spec, window=cur["window"])
 target_txt = "the predicted class" if settings.target is None else f"class {labels[settings.target]}"
 st.caption(f"**{spec.title}** in the **{tclass.title}** domain, explaining {target_txt} (seed {settings.seed}).")
 
