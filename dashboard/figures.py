@@ -213,7 +213,7 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
         fig.add_trace(power, 1, 1)
         fig.add_trace(sal, 1, 2)
         for c in (1, 2):
-            fig.update_xaxes(title_text="Time (s)", range=[0, d.duration], row=1, col=c)
+            fig.update_xaxes(title_text="Time (s)", range=list(d.x_range), row=1, col=c)
         fig.update_yaxes(row=1, col=1, **yaxis)
         fig.update_yaxes(type=yaxis["type"], row=1, col=2)
     elif wave is not None:  # the waveform above the map on one shared time axis
@@ -227,7 +227,7 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
                           row=1, col=1)
         fig.add_trace(power, 2, 1)
         fig.add_trace(sal, 2, 1)
-        fig.update_xaxes(range=[0, d.duration])
+        fig.update_xaxes(range=list(d.x_range))
         fig.update_xaxes(ticksuffix=" s", row=2, col=1)
         fig.update_yaxes(showticklabels=False, row=1, col=1)
         fig.update_yaxes(row=2, col=1, **yaxis)
@@ -235,7 +235,7 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
     else:
         power.update(opacity=0.55, hoverinfo="skip", hovertemplate=None)
         fig = go.Figure([power, sal])
-        fig.update_xaxes(title_text="Time (s)", range=[0, d.duration])
+        fig.update_xaxes(title_text="Time (s)", range=list(d.x_range))
         fig.update_yaxes(**yaxis)
     if region is not None and overlay:
         y0, y1 = region["y"]
@@ -277,7 +277,7 @@ def _profile(d, img: np.ndarray, *, label: str, log_freq: bool, title: str | Non
     """A map with one row (time domain) or one column (Fourier) drawn as a line over its axis."""
     if d.profile == "time":
         x, v = d.times, img[0]
-        xaxis = dict(title_text="Time (s)", range=[0, d.duration])
+        xaxis = dict(title_text="Time (s)", range=list(d.x_range))
     else:
         x, v = d.freqs, img[:, 0]
         xaxis = dict(title_text="Frequency (Hz" + (", log)" if log_freq else ")"), type="log" if log_freq else "linear")

@@ -36,6 +36,7 @@ class View:
     match: bool
     present: bool
     contrast: str = "rank"
+    zoom: tuple[float, float] | None = None    # time range shown (s); None = the whole window
 
     @property
     def palette(self) -> str:
@@ -46,12 +47,23 @@ def current_view() -> View:
     g = state.get
     return View(log_freq=bool(g("log_freq")), clip=bool(g("clip_colours")), layout=g("layout") or "Overlay",
                 reference=g("reference") or "auto", dim_silent=bool(g("dim_silent")), k=int(g("k")),
-                match=bool(g("match")), present=bool(g("present")), contrast=g("contrast") or "rank")
+                match=bool(g("match")), present=bool(g("present")), contrast=g("contrast") or "rank",
+                zoom=tuple(g("zoom")) if g("zoom") else None)
 
 
-def view_controls(box, spec) -> View:
-    """The view toggles (log axis, colour clipping, layout, colour reference, silent cells) in ``box``."""
+def view_controls(box, spec, *, window: float | None = None) -> View:
+    """The view toggles (log axis, colour clipping, layout, colour reference, silent cells) in ``box``, and
+    with ``window`` (s, the model's window) the time range shown."""
     box.toggle("Log frequency axis", key=state.bind("log_freq"))
+    if window:
+        full = (0.0, round(float(window), 2))
+        zoom = state.get("zoom")
+        zoom = tuple(zoom) if zoom and full[0] <= zoom[0] < zoom[1] <= full[1] else full
+        shown = box.slider("Time shown (s)", full[0], full[1], value=zoom, step=0.01, key="w_zoom_range",
+                           help="Zoom in time: the map is redrawn for this range at its own resolution (a long "
+                                "clip's whole map is pooled into screen-wide blocks). Colour limits follow the "
+                                "cells shown.")
+        state.put("zoom", None if tuple(shown) == full else tuple(shown))
     box.segmented_control("Colour by", ["rank", "value"], key=state.bind("contrast"),
                           format_func=lambda o: {"rank": "Rank (structure)", "value": "Value (linear)"}[o],
                           help="Rank: each live cell's colour is its rank among the cells on its side of the "
@@ -80,9 +92,9 @@ def grid_and_scales(cur, exp, view: View, *, partial_saliency=None):
     """The display grid and the two colour scales of ``exp`` (or of a partial saliency map)."""
     settings, wave = cur["settings"], cur["ready"].wave
     if partial_saliency is not None:
-        grid = sv.display_map(settings, wave, partial_saliency)
+        grid = sv.display_map(settings, wave, partial_saliency, time_range=view.zoom)
     else:
-        grid = sv.display(settings, wave, exp)
+        grid = sv.display_of(settings, wave, exp, view.zoom)   # a stopped run's partial map is not cached
     scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip,
                                contrast=view.contrast)
     return grid, scales
@@ -106,7 +118,7 @@ def draw_partial(cur, exp, view: View, *, title: str) -> None:
     """
     def build():
         settings, heading = cur["settings"], title
-        grid = sv.display_of(settings, cur["ready"].wave, exp)
+        grid = sv.display_of(settings, cur["ready"].wave, exp, view.zoom)
         scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip,
                                contrast=view.contrast)
         meta = exp.meta
@@ -235,13 +247,28 @@ def budget_text(exp, spec) -> str:
         return ""
     used, total = int(extras["budget_used"]), int(extras["budget_total"])
     unit = spec.budget_unit
-    if used < total:
+    target = float(extras["stability_target"]) if "stability_target" in extras else 0.0
+    if used < total and target > 0 and float(extras.get("stability_top10", float("nan"))) >= target:
+        text = (f"stable enough after {used:,} of {total:,} {unit} (stop at stability {target:.2f}: "
+                f"{1 - used / total:.0%} saved)")
+    elif used < total:
         text = f"converged after {used:,} of {total:,} {unit} (stop = auto: {1 - used / total:.0%} saved)"
     else:
         how = "stop = auto, not converged earlier" if exp.params.get("stop") == "auto" else "stop = budget"
         text = f"all {total:,} {unit} ({how})"
     stability = stability_text(extras)
     return f"{text}; {stability}" if stability else text
+
+
+def partial_text(exp) -> str:
+    """The label of a stopped run's partial result ("" for any other result)."""
+    meta = exp.meta
+    if not meta.get("stopped"):
+        return ""
+    done, total, unit = meta.get("budget_used"), meta.get("budget_total"), meta.get("budget_unit") or "units"
+    used = f"after {done:,} of {total:,} {unit}" if done is not None and total else "before the end"
+    return (f"**Partial result**: stopped {used}. It can be exported, pinned and listened to like any result; "
+            "**Continue** finishes it with the same map an uninterrupted run gives at this seed.")
 
 
 def explain_text(exp, scales, view: View, *, spec=None) -> str:

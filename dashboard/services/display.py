@@ -13,16 +13,16 @@ from .common import Settings, to_numpy
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def display(settings: Settings, _wave: np.ndarray, _exp):
-    """The :class:`earmark.display.DisplayGrid` of an explanation (cached on its settings)."""
-    return display_map(settings, _wave, _exp.saliency, _exp.uncertainty)
+def display(settings: Settings, _wave: np.ndarray, _exp, time_range: tuple | None = None):
+    """The :class:`earmark.display.DisplayGrid` of an explanation (cached on its settings and the zoom)."""
+    return display_map(settings, _wave, _exp.saliency, _exp.uncertainty, time_range=time_range)
 
 
-def display_of(settings: Settings, wave: np.ndarray, exp):
+def display_of(settings: Settings, wave: np.ndarray, exp, time_range: tuple | None = None):
     """The display grid of a final or a partial explanation (``meta["partial"]``: not cached)."""
     if exp.meta.get("partial"):
-        return display_map(settings, wave, exp.saliency)
-    return display(settings, wave, exp)
+        return display_map(settings, wave, exp.saliency, time_range=time_range)
+    return display(settings, wave, exp, time_range)
 
 
 class _PartialFigures:
@@ -54,13 +54,15 @@ def partial_figure(exp, view: tuple, build: Callable):
     return _partial_figures().get(exp, view, build)
 
 
-def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor, uncertainty: torch.Tensor | None = None):
-    """The display grid for a saliency map (and its uncertainty; zeros while it is not known yet)."""
+def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor, uncertainty: torch.Tensor | None = None,
+                *, time_range: tuple | None = None):
+    """The display grid for a saliency map (and its uncertainty; zeros while it is not known yet), zoomed to
+    ``time_range`` (s) when given (pooled for that range: :func:`earmark.display.display_grid`)."""
     from earmark.display import display_grid
 
     model = models.get_model(settings.model)
     transform = models.get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
-    return display_grid(transform, wave, saliency, uncertainty)
+    return display_grid(transform, wave, saliency, uncertainty, time_range=time_range)
 
 
 def colour_scales(settings: Settings, grid, exp, *, reference: str = "auto", clip: bool = True,
