@@ -247,6 +247,16 @@ def test_hostile_family_through_each_door(door, family, name, build, tmp_path):
     assert not (tmp_path / "marker").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("door", DOORS)
+@pytest.mark.parametrize("family, name, build", CASES, ids=[f"{f}: {n}" for f, n, _ in CASES])
+def test_every_case_through_every_door(door, family, name, build, tmp_path):
+    """The long version (``make fuzz`` writes it as the table): every case, every door."""
+    outcome, message = attempt(door, build, tmp_path)
+    assert outcome in ("refused", "n/a"), (outcome, message)
+    assert not (tmp_path / "marker").exists()
+
+
 def test_every_family_has_a_representative():
     assert sorted(REPRESENTATIVE) == sorted(FAMILIES), set(FAMILIES) ^ set(REPRESENTATIVE)
 

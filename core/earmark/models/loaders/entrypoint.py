@@ -19,7 +19,6 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Callable
 
 import torch

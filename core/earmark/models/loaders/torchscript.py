@@ -88,7 +88,7 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     if not installed:
         check_script_module(network, path.name)   # before anything in it runs
     network.eval()
-    check_declared_rate(card, getattr(network, "sample_rate", None), f"the module's sample_rate attribute")
+    check_declared_rate(card, getattr(network, "sample_rate", None), "the module's sample_rate attribute")
     if window is not None:
         card = card.with_window(window)
     if needed(raw):
