@@ -275,7 +275,7 @@ def table(folder: Path, *, log=None) -> str:
             row[["refused", "contained", "escaped", "n/a"].index(outcome) + 1] += 1
             row[0] += outcome != "n/a"
             if outcome not in ("refused", "n/a"):
-                notes.append(f"- {family} · {name} · {door}: **{outcome}** — {message[:200]}")
+                notes.append(f"- {family} · {name} · {door}: **{outcome}** — {' '.join(message.split())[:200]}")
             if log:
                 log(f"{family} · {name} · {door}: {outcome} ({time.perf_counter() - start:.1f} s) {message[:120]}")
     lines = ["| family | door | cases | refused | contained | escaped | not applicable |",
@@ -303,7 +303,7 @@ if __name__ == "__main__":
         body = table(Path(tmp), log=lambda s: print(s, file=sys.stderr, flush=True))
     head = ("# Hostile model files by door\n\n"
             "Made by `python tests/test_hostile_doors.py --out docs/results/hostile-models.md` (`make fuzz`) in "
-            f"{time.perf_counter() - started:.0f} s; cases are built in the test files, and each payload would touch a "
+            f"{time.perf_counter() - started:.0f} s (2 CPU cores shared with other work); cases are built in the test files, and each payload would touch a "
             "marker file in a temporary folder. *refused*: one sentence; *contained*: no sentence but nothing "
             "written and the caller alive; *escaped*: marker written, hostile model loaded, or the caller died; "
             "*not applicable*: the entry cannot pass that door (a FIFO or a link loop cannot be uploaded).\n\n")

@@ -106,7 +106,7 @@ class WorkerLost(EarmarkError):
         self.unit, self.kind, self.retries = unit, kind, retries
         tried = f" and {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
         super().__init__(f"Ray lost the worker running {unit.clip} · {unit.explainer} × {unit.transform} "
-                         f"({kind}{tried}); the run stopped.")
+                         f"({kind}{tried})")
 
 
 #: Ray's exceptions for a worker, node, object or the raylet lost, not for a unit's own error.

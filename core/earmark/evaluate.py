@@ -295,8 +295,9 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
             report(finished, total, eta, f"{unit.clip} · {unit.explainer} × {unit.transform}")
     except WorkerLost as exc:
         kept = len(rows)   # reused from earlier runs + appended by this one, each already on disk
-        raise DataError(f"{exc} {results_path.name} keeps {kept} of the {total} rows ({computed} finished in this "
-                        f"run); run the same command again to compute the other {total - kept}.") from None
+        raise DataError(f"{exc}, so the run stopped: {results_path.name} keeps {kept} of the {total} rows "
+                        f"({computed} finished in this run); run the same command again to compute the other "
+                        f"{total - kept}.") from None
     rows = [r for _, r in sorted(rows, key=lambda pair: pair[0])]
     order = {(e, t): i for i, (e, t) in enumerate(plan)}
     rows.sort(key=lambda r: order[(r["explainer"], r["transform"])])  # grouped by explainer × domain, clip order
