@@ -248,6 +248,7 @@ def test_hostile_family_through_each_door(door, family, name, build, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("door", DOORS)
 @pytest.mark.parametrize("family, name, build", CASES, ids=[f"{f}: {n}" for f, n, _ in CASES])
 def test_every_case_through_every_door(door, family, name, build, tmp_path):
