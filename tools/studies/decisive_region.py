@@ -13,7 +13,6 @@ as a plain ``topk`` does.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def transform(domain: str):
 def sorted_share(saliency: torch.Tensor, truth: torch.Tensor, top: float = 0.02) -> float:
     """The same share with ties broken by ``topk``'s order (what a plain ranking reports)."""
     s = saliency.flatten().double().clamp_min(0)
-    values, index = s.topk(max(1, math.ceil(top * s.numel())))
+    values, index = s.topk(max(1, int(round(top * s.numel()))))
     return float((values * truth.flatten()[index]).sum() / values.sum()) if float(values.sum()) > 0 else 0.0
 
 
@@ -92,7 +91,8 @@ def table(rows: list[dict]) -> str:
             cells.append(f"{sum(v) / len(v):.2f} ({min(v):.2f}–{max(v):.2f}, {len(v)})" if v else "—")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     placements = [p.name for p in PLACEMENTS if any(r["placement"] == p.name for r in rows)]
-    dwt = ["| method (DWT) | " + " | ".join(placements) + " |", "|---|" + "---:|" * len(placements)]
+    dwt = ["| method (DWT) | " + " | ".join(p.replace("|", "/") for p in placements) + " |",
+           "|---|" + "---:|" * len(placements)]
     for name in names:
         by = {r["placement"]: r for r in rows if r["method"] == name and r["domain"] == "dwt"}
         if by:

@@ -83,8 +83,10 @@ def _mean_se(values: list[float]) -> str:
 
 
 def table(rows: list[dict], args) -> str:
-    lines = ["| readout | stop | clips | masks (mean) | Spearman | top-10 % overlap | clips where it is the most stable (top-10 %) |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    rows = list({(r["clip"], r["readout"], r["stop"]): r for r in rows}.values())   # a row written twice counts once
+    lines = ["| readout | stop | clips | masks (mean) | Spearman | top-10 % overlap | Spearman − probability's "
+             "(paired) | top-10 % − probability's (paired) | clips where its top-10 % overlap is the highest |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for stop in ("budget", "auto"):
         by_clip: dict[str, dict[str, float]] = {}
         for r in rows:
@@ -97,9 +99,11 @@ def table(rows: list[dict], args) -> str:
             if not sel:
                 continue
             name = READOUT_NAMES[readout] + (" (paper)" if readout == "prob" else "")
+            paper = {(r["clip"], r["stop"]): r for r in rows if r["readout"] == "prob"}
+            diff = {m: [r[m] - paper[(r["clip"], stop)][m] for r in sel] for m in ("spearman", "top10")}
             lines.append(f"| {name} | {stop} | {len(sel)} | {sum(r['masks'] for r in sel) / len(sel):.0f} | "
                          f"{_mean_se([r['spearman'] for r in sel])} | {_mean_se([r['top10'] for r in sel])} | "
-                         f"{best.count(readout)} |")
+                         f"{_mean_se(diff['spearman'])} | {_mean_se(diff['top10'])} | {best.count(readout)} |")
     return (f"Split-half stability of FreqRISE per readout ({args.model}, {args.transform}, Sobol + control variate; "
             f"budget = {args.masks} masks, auto = the app's stop rule within 3,000), FSDD test clips, mean ± "
             "standard error over clips.\n\nCommand: `EARMARK_DATA=... python tools/studies/readout_stability.py "

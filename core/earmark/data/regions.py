@@ -186,7 +186,7 @@ def energy_cells(transform, x: Tensor, *, share: float = 0.95) -> Tensor:
 def region_share(saliency: Tensor, truth: Tensor, *, top: float = 0.02) -> float:
     """Share of the top-``top`` cells' saliency mass on ``truth`` cells, ties at the cut shared evenly.
 
-    The top set is the ``k = ⌈top·n⌉`` cells of largest saliency (negative values count as 0). Cells above
+    The top set is the ``k = round(top·n)`` (≥ 1) cells of largest saliency (negative values count as 0). Cells above
     the k-th value are in it; the ``m`` cells equal to the k-th value fill the remaining ``k − above`` places
     with weight ``(k − above)/m`` each, so the score does not depend on how a sort orders equal values.
 
@@ -198,7 +198,7 @@ def region_share(saliency: Tensor, truth: Tensor, *, top: float = 0.02) -> float
     """
     s = saliency.detach().flatten().double().clamp_min(0)
     t = truth.flatten().to(s.device)
-    k = max(1, math.ceil(top * s.numel()))
+    k = max(1, int(round(top * s.numel())))
     cut = s.topk(k).values[-1]
     above, tied = s > cut, s == cut
     weight = above.double() + tied.double() * (k - int(above.sum())) / int(tied.sum())

@@ -155,5 +155,6 @@ SPEC = ExplainerSpec(
     anytime=True,
     budget=("n_masks",),
     units=("n_masks", "masks"),
-    app_defaults=(("stop", "auto"), ("sampler", "sobol"), ("estimator", "control_variate")),
+    # readout: the logit's maps are the steadier on FSDD at the app's setting (docs/studies/readouts.md)
+    app_defaults=(("stop", "auto"), ("sampler", "sobol"), ("estimator", "control_variate"), ("readout", "logit")),
 )
