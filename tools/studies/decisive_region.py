@@ -4,7 +4,9 @@ every DWT level, two straddling a level edge, early / middle / late in the clip,
 
     python tools/studies/decisive_region.py --rows /tmp/regions.jsonl --out docs/results/decisive-region.md
 
-Every method runs at its defaults (the learnable and minimal masks also with the papers' objectives,
+Every method runs at its defaults, except RELAX, which compares class probabilities: these models have no
+embedding, and the cosine between their logit vectors ``(4E/ref − 2, 0)`` is only the sign of the first (the
+learnable and minimal masks also run with the papers' objectives,
 ``ce_cap="none"`` / ``score_cap="none"``, as "paper objective" rows), seed 0. Rows are appended to
 ``--rows`` as they finish and a rerun skips those already there. The score ties at the cut are shared
 evenly (:func:`earmark.data.regions.region_share`); the "sorted" column breaks them by sort order instead,
@@ -28,7 +30,7 @@ DOMAINS = ("dwt", "stft", "mel", "time")
 #: (row name, explainer, settings)
 RUNS = (("saliency", "saliency", {}), ("ig", "ig", {}), ("smoothgrad", "smoothgrad", {}),
         ("wam_sg", "wam_sg", {}), ("wam_ig", "wam_ig", {}), ("freqrise", "freqrise", {}),
-        ("relax", "relax", {}), ("learnable_mask", "learnable_mask", {}),
+        ("relax (class probabilities)", "relax", {"similarity": "probs"}), ("learnable_mask", "learnable_mask", {}),
         ("learnable_mask (paper objective)", "learnable_mask", {"ce_cap": "none"}),
         ("minimal_mask", "minimal_mask", {}),
         ("minimal_mask (paper objective)", "minimal_mask", {"score_cap": "none"}))
