@@ -320,11 +320,11 @@ def explain_learnable_mask(probe: Probe, *, generator: torch.Generator, progress
     def objective(masks: Tensor) -> dict[str, Tensor]:
         ce = target_cross_entropy(probe.logits_of(probe.apply_masks(masks)), probe.target,
                                   multi_label=probe.multi_label)
-        ce = torch.maximum(ce, floor) if ce_cap == "clean" else ce
+        kept = torch.maximum(ce, floor) if ce_cap == "clean" else ce      # the CE the loss sees
         hinge = sparsity_hinge(masks, cfg["r"])
         smooth = smoothness(masks, weights)
-        loss = ce + cfg["lambda_r"] * hinge + cfg["lambda_s"] * smooth
-        return {"loss": loss, "ce": ce, "sparsity": hinge, "smoothness": smooth,
+        loss = kept + cfg["lambda_r"] * hinge + cfg["lambda_s"] * smooth
+        return {"loss": loss, "ce": ce.detach(), "sparsity": hinge, "smoothness": smooth,
                 "mask_mean": masks.detach().flatten(1).mean(-1)}
 
     masks, curves, monitor, dead = optimise_anytime(
