@@ -61,7 +61,7 @@ def run(args) -> list[dict]:
     tasks: dict[str, object] = {}
     for domain in args.domains.split(","):
         t = transform(domain)
-        for placement in PLACEMENTS:
+        for placement in [PLACEMENTS[int(i)] for i in args.placements.split(",")] if args.placements else PLACEMENTS:
             truth = None
             for name, method, settings in RUNS:
                 if name not in wanted or (placement.name, domain, name) in done:
@@ -83,6 +83,7 @@ def run(args) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
+    rows = list({(r["placement"], r["domain"], r["method"]): r for r in rows}.values())   # a row written twice counts once
     names = [name for name, _, _ in RUNS if any(r["method"] == name for r in rows)]
     head = "| method | " + " | ".join(DOMAINS) + " |\n|---|" + "---:|" * len(DOMAINS)
     lines = [head]
@@ -112,6 +113,7 @@ def main() -> None:
     ap.add_argument("--rows", default="decisive-region.jsonl")
     ap.add_argument("--domains", default=",".join(DOMAINS))
     ap.add_argument("--methods", default="", help="row names, comma-separated (default: all)")
+    ap.add_argument("--placements", default="", help="indices into PLACEMENTS, comma-separated (default: all)")
     ap.add_argument("--out")
     args = ap.parse_args()
     torch.set_num_threads(1)
