@@ -6,11 +6,11 @@ Class 0's logit is ``4·E_R(x)/E_R(x_clip) − 2`` (class 1's is 0), with ``E_R`
 burst inside the box (sin²-windowed tone) plus louder distractors: the same band at another time, another
 band at the same time, and a long tone in a third band, with a little noise.
 
-The true cells of a domain are the cells whose content the model reads (:func:`truth_cells`): a cell is
-in the region when the share of its atom's energy (its coefficient synthesised alone) that falls in the box
-is at least half the best cell's — the
-box's cells in the STFT, the mel bands and frames over it, in the DWT the coefficients of the levels whose
-band overlaps the box's, over its span, and in time (which cannot resolve frequency) the box's span.
+The true cells of a domain are the cells whose content the model reads (:func:`truth_cells`): the cells
+whose atom (the coefficient synthesised alone) puts at least half the best cell's share of its energy in the
+box, and the cells holding 95 % of the energy of the clip's in-box part. That is the box in the STFT, the
+mel bands and frames over it, in the DWT the coefficients over its span in the level(s) of its band, and in
+time (which cannot resolve frequency) its span.
 
 :func:`region_share` is the score: the share of the top-2 % cells' saliency mass that lies on the true
 cells, with ties at the cut shared evenly (a mask method that ends with many cells at exactly 1 is not
@@ -124,8 +124,8 @@ def truth_cells(transform, task: "RegionTask", *, share: float = 0.5, energy: fl
     covers coefficients with the weights ``w_ij = lift(e_i)_j`` (one coefficient in the STFT, DWT and time
     domains, a mel band's bins in the mel domain) and belongs to the region when
     ``Σ_j w_ij in_j / Σ_j w_ij tot_j`` is at least ``share`` of the best cell's (relative, since a DWT level
-is an octave wide and sees a box narrower than its band only in part). A waveform domain (``time``) cannot resolve frequency: there
-    the box counts over all frequencies, i.e. the region is the box's time span.
+    is an octave wide and sees a box narrower than its band only in part). A waveform domain (``time``)
+    cannot resolve frequency: there the box counts over all frequencies, i.e. the region is its time span.
 
     Args:
         transform: the domain, for clips of the task's length.  task: the built placement.
