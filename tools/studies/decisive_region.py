@@ -102,8 +102,11 @@ def table(rows: list[dict]) -> str:
             dwt.append(f"| {name} | " + " | ".join(
                 f"{by[p]['share']:.2f} ({by[p]['sorted']:.2f})" if p in by else "—" for p in placements) + " |")
     return ("Share of the top-2 % cells' saliency mass in the decisive region (ties shared evenly), per method "
-            "and domain: mean over placements (min–max, placements).\n\nCommand: `python "
-            "tools/studies/decisive_region.py --rows ROWS.jsonl --out docs/results/decisive-region.md`\n\n"
+            "and domain: mean over placements (min–max, placements).\n\nCommands (one rows file): `python "
+            "tools/studies/decisive_region.py --domains dwt,stft --rows ROWS.jsonl`, then `python "
+            "tools/studies/decisive_region.py --domains mel,time --placements 0,4 --methods \"saliency,ig,smoothgrad,"
+            "freqrise,relax (class probabilities),learnable_mask,minimal_mask\" --rows ROWS.jsonl --out "
+            "docs/results/decisive-region.md`\n\n"
             + "\n".join(lines) + "\n\nIn the DWT per placement (in brackets: ties broken by sort order, as a plain "
             "`topk` ranks them):\n\n" + "\n".join(dwt) + "\n")
 
