@@ -119,3 +119,15 @@ def test_refused_in_domains_without_both_axes(toy, clip):
     for domain in ("time", "fourier"):
         with pytest.raises(ConfigError, match="stft, mel, dwt"):
             explain(toy, clip, get_transform(domain, SR), method=NAME)
+
+
+def test_evaluate_leaves_it_out_for_a_model_without_one(tmp_path):
+    from earmark.evaluate import run_evaluation
+    from earmark.metrics import MetricOptions
+    from test_evaluate import ToyClips, toy_model
+
+    report = run_evaluation(toy_model(), ToyClips(), explainers=[NAME, "energy"], transforms=["time"], seed=0,
+                            out=tmp_path, options=MetricOptions(steps=3, num_random=1, mu_subsets=4),
+                            metrics=["I", "D"])
+    assert {r["explainer"] for r in report.rows} == {"energy"}
+    assert any(s.startswith(NAME) and "Conv2d" in s for s in report.skipped)
