@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.runs:
         rows = [r for r in read(path) if keep is None or r["clip"] in keep]
         rows = complete(rows)
-        print(f"\n{path}: {len({r['clip'] for r in rows})} clips complete\n")
+        name = path.parent.name if path.name.startswith("results.") else path.stem
+        print(f"\n### `{name}`: {len({r['clip'] for r in rows})} clips, every row on the same clips\n")
         print("\n".join(table(rows, reference)))
     return 0
 
