@@ -82,10 +82,9 @@ def why_not(model: nn.Module | None) -> str | None:
 @dataclass(frozen=True)
 class ModelGrid:
     """Where the model's own spectrogram (its first ``Conv2d``'s input grid) lies: (F,) row centres in Hz,
-    (F + 1,) row edges, (T,) column centres in s, and whether the conv input is (time, frequency)."""
+    (T,) column centres in s, and whether the conv input is (time, frequency)."""
 
     freqs: Tensor
-    edges: Tensor
     times: Tensor
     transposed: bool
 
@@ -96,7 +95,7 @@ def model_grid(front: nn.Module, sample_rate: int, shape: tuple[int, int]) -> Mo
     Raises:
         ModelError: the conv input's grid is not the front end's (frequency × frames, either way round).
     """
-    from ..transforms.base import edges_from_centres, frame_times
+    from ..transforms.base import frame_times
 
     mel_kind = _front_ends()[0]
     spec = front.spectrogram if isinstance(front, mel_kind) else front
@@ -120,7 +119,7 @@ def model_grid(front: nn.Module, sample_rate: int, shape: tuple[int, int]) -> Mo
     times = frame_times(frames, hop, rate)
     if not bool(getattr(spec, "center", True)):
         times = times + int(spec.win_length) / 2 / rate
-    return ModelGrid(freqs, edges_from_centres(freqs), times, transposed)
+    return ModelGrid(freqs, times, transposed)
 
 
 def _interp_matrix(points: Tensor, grid: Tensor) -> Tensor:
