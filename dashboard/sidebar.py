@@ -15,6 +15,7 @@ from earmark.errors import ClipTooLong, EarmarkError
 
 from . import services as sv
 from . import state
+from .contrast import contrast_picker
 from .state import bind
 from .widgets import param_widgets
 
@@ -175,7 +176,7 @@ def render() -> None:
     sb.subheader("4 · Explainer")
     specs = sv.explainer_specs()
     card_now = model.card if model is not None else None
-    blocked = {n: s.unavailable(card_now) for n, s in specs.items() if s.supports(tname)}
+    blocked = {n: s.unavailable(card_now, model) for n, s in specs.items() if s.supports(tname)}
     blocked = {n: why for n, why in blocked.items() if why}
     usable = [n for n, s in specs.items() if s.supports(tname) and n not in blocked]
     if state.get("explainer") not in usable:
@@ -204,6 +205,7 @@ def render() -> None:
                           format_func=lambda i: "predicted class" if i == PREDICTED else f"{i}: {labels[i]}")
     target = None if target == PREDICTED else int(target)
     seed = c2.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=bind("seed"))
+    contrast = contrast_picker(sb, labels, target, specs[ename])
 
     if clip is None or model is None:
         if model is None and st.session_state.current_error is None:
@@ -245,6 +247,6 @@ def render() -> None:
 
     settings = sv.Settings(clip_hash=ready.hash, clip_name=clip.name, model=model_name, transform=tname,
                            tparams=sv.as_items(tparams), explainer=ename, eparams=sv.as_items(eparams),
-                           target=target, seed=int(seed))
+                           target=target, seed=int(seed), contrast=contrast)
     st.session_state.current = dict(clip=clip, ready=ready, model=model_name, card=card, settings=settings,
                                      offset=offset, window=window, note=note)

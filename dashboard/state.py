@@ -30,6 +30,7 @@ CONTROLS: dict[str, Any] = {
     "transform": "stft",
     "explainer": "ig",
     "target": -1,                 # -1 = the predicted class
+    "contrast_class": -1,         # "rather than …": -1 = off, else a second class B (dashboard/contrast.py)
     "seed": 0,
     # views
     "log_freq": False,

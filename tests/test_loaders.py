@@ -177,6 +177,10 @@ def test_hf_model_explained_by_every_explainer_in_every_domain(folders, family):
                 with pytest.raises(ModelError, match="LRP can carry relevance"):
                     explain(model, x, transform, method="lrp", seed=0)
                 continue
+            if spec.unavailable(model.card, model):   # Grad-CAM: no torchaudio spectrogram to place its map on
+                with pytest.raises(ModelError, match="Grad-CAM"):
+                    explain(model, x, transform, method=spec.name, seed=0)
+                continue
             e = explain(model, x, transform, method=spec.name, seed=0, **_tiny(spec))
             assert e.saliency.shape == tuple(transform.map_shape(WINDOW))
             assert torch.isfinite(e.saliency).all() and torch.isfinite(e.uncertainty).all()

@@ -243,6 +243,10 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
     plan, skipped = [], []
     for e in explainers:
         spec = EXPLAINERS.get(e)
+        unfit = spec.model_check(model) if spec.model_check is not None else None   # e.g. Grad-CAM, no CNN
+        if unfit:
+            skipped.append(f"{e}: {spec.title} {unfit}")
+            continue
         for t in transforms:
             if spec.supports(t):
                 plan.append((e, t))

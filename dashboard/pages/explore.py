@@ -15,6 +15,7 @@ from earmark.errors import EarmarkError
 from dashboard import figures, live, state, views
 from dashboard import services as sv
 from dashboard.common import current, model_card
+from dashboard.contrast import rather_than
 from dashboard.playhead import playhead
 from dashboard.state import MAX_SLOTS
 
@@ -53,7 +54,8 @@ b1, b2 = act.columns([1, 1], vertical_alignment="center")
 clicked = b1.button("Explain", type="primary", key="explain", width="stretch")
 with b2.popover("View", icon=":material/tune:", width="stretch"):
     view = views.view_controls(st, spec, window=cur["window"])
-target_txt = "the predicted class" if settings.target is None else f"class {labels[settings.target]}"
+target_txt = ("the predicted class" if settings.target is None else f"class {labels[settings.target]}") + rather_than(
+    labels, settings.contrast)
 st.caption(f"**{spec.title}** in the **{tclass.title}** domain, explaining {target_txt} (seed {settings.seed}).")
 
 job = None

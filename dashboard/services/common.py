@@ -35,11 +35,12 @@ class Settings:
     eparams: tuple
     target: int | None
     seed: int
+    contrast: int | None = None     # a second class B: explain "target rather than B" (None = off)
 
     @property
     def key(self) -> tuple:
         return (self.clip_hash, self.model, self.transform, self.tparams, self.explainer, self.eparams,
-                self.target, self.seed)
+                self.target, self.seed, self.contrast)
 
 
 __all__ = ["ProgressFn", "Settings", "as_items", "to_numpy"]

@@ -42,7 +42,8 @@ def job_spec(settings: Settings, kind: str = "explanation", **options):
     from earmark.jobs import JobSpec
     spec = JobSpec.create(clip_hash=settings.clip_hash, model=settings.model, transform=settings.transform,
                           tparams=dict(settings.tparams), explainer=settings.explainer,
-                          eparams=dict(settings.eparams), target=settings.target, seed=settings.seed)
+                          eparams=dict(settings.eparams), target=settings.target, seed=settings.seed,
+                          options=None if settings.contrast is None else {"contrast": settings.contrast})
     return spec if kind == "explanation" else spec.derived(kind, **options)
 
 

@@ -9,6 +9,7 @@ SET = {
     "captum:DeepLift": {}, "captum:GradientShap": {}, "captum:NoiseTunnel": {},
     "captum:Occlusion": {}, "captum:FeatureAblation": {"cells": 64}, "captum:KernelShap": {"cells": 64, "n_samples": 200, "baselines": "zero"},
     "captum:Lime": {"cells": 64, "n_samples": 200, "baselines": "zero"}, "captum:ShapleyValueSampling": {"cells": 16, "n_samples": 2, "baselines": "zero"}, "lrp": {},
+    "captum:LayerGradCam": {},
 }
 cases = sys.argv[2].split(",") if len(sys.argv) > 2 else ["tf-stft", "tf-dwt", "freq-fourier"]
 methods = sys.argv[3].split(",") if len(sys.argv) > 3 else list(SET) + ["flextime"]

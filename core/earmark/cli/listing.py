@@ -30,7 +30,7 @@ def model_report(model) -> str:
     lines = [f"{card.name}: {card.title}"] + [f"  {k:20s} {v}" for k, v in card.facts().items()]
     lines.append("  explainers:")
     for spec in EXPLAINERS:
-        reason = spec.unavailable(card)
+        reason = spec.unavailable(card, model)
         lines.append(f"    {spec.name:16s} " + ("yes" if reason is None else f"no: {reason}"))
     return "\n".join(lines)
 

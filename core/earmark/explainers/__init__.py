@@ -25,15 +25,15 @@ from ..probe import Probe, ProgressFn
 from ..tape import Tape
 from ..transforms import Transform
 from ..validate import check_count, check_seed, check_target, check_wave
-from . import (captum_family, energy, flextime, freqrise, ig, learnable_mask, lrp, minimal_mask, relax, saliency,
-               smoothgrad, wam)
+from . import (captum_family, energy, flextime, freqrise, gradcam, ig, learnable_mask, lrp, minimal_mask, relax,
+               saliency, smoothgrad, wam)
 from .anytime import PartialFn
 from .base import Attribution, ExplainerSpec, FirstLook, PlotSpec
 
 EXPLAINERS = Registry("explainer")
 
 for _mod in (saliency, ig, smoothgrad, wam, freqrise, relax, learnable_mask, minimal_mask, energy,
-             captum_family, lrp, flextime):
+             captum_family, gradcam, lrp, flextime):
     for _spec in getattr(_mod, "SPECS", None) or (_mod.SPEC,):
         EXPLAINERS.register(_spec.name, _spec)
 
@@ -85,7 +85,7 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
         raise ConfigError(
             f"{spec.title} works in the {', '.join(spec.domains)} domain(s), not '{transform.name}'."
         )
-    reason = spec.unavailable(getattr(model, "card", None))
+    reason = spec.unavailable(getattr(model, "card", None), model)
     if reason:
         raise ModelError(reason)
     settings = resolve(spec.params, params, owner=f"Explainer '{method}'")

@@ -96,6 +96,9 @@ class ExplainerSpec:
             ``None`` = the product of the integer ``budget`` parameters (see :meth:`cost`).
         units: ``(parameter, unit)``: the parameter that counts the work a person watches and what it counts
             (``("n_masks", "masks")``), or ``None``.
+        model_check: ``model_check(model) -> str | None``: why this method cannot run on that model (a
+            sentence's predicate, e.g. Grad-CAM on a model without a convolution over a spectrogram), or
+            ``None``; the menus list the method only where it is ``None``.
         app_defaults: ``(parameter, value)`` pairs the app starts at instead of the paper's default (the paper's
             value stays one click away); ``earmark evaluate`` and the CLI keep the papers' values.
     """
@@ -120,6 +123,7 @@ class ExplainerSpec:
     passes: Callable[[Mapping[str, Any]], int] | None = None
     units: tuple[str, str] | None = None
     app_defaults: tuple[tuple[str, Any], ...] = ()
+    model_check: Callable[[Any], str | None] | None = None
 
     def _filled(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return {**{p.name: p.default for p in self.params}, **dict(params)}
@@ -157,9 +161,12 @@ class ExplainerSpec:
         the reference only run the model forward."""
         return self.family in ("gradient", "optimisation")
 
-    def unavailable(self, card) -> str | None:
-        """Why this explainer cannot run on the model with ``card`` (one sentence), or ``None`` if it can."""
+    def unavailable(self, card, model=None) -> str | None:
+        """Why this explainer cannot run on the model with ``card`` (one sentence), or ``None`` if it can;
+        given the ``model`` too, its :attr:`model_check` is asked as well."""
         why = missing_capability(card) if self.needs_gradients else None
+        if why is None and model is not None and self.model_check is not None:
+            why = self.model_check(model)
         return f"{self.title} {why}" if why else None
 
 

@@ -72,16 +72,25 @@ class JobSpec:
                    explainer=explainer, eparams=_items(ep), target=None if target is None else int(target),
                    seed=None if seed is None else int(seed), options=_items(options))
 
+    @property
+    def contrast(self) -> int | None:
+        """The explanation's second class B ("target rather than B"), kept by the jobs derived from it."""
+        return dict(self.options).get("contrast")
+
+    def _kept(self) -> dict[str, Any]:
+        return {} if self.contrast is None else {"contrast": self.contrast}
+
     def derived(self, kind: str, **options: Any) -> "JobSpec":
         """A job on this spec's explanation: ``spec.derived("faithfulness", steps=20)``."""
         if kind not in KINDS:
             raise ConfigError(f"Unknown job kind '{kind}'. Use one of: {', '.join(KINDS)}.")
-        return dataclasses.replace(self, kind=kind, options=_items(options))
+        return dataclasses.replace(self, kind=kind, options=_items({**self._kept(), **options}))
 
     @property
     def explanation(self) -> "JobSpec":
-        """The explanation job this spec is about (itself for an explanation)."""
-        return self if self.kind == "explanation" else dataclasses.replace(self, kind="explanation", options=())
+        """The explanation job this spec is about (itself for an explanation; its contrast kept)."""
+        return self if self.kind == "explanation" else dataclasses.replace(self, kind="explanation",
+                                                                            options=_items(self._kept()))
 
     def provenance(self) -> dict[str, Any]:
         """A JSON-ready record of the request (what produced a result)."""
