@@ -41,6 +41,7 @@ CONTROLS: dict[str, Any] = {
     "k": 10,                      # percent for keep/remove top-k
     "match": True,
     "present": False,             # presentation mode (projector)
+    "map_range": None,            # (start, end) s of a long map's visible time range; None = whole clip
     "cmp_what": "Saliency",
     "eval_steps": 20,
     "eval_reference": True,

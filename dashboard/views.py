@@ -7,7 +7,7 @@ here: grids and colour scales come from :mod:`earmark.display` through ``service
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import streamlit as st
@@ -36,6 +36,9 @@ class View:
     match: bool
     present: bool
     contrast: str = "rank"
+    #: (start, end) s of the map's visible time range (a long clip's zoom, :func:`zoom_control`), ``None``:
+    #: the whole clip.
+    time_range: tuple[float, float] | None = None
 
     @property
     def palette(self) -> str:
@@ -76,13 +79,45 @@ def view_controls(box, spec) -> View:
     return current_view()
 
 
+def zoom_control(box, cur, view: View) -> View:
+    """The visible time range of a long map (more time columns than the screen's 1,200): a range slider
+    (zoom: its width; scroll: drag it), kept under ``map_range``; returns ``view`` with that range.
+
+    Maps that fit the screen whole get no control and the whole clip (``time_range=None``).
+    """
+    settings, wave = cur["settings"], cur["ready"].wave
+    duration = len(wave) / cur["card"].sample_rate
+    times = sv.time_axis(settings, len(wave))
+    if not sv.needs_zoom(times):
+        return replace(view, time_range=None)
+    ss = st.session_state
+    if ss.get("map_range_duration") != duration:      # another clip or window: start from the whole of it
+        ss["map_range_duration"] = duration
+        state.put("map_range", None)
+    state.bind("map_range")
+    wanted = sv.zoom_range(duration, state.get("map_range"))
+    if wanted != state.get("map_range"):
+        state.put("map_range", wanted)
+    key = state.bind("map_range")
+    rng = box.slider("Visible time (s)", 0.0, round(duration, 2), key=key, step=0.01, format="%.2f s",
+                     help="Zoom and scroll the maps of a long clip: narrow the range to see it at full "
+                          "resolution, drag it to move along the clip. Colours, the waveform strip and the "
+                          "box you listen to follow the visible range; the players hear the whole clip.")
+    rng = sv.zoom_range(duration, rng)
+    n, factor = sv.range_columns(times, duration, rng)
+    box.caption(f"{rng[0]:.2f}–{rng[1]:.2f} s of {duration:.2f} s: {n:,} time columns, "
+                + ("full resolution." if factor == 1 else f"pooled {factor}:1 for the screen (each block "
+                                                          "shows its strongest cell)."))
+    return replace(view, time_range=rng)
+
+
 def grid_and_scales(cur, exp, view: View, *, partial_saliency=None):
     """The display grid and the two colour scales of ``exp`` (or of a partial saliency map)."""
     settings, wave = cur["settings"], cur["ready"].wave
     if partial_saliency is not None:
         grid = sv.display_map(settings, wave, partial_saliency)
     else:
-        grid = sv.display(settings, wave, exp)
+        grid = sv.display(settings, wave, exp, view.time_range)
     scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip,
                                contrast=view.contrast)
     return grid, scales
@@ -106,7 +141,7 @@ def draw_partial(cur, exp, view: View, *, title: str) -> None:
     """
     def build():
         settings, heading = cur["settings"], title
-        grid = sv.display_of(settings, cur["ready"].wave, exp)
+        grid = sv.display_of(settings, cur["ready"].wave, exp, view.time_range)
         scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip,
                                contrast=view.contrast)
         meta = exp.meta
@@ -157,6 +192,11 @@ def region_from_event(event, grid, log_freq: bool, map_yrefs=None):
     if b is None or box_off_map(event, map_yrefs):
         return None
     t0, t1 = sorted(float(v) for v in b["x"][:2])
+    if getattr(grid, "time_range", None) is not None:     # a zoomed map: the part of the box on screen
+        span = sv.clip_interval((t0, t1), grid.time_range)
+        if span is None:
+            return None
+        t0, t1 = span
     y0, y1 = sorted(float(v) for v in b["y"][:2])
     if grid.row_labels:
         rows = (max(0, int(np.ceil(y0))), min(len(grid.row_labels) - 1, int(np.floor(y1))))

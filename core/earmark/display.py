@@ -68,6 +68,8 @@ class DisplayGrid:
         live: (F, T) bool, the cells masking can change (a coefficient in them is not zero; the zero padding
             of a short clip is not live). Colour limits and centres are computed on live cells only, and
             the figures leave the other cells blank. ``None``: every cell is live.
+        time_range: ``(start, end)`` s of the columns shown (:func:`earmark.zoom.visible_grid`), or ``None``:
+            the whole ``[0, duration]``.
     """
 
     saliency: np.ndarray
@@ -81,6 +83,12 @@ class DisplayGrid:
     bands: np.ndarray
     duration: float
     live: np.ndarray | None = None
+    time_range: tuple[float, float] | None = None
+
+    @property
+    def x_range(self) -> tuple[float, float]:
+        """The time axis drawn: the visible range, or ``(0, duration)``."""
+        return self.time_range if self.time_range is not None else (0.0, self.duration)
 
     @property
     def profile(self) -> Literal["time", "frequency"] | None:

@@ -8,6 +8,8 @@ prediction, the method's own charts, pinning and exports.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import streamlit as st
 
@@ -84,6 +86,7 @@ if exp is None and job is None:
 
 # ---- one screen: saliency | uncertainty | players ------------------------------------------------------
 saliency_title = f"Saliency · {settings.explainer}"
+view = views.zoom_control(st, cur, view)   # a long clip's visible time range (zoom and scroll)
 
 if exp is None:  # still computing: the live fragment polls the job and draws each new estimate
     if job.finished:       # cancelled or failed: say so; Explain starts over
@@ -180,15 +183,13 @@ with st.expander("Export: figure, maps, audio, command", expanded=False):
     stem = f"earmark_{clip.name}_{card.name}_{settings.transform}_{settings.explainer}_s{settings.seed}"
     clip_arg = clip.name if state.get("source") == "Example" else f"{clip.name}.wav"
     e1, e2, e3 = st.columns(3)
-    try:
-        e1.download_button("PNG figure (power, saliency, uncertainty)",
-                           sv.png(settings, ready.wave, exp, view.log_freq, view.reference, view.clip,
-                                  view.dim_silent, view.palette, view.contrast),
-                           file_name=f"{stem}.png", mime="image/png", key="dl_png")
-    except EarmarkError as exc:
-        e1.warning(str(exc))
-    e2.download_button("Maps and axes (NPZ)", sv.npz_bytes(settings, exp, len(ready.wave)), file_name=f"{stem}.npz",
-                       mime="application/octet-stream", key="dl_npz")
+    # rendered when clicked, not on every rerun: a 10 s map's PNG takes seconds, its npz half a second
+    e1.download_button("PNG figure (power, saliency, uncertainty)",
+                       partial(sv.png, settings, ready.wave, exp, view.log_freq, view.reference, view.clip,
+                               view.dim_silent, view.palette, view.contrast),
+                       file_name=f"{stem}.png", mime="image/png", key="dl_png")
+    e2.download_button("Maps and axes (NPZ)", partial(sv.npz_bytes, settings, exp, len(ready.wave)),
+                       file_name=f"{stem}.npz", mime="application/octet-stream", key="dl_npz")
     e3.download_button("Summary with provenance (JSON)", sv.json_bytes(settings, exp, clip_arg, cur["offset"]),
                        file_name=f"{stem}.json", mime="application/json", key="dl_json")
     if listened:

@@ -8,21 +8,105 @@ import numpy as np
 import streamlit as st
 import torch
 
+from earmark.downsample import MAX_COLUMNS
+
 from . import models
 from .common import Settings, to_numpy
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def display(settings: Settings, _wave: np.ndarray, _exp):
-    """The :class:`earmark.display.DisplayGrid` of an explanation (cached on its settings)."""
-    return display_map(settings, _wave, _exp.saliency, _exp.uncertainty)
+class BoundedCache:
+    """A small least-recently-used table shared by every session of the server (thread-safe).
+
+    Holds the objects themselves (no pickled copies, unlike ``st.cache_data``): a full-resolution grid of a
+    10 s STFT map is 129 × 2,501 cells × five arrays, and a toggle must not copy or rebuild it.
+    """
+
+    def __init__(self, size: int):
+        import threading
+        from collections import OrderedDict
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, build: Callable):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = build()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
 
 
-def display_of(settings: Settings, wave: np.ndarray, exp):
-    """The display grid of a final or a partial explanation (``meta["partial"]``: not cached)."""
+#: Full-resolution grids kept (one per recent result) and screen grids (one per result and visible range).
+FULL_GRIDS, SCREEN_GRIDS = 8, 64
+
+
+@st.cache_resource(show_spinner=False)
+def _grid_caches() -> tuple[BoundedCache, BoundedCache]:
+    return BoundedCache(FULL_GRIDS), BoundedCache(SCREEN_GRIDS)
+
+
+def _range_key(time_range) -> tuple | None:
+    return None if time_range is None else tuple(round(float(t), 4) for t in time_range)
+
+
+def full_grid(settings: Settings, wave: np.ndarray, exp):
+    """The display grid of a final explanation with every time column (rows still pooled to the screen),
+    computed once per result (settings) and kept in a bounded server-wide cache."""
+    return _grid_caches()[0].get(settings, lambda: display_map(settings, wave, exp.saliency, exp.uncertainty,
+                                                               max_columns=None))
+
+
+def display(settings: Settings, wave: np.ndarray, exp, time_range: tuple[float, float] | None = None):
+    """The :class:`earmark.display.DisplayGrid` of an explanation on screen: the columns of ``time_range``
+    (``None``: the whole clip), pooled to the screen only when they do not fit
+    (:func:`earmark.zoom.visible_grid`); cached per (result, range), so a view toggle pools nothing."""
+    from earmark import zoom
+
+    rng = _range_key(time_range)
+    return _grid_caches()[1].get((settings, rng), lambda: zoom.visible_grid(full_grid(settings, wave, exp), rng))
+
+
+def time_axis(settings: Settings, length: int) -> np.ndarray:
+    """(T,) centres in s of the time columns of the map's full display grid (before any pooling)."""
+    model = models.get_model(settings.model)
+    transform = models.get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
+    ax = transform.axes(length)
+    return torch.as_tensor(ax.times).detach().cpu().double().numpy().reshape(-1)
+
+
+def needs_zoom(times: np.ndarray) -> bool:
+    from earmark.zoom import needs_zoom as needs
+    return needs(times)
+
+
+def zoom_range(duration: float, wanted) -> tuple[float, float]:
+    """The visible range to use for ``wanted`` (``None``: the whole clip), on the slider's 0.01 s grid."""
+    from earmark.zoom import rounded_range
+    return rounded_range(duration, tuple(wanted) if wanted is not None else None)
+
+
+def range_columns(times: np.ndarray, duration: float, time_range) -> tuple[int, int]:
+    from earmark.zoom import range_columns as columns
+    return columns(times, duration, time_range)
+
+
+def clip_interval(interval, time_range):
+    from earmark.zoom import clip_interval as clip
+    return clip(interval, time_range)
+
+
+def display_of(settings: Settings, wave: np.ndarray, exp, time_range: tuple[float, float] | None = None):
+    """The display grid of a final or a partial explanation (``meta["partial"]``: not cached here; the
+    partial figures are, per estimate and view)."""
     if exp.meta.get("partial"):
-        return display_map(settings, wave, exp.saliency)
-    return display(settings, wave, exp)
+        from earmark import zoom
+
+        return zoom.visible_grid(display_map(settings, wave, exp.saliency, max_columns=None),
+                                 _range_key(time_range))
+    return display(settings, wave, exp, time_range)
 
 
 class _PartialFigures:
@@ -54,13 +138,15 @@ def partial_figure(exp, view: tuple, build: Callable):
     return _partial_figures().get(exp, view, build)
 
 
-def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor, uncertainty: torch.Tensor | None = None):
-    """The display grid for a saliency map (and its uncertainty; zeros while it is not known yet)."""
+def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor, uncertainty: torch.Tensor | None = None,
+                *, max_columns: int | None = MAX_COLUMNS):
+    """The display grid for a saliency map (and its uncertainty; zeros while it is not known yet);
+    ``max_columns=None`` keeps every time column (for :func:`earmark.zoom.visible_grid`)."""
     from earmark.display import display_grid
 
     model = models.get_model(settings.model)
     transform = models.get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
-    return display_grid(transform, wave, saliency, uncertainty)
+    return display_grid(transform, wave, saliency, uncertainty, max_columns=max_columns)
 
 
 def colour_scales(settings: Settings, grid, exp, *, reference: str = "auto", clip: bool = True,
