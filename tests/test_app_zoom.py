@@ -81,6 +81,11 @@ def test_zoom_redraws_the_visible_range_and_toggles_pool_nothing(counted):
     assert _map_columns(at) == (834, 834)
     assert counted["visible_grid"] == before["visible_grid"] + 1
     assert counted["display_grid"] == before["display_grid"]
+    at.slider(key="w_map_range").set_value((2.0, 4.0))
+    run(at)
+    at.button(key="pin").click()
+    run(at)
+    assert at.session_state["slots"][-1]["display"].time_range == (0.0, 10.0)   # Compare gets the whole map
 
 
 def long_models_times() -> np.ndarray:
@@ -88,3 +93,16 @@ def long_models_times() -> np.ndarray:
 
     t = get_transform("stft", long_models.SR)
     return t.axes(long_models.SR * long_models.SECONDS).times.double().numpy()
+
+
+def test_a_box_on_a_zoomed_map_is_cut_to_the_visible_range():
+    from test_zoom import _grid
+
+    from dashboard.views import region_from_event
+
+    g = zoom.visible_grid(_grid(), (2.0, 4.0))
+    event = {"selection": {"box": [{"x": [1.5, 3.0], "y": [100.0, 200.0], "yref": "y2"}]}}
+    region = region_from_event(event, g, False, ("y2",))
+    assert region["box"] == ((2.0, 3.0), (100.0, 200.0), None) and region["text"].startswith("2.00–3.00 s")
+    event["selection"]["box"][0]["x"] = [5.0, 6.0]               # wholly off screen: no region
+    assert region_from_event(event, g, False, ("y2",)) is None

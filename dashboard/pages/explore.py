@@ -168,7 +168,8 @@ with st.expander(f"The whole clip and the model — {card.title}"):
 p1, p2 = st.columns([1, 4])
 n_slots = len(st.session_state.slots)
 if p1.button("Pin to compare", icon=":material/push_pin:", key="pin", disabled=n_slots >= MAX_SLOTS, width="stretch"):
-    slot = dict(settings=settings, display=grid, probs=probs, labels=labels, target=exp.target,
+    whole = sv.display(settings, ready.wave, exp)          # Compare shows the whole map, whatever the zoom
+    slot = dict(settings=settings, display=whole, probs=probs, labels=labels, target=exp.target,
                 title=f"{clip.name} · {card.name} · {spec.title} · {tclass.title}",
                 sample_rate=card.sample_rate, listened=listened, k=view.k, match=view.match, wave=ready.wave,
                 exp=exp)

@@ -40,7 +40,7 @@ class BoundedCache:
 
 
 #: Full-resolution grids kept (one per recent result) and screen grids (one per result and visible range).
-FULL_GRIDS, SCREEN_GRIDS = 8, 64
+FULL_GRIDS, SCREEN_GRIDS = 8, 32
 
 
 @st.cache_resource(show_spinner=False)

@@ -72,6 +72,39 @@ def app_timings(repeats: int) -> dict:
     return out
 
 
+def running_timings(repeats: int, masks: int) -> dict:
+    """The same toggles while a FreqRISE job (``masks`` masks) runs in this process: the page draws the
+    latest partial estimate; each flip reruns the page (the job keeps running on the worker threads)."""
+    import long_models
+
+    at = long_models.explore_app("freqrise", p_explainer_freqrise_n_masks=masks)
+    at.run(timeout=600)
+    at.button(key="explain").click()
+    at.run(timeout=600)
+    jobs = list(at.session_state["_jobs"].values())
+    job = next(j for j in jobs if j.spec.kind == "explanation") if jobs else None
+    deadline = time.monotonic() + 300
+    while job is not None and job.partial is None and not job.finished and time.monotonic() < deadline:
+        time.sleep(0.2)
+    at.run(timeout=600)
+    out = {}
+    for name, (key, values) in TOGGLES.items():
+        times = []
+        for i in range(repeats):
+            at.session_state[key] = values[i % 2]
+            t0 = time.perf_counter()
+            at.run(timeout=600)
+            times.append(time.perf_counter() - t0)
+        out[f"while running: {name} (first flip)"] = times[0]
+        out[f"while running: {name}"] = statistics.median(times)
+        at.session_state[key] = values[1]
+        at.run(timeout=600)
+    out["while running: job still running at the end"] = float(job is not None and not job.finished)
+    if job is not None:
+        job.cancel()
+    return out
+
+
 def profile(toggle: str, path: Path) -> None:
     """cProfile of one first flip of ``toggle`` (for finding what is slow), written to ``path``."""
     import long_models
@@ -91,12 +124,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=4)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--running", type=int, default=0, metavar="MASKS",
+                    help="also time the toggles while a FreqRISE job of this many masks runs")
     ap.add_argument("--profile", help="write a cProfile of one flip of this toggle to /tmp/toggle.prof")
     args = ap.parse_args()
     if args.profile:
         profile(args.profile, Path("/tmp/toggle.prof"))
         return
     res = app_timings(args.repeats)
+    if args.running:
+        res.update(running_timings(args.repeats, args.running))
     for name, s in res.items():
         print(f"{name:28s} {s:7.3f} s")
     if args.out:
