@@ -192,8 +192,9 @@ def region_from_event(event, grid, log_freq: bool, map_yrefs=None):
     if b is None or box_off_map(event, map_yrefs):
         return None
     t0, t1 = sorted(float(v) for v in b["x"][:2])
-    if getattr(grid, "time_range", None) is not None:     # a zoomed map: the part of the box on screen
-        span = sv.clip_interval((t0, t1), grid.time_range)
+    shown = getattr(grid, "time_range", None)
+    if shown is not None and (shown[0] > 0 or shown[1] < grid.duration):   # zoomed: the part of the box on screen
+        span = sv.clip_interval((t0, t1), shown)
         if span is None:
             return None
         t0, t1 = span
