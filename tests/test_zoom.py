@@ -147,3 +147,22 @@ def test_the_waveform_strip_covers_the_visible_range():
     assert y.max() == 1.0 and t[int(np.argmax(y))] == pytest.approx(3.0)
     (t, high), (_, low) = zoom.wave_window(wave, 10.0)             # the whole clip: a 4,000-point envelope
     assert len(t) <= 4000 and high.max() == 1.0 and t[0] < 0.01 and t[-1] > 9.99
+
+
+@pytest.mark.parametrize("name", ["stft", "dwt", "time"])
+def test_a_new_map_on_a_kept_grid_equals_the_display_grid_bit_for_bit(name):
+    sr, n = 16000, 40_000
+    x = torch.sin(torch.arange(n) / sr * 2 * np.pi * 440) * (torch.arange(n) > 8_000)
+    t = get_transform(name, sr)
+    g = torch.Generator().manual_seed(2)
+    sal, unc = torch.randn(t.map_shape(n), generator=g), torch.rand(t.map_shape(n), generator=g)
+    background = display_grid(t, x, torch.zeros(t.map_shape(n)), max_columns=None)
+    for u in (unc, None):
+        want = display_grid(t, x, sal, u, max_columns=None)
+        got = zoom.with_map(background, t, sal, u, length=n)
+        for field in dataclasses.fields(want):
+            a, b = getattr(want, field.name), getattr(got, field.name)
+            if isinstance(a, np.ndarray):
+                np.testing.assert_array_equal(a, b, err_msg=field.name)
+            else:
+                assert a == b, field.name

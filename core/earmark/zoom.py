@@ -117,6 +117,32 @@ def visible_grid(grid: DisplayGrid, time_range: tuple[float, float] | None = Non
         times=np.asarray(times, np.float64), live=live, time_range=(t0, t1))
 
 
+def with_map(grid: DisplayGrid, transform, saliency: torch.Tensor, uncertainty: torch.Tensor | None = None, *,
+             length: int, max_rows: int | None = ds.MAX_ROWS) -> DisplayGrid:
+    """``grid`` (a display grid of the same clip and transform, every time column) with another map on it.
+
+    Only the map's image is computed: the power, the live cells and the axes — the costly part of
+    :func:`earmark.display.display_grid` on a 10 s clip, and the same for every estimate of a running job —
+    come from ``grid``. Rows are pooled as ``display_grid`` pools them, so the result equals
+    ``display_grid(transform, wave, saliency, uncertainty, max_columns=None)`` bit for bit.
+
+    Args:
+        grid: ``display_grid(transform, wave, <any map>, max_columns=None)``.
+        saliency, uncertainty: (*M) maps of the ``length``-sample clip (uncertainty ``None``: zeros).
+        max_rows: as given to ``display_grid`` for ``grid``.
+    """
+    sal = saliency.detach().cpu().float()[None]
+    unc = torch.zeros_like(sal) if uncertainty is None else uncertainty.detach().cpu().float()[None]
+    s_img, u_img = transform.to_image(sal, length=length)[0], transform.to_image(unc, length=length)[0]
+    bands = transform.band_sums(sal, length=length)[0]
+    rows = 1 if grid.row_labels or max_rows is None else ds.block_factor(s_img.shape[0], max_rows)
+    if rows > 1:
+        s_img, u_img = ds.pool_axis(s_img, rows, dim=0, how="peak"), ds.pool_axis(u_img, rows, dim=0, how="max")
+        bands = ds.pool_axis(bands, rows, how="sum")
+    return dataclasses.replace(grid, saliency=s_img.double().numpy(), uncertainty=u_img.double().numpy(),
+                               bands=bands.detach().double().numpy())
+
+
 def range_columns(times: np.ndarray, duration: float, time_range: tuple[float, float] | None = None, *,
                   max_columns: int = ds.MAX_COLUMNS) -> tuple[int, int]:
     """``(time columns in the range, block size)`` that :func:`visible_grid` uses for a grid with column
@@ -173,4 +199,4 @@ def wave_window(wave: np.ndarray, duration: float, time_range: tuple[float, floa
     return [(t, high.numpy()), (t, low.numpy())]
 
 
-__all__ = ["MIN_WIDTH", "clip_interval", "column_span", "needs_zoom", "range_columns", "rounded_range", "visible_grid", "visible_range", "wave_window"]
+__all__ = ["MIN_WIDTH", "clip_interval", "column_span", "needs_zoom", "range_columns", "rounded_range", "visible_grid", "visible_range", "wave_window", "with_map"]

@@ -39,8 +39,9 @@ class BoundedCache:
         return value
 
 
-#: Full-resolution grids kept (one per recent result) and screen grids (one per result and visible range).
-FULL_GRIDS, SCREEN_GRIDS = 8, 32
+#: Full-resolution grids kept (one per recent result or clip background) and screen grids (one per result
+#: and visible range).
+FULL_GRIDS, SCREEN_GRIDS = 12, 32
 
 
 @st.cache_resource(show_spinner=False)
@@ -52,11 +53,31 @@ def _range_key(time_range) -> tuple | None:
     return None if time_range is None else tuple(round(float(t), 4) for t in time_range)
 
 
+def _transform(settings: Settings):
+    model = models.get_model(settings.model)
+    return models.get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
+
+
+def background(settings: Settings, wave: np.ndarray):
+    """The clip's display grid with every time column and an empty map: power, live cells and axes, the
+    same for every explainer and every estimate of a job on this clip, model and transform (cached)."""
+    key = ("background", settings.clip_hash, settings.model, settings.transform, settings.tparams, len(wave))
+    return _grid_caches()[0].get(key, lambda: display_map(
+        settings, wave, torch.zeros(_transform(settings).map_shape(len(wave))), max_columns=None))
+
+
+def map_grid(settings: Settings, wave: np.ndarray, saliency: torch.Tensor, uncertainty: torch.Tensor | None = None):
+    """The full-resolution display grid of a map of this clip: only the map's image is computed
+    (:func:`earmark.zoom.with_map` on :func:`background`)."""
+    from earmark import zoom
+
+    return zoom.with_map(background(settings, wave), _transform(settings), saliency, uncertainty, length=len(wave))
+
+
 def full_grid(settings: Settings, wave: np.ndarray, exp):
     """The display grid of a final explanation with every time column (rows still pooled to the screen),
     computed once per result (settings) and kept in a bounded server-wide cache."""
-    return _grid_caches()[0].get(settings, lambda: display_map(settings, wave, exp.saliency, exp.uncertainty,
-                                                               max_columns=None))
+    return _grid_caches()[0].get(settings, lambda: map_grid(settings, wave, exp.saliency, exp.uncertainty))
 
 
 def display(settings: Settings, wave: np.ndarray, exp, time_range: tuple[float, float] | None = None):
@@ -71,9 +92,7 @@ def display(settings: Settings, wave: np.ndarray, exp, time_range: tuple[float, 
 
 def time_axis(settings: Settings, length: int) -> np.ndarray:
     """(T,) centres in s of the time columns of the map's full display grid (before any pooling)."""
-    model = models.get_model(settings.model)
-    transform = models.get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
-    ax = transform.axes(length)
+    ax = _transform(settings).axes(length)
     return torch.as_tensor(ax.times).detach().cpu().double().numpy().reshape(-1)
 
 
@@ -104,8 +123,7 @@ def display_of(settings: Settings, wave: np.ndarray, exp, time_range: tuple[floa
     if exp.meta.get("partial"):
         from earmark import zoom
 
-        return zoom.visible_grid(display_map(settings, wave, exp.saliency, max_columns=None),
-                                 _range_key(time_range))
+        return zoom.visible_grid(map_grid(settings, wave, exp.saliency), _range_key(time_range))
     return display(settings, wave, exp, time_range)
 
 
