@@ -12,8 +12,10 @@ visible range. All NumPy/torch on the CPU, free of any plotting library.
 Example:
     >>> visible_range(10.0, (2.0, 4.0))
     (2.0, 4.0)
-    >>> visible_range(10.0, (9.5, 12.0), min_width=1.0)   # clamped to the clip, at least 1 s wide
-    (9.0, 10.0)
+    >>> visible_range(10.0, (9.5, 12.0))        # moved inside the clip, its width kept
+    (7.5, 10.0)
+    >>> visible_range(10.0, (5.0, 5.0), min_width=1.0)   # at least 1 s wide
+    (4.5, 5.5)
 """
 
 from __future__ import annotations
