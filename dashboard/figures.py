@@ -106,16 +106,12 @@ def waveform(wave: np.ndarray, sample_rate: int, *, window: tuple[float, float] 
 
 
 def _wave_trace(wave: np.ndarray, duration: float, points: int = 4000, time_range=None):
-    """The wave above a map as (t, y) line(s) over the visible range: the samples, or for long clips a min/max
-    envelope (earmark.zoom.wave_window), so a 10 s clip at 16 kHz draws 4,000 points instead of 160,000."""
+    """The wave above a map as (t, y) line(s) over the range shown: the samples, or for long clips a min/max
+    envelope (earmark.zoom.wave_window), so a 10 s clip at 16 kHz draws 4,000 points instead of 160,000 and a
+    zoomed strip shows the detail of its range."""
     from earmark.zoom import wave_window
 
     return wave_window(wave, duration, time_range, points=points)
-
-
-def _x_range(d) -> list[float]:
-    """The time axis of a grid's figure: its visible range (a zoomed map) or [0, duration]."""
-    return list(getattr(d, "x_range", (0.0, d.duration)))
 
 
 def probabilities(probs: np.ndarray, labels: Sequence[str], *, target: int | None = None,
@@ -213,13 +209,13 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
         fig.add_trace(power, 1, 1)
         fig.add_trace(sal, 1, 2)
         for c in (1, 2):
-            fig.update_xaxes(title_text="Time (s)", range=_x_range(d), row=1, col=c)
+            fig.update_xaxes(title_text="Time (s)", range=list(d.x_range), row=1, col=c)
         fig.update_yaxes(row=1, col=1, **yaxis)
         fig.update_yaxes(type=yaxis["type"], row=1, col=2)
     elif wave is not None:  # the waveform above the map on one shared time axis
         power.update(opacity=0.55, hoverinfo="skip", hovertemplate=None)
         fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.2, 0.8], vertical_spacing=0.03)
-        for t, y in _wave_trace(wave, d.duration, time_range=getattr(d, "time_range", None)):
+        for t, y in _wave_trace(wave, d.duration, time_range=getattr(d, "span", None)):
             fig.add_trace(go.Scatter(x=t, y=y, mode="lines", line=dict(width=1, color="#1f4e79"), showlegend=False,
                                      hoverinfo="skip", fill="tonexty" if len(fig.data) else None), 1, 1)
         if clip_span is not None and (clip_span[0] > 1e-9 or clip_span[1] < d.duration - 1e-9):
@@ -227,7 +223,7 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
                           row=1, col=1)
         fig.add_trace(power, 2, 1)
         fig.add_trace(sal, 2, 1)
-        fig.update_xaxes(range=_x_range(d))
+        fig.update_xaxes(range=list(d.x_range))
         fig.update_xaxes(ticksuffix=" s", row=2, col=1)
         fig.update_yaxes(showticklabels=False, row=1, col=1)
         fig.update_yaxes(row=2, col=1, **yaxis)
@@ -235,7 +231,7 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
     else:
         power.update(opacity=0.55, hoverinfo="skip", hovertemplate=None)
         fig = go.Figure([power, sal])
-        fig.update_xaxes(title_text="Time (s)", range=_x_range(d))
+        fig.update_xaxes(title_text="Time (s)", range=list(d.x_range))
         fig.update_yaxes(**yaxis)
     if region is not None and overlay:
         y0, y1 = region["y"]
@@ -277,7 +273,7 @@ def _profile(d, img: np.ndarray, *, label: str, log_freq: bool, title: str | Non
     """A map with one row (time domain) or one column (Fourier) drawn as a line over its axis."""
     if d.profile == "time":
         x, v = d.times, img[0]
-        xaxis = dict(title_text="Time (s)", range=_x_range(d))
+        xaxis = dict(title_text="Time (s)", range=list(d.x_range))
     else:
         x, v = d.freqs, img[:, 0]
         xaxis = dict(title_text="Frequency (Hz" + (", log)" if log_freq else ")"), type="log" if log_freq else "linear")

@@ -1,4 +1,4 @@
-"""Polling a job from the page: progress, queue position, estimate, Cancel, and the partial map.
+"""Polling a job from the page: progress, queue position, estimate, Stop / Cancel, Pin, and the partial map.
 
 ``watch(job, ...)`` draws a fragment that reruns every half second on its own (``st.fragment(run_every=…)``),
 so the rest of the page — view toggles, pinning, other pages — stays live while the job runs. When the job
@@ -58,7 +58,7 @@ def status_line(job) -> str:
 
 
 def watch(job, *, key: str, draw: Callable[[Any], None] | None = None, wait: float = 0.0,
-          label: str = "") -> None:
+          label: str = "", stoppable: bool = False) -> None:
     """Draw the live state of ``job`` and keep it current until it ends.
 
     Args:
@@ -67,6 +67,9 @@ def watch(job, *, key: str, draw: Callable[[Any], None] | None = None, wait: flo
         draw: ``draw(explanation)`` draws a partial estimate (the page's heatmap function).
         wait: seconds to wait for a first estimate before the first draw (the run right after a click).
         label: what is computed, for the status line.
+        stoppable: an explanation: **Stop** ends it keeping its last estimate as a partial result (Continue
+            finishes it), and **Pin** keeps it running when the page shows something else; otherwise the
+            button is **Cancel**.
     """
     if wait > 0 and job.partial is None and not job.finished:
         deadline = time.monotonic() + wait
@@ -77,10 +80,22 @@ def watch(job, *, key: str, draw: Callable[[Any], None] | None = None, wait: flo
     def _live() -> None:
         if job.finished:
             st.rerun()  # the page draws the result (or the job's message) in a full run
-        c1, c2 = st.columns([5, 1])
+        c1, c2, *c3 = st.columns([8, 2, 2] if stoppable else [5, 1])
         text = f"{label} · {status_line(job)}" if label else status_line(job)
         c1.progress(min(max(job.progress, 0.0), 1.0), text=text)
-        if c2.button("Cancel", key=f"cancel_{key}", icon=":material/stop_circle:", width="stretch"):
+        if stoppable:
+            if c2.button("Stop", key=f"stop_{key}", icon=":material/stop_circle:", width="stretch",
+                         help="End it now and keep the map so far as a partial result; Continue finishes it."):
+                sv.stop(job)
+                st.rerun()
+            pinned = job.pinned
+            if c3[0].button("Unpin" if pinned else "Pin", key=f"pin_{key}", icon=":material/push_pin:",
+                         width="stretch", type="primary" if pinned else "secondary",
+                         help="Keep computing when you switch explainer, clip or model (otherwise it pauses "
+                              "for the map on screen and stops after a grace period)."):
+                sv.pin(job, not pinned)
+                st.rerun()
+        elif c2.button("Cancel", key=f"cancel_{key}", icon=":material/stop_circle:", width="stretch"):
             sv.cancel(job)
             st.rerun()
         partial = job.partial
@@ -94,6 +109,8 @@ def ended_message(job) -> None:
     """A cancelled job says so (info); a failed one shows its sentence (error)."""
     if job.status == "cancelled":
         st.info(f"{job.error or 'Cancelled.'} Press the button again to start over.")
+    elif job.status == "stopped":
+        st.info(f"{job.error or 'Stopped.'} Press Continue to finish it from where it stopped.")
     elif job.status == "failed":
         st.error(job.error or "The computation failed.")
 

@@ -38,10 +38,10 @@ CONTROLS: dict[str, Any] = {
     "contrast": "rank",           # colour by rank (structure of heavy-tailed maps) or by value (linear)
     "reference": "auto",          # colour reference of a positive map: auto | zero | mean | baseline
     "dim_silent": False,          # grey out cells 60 dB below the clip's peak
+    "zoom": None,                 # (t0, t1) s of the map's time axis shown; None = the whole window
     "k": 10,                      # percent for keep/remove top-k
     "match": True,
     "present": False,             # presentation mode (projector)
-    "map_range": None,            # (start, end) s of a long map's visible time range; None = whole clip
     "cmp_what": "Saliency",
     "eval_steps": 20,
     "eval_reference": True,

@@ -7,7 +7,7 @@ here: grids and colour scales come from :mod:`earmark.display` through ``service
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
@@ -36,9 +36,7 @@ class View:
     match: bool
     present: bool
     contrast: str = "rank"
-    #: (start, end) s of the map's visible time range (a long clip's zoom, :func:`zoom_control`), ``None``:
-    #: the whole clip.
-    time_range: tuple[float, float] | None = None
+    zoom: tuple[float, float] | None = None    # time range shown (s); None = the whole window
 
     @property
     def palette(self) -> str:
@@ -49,12 +47,23 @@ def current_view() -> View:
     g = state.get
     return View(log_freq=bool(g("log_freq")), clip=bool(g("clip_colours")), layout=g("layout") or "Overlay",
                 reference=g("reference") or "auto", dim_silent=bool(g("dim_silent")), k=int(g("k")),
-                match=bool(g("match")), present=bool(g("present")), contrast=g("contrast") or "rank")
+                match=bool(g("match")), present=bool(g("present")), contrast=g("contrast") or "rank",
+                zoom=tuple(g("zoom")) if g("zoom") else None)
 
 
-def view_controls(box, spec) -> View:
-    """The view toggles (log axis, colour clipping, layout, colour reference, silent cells) in ``box``."""
+def view_controls(box, spec, *, window: float | None = None) -> View:
+    """The view toggles (log axis, colour clipping, layout, colour reference, silent cells) in ``box``, and
+    with ``window`` (s, the model's window) the time range shown."""
     box.toggle("Log frequency axis", key=state.bind("log_freq"))
+    if window:
+        full = (0.0, round(float(window), 2))
+        zoom = state.get("zoom")
+        zoom = tuple(zoom) if zoom and full[0] <= zoom[0] < zoom[1] <= full[1] else full
+        shown = box.slider("Time shown (s)", full[0], full[1], value=zoom, step=0.01, key="w_zoom_range",
+                           help="Zoom in time: the map is redrawn for this range at its own resolution (a long "
+                                "clip's whole map is pooled into screen-wide blocks). Colour limits follow the "
+                                "cells shown.")
+        state.put("zoom", None if tuple(shown) == full else tuple(shown))
     box.segmented_control("Colour by", ["rank", "value"], key=state.bind("contrast"),
                           format_func=lambda o: {"rank": "Rank (structure)", "value": "Value (linear)"}[o],
                           help="Rank: each live cell's colour is its rank among the cells on its side of the "
@@ -79,45 +88,13 @@ def view_controls(box, spec) -> View:
     return current_view()
 
 
-def zoom_control(box, cur, view: View) -> View:
-    """The visible time range of a long map (more time columns than the screen's 1,200): a range slider
-    (zoom: its width; scroll: drag it), kept under ``map_range``; returns ``view`` with that range.
-
-    Maps that fit the screen whole get no control and the whole clip (``time_range=None``).
-    """
-    settings, wave = cur["settings"], cur["ready"].wave
-    duration = len(wave) / cur["card"].sample_rate
-    times = sv.time_axis(settings, len(wave))
-    if not sv.needs_zoom(times):
-        return replace(view, time_range=None)
-    ss = st.session_state
-    if ss.get("map_range_duration") != duration:      # another clip or window: start from the whole of it
-        ss["map_range_duration"] = duration
-        state.put("map_range", None)
-    state.bind("map_range")
-    wanted = sv.zoom_range(duration, state.get("map_range"))
-    if wanted != state.get("map_range"):
-        state.put("map_range", wanted)
-    key = state.bind("map_range")
-    rng = box.slider("Visible time (s)", 0.0, round(duration, 2), key=key, step=0.01, format="%.2f s",
-                     help="Zoom and scroll the maps of a long clip: narrow the range to see it at full "
-                          "resolution, drag it to move along the clip. Colours, the waveform strip and the "
-                          "box you listen to follow the visible range; the players hear the whole clip.")
-    rng = sv.zoom_range(duration, rng)
-    n, factor = sv.range_columns(times, duration, rng)
-    box.caption(f"{rng[0]:.2f}–{rng[1]:.2f} s of {duration:.2f} s: {n:,} time columns, "
-                + ("full resolution." if factor == 1 else f"pooled {factor}:1 for the screen (each block "
-                                                          "shows its strongest cell)."))
-    return replace(view, time_range=rng)
-
-
 def grid_and_scales(cur, exp, view: View, *, partial_saliency=None):
     """The display grid and the two colour scales of ``exp`` (or of a partial saliency map)."""
     settings, wave = cur["settings"], cur["ready"].wave
     if partial_saliency is not None:
-        grid = sv.display_map(settings, wave, partial_saliency)
+        grid = sv.display_map(settings, wave, partial_saliency, time_range=view.zoom)
     else:
-        grid = sv.display(settings, wave, exp, view.time_range)
+        grid = sv.display_of(settings, wave, exp, view.zoom)   # a stopped run's partial map is not cached
     scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip,
                                contrast=view.contrast)
     return grid, scales
@@ -141,7 +118,7 @@ def draw_partial(cur, exp, view: View, *, title: str) -> None:
     """
     def build():
         settings, heading = cur["settings"], title
-        grid = sv.display_of(settings, cur["ready"].wave, exp, view.time_range)
+        grid = sv.display_of(settings, cur["ready"].wave, exp, view.zoom)
         scales = sv.colour_scales(settings, grid, exp, reference=view.reference, clip=view.clip,
                                contrast=view.contrast)
         meta = exp.meta
@@ -192,12 +169,11 @@ def region_from_event(event, grid, log_freq: bool, map_yrefs=None):
     if b is None or box_off_map(event, map_yrefs):
         return None
     t0, t1 = sorted(float(v) for v in b["x"][:2])
-    shown = getattr(grid, "time_range", None)
-    if shown is not None and (shown[0] > 0 or shown[1] < grid.duration):   # zoomed: the part of the box on screen
-        span = sv.clip_interval((t0, t1), shown)
-        if span is None:
+    if getattr(grid, "span", None) is not None:            # a zoomed map: the part of the box on screen
+        cut = sv.clip_interval((t0, t1), grid.span)
+        if cut is None:
             return None
-        t0, t1 = span
+        t0, t1 = cut
     y0, y1 = sorted(float(v) for v in b["y"][:2])
     if grid.row_labels:
         rows = (max(0, int(np.ceil(y0))), min(len(grid.row_labels) - 1, int(np.floor(y1))))
@@ -276,13 +252,28 @@ def budget_text(exp, spec) -> str:
         return ""
     used, total = int(extras["budget_used"]), int(extras["budget_total"])
     unit = spec.budget_unit
-    if used < total:
+    target = float(extras["stability_target"]) if "stability_target" in extras else 0.0
+    if used < total and target > 0 and float(extras.get("stability_top10", float("nan"))) >= target:
+        text = (f"stable enough after {used:,} of {total:,} {unit} (stop at stability {target:.2f}: "
+                f"{1 - used / total:.0%} saved)")
+    elif used < total:
         text = f"converged after {used:,} of {total:,} {unit} (stop = auto: {1 - used / total:.0%} saved)"
     else:
         how = "stop = auto, not converged earlier" if exp.params.get("stop") == "auto" else "stop = budget"
         text = f"all {total:,} {unit} ({how})"
     stability = stability_text(extras)
     return f"{text}; {stability}" if stability else text
+
+
+def partial_text(exp) -> str:
+    """The label of a stopped run's partial result ("" for any other result)."""
+    meta = exp.meta
+    if not meta.get("stopped"):
+        return ""
+    done, total, unit = meta.get("budget_used"), meta.get("budget_total"), meta.get("budget_unit") or "units"
+    used = f"after {done:,} of {total:,} {unit}" if done is not None and total else "before the end"
+    return (f"**Partial result**: stopped {used}. It can be exported, pinned and listened to like any result; "
+            "**Continue** finishes it with the same map an uninterrupted run gives at this seed.")
 
 
 def explain_text(exp, scales, view: View, *, spec=None) -> str:

@@ -5,6 +5,9 @@ Every test gets one kind from its file name (see ``KINDS``): ``unit``, ``app`` (
 marked ``@pytest.mark.slow`` by hand) are also ``slow``. The quick developer loop is::
 
     pytest -m "not slow and not browser and not fuzz"
+
+Tests marked ``long`` (the full hostile-file run) are left out by default (``addopts`` in pyproject.toml);
+``make fuzz`` runs them as scripts, ``pytest -m long`` as tests.
 """
 
 from __future__ import annotations

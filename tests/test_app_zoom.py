@@ -48,10 +48,9 @@ def test_zoom_redraws_the_visible_range_and_toggles_pool_nothing(counted):
     at = run(long_models.explore_app())
     explain(at)
     assert not at.error, [e.value for e in at.error]
-    slider = at.slider(key="w_map_range")
+    slider = at.slider(key="w_zoom_range")
     assert slider.value == (0.0, 10.0)
     assert _map_columns(at) == (834, 834)                    # 2,501 columns pooled 3:1 for the screen
-    assert any("pooled 3:1" in c.value for c in at.caption)
 
     before = dict(counted)
     for key, value in (("w_dim_silent", True), ("w_contrast", "value"), ("w_log_freq", True),
@@ -61,12 +60,11 @@ def test_zoom_redraws_the_visible_range_and_toggles_pool_nothing(counted):
         assert _map_columns(at) == (834, 834)
     assert counted == before, (counted, before)              # toggles: no grid built, nothing pooled
 
-    at.slider(key="w_map_range").set_value((2.0, 4.0))
+    at.slider(key="w_zoom_range").set_value((2.0, 4.0))
     run(at)
     times = long_models_times()
     first, stop = zoom.column_span(times, (2.0, 4.0))
     assert stop - first == 501 and _map_columns(at) == (501, 501)   # 4 ms hop: full resolution
-    assert any("full resolution" in c.value for c in at.caption)
     assert counted["visible_grid"] == before["visible_grid"] + 1    # one new range pooled …
     assert counted["display_grid"] == before["display_grid"]        # … from the full grid already built
     fig = next(json.loads(e.proto.spec) for e in at.get("plotly_chart") if e.proto.id.endswith("fig_saliency"))
@@ -76,16 +74,16 @@ def test_zoom_redraws_the_visible_range_and_toggles_pool_nothing(counted):
 
     at.session_state["w_dim_silent"] = False                 # a toggle at this zoom: still nothing pooled
     run(at)
-    at.slider(key="w_map_range").set_value((0.0, 10.0))      # back to a range seen before: from the cache
+    at.slider(key="w_zoom_range").set_value((0.0, 10.0))     # back to the whole clip: from the cache
     run(at)
     assert _map_columns(at) == (834, 834)
     assert counted["visible_grid"] == before["visible_grid"] + 1
     assert counted["display_grid"] == before["display_grid"]
-    at.slider(key="w_map_range").set_value((2.0, 4.0))
+    at.slider(key="w_zoom_range").set_value((2.0, 4.0))
     run(at)
     at.button(key="pin").click()
     run(at)
-    assert at.session_state["slots"][-1]["display"].time_range == (0.0, 10.0)   # Compare gets the whole map
+    assert at.session_state["slots"][-1]["display"].span is None      # Compare gets the whole map
 
 
 def long_models_times() -> np.ndarray:

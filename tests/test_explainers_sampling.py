@@ -170,7 +170,7 @@ def test_registered_with_paper_defaults():
     fr, rx = EXPLAINERS.get("freqrise"), EXPLAINERS.get("relax")
     d = {p.name: p.default for p in fr.params}
     assert d == {"n_masks": 3000, "cells": 200, "p": 0.5, "readout": "prob", "baseline": "zero",
-                 "sampler": "bernoulli", "estimator": "plain", "stop": "budget",
+                 "sampler": "bernoulli", "estimator": "plain", "stop": "budget", "stop_at_stability": 0.0,
                  "inert": "none"}                       # ours: zero cells get no importance ("raw": the paper's)
     assert "raw" in next(p for p in fr.params if p.name == "inert").choices
     d = {p.name: p.default for p in rx.params}

@@ -7,10 +7,8 @@ docs/guide/security.md shows.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import struct
 import sys
 import warnings
 import zipfile

@@ -73,3 +73,25 @@ def test_stable_when_the_map_is_the_truth_and_flagged_on_a_randomised_model():
     assert stability_text(bad.extras).startswith("still noisy")
     relax = explain(noise, x, t, 0, method="relax", seed=0, n_masks=400, similarity="probs")
     assert float(relax.extras["stability_top10"]) < 0.5
+
+
+def test_stop_at_stability_ends_a_stable_map_early_and_spends_the_budget_on_a_scrambled_one():
+    """The rule reads the same figure the result carries (and the app prints under the map)."""
+    model, x = _band_model()
+    t = get_transform("stft", SR, n_fft=128, hop=32)
+    opts = dict(n_masks=3000, sampler="sobol", estimator="control_variate", stop_at_stability=0.8)
+    exp = explain(model, x, t, 0, method="freqrise", seed=0, **opts)
+    used, top = int(exp.extras["budget_used"]), float(exp.extras["stability_top10"])
+    assert 400 <= used < 3000 and top >= 0.8 and float(exp.extras["stability_target"]) == 0.8
+    assert exp.meta["budget_used"] == used and stability_text(exp.extras).startswith(f"stable: top-10 % cells agree at {top:.2f}")
+    # the same masks without the rule: the prefix of the full run gives the same figure at the same count
+    prefix = explain(model, x, t, 0, method="freqrise", seed=0, **{**opts, "n_masks": used, "stop_at_stability": 0.0})
+    assert float(prefix.extras["stability_top10"]) == top and torch.equal(prefix.saliency, exp.saliency)
+    noise = from_module(Scrambled(), sample_rate=SR, num_samples=L, labels=["a", "b"])
+    bad = explain(noise, x, t, 0, method="freqrise", seed=0, **{**opts, "n_masks": 1200})
+    assert int(bad.extras["budget_used"]) == 1200 and float(bad.extras["stability_top10"]) < 0.8
+    relax = explain(model, x, t, 0, method="relax", seed=0, n_masks=3000, similarity="probs", stop_at_stability=0.8)
+    relax_bad = explain(noise, x, t, 0, method="relax", seed=0, n_masks=1200, similarity="probs", stop_at_stability=0.8)
+    print("relax used", int(relax.extras["budget_used"]), float(relax.extras["stability_top10"]))
+    assert int(relax_bad.extras["budget_used"]) == 1200
+    assert int(relax.extras["budget_used"]) < 3000 and float(relax.extras["stability_top10"]) >= 0.8

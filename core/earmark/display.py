@@ -68,8 +68,8 @@ class DisplayGrid:
         live: (F, T) bool, the cells masking can change (a coefficient in them is not zero; the zero padding
             of a short clip is not live). Colour limits and centres are computed on live cells only, and
             the figures leave the other cells blank. ``None``: every cell is live.
-        time_range: ``(start, end)`` s of the columns shown (:func:`earmark.zoom.visible_grid`), or ``None``:
-            the whole ``[0, duration]``.
+        span: ``(t0, t1)`` s of a zoomed view (the columns are those of that range, pooled for it alone), or
+            ``None`` for the whole time axis. :attr:`x_range` is what the figures draw.
     """
 
     saliency: np.ndarray
@@ -83,12 +83,12 @@ class DisplayGrid:
     bands: np.ndarray
     duration: float
     live: np.ndarray | None = None
-    time_range: tuple[float, float] | None = None
+    span: tuple[float, float] | None = None
 
     @property
     def x_range(self) -> tuple[float, float]:
-        """The time axis drawn: the visible range, or ``(0, duration)``."""
-        return self.time_range if self.time_range is not None else (0.0, self.duration)
+        """The time range the figures draw: the zoom's span, else ``(0, duration)``."""
+        return self.span if self.span is not None else (0.0, self.duration)
 
     @property
     def profile(self) -> Literal["time", "frequency"] | None:
@@ -105,7 +105,8 @@ def _np(t: Tensor) -> np.ndarray:
 
 
 def display_grid(transform, wave: Tensor | np.ndarray, saliency: Tensor, uncertainty: Tensor | None = None, *,
-                 max_columns: int | None = ds.MAX_COLUMNS, max_rows: int | None = ds.MAX_ROWS) -> DisplayGrid:
+                 max_columns: int | None = ds.MAX_COLUMNS, max_rows: int | None = ds.MAX_ROWS,
+                 time_range: tuple[float, float] | None = None) -> DisplayGrid:
     """Saliency, uncertainty and power of ``wave`` on ``transform``'s display grid.
 
     Grids larger than a screen (a 10 s clip at 16 kHz: 160,000 time cells, 2,501 STFT frames, 80,001
@@ -119,6 +120,10 @@ def display_grid(transform, wave: Tensor | np.ndarray, saliency: Tensor, uncerta
         saliency: (*M) map; uncertainty: (*M) or ``None`` (zeros, e.g. while it is not known yet).
         max_columns, max_rows: the most time columns / frequency rows to draw (``None``: all). Labelled
             rows (DWT levels) are never pooled.
+        time_range: ``(t0, t1)`` s: zoom in time. Only the columns whose centres lie in the range are kept
+            (at least two), *then* pooled to ``max_columns``, so a zoomed part of a long clip is drawn at
+            the resolution of the range (pooling per visible range), not cut out of the whole clip's
+            pooled image. Band importances stay those of the whole map. Ignored without a time axis.
     """
     x = torch.as_tensor(np.asarray(wave) if not isinstance(wave, Tensor) else wave).detach().cpu().float()
     x = x.reshape(1, -1)
@@ -131,6 +136,12 @@ def display_grid(transform, wave: Tensor | np.ndarray, saliency: Tensor, uncerta
     live_img = transform.to_image(live.float()[None], length=length)[0]
     power = transform.power_image(x)[0]
     bands, freqs, times, edges = transform.band_sums(sal, length=length)[0], ax.freqs, ax.times, ax.freq_edges
+    span = None
+    if time_range is not None and s_img.shape[1] > 1 and len(times) == s_img.shape[1]:
+        span = (max(0.0, float(time_range[0])), min(length / transform.sample_rate, float(time_range[1])))
+        keep = torch.as_tensor(_columns_within(_np(torch.as_tensor(times)), span))
+        s_img, u_img, live_img, power = (img[:, keep] for img in (s_img, u_img, live_img, power))
+        times = torch.as_tensor(times)[keep]
     rows = 1 if ax.row_labels or max_rows is None else ds.block_factor(s_img.shape[0], max_rows)
     cols = 1 if max_columns is None else ds.block_factor(s_img.shape[1], max_columns)
     if rows > 1 or cols > 1:
@@ -146,8 +157,17 @@ def display_grid(transform, wave: Tensor | np.ndarray, saliency: Tensor, uncerta
         saliency=_np(s_img), uncertainty=_np(u_img), power=power, power_db=to_db(power),
         freqs=_np(freqs), times=_np(times), freq_edges=_np(edges),
         row_labels=tuple(ax.row_labels) if ax.row_labels else None,
-        bands=_np(bands), duration=length / transform.sample_rate, live=_np(live_img) > 0.5,
+        bands=_np(bands), duration=length / transform.sample_rate, live=_np(live_img) > 0.5, span=span,
     )
+
+
+def _columns_within(times: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """Indices of the columns whose centres lie in ``span`` (the two nearest when fewer than two do)."""
+    idx = np.flatnonzero((times >= span[0]) & (times <= span[1]))
+    if idx.size >= 2:
+        return idx
+    centre = 0.5 * (span[0] + span[1])
+    return np.sort(np.argsort(np.abs(times - centre), kind="stable")[:2])
 
 
 #: A cell is live when its coefficients' power exceeds ``(LIVE_RTOL · max|z|)²`` (float32 round-off of

@@ -10,7 +10,9 @@ interrupted run resumes from the file.
 * :class:`RayEngine` — one Ray task per unit. Each worker process loads the model once (the model is
   named, not shipped: :func:`earmark.models.load_model` caches it per process) and receives only the
   waveform and the unit's settings. A worker that dies mid-task has its unit retried on another worker
-  (Ray's ``max_retries``); its row reaches the driver once.
+  (Ray's ``max_retries``); its row reaches the driver once. A worker or node lost beyond the retries stops
+  the run with :class:`WorkerLost` once the tasks already running have finished (their rows are kept), and
+  the driver says which rows ``results.jsonl`` holds; running the same command again finishes the rest.
 
 Both engines run :func:`~earmark.workflow.evaluate_one` with the same arguments and seeds, so their rows
 are identical (``tests/test_engines.py``).
@@ -91,6 +93,31 @@ def compute_unit(model, unit: Unit, work: Work, transform=None) -> dict[str, Any
     return workflow.evaluate_one(model, unit.wave, unit.label, transform, unit.explainer, work.params[unit.explainer],
                         metrics=work.metrics, seed=unit.seed, options=work.options, true_mask=unit.true_mask,
                         cell_scorer=unit.cell_scorer, batch_size=work.batch_size)
+
+
+class WorkerLost(EarmarkError):
+    """Ray lost the worker or node that ran a unit (after its retries): the run stops, finished rows stay.
+
+    Attributes:
+        unit: the unit whose worker was lost.  kind: Ray's name for the loss (``WorkerCrashedError``, ...).
+    """
+
+    def __init__(self, unit: Unit, kind: str, retries: int):
+        self.unit, self.kind, self.retries = unit, kind, retries
+        tried = f" and {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
+        super().__init__(f"Ray lost the worker running {unit.clip} · {unit.explainer} × {unit.transform} "
+                         f"({kind}{tried})")
+
+
+#: Ray's exceptions for a worker, node, object or the raylet lost, not for a unit's own error.
+_LOSSES = ("WorkerCrashedError", "NodeDiedError", "ActorDiedError", "ActorUnavailableError", "ObjectLostError",
+           "OwnerDiedError", "ObjectReconstructionFailedError", "ObjectFetchTimedOutError", "LocalRayletDiedError",
+           "RaySystemError", "OutOfMemoryError", "TaskUnschedulableError")
+
+
+def _is_loss(ray, exc: BaseException) -> bool:
+    kinds = tuple(k for k in (getattr(ray.exceptions, n, None) for n in _LOSSES) if isinstance(k, type))
+    return isinstance(exc, kinds)
 
 
 def _failure(unit: Unit, exc: BaseException) -> str:
@@ -189,6 +216,7 @@ class RayEngine:
         pending: dict[Any, Unit] = {}
         queue = iter(units)
         exhausted = False
+        lost: WorkerLost | None = None
         while pending or not exhausted:
             while not exhausted and len(pending) < slots:
                 unit = next(queue, None)
@@ -203,12 +231,18 @@ class RayEngine:
             try:
                 row = ray.get(ready[0])
             except Exception as exc:  # RayTaskError wraps the worker's exception
+                if _is_loss(ray, exc):   # a worker or node is gone: submit nothing more, keep what finishes
+                    lost = lost or WorkerLost(unit, type(exc).__name__, self.max_retries)
+                    exhausted = True
+                    continue
                 cause = getattr(exc, "cause", None) or exc
                 if isinstance(cause, EarmarkError):
                     raise cause
                 yield unit, None, _failure(unit, cause)
                 continue
             yield unit, row, None
+        if lost is not None:
+            raise lost
 
 
 def work_without_model(work: Work) -> Work:
@@ -233,4 +267,4 @@ def make_engine(name: EngineName = "local", *, address: str | None = None, cpus_
     raise ConfigError(f"--engine is 'local' or 'ray', not '{name}'.")
 
 
-__all__ = ["EngineName", "LocalEngine", "Outcome", "RayEngine", "Unit", "Work", "compute_unit", "make_engine"]
+__all__ = ["EngineName", "LocalEngine", "Outcome", "RayEngine", "Unit", "Work", "WorkerLost", "compute_unit", "make_engine"]

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 
-from .engines import LocalEngine, Unit, Work
+from .engines import LocalEngine, Unit, Work, WorkerLost
 from .errors import ConfigError, DataError
 from .faults import check_regular_or_absent, os_error_sentence
 from .explainers import EXPLAINERS
@@ -279,19 +279,25 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
                 params=settings, metrics=list(metrics), options=options, batch_size=batch_size)
     failures, computed = [], 0
     started = time.perf_counter()
-    for unit, row, failure in (engine or LocalEngine()).run(todo, work):
-        finished += 1
-        if failure is not None:
-            failures.append(failure)
-        else:
-            row = {"clip": unit.clip, "label": unit.label, "explainer": unit.explainer, "transform": unit.transform,
-                   "settings": ids[(unit.explainer, unit.transform)], "metrics_asked": sorted(metrics), **row}
-            append_row(results_path, row)
-            rows.append((unit.order, row))
-            computed += 1
-        attempted = finished - (total - len(todo))
-        eta = (time.perf_counter() - started) / attempted * (len(todo) - attempted)
-        report(finished, total, eta, f"{unit.clip} · {unit.explainer} × {unit.transform}")
+    try:
+        for unit, row, failure in (engine or LocalEngine()).run(todo, work):
+            finished += 1
+            if failure is not None:
+                failures.append(failure)
+            else:
+                row = {"clip": unit.clip, "label": unit.label, "explainer": unit.explainer, "transform": unit.transform,
+                       "settings": ids[(unit.explainer, unit.transform)], "metrics_asked": sorted(metrics), **row}
+                append_row(results_path, row)
+                rows.append((unit.order, row))
+                computed += 1
+            attempted = finished - (total - len(todo))
+            eta = (time.perf_counter() - started) / attempted * (len(todo) - attempted)
+            report(finished, total, eta, f"{unit.clip} · {unit.explainer} × {unit.transform}")
+    except WorkerLost as exc:
+        kept = len(rows)   # reused from earlier runs + appended by this one, each already on disk
+        raise DataError(f"{exc}, so the run stopped: {results_path.name} keeps {kept} of the {total} rows "
+                        f"({computed} finished in this run); run the same command again to compute the other "
+                        f"{total - kept}.") from None
     rows = [r for _, r in sorted(rows, key=lambda pair: pair[0])]
     order = {(e, t): i for i, (e, t) in enumerate(plan)}
     rows.sort(key=lambda r: order[(r["explainer"], r["transform"])])  # grouped by explainer × domain, clip order

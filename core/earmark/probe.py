@@ -22,6 +22,7 @@ from torch import Tensor
 from .device import model_device
 from .errors import ConfigError
 from .outputs import activation, log_activation
+from .tape import Tape
 from .transforms import Transform
 
 #: ``progress(fraction in [0, 1], stage)``; ``stage`` names the current step for a person.
@@ -187,6 +188,8 @@ class Probe:
         contrast: a second class B: the target's scalar readouts (:meth:`read`, so :meth:`score` and
             :meth:`grad`) become ``readout_A − readout_B`` ("A rather than B"; for ``logit`` the difference
             of the two logits, for ``log_prob`` the same under a softmax). ``None`` = plain readouts.
+        tape: a :class:`~earmark.tape.Tape`: every sub-call of :meth:`score` and :meth:`grad` is answered
+            from it when it holds the answer (a continued run), else computed and recorded there.
 
     Attributes:
         coeffs: (*S) clean coefficients on the model's device.
@@ -195,7 +198,8 @@ class Probe:
     """
 
     def __init__(self, model, transform: Transform, x: Tensor, *, target: int | None = None,
-                 batch_size: int | None = None, progress: ProgressFn | None = None, contrast: int | None = None):
+                 batch_size: int | None = None, progress: ProgressFn | None = None, contrast: int | None = None,
+                 tape: Tape | None = None):
         self.model = model
         self.transform = transform
         self.device = model_device(model)
@@ -222,6 +226,9 @@ class Probe:
         self._clean_embedding: Tensor | None = None
         self.forward_passes = 0
         self.backward_passes = 0
+        #: the record of this run's model answers (:mod:`earmark.tape`): written as it goes, read on Continue.
+        self.tape = tape
+        self._calls = 0
 
     # ---- helpers -----------------------------------------------------------------------------
     def activate(self, logits: Tensor) -> Tensor:
@@ -295,11 +302,17 @@ class Probe:
         step = self.batch_size(backward=False)
         report = progress or self.progress
         out = []
+        call = self._next_call()
         with torch.no_grad():
-            for start in range(0, n, step):
-                chunk = self.apply_masks(masks[start:start + step], baseline)
-                out.append(self._infer(self.waves(chunk), readout, target))
-                self.forward_passes += chunk.shape[0]
+            for part, start in enumerate(range(0, n, step)):
+                query = masks[start:start + step]
+                got = self.tape.take(call, part, query) if self.tape is not None else None
+                if got is None:
+                    got = self._infer(self.waves(self.apply_masks(query, baseline)), readout, target)
+                    if self.tape is not None:
+                        self.tape.put(call, part, query, got)
+                out.append(got)
+                self.forward_passes += query.shape[0]
                 report(min(start + step, n) / n, stage)
         return torch.cat(out)
 
@@ -320,17 +333,29 @@ class Probe:
         step = self.batch_size(backward=True)
         report = progress or self.progress
         values, grads = [], []
-        for start in range(0, n, step):
-            chunk = points[start:start + step].detach().clone().requires_grad_(True)
-            with torch.enable_grad():
-                value = self.read(self.waves(chunk), readout, target)
-                (g,) = torch.autograd.grad(value.sum(), chunk)
-            values.append(value.detach())
-            grads.append(g)
-            self.forward_passes += chunk.shape[0]
-            self.backward_passes += chunk.shape[0]
+        call = self._next_call()
+        for part, start in enumerate(range(0, n, step)):
+            query = points[start:start + step]
+            got = self.tape.take(call, part, query) if self.tape is not None else None
+            if got is None:
+                chunk = query.detach().clone().requires_grad_(True)
+                with torch.enable_grad():
+                    value = self.read(self.waves(chunk), readout, target)
+                    (g,) = torch.autograd.grad(value.sum(), chunk)
+                got = (value.detach(), g)
+                if self.tape is not None:
+                    self.tape.put(call, part, query, got)
+            values.append(got[0])
+            grads.append(got[1])
+            self.forward_passes += query.shape[0]
+            self.backward_passes += query.shape[0]
             report(min(start + step, n) / n, stage)
         return torch.cat(values), torch.cat(grads)
+
+    def _next_call(self) -> int:
+        """The number of this :meth:`score` / :meth:`grad` call in the run (the tape's key)."""
+        self._calls += 1
+        return self._calls
 
     def logits_of(self, z: Tensor) -> Tensor:
         """Differentiable logits (N, C) for coefficients (N, *S), one call (for mask optimisation)."""

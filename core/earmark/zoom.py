@@ -3,7 +3,8 @@
 A 10 s clip at 16 kHz has a 129 × 2,501 STFT map; drawn whole it is pooled 3:1 into 834 columns
 (:mod:`earmark.downsample`), so a word of 0.3 s keeps ~40 columns. Zoomed to 2 s, the same word is drawn at
 full resolution. The app keeps one full-resolution grid per result (``display_grid(..., max_columns=None)``)
-and asks :func:`visible_grid` for the range on screen: the columns whose centre lies in the range, pooled
+and asks :func:`visible_grid` for the range on screen — the grid ``display_grid(..., time_range=)`` gives, bit
+for bit, without recomputing the transform's images: the columns whose centre lies in the range, pooled
 only when more than ``max_columns`` of them are left (the same rules as :func:`earmark.display.display_grid`:
 saliency keeps each block's peak with its sign, uncertainty its maximum, power its mean, a block is live
 when one of its cells is). Colour limits computed on the result then come from the live cells of the
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from . import downsample as ds
-from .display import DisplayGrid, to_db
+from .display import DisplayGrid, _columns_within, to_db
 from .errors import ConfigError
 
 #: The narrowest visible range, in seconds (the app's slider cannot go below it either).
@@ -65,18 +66,11 @@ def visible_range(duration: float, wanted: tuple[float, float] | None = None, *,
 
 
 def column_span(times: np.ndarray, time_range: tuple[float, float]) -> tuple[int, int]:
-    """``(first, stop)`` of the columns whose centre lies in ``time_range`` (a slice, ``stop`` exclusive).
-
-    At least one column: a range between two centres keeps the column nearest its middle.
-    """
-    t = np.asarray(times, np.float64)
+    """``(first, stop)`` of the columns whose centre lies in ``time_range`` (a slice, ``stop`` exclusive); the
+    two nearest its middle when fewer than two do (as :func:`earmark.display.display_grid` keeps them)."""
     t0, t1 = sorted(map(float, time_range))
-    first = int(np.searchsorted(t, t0, side="left"))
-    stop = int(np.searchsorted(t, t1, side="right"))
-    if stop <= first:
-        first = int(np.clip(np.argmin(np.abs(t - (t0 + t1) / 2)), 0, max(len(t) - 1, 0)))
-        stop = first + 1
-    return first, stop
+    idx = _columns_within(np.asarray(times, np.float64), (t0, t1))
+    return int(idx[0]), int(idx[-1]) + 1
 
 
 def _pool(v: np.ndarray, factor: int, how: ds.Pooling) -> np.ndarray:
@@ -91,22 +85,30 @@ def visible_grid(grid: DisplayGrid, time_range: tuple[float, float] | None = Non
                  max_columns: int | None = ds.MAX_COLUMNS) -> DisplayGrid:
     """The part of a full-resolution display grid in ``time_range``, pooled to at most ``max_columns``.
 
+    The same grid as ``display_grid(transform, wave, saliency, uncertainty, time_range=time_range)``, bit for
+    bit, without recomputing the transform's images: the app keeps one full grid per result and asks for the
+    range on screen.
+
     Args:
         grid: a grid with every time column (``display_grid(..., max_columns=None)``).
-        time_range: ``(start, end)`` s (clamped by :func:`visible_range`); ``None``: the whole clip.
+        time_range: ``(start, end)`` s, cut to ``[0, duration]``; ``None``: the whole clip.
         max_columns: pool the kept columns in blocks when more than this many are left (``None``: never).
 
     Returns:
-        A :class:`~earmark.display.DisplayGrid` with the kept (pooled) columns and ``time_range`` set; the
-        rows, ``bands`` (the whole map's importance per band) and ``duration`` are the full grid's. A grid
-        without a time axis (one column: the Fourier profile) comes back unchanged.
+        A :class:`~earmark.display.DisplayGrid` with the kept (pooled) columns and ``span`` set (``None`` for
+        the whole clip); the rows, ``bands`` (the whole map's importance per band) and ``duration`` are the
+        full grid's. A grid without a time axis (one column: the Fourier profile) comes back unchanged.
     """
     if grid.saliency.shape[1] == 1:
         return grid
-    t0, t1 = visible_range(grid.duration, time_range)
-    first, stop = column_span(grid.times, (t0, t1))
-    factor = 1 if max_columns is None else ds.block_factor(stop - first, max_columns)
-    cols = slice(first, stop)
+    span, cols = None, slice(None)
+    if time_range is not None:
+        t0, t1 = sorted(map(float, time_range))
+        span = (max(0.0, t0), min(grid.duration, t1))
+        first, stop = column_span(grid.times, span)
+        cols = slice(first, stop)
+    n = len(grid.times[cols])
+    factor = 1 if max_columns is None else ds.block_factor(n, max_columns)
     live = None
     if grid.live is not None:
         live = _pool(grid.live[:, cols].astype(np.float32), factor, "max") > 0.5
@@ -116,7 +118,7 @@ def visible_grid(grid: DisplayGrid, time_range: tuple[float, float] | None = Non
         grid, saliency=_pool(grid.saliency[:, cols], factor, "peak"),
         uncertainty=_pool(grid.uncertainty[:, cols], factor, "max"),
         power=power, power_db=grid.power_db[:, cols] if factor == 1 else to_db(power),
-        times=np.asarray(times, np.float64), live=live, time_range=(t0, t1))
+        times=np.asarray(times, np.float64), live=live, span=span)
 
 
 def with_map(grid: DisplayGrid, transform, saliency: torch.Tensor, uncertainty: torch.Tensor | None = None, *,
@@ -143,30 +145,6 @@ def with_map(grid: DisplayGrid, transform, saliency: torch.Tensor, uncertainty: 
         bands = ds.pool_axis(bands, rows, how="sum")
     return dataclasses.replace(grid, saliency=s_img.double().numpy(), uncertainty=u_img.double().numpy(),
                                bands=bands.detach().double().numpy())
-
-
-def range_columns(times: np.ndarray, duration: float, time_range: tuple[float, float] | None = None, *,
-                  max_columns: int = ds.MAX_COLUMNS) -> tuple[int, int]:
-    """``(time columns in the range, block size)`` that :func:`visible_grid` uses for a grid with column
-    centres ``times`` (block size 1: full resolution)."""
-    first, stop = column_span(times, visible_range(duration, time_range))
-    return stop - first, ds.block_factor(stop - first, max_columns)
-
-
-def needs_zoom(times: np.ndarray, *, max_columns: int = ds.MAX_COLUMNS) -> bool:
-    """Whether a map with these column centres has more time columns than the screen shows unpooled."""
-    return len(times) > max_columns
-
-
-def rounded_range(duration: float, wanted: tuple[float, float] | None, *, digits: int = 2) -> tuple[float, float]:
-    """:func:`visible_range` on a grid of ``10**-digits`` s (the app's slider step), still inside the clip."""
-    t0, t1 = visible_range(duration, wanted)
-    q = 10.0 ** -digits
-    start = round(t0 / q) * q
-    end = min(round(t1 / q) * q, math.floor(duration / q) * q)
-    if end - start < q:
-        start = max(0.0, end - max(q, MIN_WIDTH))
-    return round(start, digits), round(end, digits)
 
 
 def clip_interval(interval: tuple[float, float], time_range: tuple[float, float]) -> tuple[float, float] | None:
@@ -201,4 +179,4 @@ def wave_window(wave: np.ndarray, duration: float, time_range: tuple[float, floa
     return [(t, high.numpy()), (t, low.numpy())]
 
 
-__all__ = ["MIN_WIDTH", "clip_interval", "column_span", "needs_zoom", "range_columns", "rounded_range", "visible_grid", "visible_range", "wave_window", "with_map"]
+__all__ = ["MIN_WIDTH", "clip_interval", "column_span", "visible_grid", "visible_range", "wave_window", "with_map"]

@@ -8,7 +8,7 @@ prediction, the method's own charts, pinning and exports.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import partial as deferred
 
 import numpy as np
 import streamlit as st
@@ -54,7 +54,7 @@ if getattr(card, "multi_label", False):   # sigmoid outputs: each class on its o
 b1, b2 = act.columns([1, 1], vertical_alignment="center")
 clicked = b1.button("Explain", type="primary", key="explain", width="stretch")
 with b2.popover("View", icon=":material/tune:", width="stretch"):
-    view = views.view_controls(st, spec)
+    view = views.view_controls(st, spec, window=cur["window"])
 target_txt = "the predicted class" if settings.target is None else f"class {labels[settings.target]}"
 st.caption(f"**{spec.title}** in the **{tclass.title}** domain, explaining {target_txt} (seed {settings.seed}).")
 
@@ -65,9 +65,11 @@ if clicked:  # a job on the server's worker pool: the page stays live while it r
     except EarmarkError as exc:
         st.error(str(exc))
         st.stop()
-exp = sv.explanation(settings)          # computed already (by anyone), or this session's job is done
+exp = sv.explanation(settings)          # computed already (by anyone), this session's job is done or stopped
 if exp is None and job is None:
     job = sv.explanation_job(settings)   # still running: a widget change or another page did not stop it
+# the job on screen: the session's other explanation jobs yield to it (and end after a grace unless pinned)
+sv.show_jobs(job if job is not None and not job.finished else None)
 if exp is None and job is None:
     c_wave, c_pred = st.columns([3, 2])
     window = None
@@ -86,15 +88,33 @@ if exp is None and job is None:
 
 # ---- one screen: saliency | uncertainty | players ------------------------------------------------------
 saliency_title = f"Saliency · {settings.explainer}"
-view = views.zoom_control(st, cur, view)   # a long clip's visible time range (zoom and scroll)
+
+def _continue_button(where) -> None:
+    """Continue a stopped job from its tape (the same map as an uninterrupted run at this seed)."""
+    if where.button("Continue", key="continue", icon=":material/play_circle:", type="primary"):
+        try:
+            sv.submit_explanation(settings, ready.wave)
+        except EarmarkError as exc:
+            st.error(str(exc))
+            st.stop()
+        st.rerun()
+
 
 if exp is None:  # still computing: the live fragment polls the job and draws each new estimate
-    if job.finished:       # cancelled or failed: say so; Explain starts over
+    if job.finished:       # cancelled or failed: say so; Explain starts over (a stopped one: Continue)
         live.ended_message(job)
+        if job.status == "stopped":
+            _continue_button(st)
         st.stop()
     live.watch(job, key="explain", draw=lambda e: views.draw_partial(cur, e, view, title=saliency_title),
-               wait=1.0 if clicked else 0.0)
+               wait=1.0 if clicked else 0.0, stoppable=True)
     st.stop()
+
+if partial := views.partial_text(exp):   # a stopped run's last estimate: labelled, and Continue finishes it
+    saliency_title += f" (partial, {exp.meta.get('budget_used') or 0:,} of {exp.meta.get('budget_total') or 0:,})"
+    l1, l2 = st.columns([5, 1], vertical_alignment="center")
+    l1.info(partial, icon=":material/pause_circle:")
+    _continue_button(l2)
 
 c_sal, c_unc, c_play = st.columns([4, 4, 3])
 sal_box = c_sal.container(key="map_saliency")
@@ -168,9 +188,11 @@ with st.expander(f"The whole clip and the model — {card.title}"):
 p1, p2 = st.columns([1, 4])
 n_slots = len(st.session_state.slots)
 if p1.button("Pin to compare", icon=":material/push_pin:", key="pin", disabled=n_slots >= MAX_SLOTS, width="stretch"):
-    whole = sv.display(settings, ready.wave, exp)          # Compare shows the whole map, whatever the zoom
+    whole = sv.display_of(settings, ready.wave, exp)       # Compare shows the whole map, whatever the zoom
     slot = dict(settings=settings, display=whole, probs=probs, labels=labels, target=exp.target,
-                title=f"{clip.name} · {card.name} · {spec.title} · {tclass.title}",
+                title=f"{clip.name} · {card.name} · {spec.title} · {tclass.title}"
+                      + (f" · partial ({exp.meta.get('budget_used') or 0:,} {exp.meta.get('budget_unit') or ''})"
+                         if exp.meta.get("stopped") else ""),
                 sample_rate=card.sample_rate, listened=listened, k=view.k, match=view.match, wave=ready.wave,
                 exp=exp)
     st.session_state.slots = st.session_state.slots + [slot]
@@ -181,15 +203,17 @@ p2.caption(f"{n_slots} of {MAX_SLOTS} compare slots used. Open **Compare** to se
 
 # ---- export ----------------------------------------------------------------------------------------
 with st.expander("Export: figure, maps, audio, command", expanded=False):
-    stem = f"earmark_{clip.name}_{card.name}_{settings.transform}_{settings.explainer}_s{settings.seed}"
+    stem = (f"earmark_{clip.name}_{card.name}_{settings.transform}_{settings.explainer}_s{settings.seed}"
+            + (f"_partial{exp.meta.get('budget_used') or 0}" if exp.meta.get("stopped") else ""))
     clip_arg = clip.name if state.get("source") == "Example" else f"{clip.name}.wav"
     e1, e2, e3 = st.columns(3)
     # rendered when clicked, not on every rerun: a 10 s map's PNG takes seconds, its npz half a second
     e1.download_button("PNG figure (power, saliency, uncertainty)",
-                       partial(sv.png, settings, ready.wave, exp, view.log_freq, view.reference, view.clip,
-                               view.dim_silent, view.palette, view.contrast),
+                       deferred(sv.png, settings, ready.wave, exp, view.log_freq, view.reference, view.clip,
+                               view.dim_silent, view.palette, view.contrast,
+                               partial=exp.meta.get("budget_used") if exp.meta.get("stopped") else None),
                        file_name=f"{stem}.png", mime="image/png", key="dl_png")
-    e2.download_button("Maps and axes (NPZ)", partial(sv.npz_bytes, settings, exp, len(ready.wave)),
+    e2.download_button("Maps and axes (NPZ)", deferred(sv.npz_bytes, settings, exp, len(ready.wave)),
                        file_name=f"{stem}.npz", mime="application/octet-stream", key="dl_npz")
     e3.download_button("Summary with provenance (JSON)", sv.json_bytes(settings, exp, clip_arg, cur["offset"]),
                        file_name=f"{stem}.json", mime="application/json", key="dl_json")

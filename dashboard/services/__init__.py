@@ -21,11 +21,11 @@ from earmark.errors import EarmarkError
 from .clips import ClipView, decode, default_example_name, example, generate, list_examples, prepared, wav_bytes
 from .common import ProgressFn, Settings, as_items, to_numpy
 from .display import (clip_interval, clip_span, colour_scales, display, display_map, display_of, full_grid,
-                      listen_region, needs_zoom, partial_figure, range_columns, time_axis, zoom_range)
+                      listen_region, partial_figure)
 from .export import cli_command, command, json_bytes, npz_bytes, png
 from .jobs import (CURVE_METRICS, METRIC_OPTIONS, SESSION_JOBS, cancel, energy_reference_job, explanation,
                    explanation_job, faithfulness_job, has_result, job_result, job_service, job_spec, listen_job,
-                   session_id, session_job, submit, submit_explanation)
+                   partial_key, pin, session_id, session_job, show_jobs, stop, submit, submit_explanation)
 from .models import (SCAN_NOTES, UPLOAD_TYPES, WINDOW_MARK, disk_models, is_upload, explainer_specs, get_model, get_transform, model_key,
                      model_names, model_title, models_folder, predict, save_upload, split_model_key,
                      training_message, transform_classes, upload_allowed, upload_folder, upload_limit_mb,
@@ -37,7 +37,7 @@ __all__ = ["CURVE_METRICS", "ClipView", "EarmarkError", "METRIC_OPTIONS", "Progr
     "decode", "default_example_name", "disk_models", "display", "display_map", "display_of", "energy_reference_job",
     "example", "explainer_specs", "explanation", "explanation_job", "faithfulness_job", "full_grid", "generate", "get_model",
     "get_transform", "has_result", "job_result", "job_service", "job_spec", "json_bytes", "list_examples",
-    "listen_job", "listen_region", "model_key", "model_names", "model_title", "models_folder", "needs_zoom", "npz_bytes",
-    "partial_figure", "png", "predict", "prepared", "range_columns", "quiz_clip", "quiz_store", "save_upload", "session_id",
-    "session_job", "split_model_key", "submit", "submit_explanation", "time_axis", "to_numpy", "training_message",
-    "transform_classes", "upload_allowed", "upload_folder", "upload_limit_mb", "uploaded_models", "wav_bytes", "zoom_range"]
+    "listen_job", "listen_region", "model_key", "model_names", "model_title", "models_folder", "npz_bytes",
+    "partial_figure", "png", "predict", "prepared", "quiz_clip", "quiz_store", "save_upload", "session_id",
+    "session_job", "split_model_key", "partial_key", "pin", "show_jobs", "stop", "submit", "submit_explanation", "to_numpy", "training_message",
+    "transform_classes", "upload_allowed", "upload_folder", "upload_limit_mb", "uploaded_models", "wav_bytes"]

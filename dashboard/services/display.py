@@ -86,30 +86,10 @@ def display(settings: Settings, wave: np.ndarray, exp, time_range: tuple[float, 
     (:func:`earmark.zoom.visible_grid`); cached per (result, range), so a view toggle pools nothing."""
     from earmark import zoom
 
+    if exp.meta.get("partial"):               # an estimate (a stopped run's included): not the result's grid
+        return zoom.visible_grid(map_grid(settings, wave, exp.saliency, exp.uncertainty), _range_key(time_range))
     rng = _range_key(time_range)
     return _grid_caches()[1].get((settings, rng), lambda: zoom.visible_grid(full_grid(settings, wave, exp), rng))
-
-
-def time_axis(settings: Settings, length: int) -> np.ndarray:
-    """(T,) centres in s of the time columns of the map's full display grid (before any pooling)."""
-    ax = _transform(settings).axes(length)
-    return torch.as_tensor(ax.times).detach().cpu().double().numpy().reshape(-1)
-
-
-def needs_zoom(times: np.ndarray) -> bool:
-    from earmark.zoom import needs_zoom as needs
-    return needs(times)
-
-
-def zoom_range(duration: float, wanted) -> tuple[float, float]:
-    """The visible range to use for ``wanted`` (``None``: the whole clip), on the slider's 0.01 s grid."""
-    from earmark.zoom import rounded_range
-    return rounded_range(duration, tuple(wanted) if wanted is not None else None)
-
-
-def range_columns(times: np.ndarray, duration: float, time_range) -> tuple[int, int]:
-    from earmark.zoom import range_columns as columns
-    return columns(times, duration, time_range)
 
 
 def clip_interval(interval, time_range):
@@ -120,10 +100,6 @@ def clip_interval(interval, time_range):
 def display_of(settings: Settings, wave: np.ndarray, exp, time_range: tuple[float, float] | None = None):
     """The display grid of a final or a partial explanation (``meta["partial"]``: not cached here; the
     partial figures are, per estimate and view)."""
-    if exp.meta.get("partial"):
-        from earmark import zoom
-
-        return zoom.visible_grid(map_grid(settings, wave, exp.saliency), _range_key(time_range))
     return display(settings, wave, exp, time_range)
 
 
@@ -157,14 +133,14 @@ def partial_figure(exp, view: tuple, build: Callable):
 
 
 def display_map(settings: Settings, wave: np.ndarray, saliency: torch.Tensor, uncertainty: torch.Tensor | None = None,
-                *, max_columns: int | None = MAX_COLUMNS):
-    """The display grid for a saliency map (and its uncertainty; zeros while it is not known yet);
-    ``max_columns=None`` keeps every time column (for :func:`earmark.zoom.visible_grid`)."""
+                *, time_range: tuple | None = None, max_columns: int | None = MAX_COLUMNS):
+    """The display grid for a saliency map (and its uncertainty; zeros while it is not known yet), zoomed to
+    ``time_range`` (s) when given; ``max_columns=None`` keeps every time column (for
+    :func:`earmark.zoom.visible_grid`)."""
     from earmark.display import display_grid
 
-    model = models.get_model(settings.model)
-    transform = models.get_transform(settings.transform, model.card.sample_rate, dict(settings.tparams))
-    return display_grid(transform, wave, saliency, uncertainty, max_columns=max_columns)
+    return display_grid(_transform(settings), wave, saliency, uncertainty, max_columns=max_columns,
+                        time_range=time_range)
 
 
 def colour_scales(settings: Settings, grid, exp, *, reference: str = "auto", clip: bool = True,

@@ -14,8 +14,11 @@ from .models import explainer_specs, get_model, get_transform, split_model_key, 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def png(settings: Settings, _wave: np.ndarray, _exp, log_freq: bool, reference: str = "auto", clip: bool = True,
-        dim_silent: bool = False, palette: str = "default", contrast: str = "value") -> bytes:
-    """A static PNG (matplotlib, server-side) of power / saliency / uncertainty, with the screen's colour rules."""
+        dim_silent: bool = False, palette: str = "default", contrast: str = "value", partial: int | None = None) -> bytes:
+    """A static PNG (matplotlib, server-side) of power / saliency / uncertainty, with the screen's colour rules.
+
+    ``partial``: the masks or steps of a stopped run's partial map (part of the cache key, so the final map
+    never gets a partial map's figure)."""
     from earmark.display import CLIP_PERCENTILE
     from earmark.plots import explanation_figure
 

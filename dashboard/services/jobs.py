@@ -75,6 +75,23 @@ def cancel(job) -> None:
     job.cancel(session_id())
 
 
+def stop(job) -> None:
+    """Stop ``job`` and keep its last estimate as a partial result (and its model answers, for Continue)."""
+    _remember(job.stop(session_id()))   # a shared job runs on for the others; this session keeps a stopped copy
+
+
+def pin(job, pinned: bool = True) -> None:
+    """Keep ``job`` running at full priority when this page shows something else."""
+    job_service().pin(job, pinned)
+
+
+def show_jobs(*jobs) -> None:
+    """The explanation jobs this session's page shows now (none: a finished result or nothing). The
+    session's other unfinished explanation jobs yield to them and are cancelled after the server's grace
+    period (``EARMARK_ABANDON_GRACE_S``) unless pinned."""
+    job_service().show(session_id(), [j for j in jobs if j is not None], kind="explanation")
+
+
 def _spec_or_none(settings: Settings, kind: str = "explanation", **options):
     try:
         return job_spec(settings, kind, **options)
@@ -96,7 +113,8 @@ def explanation(settings: Settings):
     if hit is not None:
         return hit
     job = session_job(spec)
-    return job.result if job is not None and job.status == "done" else None
+    # a stopped job's last estimate is a result too, labelled partial (meta["stopped"])
+    return job.result if job is not None and job.status in ("done", "stopped") else None
 
 
 def explanation_job(settings: Settings):
@@ -115,7 +133,17 @@ def submit_explanation(settings: Settings, wave: np.ndarray):
 
     spec = job_spec(settings)
     model, transform = _model_and_transform(settings)
-    return submit(spec, explanation_work(spec, model, torch.as_tensor(wave, dtype=torch.float32), transform))
+    work = explanation_work(spec, model, torch.as_tensor(wave, dtype=torch.float32), transform)
+    stopped = session_job(spec)
+    if stopped is not None and stopped.status == "stopped":   # Continue (or Explain again): from its tape
+        return _remember(job_service().continue_job(stopped, work, session=session_id()))
+    return submit(spec, work)
+
+
+def partial_key(exp) -> dict:
+    """``{"partial": masks or steps done}`` for a stopped run's partial result, else ``{}``: an option
+    that keeps the listening and faithfulness of a partial map apart from the final map's."""
+    return {"partial": int(exp.meta.get("done") or 0)} if exp.meta.get("partial") else {}
 
 
 def job_result(job, wait: float = 0.0):
@@ -142,7 +170,7 @@ def listen_job(settings: Settings, wave: np.ndarray, exp, fraction: float, match
     from earmark.jobs import listening_work
 
     model, transform = _model_and_transform(settings)
-    spec = job_spec(settings, "listening", fraction=float(fraction), match=bool(match))
+    spec = job_spec(settings, "listening", fraction=float(fraction), match=bool(match), **partial_key(exp))
     heard = listening_work(spec, model, torch.as_tensor(wave, dtype=torch.float32), transform, exp.saliency)
 
     def work(ctx) -> dict:
@@ -178,7 +206,7 @@ def faithfulness_job(settings: Settings, wave: np.ndarray, exp, steps: int = 20)
     result is ``{"fractions": (K,), "deletion": (K,), "insertion": (K,), "scores": {name: float}}``."""
     saliency, target = exp.saliency, exp.target
     model, transform = _model_and_transform(settings)
-    return submit(job_spec(settings, "faithfulness", steps=int(steps)),
+    return submit(job_spec(settings, "faithfulness", steps=int(steps), **partial_key(exp)),
                   lambda ctx: _curve_scores(model, transform, settings, wave, saliency, target, steps,
                                             progress=ctx.progress))
 

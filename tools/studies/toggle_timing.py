@@ -55,8 +55,8 @@ def app_timings(repeats: int) -> dict:
     at.run(timeout=600)
     out = {"rerun, nothing changed": time.perf_counter() - t0}
     toggles = dict(TOGGLES)
-    if any(w.key == "w_map_range" for w in at.slider):
-        toggles["zoom (visible range)"] = ("w_map_range", ((2.0, 4.0), (0.0, 10.0)))
+    if any(w.key == "w_zoom_range" for w in at.slider):
+        toggles["zoom (visible range)"] = ("w_zoom_range", ((2.0, 4.0), (0.0, 10.0)))
     for name, (key, values) in toggles.items():
         times = []
         for i in range(repeats):

@@ -22,6 +22,7 @@ from ..guards import check_map, class_sensitivity, with_sensitivity
 from ..models.base import weights_fingerprint
 from ..params import Registry, resolve
 from ..probe import Probe, ProgressFn
+from ..tape import Tape
 from ..transforms import Transform
 from ..validate import check_count, check_seed, check_target, check_wave
 from . import (captum_family, energy, flextime, freqrise, ig, learnable_mask, lrp, minimal_mask, relax, saliency,
@@ -40,7 +41,7 @@ for _mod in (saliency, ig, smoothgrad, wam, freqrise, relax, learnable_mask, min
 def explain(model, x: ArrayLike, transform: Transform, target: int | None = None, *, method: str = "ig",
             seed: int | None = 0, generator: torch.Generator | None = None, progress: ProgressFn | None = None,
             batch_size: int | None = None, first_look: FirstLook | None = None, on_partial: PartialFn | None = None,
-            contrast: int | None = None, **params: Any) -> Explanation:
+            contrast: int | None = None, tape: Tape | None = None, **params: Any) -> Explanation:
     """Explain ``model``'s prediction on ``x`` in ``transform``'s domain with the explainer ``method``.
 
     Args:
@@ -65,6 +66,9 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
             Ignored by the other methods. The result does not depend on whether anyone listens.
         contrast: a second class B: explain "target rather than B", the difference of the two classes'
             scores (logits for the gradient methods), with methods whose spec is ``contrastive``.
+        tape: a :class:`~earmark.tape.Tape` that records the run's model answers (a job keeps it, so a
+            stopped run can continue) and answers the calls it already holds (the continuation: the same
+            seed gives the same map as an uninterrupted run, bit for bit).
         **params: the method's hyperparameters (declared in its spec; defaults from the papers).
 
     Returns:
@@ -92,7 +96,9 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
     if contrast is not None and not spec.contrastive:
         raise ConfigError(f"{spec.title} cannot explain one class rather than another (no contrast); use a "
                           "gradient or sampling method such as ig, saliency, smoothgrad, freqrise or captum:*.")
-    probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress, contrast=contrast)
+    probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress, contrast=contrast,
+                  tape=tape)
+    replayed = tape.replayed if tape is not None else 0
     check_memory(spec.name, settings, probe, budget=spec.budget)   # priced in memory before it runs (EARMARK_MAX_JOB_MB)
     if generator is None:
         generator = make_generator(seed, probe.device)
@@ -134,6 +140,7 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
             "earmark_version": __version__,
             "model_weights_sha256": weights_fingerprint(model),
             **({"contrast": probe.contrast} if probe.contrast is not None else {}),
+            **({"replayed_passes": tape.replayed - replayed} if tape is not None and tape.replayed > replayed else {}),
             **({**budget, "budget_unit": spec.budget_unit} if budget else {}),
         },
     )

@@ -26,6 +26,15 @@ An explainer whose spec says ``anytime=True`` takes ``on_partial`` and ``stop``:
 
 Since ``auto`` only ends a run at a chunk end or a step, its result is exactly the ``budget`` run's
 estimate at that point (same masks, same steps).
+
+Sampling methods also take ``stop_at_stability`` (:func:`stability_param`): a target for the map's
+**split-half stability** (:class:`SplitHalves`: the top-10 % overlap between two halves of the run's masks,
+on the live cells). At a chunk end after :data:`MIN_MASKS` masks where the figure reaches the target, the
+run ends; the figure the rule read is the one the result carries (``extras["stability_top10"]``) and the
+app prints under the map, computed once from the same state. 0 (the API's default) turns it off. The app
+starts at :data:`STABLE_TOP10` = 0.8, the level at which the text under the map says "stable": the run
+ends when the map can be called stable, and a map that never gets there (a model with no structure to
+find) spends its whole budget and says "still noisy".
 """
 
 from __future__ import annotations
@@ -70,6 +79,13 @@ def stop_param(what: str) -> Param:
     """The declared ``stop`` setting of a sampling (``what="masks"``) or mask method (``"steps"``)."""
     return Param("stop", "budget", f"'budget' spends all {what} (the paper's protocol); 'auto' stops when the "
                  f"map has converged, never after the budget", choices=STOPS)
+
+
+def stability_param() -> Param:
+    """The declared ``stop_at_stability`` setting of a sampling method (see the module docstring)."""
+    return Param("stop_at_stability", 0.0, "end the run once two halves of its masks agree on at least this share "
+                 "of the top-10 % cells (the stability figure shown under the map); 0 = off, spend the budget",
+                 low=0.0, high=1.0, step=0.05)
 
 
 def top_cells(saliency: Tensor, fraction: float = TOP_FRACTION) -> Tensor:
@@ -130,15 +146,22 @@ class SamplingMonitor:
         total: the mask budget.  stop: ``"budget"`` or ``"auto"``.  on_partial: the caller's listener.
         present: turns the running estimate into the map the result will show (e.g. inert cells set to
             no importance), for the listener only; the stop rule reads the running estimate itself.
+        halves: the run's :class:`SplitHalves` (updated before :meth:`update`), read by
+            ``stop_at_stability`` and :meth:`stability`.  live: bool (*M) cells the figure is computed on.
+        stop_at_stability: end the run at a chunk end where the halves' top-10 % overlap reaches it (0 = off).
     """
 
     def __init__(self, total: int, *, stop: Stop = "budget", on_partial: PartialFn | None = None,
-                 present: Callable[[Tensor], Tensor] = lambda s: s):
+                 present: Callable[[Tensor], Tensor] = lambda s: s, halves: "SplitHalves | None" = None,
+                 live: Tensor | None = None, stop_at_stability: float = 0.0):
         self.total, self.stop, self.on_partial, self.present = int(total), stop, on_partial, present
-        self.active = on_partial is not None or stop == "auto"
+        self.halves, self.live, self.target = halves, live, float(stop_at_stability)
+        self.active = on_partial is not None or stop == "auto" or self.target > 0
         self.tracker = _Tracker(SAMPLING_WINDOW)
         self.done = 0
         self.convergence: float | None = None
+        self.reason = "budget"          # what ended the run: "budget", "auto" or "stability"
+        self._figures: tuple[int, dict[str, Tensor]] | None = None
 
     def update(self, done: int, estimate: Callable[[], Tensor], std_error: Callable[[], Tensor]) -> bool:
         """After a chunk (``done`` masks so far): publish ``estimate()``; ``True`` = ``auto`` ends the run here."""
@@ -149,13 +172,31 @@ class SamplingMonitor:
         self.convergence = self.tracker.convergence(done, saliency)
         stop = (self.stop == "auto" and done < self.total and done >= MIN_MASKS and self.convergence is not None
                 and self.convergence >= JACCARD_MIN and se_ratio(saliency, std_error()) <= SE_RATIO_MAX)
+        if stop:
+            self.reason = "auto"
+        elif self.target > 0 and self.halves is not None and MIN_MASKS <= done < self.total:
+            stop = float(self.stability()["stability_top10"]) >= self.target
+            self.reason = "stability" if stop else self.reason
         if self.on_partial is not None and done < self.total and not stop:
             self.on_partial(self.present(saliency).detach().clone(), done, self.total, self.convergence)
         return stop
 
+    def stability(self) -> dict[str, Tensor]:
+        """The halves' figures now (:meth:`SplitHalves.figures` on the live cells), computed once per state:
+        the stop rule and the result read the same numbers. Empty without halves."""
+        if self.halves is None:
+            return {}
+        if self._figures is None or self._figures[0] != self.halves.seen:
+            self._figures = (self.halves.seen, self.halves.figures(self.live))
+        return self._figures[1]
+
     def extras(self, device=None) -> dict[str, Tensor]:
-        """``budget_used``, ``budget_total`` and ``convergence`` (NaN when unknown) for the result's extras."""
-        return budget_extras(self.done, self.total, self.convergence, device=device)
+        """``budget_used``, ``budget_total`` and ``convergence`` (NaN when unknown) for the result's extras,
+        the stability figures with halves, and ``stability_target`` when the stability rule was on."""
+        out = {**budget_extras(self.done, self.total, self.convergence, device=device), **self.stability()}
+        if self.target > 0:
+            out["stability_target"] = torch.tensor(self.target, device=device, dtype=torch.float64)
+        return out
 
 
 class StepMonitor:
@@ -215,8 +256,8 @@ def budget_extras(done: int, total: int, convergence: float | None, *, device=No
             "convergence": torch.tensor(float("nan") if convergence is None else float(convergence), device=device)}
 
 
-__all__ = ["JACCARD_MIN", "PartialFn", "SamplingMonitor", "StepMonitor", "STOPS", "Stop", "budget_extras", "jaccard",
-           "se_ratio", "stop_param", "top_cells"]
+__all__ = ["JACCARD_MIN", "PartialFn", "SamplingMonitor", "SplitHalves", "StepMonitor", "STOPS", "Stop",
+           "budget_extras", "jaccard", "se_ratio", "stability_param", "stability_text", "stop_param", "top_cells"]
 
 
 # ---- split-half stability ------------------------------------------------------------------------------

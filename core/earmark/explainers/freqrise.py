@@ -36,7 +36,7 @@ from torch import Tensor
 from ..params import Param
 from ..guards import contrast_class
 from ..probe import BASELINES, BaselineKind, Probe, ProgressFn, Readout
-from .anytime import PartialFn, SamplingMonitor, SplitHalves, Stop, stop_param
+from .anytime import STABLE_TOP10, PartialFn, SamplingMonitor, SplitHalves, Stop, stability_param, stop_param
 from .base import Attribution, ExplainerSpec
 from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, CellDraws, Inert, Sampler, WeightedMoments, inert_cells,
                     mask_chunks, smooth_masks, without_inert)
@@ -56,6 +56,7 @@ PARAMS = (
     Param("estimator", "plain", "plain: RISE's Σ s·M / (N·keep) (the paper); control_variate: the same expected "
           "map with the mask mean as control variate, lower variance", choices=ESTIMATORS),
     stop_param("masks"),
+    stability_param(),
     Param("inert", "none", INERT_HELP, choices=INERT_CHOICES),
 )
 
@@ -63,7 +64,8 @@ PARAMS = (
 def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
                      n_masks: int = 3000, cells: int = 200, p: float = 0.5, readout: Readout = "prob",
                      baseline: BaselineKind = "zero", sampler: Sampler = "bernoulli", estimator: Estimator = "plain",
-                     stop: Stop = "budget", on_partial: PartialFn | None = None, inert: Inert = "none") -> Attribution:
+                     stop: Stop = "budget", on_partial: PartialFn | None = None, inert: Inert = "none",
+                     stop_at_stability: float = 0.0) -> Attribution:
     """FreqRISE importance and its Monte-Carlo variance in ``probe``'s domain.
 
     Masks are drawn and scored in chunks whose size depends on the image shape only (so a seed gives
@@ -78,6 +80,8 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
         sampler: ``"bernoulli"`` (the paper), ``"antithetic"`` or ``"sobol"`` (:class:`~earmark.explainers.masks.CellDraws`).
         estimator: ``"plain"`` (the paper) or ``"control_variate"`` (see the module docstring).
         stop: ``"budget"`` (all N masks) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
+        stop_at_stability: end at a chunk end where the split-half top-10 % overlap reaches it (0 = off);
+            the result's ``stability_top10`` is the figure the rule read.
         on_partial: ``on_partial(saliency, done, total, convergence)`` after every chunk but the last.
 
     Returns:
@@ -96,7 +100,8 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
                                          device=probe.device, dtype=dtype, draws=draws)
     dead = inert_cells(probe, baseline)
     monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial,
-                              present=lambda s: without_inert(s, s, dead, {}, inert)[0])
+                              present=lambda s: without_inert(s, s, dead, {}, inert)[0],
+                              halves=halves, live=~dead, stop_at_stability=stop_at_stability)
     done = 0
     # class sensitivity for free: the same masks scored for a second class (guards.contrast_class)
     other = contrast_class(probe.probs, probe.target)
@@ -130,8 +135,7 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
                           lambda: (moments.spread / max(done - 1, 1) / done).sqrt()):
             break
     variance = moments.spread / max(done - 1, 1) / done
-    extras = {"mean_score": score_sum / done, "std_error": variance.sqrt(), **monitor.extras(probe.device),
-              **halves.figures(~dead)}
+    extras = {"mean_score": score_sum / done, "std_error": variance.sqrt(), **monitor.extras(probe.device)}
     if contrast is not None:   # read and removed by explain(): meta["class_sensitivity"]
         extras.update(contrast_saliency=contrast.mean, contrast_class=torch.tensor(other))
     return Attribution(*without_inert(moments.mean, variance, dead, extras, inert))
@@ -153,5 +157,6 @@ SPEC = ExplainerSpec(
     anytime=True,
     budget=("n_masks",),
     units=("n_masks", "masks"),
-    app_defaults=(("stop", "auto"), ("sampler", "sobol"), ("estimator", "control_variate")),
+    app_defaults=(("stop", "auto"), ("sampler", "sobol"), ("estimator", "control_variate"),
+                  ("stop_at_stability", STABLE_TOP10)),
 )

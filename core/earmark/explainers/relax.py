@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from ..params import Param
 from ..probe import BASELINES, BaselineKind, Probe, ProgressFn
-from .anytime import PartialFn, SamplingMonitor, SplitHalves, Stop, stop_param
+from .anytime import STABLE_TOP10, PartialFn, SamplingMonitor, SplitHalves, Stop, stability_param, stop_param
 from .base import Attribution, ExplainerSpec
 from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, STRATEGIES, CellDraws, Inert, Sampler, Strategy,
                     WeightedMoments, inert_cells, mask_chunks, strategy_masks, without_inert)
@@ -53,6 +53,7 @@ PARAMS = (
     Param("sampler", "bernoulli", "where the masks' cells come from: independent Bernoulli draws (the paper), "
           "antithetic pairs (M, 1 − M) or a scrambled Sobol sequence", choices=SAMPLERS),
     stop_param("masks"),
+    stability_param(),
     Param("inert", "none", INERT_HELP, choices=INERT_CHOICES),
 )
 
@@ -66,7 +67,7 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
                   n_masks: int = 3000, strategy: Strategy = "unstructured", fraction: float = 0.5, cells: int = 200,
                   replacement: BaselineKind = "zero", similarity: Similarity = "embedding",
                   sampler: Sampler = "bernoulli", stop: Stop = "budget", on_partial: PartialFn | None = None,
-                  inert: Inert = "none") -> Attribution:
+                  inert: Inert = "none", stop_at_stability: float = 0.0) -> Attribution:
     """RELAX importance ``R`` and uncertainty ``U`` in ``probe``'s domain.
 
     Args:
@@ -79,6 +80,8 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
         similarity: ``"embedding"`` (``model.embed``) or ``"probs"`` (softmax outputs).
         sampler: ``"bernoulli"`` (the paper), ``"antithetic"`` or ``"sobol"`` (:class:`~earmark.explainers.masks.CellDraws`).
         stop: ``"budget"`` (all N masks) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
+        stop_at_stability: end at a chunk end where the split-half top-10 % overlap reaches it (0 = off);
+            the result's ``stability_top10`` is the figure the rule read.
         on_partial: ``on_partial(saliency, done, total, convergence)`` after every chunk but the last.
 
     Returns:
@@ -100,7 +103,8 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
     dead = inert_cells(probe, replacement)
     clean = probe.clean_embedding() if similarity == "embedding" else probe.probs
     monitor = SamplingMonitor(n_masks, stop=stop, on_partial=on_partial,
-                              present=lambda s: without_inert(s, s, dead, {}, inert)[0])
+                              present=lambda s: without_inert(s, s, dead, {}, inert)[0],
+                              halves=halves, live=~dead, stop_at_stability=stop_at_stability)
     done = 0
     for masks, sub in mask_chunks(probe, n_masks, draw, progress=progress):            # (b, *M)
         reps = probe.score(masks, baseline=replacement, readout=similarity, progress=sub, stage=_STAGES[similarity])
@@ -116,7 +120,7 @@ def explain_relax(probe: Probe, *, generator: torch.Generator, progress: Progres
     uncertainty = torch.where(moments.weight > 0, moments.spread / safe, torch.zeros_like(safe)).clamp_min(0)
     importance, uncertainty, extras = without_inert(
         importance, uncertainty, dead,
-        {"mean_similarity": sim_sum / done, **monitor.extras(probe.device), **halves.figures(~dead)}, inert)
+        {"mean_similarity": sim_sum / done, **monitor.extras(probe.device)}, inert)
     return Attribution(importance, uncertainty, {**extras, "u_relax": u_relax(importance, uncertainty)})
 
 
@@ -142,5 +146,5 @@ SPEC = ExplainerSpec(
     anytime=True,
     budget=("n_masks",),
     units=("n_masks", "masks"),
-    app_defaults=(("stop", "auto"), ("sampler", "antithetic")),
+    app_defaults=(("stop", "auto"), ("sampler", "antithetic"), ("stop_at_stability", STABLE_TOP10)),
 )

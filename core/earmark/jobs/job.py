@@ -3,6 +3,7 @@ runs to its end on a thread (:func:`run_foreground` for the CLI; the pool in :mo
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import threading
@@ -14,6 +15,7 @@ from torch import Tensor
 
 from ..errors import EarmarkError
 from ..explanation import Explanation
+from ..tape import Tape
 from .cost import estimate_passes, work_units
 from .spec import JobSpec
 
@@ -22,9 +24,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: ``queued → running → done | failed | cancelled`` (a queued job can be cancelled before it starts).
-STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
-FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled"})
+#: ``queued → running → done | failed | cancelled | stopped`` (a queued job can be cancelled or stopped before
+#: it starts). ``stopped``: ended by Stop, keeping its last estimate as ``result`` (or ``None`` before the first
+#: one) and its tape, so that :meth:`JobService.continue_job <earmark.jobs.JobService.continue_job>` can finish it.
+STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled", "stopped")
+FINISHED: frozenset[str] = frozenset({"done", "failed", "cancelled", "stopped"})
 
 
 class JobError(EarmarkError):
@@ -60,10 +64,15 @@ class Job:
         version: increases with every update (a poller redraws only when it changed).
         created, started, ended, first_at: ``time.monotonic()`` stamps (``None`` until reached); ``first_at``
             is when the first estimate arrived.
+        tape: the model's answers so far (:class:`~earmark.tape.Tape`); a continuation starts from the
+            stopped job's tape. Dropped when the job ends any other way than ``stopped``.
+        pinned: the job keeps running at full priority when nobody watches it (see
+            :meth:`JobService.show <earmark.jobs.JobService.show>`).
+        abandoned_at: when every session attached to it turned to something else (``None`` while watched).
     """
 
     def __init__(self, spec: JobSpec, work: Callable[["JobContext"], Any] | None, *, session: str = "default",
-                 passes: int = 0, service: "JobService | None" = None):
+                 passes: int = 0, service: "JobService | None" = None, tape: Tape | None = None):
         self.id = next(_ids)
         self.spec, self.passes = spec, int(passes)
         self.status = "queued"
@@ -81,6 +90,11 @@ class Job:
         self.first_at: float | None = None   # when the first estimate (or IG's first look) was published
         self.target: int | None = spec.target
         self.uncertainty_meaning = ""
+        self.tape: Tape | None = Tape() if tape is None else tape
+        self.pinned = False
+        self.abandoned_at: float | None = None
+        self.away: set[str] = set()        # sessions that show something else now
+        self._paused_slot = False          # paused for a watched job: its compute slot is free
         self._work = work
         self._service = service
         self._partial_raw: tuple[Tensor, int | None, int | None, float | None, float] | None = None
@@ -172,6 +186,36 @@ class Job:
         else:
             self._request_cancel()
 
+    def stop(self, session: str | None = None) -> "Job":
+        """End the job now and keep its work: the status reads ``stopped`` at once, ``result`` is the last
+        estimate labelled partial (:meth:`stopped_result`; ``None`` before the first one), and the tape keeps
+        the model's answers so that a continuation finishes with the uninterrupted run's map. The running
+        thread leaves within a layer of the model (:mod:`earmark.jobs.interrupt`); every completed model call
+        is on the tape. With a service and other sessions still attached, the job runs on for them and
+        ``session`` gets a stopped copy (see :meth:`JobService.stop <earmark.jobs.JobService.stop>`).
+
+        Returns:
+            The stopped job that holds the partial result."""
+        if self._service is not None:
+            return self._service.stop(self, session)
+        self._stop_now()
+        return self
+
+    def stopped_result(self) -> Explanation | None:
+        """The latest estimate as a result of its own: :attr:`partial` with ``meta["stopped"]``, the masks or
+        steps used (``budget_used`` / ``budget_total`` / ``budget_unit``) and the job's provenance."""
+        exp = self.partial
+        if exp is None:
+            return None
+        meta = dict(exp.meta)
+        done, total = meta.get("done"), meta.get("total")
+        meta.update(stopped=True, job=self.spec.provenance(), uncertainty="not computed: the run was stopped")
+        if done is not None and total:
+            meta.update(budget_used=int(done), budget_total=int(total), budget_unit=self.unit)
+        return dataclasses.replace(exp, meta=meta, uncertainty_meaning=(
+            f"not computed: stopped after {done:,} of {total:,} {self.unit or 'units'}" if done is not None and total
+            else "not computed: the run was stopped"))
+
     def add_observer(self, fn: Callable[["Job"], None]) -> None:
         """``fn(job)`` is called (on the running thread) after every update."""
         self._observers.append(fn)
@@ -191,6 +235,13 @@ class Job:
         self._cancel.set()
         self._touch()
 
+    def _stop_now(self) -> None:
+        with self._cond:      # re-entrant: _set_status notifies under the same lock
+            if self.finished:
+                return
+            self._cancel.set()
+            self._set_status("stopped", result=self.stopped_result(), error=_ended_message(self, "Stopped"))
+
     def _set_status(self, status: str, *, error: str | None = None, result: Any = None) -> None:
         if status == "running":
             self.started = time.monotonic()
@@ -200,6 +251,10 @@ class Job:
             self.result, self.progress = result, 1.0
             if self.total is not None and self._partial_raw is None:
                 self.done = self.total  # with estimates, ``done`` is what the last one said (stop="auto")
+        if status == "stopped":
+            self.result = result
+        elif status in FINISHED:
+            self.tape = None            # only a stopped job is continued: free the answers
         self.error = error
         self.status = status
         self._touch()
@@ -227,9 +282,13 @@ class JobContext:
             raise JobCancelled("Cancelled.")
 
     def progress(self, fraction: float, stage: str = "") -> None:
-        """``progress(fraction, stage)``, the probe's callback (once per chunk)."""
+        """``progress(fraction, stage)``, the probe's callback (once per chunk): also where an abandoned job
+        yields to the one on screen (:meth:`JobService.show <earmark.jobs.JobService.show>`)."""
         self.check()
         job = self.job
+        if job._service is not None and job.abandoned_at is not None:
+            job._service._yield(job)
+            self.check()
         job.progress = min(max(float(fraction), 0.0), 1.0)
         job.stage = stage or job.stage
         if job.total is not None and job._partial_raw is None:
@@ -268,31 +327,35 @@ def _execute(job: Job, store: Callable[[Job, Any], None] | None = None) -> None:
     except ``KeyboardInterrupt``/``SystemExit``. ``store(job, result)`` runs before the job reads as done
     (so whoever waits on it finds the result cached)."""
     if job.cancel_requested:
-        job._set_status("cancelled", error="Cancelled before it started.")
+        if not job.finished:
+            job._set_status("cancelled", error="Cancelled before it started.")
         return
     job._set_status("running")
     try:
         result = job._work(JobContext(job))
     except JobCancelled:
-        job._set_status("cancelled", error=_cancelled_message(job))
+        if job.status != "stopped":     # Stop already recorded its result; an abandoned job says why it ended
+            job._set_status("cancelled", error=job.error or _ended_message(job, "Cancelled"))
     except EarmarkError as exc:
-        job._set_status("failed", error=str(exc))
+        if job.status != "stopped":
+            job._set_status("failed", error=str(exc))
     except Exception as exc:  # a bug, not the person's mistake: keep the worker alive, say what happened
         log.exception("job %s failed", job)
-        job._set_status("failed", error=f"The computation failed ({type(exc).__name__}: {exc}).")
+        if job.status != "stopped":
+            job._set_status("failed", error=f"The computation failed ({type(exc).__name__}: {exc}).")
     else:
-        if job.cancel_requested:
-            job._set_status("cancelled", error=_cancelled_message(job))
-        else:
-            if store is not None:
-                store(job, result)
+        if store is not None and (not job.cancel_requested or job.status == "stopped"):
+            store(job, result)         # the final result (even when Stop came during the last chunk)
+        if not job.cancel_requested:
             job._set_status("done", result=result)
+        elif job.status != "stopped":
+            job._set_status("cancelled", error=_ended_message(job, "Cancelled"))
 
 
-def _cancelled_message(job: Job) -> str:
+def _ended_message(job: Job, what: str) -> str:
     if job.done is not None and job.total:
-        return f"Cancelled after {job.done:,} of {job.total:,} {job.unit or 'units'}."
-    return f"Cancelled at {job.progress:.0%}."
+        return f"{what} after {job.done:,} of {job.total:,} {job.unit or 'units'}."
+    return f"{what} at {job.progress:.0%}."
 
 
 def _remaining(job: Job, estimate: float | None) -> float | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import statistics
 import threading
+import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -15,8 +16,10 @@ from ..errors import ConfigError
 from ..explanation import Explanation
 from .cache import ResultCache
 from .cost import budget_params, estimate_passes
-from .job import BudgetExceeded, Job, JobContext, JobError, QueueFull, _execute, _remaining
+from .job import (BudgetExceeded, Job, JobCancelled, JobContext, JobError, QueueFull, _ended_message, _execute,
+                  _remaining)
 from .spec import JobSpec
+from ..tape import Tape
 
 # ---- the pool --------------------------------------------------------------------------------------
 
@@ -43,6 +46,8 @@ class JobSettings:
         max_per_session: jobs waiting or running per session (``EARMARK_MAX_SESSION_JOBS``).
         max_model_passes: model passes one request may ask for (``EARMARK_MAX_MODEL_PASSES``).
         cache_entries, cache_bytes: bounds of the result cache (``EARMARK_RESULT_CACHE_MB`` for bytes).
+        abandon_grace: seconds an abandoned job (nobody shows it any more, not pinned) is kept, paused while
+            a watched job waits or runs, before it is cancelled (``EARMARK_ABANDON_GRACE_S``).
     """
 
     workers: int = 2
@@ -51,6 +56,7 @@ class JobSettings:
     max_model_passes: int = 30_000
     cache_entries: int = 256
     cache_bytes: int = 512 * 2 ** 20
+    abandon_grace: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "JobSettings":
@@ -66,7 +72,8 @@ class JobSettings:
                    max_per_session=_env_int(env, "EARMARK_MAX_SESSION_JOBS", d.max_per_session, 1),
                    max_model_passes=_env_int(env, "EARMARK_MAX_MODEL_PASSES", d.max_model_passes, 1),
                    cache_entries=d.cache_entries,
-                   cache_bytes=_env_int(env, "EARMARK_RESULT_CACHE_MB", d.cache_bytes // 2 ** 20, 1) * 2 ** 20)
+                   cache_bytes=_env_int(env, "EARMARK_RESULT_CACHE_MB", d.cache_bytes // 2 ** 20, 1) * 2 ** 20,
+                   abandon_grace=float(_env_int(env, "EARMARK_ABANDON_GRACE_S", int(d.abandon_grace), 0)))
 
 
 class JobService:
@@ -94,12 +101,13 @@ class JobService:
         self._queues: OrderedDict[str, deque[Job]] = OrderedDict()   # session → waiting jobs, rotation order
         self._active: dict[JobSpec, Job] = {}                        # queued or running, by spec
         self._running: list[Job] = []
+        self._computing = 0                                          # running jobs not paused (≤ workers)
         self._rate: dict[str, float] = {}                            # seconds per model pass, by model
         self._threads: list[threading.Thread] = []
         self._closed = False
         self._paused = False
         self.stats = {"submitted": 0, "merged": 0, "cached": 0, "refused": 0, "done": 0, "failed": 0,
-                      "cancelled": 0}
+                      "cancelled": 0, "stopped": 0, "abandoned": 0}
         if start:
             self.start()
 
@@ -109,7 +117,9 @@ class JobService:
         with self._lock:
             if self._threads:
                 return
-            for i in range(self.settings.workers):
+            # twice the threads, at most ``workers`` computing: a job paused for the one on screen frees its
+            # compute slot, and a spare thread starts the watched job
+            for i in range(2 * self.settings.workers):
                 t = threading.Thread(target=self._worker, name=f"earmark-job-{i + 1}", daemon=True)
                 self._threads.append(t)
                 t.start()
@@ -137,7 +147,7 @@ class JobService:
 
     # ---- requests ----------------------------------------------------------------------------------
     def submit(self, spec: JobSpec, work: Callable[[JobContext], Any], *, session: str = "default",
-               passes: int | None = None) -> Job:
+               passes: int | None = None, tape: Tape | None = None) -> Job:
         """Queue ``work`` under ``spec`` for ``session``, or attach to / answer from an identical one.
 
         Args:
@@ -146,6 +156,7 @@ class JobService:
                 probe does, once per chunk) so that the job can be cancelled.
             session: who asks (fair order and per-session limits).
             passes: model passes, when the caller knows better than :func:`estimate_passes`.
+            tape: the model's answers of a stopped run of ``spec`` (see :meth:`continue_job`).
 
         Returns:
             The :class:`Job` (already ``done`` when the result was in the cache).
@@ -174,12 +185,97 @@ class JobService:
                               budget=budget_params(spec))
             self._check_budget(spec, need)
             self._check_room(session)
-            job = Job(spec, work, session=session, passes=need, service=self)
+            job = Job(spec, work, session=session, passes=need, service=self, tape=tape)
             self._active[spec] = job
+            self._reap()
             self._queues.setdefault(session, deque()).append(job)
             self.stats["submitted"] += 1
             self._lock.notify()
         return job
+
+    def stop(self, job: Job, session: str | None = None) -> Job:
+        """Stop ``job`` and keep its work (:meth:`Job.stop`); ``session`` is who asked.
+
+        When other sessions are attached too (a classroom sharing one request), the job runs on for them and
+        ``session`` gets a stopped copy of its own: the same partial result and tape, so its Continue
+        attaches to the running job again.
+
+        Returns:
+            The stopped job that holds the partial result (``job`` itself, or the copy).
+        """
+        with self._lock:
+            if job.finished:
+                return job
+            if session is not None and session in job.sessions and len(job.sessions) > 1:
+                job.sessions.discard(session)
+                copy = Job(job.spec, None, session=session, passes=0, service=self, tape=job.tape)
+                copy._partial_raw, copy.target, copy.started = job._partial_raw, job.target, job.started
+                copy.done, copy.total, copy.progress = job.done, job.total, job.progress
+                copy._set_status("stopped", result=job.stopped_result(), error=_stopped(copy))
+                job._touch()
+                return copy
+            if self._active.get(job.spec) is job:   # a new request for the spec starts a new job (or a resume)
+                del self._active[job.spec]
+            if job.status == "queued":
+                self._remove_queued(job)
+                self.stats["stopped"] += 1
+            elif job.status == "running" and not job._paused_slot:
+                # its compute slot is free at once: the next job starts while the call in flight ends (its
+                # answer still lands on the tape), so Stop does not wait for a slow model's chunk
+                job._paused_slot = True
+                self._computing -= 1
+            self._lock.notify_all()
+        job._stop_now()
+        return job
+
+    def continue_job(self, job: Job, work: Callable[[JobContext], Any], *, session: str = "default") -> Job:
+        """Continue a stopped job: a new job for the same spec that starts from its tape, so it finishes
+        with the map an uninterrupted run gives (answered from the cache if the result is there already).
+
+        Raises:
+            JobError: ``job`` was not stopped.
+        """
+        if job.status != "stopped":
+            raise JobError(f"Only a stopped computation can continue; this one is {job.status}.")
+        return self.submit(job.spec, work, session=session, tape=job.tape)
+
+    def show(self, session: str, jobs: "list[Job] | tuple[Job, ...]" = (), *, kind: str | None = None) -> None:
+        """``session`` now shows ``jobs`` (its page's current request; none: a cached result or nothing).
+
+        Its other unfinished jobs are abandoned once no session attached to them shows them: they yield to
+        the watched ones (a queued one starts after them; a running one pauses between chunks while a
+        watched job waits or runs) and are cancelled after ``abandon_grace`` seconds, unless pinned.
+        Showing a job again within the grace period takes it back. With ``kind`` (e.g. ``"explanation"``)
+        only jobs of that kind are concerned (the page's listening jobs are not abandoned by its map).
+        """
+        now = time.monotonic()
+        shown = {id(j) for j in jobs}
+        with self._lock:
+            for job in list(self._active.values()) + list(self._running):
+                if job.finished or session not in job.sessions or (kind is not None and job.spec.kind != kind):
+                    continue
+                if id(job) in shown:
+                    job.away.discard(session)
+                else:
+                    job.away.add(session)
+                abandoned = not job.pinned and job.sessions <= job.away
+                if abandoned and job.abandoned_at is None:
+                    job.abandoned_at = now
+                elif not abandoned:
+                    job.abandoned_at = None
+            self._reap()
+            self._lock.notify_all()
+
+    def pin(self, job: Job, pinned: bool = True) -> None:
+        """Keep ``job`` running at full priority whether or not anyone shows it (``pinned=False`` undoes)."""
+        with self._lock:
+            job.pinned = bool(pinned)
+            if job.pinned:
+                job.abandoned_at = None
+            elif job.sessions <= job.away and job.abandoned_at is None and not job.finished:
+                job.abandoned_at = time.monotonic()
+            self._lock.notify_all()
+        job._touch()
 
     def find(self, spec: JobSpec) -> Job | None:
         """The queued or running job for ``spec``, if any."""
@@ -302,6 +398,11 @@ class JobService:
         return out
 
     def _next(self) -> Job | None:
+        order = self._order()
+        watched = next((j for j in order if j.abandoned_at is None), None)
+        if watched is not None and order and order[0] is not watched:   # abandoned jobs wait for watched ones
+            self._remove_queued(watched)
+            return watched
         for session in list(self._queues):
             q = self._queues[session]
             if not q:
@@ -314,6 +415,64 @@ class JobService:
                 del self._queues[session]
             return job
         return None
+
+    # ---- abandoned jobs ----------------------------------------------------------------------------
+    def _tick(self) -> float | None:
+        """How long a waiting worker may sleep before an abandoned job's grace ends (``None``: no limit)."""
+        ends = [j.abandoned_at + self.settings.abandon_grace for j in self._active.values()
+                if j.abandoned_at is not None]
+        return None if not ends else max(0.01, min(ends) - time.monotonic())
+
+    def _reap(self) -> None:
+        """Cancel the queued abandoned jobs whose grace has ended (under the lock; running ones cancel
+        themselves at their next chunk, in :meth:`_yield`)."""
+        now = time.monotonic()
+        for job in [j for j in self._active.values() if j.status == "queued" and j.abandoned_at is not None
+                    and now - j.abandoned_at >= self.settings.abandon_grace]:
+            del self._active[job.spec]
+            self._remove_queued(job)
+            self.stats["abandoned"] += 1
+            job._cancel.set()
+            job._set_status("cancelled", error=_abandoned_message(self.settings.abandon_grace))
+
+    def _wanted(self, job: Job) -> bool:
+        """A watched job other than ``job`` is waiting or running (so an abandoned ``job`` should pause)."""
+        return any(j is not job and j.abandoned_at is None and not j.finished
+                   for j in list(self._running) + [q for qs in self._queues.values() for q in qs])
+
+    def _yield(self, job: Job) -> None:
+        """Called between chunks of an abandoned running ``job``: pause (freeing its compute slot) while a
+        watched job waits or runs; raise :class:`JobCancelled` once its grace has ended."""
+        grace = self.settings.abandon_grace
+        with self._lock:
+            paused = False
+            try:
+                while job.abandoned_at is not None and not job.cancel_requested:
+                    left = job.abandoned_at + grace - time.monotonic()
+                    if left <= 0:
+                        if self._active.get(job.spec) is job:
+                            del self._active[job.spec]
+                        self.stats["abandoned"] += 1
+                        job.error = _abandoned_message(grace)
+                        job._cancel.set()
+                        break
+                    if not self._wanted(job):
+                        break                              # nothing to yield to: keep computing until the grace ends
+                    if not paused:
+                        paused, job._paused_slot = True, True
+                        self._computing -= 1
+                        job.stage = "paused: another computation is on screen"
+                        self._lock.notify_all()
+                        job._touch()
+                    self._lock.wait(min(left, 0.1))
+            finally:
+                if paused:   # take a compute slot back before computing again (or before leaving, cancelled)
+                    while self._computing >= self.settings.workers and not job.cancel_requested:
+                        self._lock.wait(0.1)
+                    self._computing += 1
+                    job._paused_slot = False
+        if job.cancel_requested and job.status == "running":
+            raise JobCancelled(job.error or _abandoned_message(grace))
 
     def _remove_queued(self, job: Job) -> None:
         for session, q in list(self._queues.items()):
@@ -338,14 +497,17 @@ class JobService:
     def _worker(self) -> None:
         while True:
             with self._lock:
-                while not self._closed and (self._paused or not any(self._queues.values())):
-                    self._lock.wait()
+                while not self._closed and (self._paused or not any(self._queues.values())
+                                            or self._computing >= self.settings.workers):
+                    self._lock.wait(self._tick())
+                    self._reap()
                 if self._closed:
                     return
                 job = self._next()
                 if job is None:
                     continue
                 self._running.append(job)
+                self._computing += 1
             try:
                 _execute(job, store=lambda j, result: self.results.put(j.spec, result))
             finally:
@@ -354,9 +516,12 @@ class JobService:
     def _finish(self, job: Job) -> None:
         with self._lock:
             self._running.remove(job)
+            if not getattr(job, "_paused_slot", False):
+                self._computing -= 1
+            job._paused_slot = False
             if self._active.get(job.spec) is job:
                 del self._active[job.spec]
-            self.stats[job.status if job.status in ("done", "failed", "cancelled") else "failed"] += 1
+            self.stats[job.status if job.status in ("done", "failed", "cancelled", "stopped") else "failed"] += 1
             used = job.passes
             if isinstance(job.result, Explanation):
                 used = int(job.result.meta.get("forward_passes", 0)) + int(job.result.meta.get("backward_passes", 0))
@@ -365,6 +530,15 @@ class JobService:
                 old = self._rate.get(job.spec.model)
                 self._rate[job.spec.model] = rate if old is None else 0.7 * old + 0.3 * rate
             self._lock.notify_all()
+
+
+def _stopped(job: Job) -> str:
+    return _ended_message(job, "Stopped")
+
+
+def _abandoned_message(grace: float) -> str:
+    return (f"Cancelled: nobody looked at it for {grace:g} s (pin a computation to keep it running while you "
+            "look at something else).")
 
 
 __all__ = ["JobService", "JobSettings"]

@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from ..explainers import EXPLAINERS, explain
 from ..explanation import Explanation
 from ..workflow import listening
+from .interrupt import interruptible
 from .job import JobContext
 from .spec import JobSpec
 
@@ -29,8 +30,9 @@ def explanation_work(spec: JobSpec, model, x: Tensor, transform, *, batch_size: 
                      ) -> Callable[[JobContext], Explanation]:
     """The work of an explanation job: :func:`earmark.explainers.explain` with the job's callbacks.
 
-    ``progress`` (per chunk: progress and cancellation), ``first_look`` (IG's early map) and ``on_partial``
-    (estimates of sampling and mask methods as they go) are the job's. The result's tensors are moved to the
+    ``progress`` (per chunk: progress, cancellation, yielding), ``first_look`` (IG's early map),
+    ``on_partial`` (estimates of sampling and mask methods as they go) and the tape (the model's answers,
+    kept by a stopped job for Continue) are the job's. The result's tensors are moved to the
     CPU and ``meta["job"]`` holds the spec's provenance.
 
     Args:
@@ -48,10 +50,11 @@ def explanation_work(spec: JobSpec, model, x: Tensor, transform, *, batch_size: 
     def work(ctx: JobContext) -> Explanation:
         ctx.job.uncertainty_meaning = meaning
         ctx.target_fn = predicted
-        exp = explain(model, x, transform, spec.target, method=spec.explainer, seed=spec.seed,
-                      progress=ctx.progress, batch_size=batch_size, first_look=ctx.first_look,
-                      on_partial=ctx.partial, contrast=dict(spec.options).get("contrast"),
-                      **dict(spec.eparams))   # contrast: "A rather than B" (an option of the explanation)
+        with interruptible(model, ctx.check):   # Stop lands between two layers, not only between chunks
+            exp = explain(model, x, transform, spec.target, method=spec.explainer, seed=spec.seed,
+                          progress=ctx.progress, batch_size=batch_size, first_look=ctx.first_look,
+                          on_partial=ctx.partial, contrast=dict(spec.options).get("contrast"), tape=ctx.job.tape,
+                          **dict(spec.eparams))   # contrast: "A rather than B" (an option of the explanation)
         ctx.check()
         exp = _cpu(exp)
         return dataclasses.replace(exp, meta={**exp.meta, "job": spec.provenance()})

@@ -33,6 +33,8 @@ from ..base import EarmarkModel
 from . import export, onnx, torchscript
 from .cardcheck import read_json
 from .common import card_from_dict
+from .entrypoint import call_guarded
+from .trial import try_entry_point
 from .kinds import ENTRY_POINT, SUFFIXES
 
 #: Card keys that make a card a model of its own.
@@ -119,7 +121,7 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     if not trusted(path):
         raise ModelError(f"The card {source} names Python code (entry_point), so Earmark reads it only from the "
                          "folder named by $EARMARK_MODELS; move it there or set EARMARK_MODELS to its folder.")
-    module = _build(data, source)
+    module = _build(data, source, zoo_card=path.resolve().is_relative_to((models_dir() / "zoo").resolve()))
     card = card_from_dict(data, source=source, fmt="entrypoint", gradients=True,
                           default_name=path.parent.name if path.name == "card.json" else path.stem)
     model = adapt_torch(module.eval(), card, data, source=source)
@@ -130,7 +132,7 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     return model
 
 
-def _build(data: dict, source: str) -> nn.Module:
+def _build(data: dict, source: str, *, zoo_card: bool = False) -> nn.Module:
     target = data["entry_point"]
     if not isinstance(target, str) or not ENTRY_POINT.match(target):
         raise ModelError(f"'entry_point' in the model card {source} is \"package.module:Name\"; got {target!r}.")
@@ -138,6 +140,8 @@ def _build(data: dict, source: str) -> nn.Module:
     if not isinstance(kwargs, dict):
         raise ModelError(f"'entry_kwargs' in the model card {source} must be an object of keyword arguments.")
     module_name, _, attr = target.partition(":")
+    if not zoo_card:   # Earmark's own zoo is trusted as Earmark is; other code is tried in a child first
+        try_entry_point(target, kwargs, source=f"the card {source}")
     try:
         fn = getattr(importlib.import_module(module_name), attr, None)
     except ImportError:
@@ -145,11 +149,7 @@ def _build(data: dict, source: str) -> nn.Module:
                          "install it with `pip install 'earmark[zoo]'` (or the package that provides it).") from None
     if not callable(fn):
         raise ModelError(f"'{module_name}' has no '{attr}' to build the model named by the card {source}.")
-    try:
-        module = fn(**kwargs)
-    except Exception as exc:
-        raise ModelError(f"{target}(**entry_kwargs) failed ({type(exc).__name__}: "
-                         f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}).") from None
+    module = call_guarded(fn, target, kwargs)
     if not isinstance(module, nn.Module):
         raise ModelError(f"{target} must return an nn.Module; it returned {type(module).__name__}.")
     if "weights" in data:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -27,6 +28,7 @@ from ...errors import ModelError
 from ..base import EarmarkModel, ModelCard
 from ..adapt import adapt_torch, needed
 from .common import InputCatcher, card_from_dict, last_linear
+from .trial import children, try_entry_point
 
 
 class ModuleWithCard(EarmarkModel):
@@ -68,31 +70,61 @@ def wrap_module(module: nn.Module, info: dict, *, fmt: str, source: str) -> Earm
     return model
 
 
-def _children() -> set[int]:
-    """Process ids of this process's children (Linux ``/proc``; empty elsewhere)."""
-    found: set[int] = set()
-    try:
-        for task in os.scandir(f"/proc/{os.getpid()}/task"):
-            with open(os.path.join(task.path, "children")) as handle:
-                found.update(int(p) for p in handle.read().split())
-    except OSError:
-        pass
-    return found
+class _Ended(BaseException):
+    """Raised in place of ``os._exit``/``os.abort``/``os.fork`` while an entry point is called here."""
+
+    def __init__(self, how: str):
+        super().__init__(how)
+        self.how = how
 
 
-def call_guarded(fn: Callable[[], Any], target: str) -> Any:
-    """Call an entry point's function; exiting, forking or failing is reported as a sentence, not obeyed.
+_GUARDED = {"_exit": "os._exit", "abort": "os.abort", "fork": "os.fork", "forkpty": "os.forkpty"}
 
-    ``SystemExit`` (``sys.exit``, ``builtins.exit``) and ``GeneratorExit`` are caught; a forked child that
-    returns here leaves at once (``os._exit``) and the parent reports the fork. ``os.abort`` and signals
-    cannot be caught in-process: run entry points only from code you trust (the CLI, the API).
+
+@contextmanager
+def _no_exit():
+    """Swap ``os._exit``, ``os.abort``, ``os.fork`` and ``os.forkpty`` for a raise while a call runs.
+
+    The call was already tried in a child process (:mod:`.trial`); this is the second line, for code that
+    behaves differently the second time. Code that ends the process through C is only stopped by the trial.
+    """
+    saved = {name: getattr(os, name) for name in _GUARDED if hasattr(os, name)}
+
+    def refuse(how: str):
+        def raiser(*args, **kwargs):
+            raise _Ended(how)
+        return raiser
+    with _PATCH:
+        for name in saved:
+            setattr(os, name, refuse(_GUARDED[name]))
+        try:
+            yield
+        finally:
+            for name, fn in saved.items():
+                setattr(os, name, fn)
+
+
+_PATCH = threading.Lock()
+
+
+def call_guarded(fn: Callable[..., Any], target: str, kwargs: dict | None = None) -> Any:
+    """Call an entry point's function in this process; exiting, forking or failing is a sentence, not obeyed.
+
+    ``SystemExit`` (``sys.exit``, ``builtins.exit``) and ``GeneratorExit`` are caught, and ``os._exit``,
+    ``os.abort`` and ``os.fork`` raise instead of acting while the call runs. ``os.abort`` through C and
+    signals cannot be caught in-process: :func:`.trial.try_entry_point` calls the entry point in a child
+    process first, which every loader does before this.
 
     Raises:
         ModelError: the call failed, tried to end the process, or started a process.
     """
-    pid, before = os.getpid(), _children()
+    before = children()
     try:
-        made: Any = fn()
+        with _no_exit():
+            made: Any = fn(**(kwargs or {}))
+    except _Ended as exc:
+        raise ModelError(f"The entry point {target} called {exc.how}; it must return a model, not end or copy "
+                         "the process.") from None
     except (SystemExit, GeneratorExit) as exc:
         raise ModelError(f"The entry point {target} tried to end the process ({type(exc).__name__}"
                          f"{'' if exc.args == () else ' ' + repr(exc.args[0])[:40]}); it must return a model."
@@ -100,9 +132,7 @@ def call_guarded(fn: Callable[[], Any], target: str) -> Any:
     except Exception as exc:
         raise ModelError(f"The entry point {target} failed ({type(exc).__name__}: "
                          f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}).") from None
-    if os.getpid() != pid:   # the forked child: it must not go on as a second copy of the caller
-        os._exit(70)
-    started = _children() - before
+    started = children() - before
     if started:
         raise ModelError(f"The entry point {target} started {len(started)} process(es) (pid "
                          f"{', '.join(map(str, sorted(started)))}); an entry point must only build a model.")
@@ -116,6 +146,7 @@ def load(target: str, device: torch.device | None = None, *, window: int | None 
         ModelError: the module or function is missing, the call fails, or it returns no classifier/card.
     """
     module_name, _, attr = str(target).partition(":")
+    try_entry_point(str(target))   # exits, aborts and forks end a child process, not this one
     try:
         mod = importlib.import_module(module_name)
     except ImportError as exc:

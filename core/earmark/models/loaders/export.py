@@ -10,6 +10,10 @@ dynamic time axis too. The card is as for :mod:`.torchscript` (``embedding_outpu
 
 from __future__ import annotations
 
+import logging
+import traceback
+from contextlib import contextmanager
+
 import io
 import json
 import zipfile
@@ -60,6 +64,30 @@ def check_archive(path: Path) -> None:
                                  "Earmark never unpickles other objects. Re-export it with torch.export.save.") from None
 
 
+@contextmanager
+def _quiet_export_log():
+    """Keep ``torch.export``'s log records off stderr while loading; yield the last line of each error in them."""
+    said: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = record.getMessage() if record.exc_info is None else \
+                "".join(traceback.format_exception(*record.exc_info))
+            last = [line for line in text.strip().splitlines() if "Error:" in line]
+            if last:
+                said.append(last[-1].split("Error:", 1)[1].strip())
+
+    logger = logging.getLogger("torch.export")
+    handlers, propagate = logger.handlers[:], logger.propagate
+    logger.handlers[:] = [Keep()]
+    logger.propagate = False
+    try:
+        yield said
+    finally:
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
+
+
 def load(path: str | Path, device: torch.device | None = None, *, window: int | None = None,
          card: dict | None = None, source: str | None = None) -> EarmarkModel:
     """Load a ``.pt2`` program and its card.
@@ -71,11 +99,13 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     card, raw = read_card(path, fmt="torch.export", gradients=True, given=card, source=source)
     check_zip(path, "export")
     check_archive(path)
-    try:
-        program = torch.export.load(str(path))
-    except Exception as exc:
-        raise ModelError(f"torch.export could not read {path.name} "
-                         f"({str(exc).strip().splitlines()[0][:200]}); save it with torch.export.save.") from None
+    with _quiet_export_log() as said:   # torch logs a traceback on stderr before it raises
+        try:
+            program = torch.export.load(str(path))
+        except Exception as exc:
+            why = (said[-1] if said else str(exc).strip().splitlines()[0]).split(". ")[0]
+            raise ModelError(f"torch.export could not read {path.name} ({why[:200]}); save it with "
+                             "torch.export.save.") from None
     check_exported_program(program, path.name)   # before the module is built or run
     try:
         network = program.module()

@@ -5,7 +5,8 @@ the energy reference, listening and every metric but the randomisation check wor
 mask-optimisation explainers are refused with the reason. Export with a dynamic batch axis. Outputs: the
 logits are output 0 (or the card's ``logits_output``, an index or a name); ``embedding_output`` names the
 embedding output for RELAX. A metadata entry ``sample_rate`` in the file, when present, must agree with the
-card. An ONNX file is a protobuf graph of standard operators: loading it runs no Python code.
+card. An ONNX file is a protobuf graph of standard operators: loading it runs no Python code; its external
+data files must lie inside its folder (:mod:`.onnxcheck`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ...errors import ModelError
 from ..base import EarmarkModel, ModelCard
 from ..adapt import adapt_onnx, needed
 from .common import check_declared_rate, read_card, require
+from .onnxcheck import check_external_data
 
 EXTRA = "onnx"
 
@@ -78,6 +80,7 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     path = Path(path)
     card, raw = read_card(path, fmt="onnx", gradients=False, given=card, source=source)
     ort = require("onnxruntime", EXTRA, "an ONNX model")
+    check_external_data(path, require("onnx", EXTRA, "an ONNX model"))   # before onnxruntime opens any file
     providers = ["CPUExecutionProvider"]
     if device is not None and torch.device(device).type == "cuda" and \
             "CUDAExecutionProvider" in ort.get_available_providers():

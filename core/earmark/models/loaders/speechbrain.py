@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from ...errors import ModelError
 from ..base import EarmarkModel, ModelCard
 from .cardcheck import declared_rate, read_json
-from .common import card_from_dict, check_rate, require
+from .common import card_from_dict, require
 from .yamlcheck import MAX_BYTES, safe_hyperparams
 
 EXTRA = "speechbrain"

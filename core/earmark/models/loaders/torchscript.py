@@ -9,6 +9,8 @@ the card. New exports: prefer :mod:`.export` (``torch.jit.script`` is deprecated
 
 from __future__ import annotations
 
+import warnings
+
 from pathlib import Path
 
 import torch
@@ -77,14 +79,16 @@ def load(path: str | Path, device: torch.device | None = None, *, window: int | 
     check_zip(path, "torchscript")
     check_torchscript_source(path)
     try:
-        network = torch.jit.load(str(path), map_location=device or "cpu")
+        with warnings.catch_warnings():   # torch's deprecation notice is for torch users, not for the CLI's
+            warnings.simplefilter("ignore", FutureWarning)
+            network = torch.jit.load(str(path), map_location=device or "cpu")
     except Exception as exc:  # not a TorchScript archive
         raise ModelError(f"{path.name} is not a TorchScript file torch.jit.load can read "
                          f"({str(exc).strip().splitlines()[0][:200]}); save it with torch.jit.save.") from None
     if not installed:
         check_script_module(network, path.name)   # before anything in it runs
     network.eval()
-    check_declared_rate(card, getattr(network, "sample_rate", None), f"the module's sample_rate attribute")
+    check_declared_rate(card, getattr(network, "sample_rate", None), "the module's sample_rate attribute")
     if window is not None:
         card = card.with_window(window)
     if needed(raw):

@@ -19,7 +19,6 @@ expanded), and then
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import yaml
 
