@@ -27,8 +27,10 @@ def start_value(p, spec=None) -> Any:
 
 
 def choice_label(p, start: Any) -> Callable[[Any], str]:
-    """Labels of a select's options; the paper's value is marked where the app starts elsewhere."""
-    return lambda v: f"{v} (paper)" if start != p.default and v == p.default else str(v)
+    """Labels of a select's options by the names people use (``p.labels``); the paper's value is marked where
+    the app starts elsewhere, and always for a parameter whose choices have names (the readouts)."""
+    mark = start != p.default or bool(p.labels)
+    return lambda v: f"{p.label(v)} (paper)" if mark and v == p.default else p.label(v)
 
 
 def round_values(low: float, high: float, default: Any, *, integer: bool) -> list:

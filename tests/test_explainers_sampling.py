@@ -179,7 +179,7 @@ def test_registered_with_paper_defaults():
     assert fr.family == rx.family == "sampling"
 
 
-@pytest.mark.parametrize("readout", ["prob", "logit"])
+@pytest.mark.parametrize("readout", ["prob", "logit", "log_prob"])
 def test_freqrise_finds_the_band(readout):
     model, x = band_setup()
     ex = explain(model, x, get_transform("fourier", SR), 1, method="freqrise", seed=0, n_masks=1000, readout=readout)

@@ -28,6 +28,7 @@ class Param:
         choices: allowed values for a categorical parameter.
         log: a slider should move on a log scale.
         step: slider step for numbers.
+        labels: names people use for some choices (``{"log_prob": "log-probability"}``); the rest show as is.
     """
 
     name: str
@@ -38,6 +39,11 @@ class Param:
     choices: Sequence[Any] | None = None
     log: bool = False
     step: float | None = None
+    labels: Mapping[Any, str] | None = field(default=None, hash=False)
+
+    def label(self, value: Any) -> str:
+        """The name a person reads for ``value`` (:attr:`labels`, else ``str(value)``)."""
+        return (self.labels or {}).get(value, str(value))
 
     @property
     def kind(self) -> type:

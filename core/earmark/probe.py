@@ -37,6 +37,8 @@ READOUTS: dict[str, Callable[[Tensor, int, bool], Tensor]] = {
     "logit": lambda logits, c, ml: logits[:, c],
     "log_prob": lambda logits, c, ml: log_activation(logits, multi_label=ml)[:, c],
 }
+#: The readouts' names for a person.
+READOUT_NAMES: dict[str, str] = {"prob": "probability", "logit": "logit", "log_prob": "log-probability"}
 
 
 def read_class(logits: Tensor, target: int, readout: Readout, *, multi_label: bool = False) -> Tensor:

@@ -148,13 +148,12 @@ def truth_mask(teaching: Teaching, transform, num_samples: int, bands=None) -> T
 
 
 def top_share(saliency: Tensor, truth: Tensor, *, fraction: float = 0.05) -> float:
-    """Share of the positive mass of the top ``fraction`` cells (by value) that lies on ``truth`` cells."""
-    flat, inside = saliency.reshape(-1).double(), truth.reshape(-1)
-    k = max(1, int(round(fraction * flat.numel())))
-    top = flat.topk(k).indices
-    mass = flat[top].clamp_min(0)
-    total = float(mass.sum())
-    return float(mass[inside[top]].sum()) / total if total > 0 else 0.0
+    """Share of the positive mass of the top ``fraction`` cells (by value) that lies on ``truth`` cells; cells
+    tied at the cut share the remaining places evenly (:func:`earmark.data.regions.region_share`), so a map with
+    many equal values (a mask at 1) is not scored by the order a sort returns them in."""
+    from .data.regions import region_share
+
+    return region_share(saliency, truth, top=fraction)
 
 
 # ---- the measurement behind the docs -----------------------------------------------------------------

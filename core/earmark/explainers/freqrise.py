@@ -2,8 +2,8 @@
 
 Draw ``N`` smooth masks ``M_n`` (Bernoulli(keep = 1 − p) on a coarse grid of the transform's image,
 bilinearly upsampled, randomly shifted; see :func:`~earmark.explainers.masks.smooth_masks`), score each
-masked clip ``synthesize(z·M_n + (1 − M_n)·b)`` by the target's probability (or logit, as in the
-reference code) ``s_n``, and estimate per map cell ``i``
+masked clip ``synthesize(z·M_n + (1 − M_n)·b)`` by the target's probability (the paper; or its logit, as in
+the reference code, or its log-probability) ``s_n``, and estimate per map cell ``i``
 
     importance_i = Σ_n s_n M_{n,i} / (N · (1 − p))            (RISE normalisation, E[M_{n,i}] = 1 − p)
 
@@ -35,7 +35,7 @@ from torch import Tensor
 
 from ..params import Param
 from ..guards import contrast_class
-from ..probe import BASELINES, BaselineKind, Probe, ProgressFn, Readout
+from ..probe import BASELINES, READOUT_NAMES, BaselineKind, Probe, ProgressFn, Readout
 from .anytime import STABLE_TOP10, PartialFn, SamplingMonitor, SplitHalves, Stop, stability_param, stop_param
 from .base import Attribution, ExplainerSpec
 from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, CellDraws, Inert, Sampler, WeightedMoments, inert_cells,
@@ -48,8 +48,9 @@ PARAMS = (
     Param("n_masks", 3000, "number of random masks (more = smoother map, lower variance)", low=10, high=100000, step=10),
     Param("cells", 200, "cells of the coarse random grid (≈; follows the image's aspect)", low=1, high=20000, step=1),
     Param("p", 0.5, "probability that a grid cell is dropped", low=0.0, high=0.95, step=0.05),
-    Param("readout", "prob", "score of a masked clip: target probability, or target logit (reference code)",
-          choices=("prob", "logit")),
+    Param("readout", "prob", "score of a masked clip: the target's probability (the paper), its logit (the "
+          "reference code) or its log-probability; the last two stay informative when the model is confident",
+          choices=("prob", "logit", "log_prob"), labels=READOUT_NAMES),
     Param("baseline", "zero", "value that replaces dropped coefficients", choices=BASELINES),
     Param("sampler", "bernoulli", "where the masks' cells come from: independent Bernoulli draws (the paper), "
           "antithetic pairs (M, 1 − M) or a scrambled Sobol sequence", choices=SAMPLERS),
@@ -76,7 +77,8 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
         generator: random source for the masks, on ``probe.device``.
         progress: ``progress(fraction, stage)``, or ``None``.
         n_masks: N.  cells: coarse grid size.  p: drop probability of a grid cell.
-        readout: ``"prob"`` or ``"logit"`` of the target.  baseline: ``"zero"``, ``"mean"`` or ``"min"``.
+        readout: ``"prob"`` (the paper), ``"logit"`` or ``"log_prob"`` of the target.
+        baseline: ``"zero"``, ``"mean"`` or ``"min"``.
         sampler: ``"bernoulli"`` (the paper), ``"antithetic"`` or ``"sobol"`` (:class:`~earmark.explainers.masks.CellDraws`).
         estimator: ``"plain"`` (the paper) or ``"control_variate"`` (see the module docstring).
         stop: ``"budget"`` (all N masks) or ``"auto"`` (see :mod:`earmark.explainers.anytime`).
@@ -157,6 +159,7 @@ SPEC = ExplainerSpec(
     anytime=True,
     budget=("n_masks",),
     units=("n_masks", "masks"),
-    app_defaults=(("stop", "auto"), ("sampler", "sobol"), ("estimator", "control_variate"),
+    # readout: the logit's maps are the steadier on FSDD at the app's setting (docs/studies/readouts.md)
+    app_defaults=(("stop", "auto"), ("sampler", "sobol"), ("estimator", "control_variate"), ("readout", "logit"),
                   ("stop_at_stability", STABLE_TOP10)),
 )

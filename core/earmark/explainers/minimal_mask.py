@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from ..params import Param
-from ..probe import READOUTS, Probe, ProgressFn, Readout, read_class, sub_progress
+from ..probe import READOUT_NAMES, READOUTS, Probe, ProgressFn, Readout, read_class, sub_progress
 from .anytime import PartialFn, Stop, budget_extras, stop_param
 from .base import Attribution, ExplainerSpec, PlotSpec
 from .learnable_mask import optimise_anytime, spread
@@ -43,7 +43,8 @@ PARAMS = (
           low=1, high=5000, step=1),
     Param("alpha", 1.0, "weight α of the mask size ‖M‖₁/|M| against the class score", low=0.0, high=100.0,
           step=0.05),
-    Param("readout", "prob", "class score kept up: probability, logit or log-probability", choices=tuple(READOUTS)),
+    Param("readout", "prob", "class score kept up: probability, logit or log-probability", choices=tuple(READOUTS),
+          labels=READOUT_NAMES),
     Param("restarts", 4, "perturbed starts optimised together; their spread is the uncertainty",
           low=1, high=64, step=1),
     Param("alpha_spread", 1.0, "restarts use α·2^u, u evenly spaced in [−spread/2, spread/2] (octaves)",

@@ -49,7 +49,8 @@ PARAMS = (
     Param("replacement", "zero", "value that replaces masked coefficients: zero, the clip's mean or its minimum",
           choices=BASELINES),
     Param("similarity", "embedding", "cosine similarity of the model's embeddings (RELAX) or of its class "
-          "probabilities", choices=SIMILARITIES),
+          "probabilities", choices=SIMILARITIES,
+          labels={"embedding": "embedding similarity", "probs": "class-probability similarity"}),
     Param("sampler", "bernoulli", "where the masks' cells come from: independent Bernoulli draws (the paper), "
           "antithetic pairs (M, 1 − M) or a scrambled Sobol sequence", choices=SAMPLERS),
     stop_param("masks"),
