@@ -105,17 +105,13 @@ def waveform(wave: np.ndarray, sample_rate: int, *, window: tuple[float, float] 
     return _layout(fig, height=200, title=title)
 
 
-def _wave_trace(wave: np.ndarray, duration: float, points: int = 4000):
-    """The wave above a map as (t, y) line(s): the samples, or for long clips a min/max envelope
-    (earmark.downsample.envelope), so a 10 s clip at 16 kHz draws 4,000 points instead of 160,000."""
-    if len(wave) <= points:
-        return [(np.arange(len(wave)) * duration / max(len(wave), 1), wave)]
-    import torch
-    from earmark.downsample import envelope
+def _wave_trace(wave: np.ndarray, duration: float, points: int = 4000, time_range=None):
+    """The wave above a map as (t, y) line(s) over the range shown: the samples, or for long clips a min/max
+    envelope (earmark.zoom.wave_window), so a 10 s clip at 16 kHz draws 4,000 points instead of 160,000 and a
+    zoomed strip shows the detail of its range."""
+    from earmark.zoom import wave_window
 
-    pos, low, high = envelope(torch.as_tensor(np.asarray(wave, dtype=np.float32)), points)
-    t = pos.numpy() * duration / len(wave)
-    return [(t, high.numpy()), (t, low.numpy())]
+    return wave_window(wave, duration, time_range, points=points)
 
 
 def probabilities(probs: np.ndarray, labels: Sequence[str], *, target: int | None = None,
@@ -219,7 +215,7 @@ def saliency_map(d, scale: ColourScale, *, what: str = "saliency", log_freq: boo
     elif wave is not None:  # the waveform above the map on one shared time axis
         power.update(opacity=0.55, hoverinfo="skip", hovertemplate=None)
         fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.2, 0.8], vertical_spacing=0.03)
-        for t, y in _wave_trace(wave, d.duration):
+        for t, y in _wave_trace(wave, d.duration, time_range=getattr(d, "span", None)):
             fig.add_trace(go.Scatter(x=t, y=y, mode="lines", line=dict(width=1, color="#1f4e79"), showlegend=False,
                                      hoverinfo="skip", fill="tonexty" if len(fig.data) else None), 1, 1)
         if clip_span is not None and (clip_span[0] > 1e-9 or clip_span[1] < d.duration - 1e-9):

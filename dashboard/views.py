@@ -169,6 +169,11 @@ def region_from_event(event, grid, log_freq: bool, map_yrefs=None):
     if b is None or box_off_map(event, map_yrefs):
         return None
     t0, t1 = sorted(float(v) for v in b["x"][:2])
+    if getattr(grid, "span", None) is not None:            # a zoomed map: the part of the box on screen
+        cut = sv.clip_interval((t0, t1), grid.span)
+        if cut is None:
+            return None
+        t0, t1 = cut
     y0, y1 = sorted(float(v) for v in b["y"][:2])
     if grid.row_labels:
         rows = (max(0, int(np.ceil(y0))), min(len(grid.row_labels) - 1, int(np.floor(y1))))

@@ -94,7 +94,10 @@ def test_example_explain_views_listen_export():
     labels = {b.label for b in at.get("download_button")}
     assert any("PNG" in l for l in labels) and any("NPZ" in l for l in labels) and any("JSON" in l for l in labels)
     assert sum("WAV" in l for l in labels) == 3
-    assert all(b.proto.url for b in at.get("download_button"))
+    # a file now, or rendered on click (the PNG and the npz: seconds on a 10 s map, not on every rerun)
+    assert all(b.proto.url or b.proto.HasField("deferred_file_id") for b in at.get("download_button"))
+    assert {b.label for b in at.get("download_button") if b.proto.HasField("deferred_file_id")} == {
+        "PNG figure (power, saliency, uncertainty)", "Maps and axes (NPZ)"}
     assert any("earmark explain" in c.value and f"--model {MODEL}" in c.value for c in at.code)
     # re-running with the same settings shows the stored result without pressing Explain
     run(at)

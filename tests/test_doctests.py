@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["earmark", "earmark.jobs.service", "dashboard.live"])
+@pytest.mark.parametrize("module", ["earmark", "earmark.jobs.service", "dashboard.live", "earmark.zoom"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0, f"{module} has no examples"

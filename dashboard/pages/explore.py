@@ -8,6 +8,8 @@ prediction, the method's own charts, pinning and exports.
 
 from __future__ import annotations
 
+from functools import partial as deferred
+
 import numpy as np
 import streamlit as st
 
@@ -188,7 +190,8 @@ with st.expander(f"The whole clip and the model — {card.title}"):
 p1, p2 = st.columns([1, 4])
 n_slots = len(st.session_state.slots)
 if p1.button("Pin to compare", icon=":material/push_pin:", key="pin", disabled=n_slots >= MAX_SLOTS, width="stretch"):
-    slot = dict(settings=settings, display=grid, probs=probs, labels=labels, target=exp.target,
+    whole = sv.display_of(settings, ready.wave, exp)       # Compare shows the whole map, whatever the zoom
+    slot = dict(settings=settings, display=whole, probs=probs, labels=labels, target=exp.target,
                 title=f"{clip.name} · {card.name} · {spec.title} · {tclass.title}"
                       + (f" · partial ({exp.meta.get('budget_used') or 0:,} {exp.meta.get('budget_unit') or ''})"
                          if exp.meta.get("stopped") else ""),
@@ -206,16 +209,14 @@ with st.expander("Export: figure, maps, audio, command", expanded=False):
             + (f"_partial{exp.meta.get('budget_used') or 0}" if exp.meta.get("stopped") else ""))
     clip_arg = clip.name if state.get("source") == "Example" else f"{clip.name}.wav"
     e1, e2, e3 = st.columns(3)
-    try:
-        e1.download_button("PNG figure (power, saliency, uncertainty)",
-                           sv.png(settings, ready.wave, exp, view.log_freq, view.reference, view.clip,
-                                  view.dim_silent, view.palette, view.contrast,
-                                  partial=exp.meta.get("budget_used") if exp.meta.get("stopped") else None),
-                           file_name=f"{stem}.png", mime="image/png", key="dl_png")
-    except EarmarkError as exc:
-        e1.warning(str(exc))
-    e2.download_button("Maps and axes (NPZ)", sv.npz_bytes(settings, exp, len(ready.wave)), file_name=f"{stem}.npz",
-                       mime="application/octet-stream", key="dl_npz")
+    # rendered when clicked, not on every rerun: a 10 s map's PNG takes seconds, its npz half a second
+    e1.download_button("PNG figure (power, saliency, uncertainty)",
+                       deferred(sv.png, settings, ready.wave, exp, view.log_freq, view.reference, view.clip,
+                               view.dim_silent, view.palette, view.contrast,
+                               partial=exp.meta.get("budget_used") if exp.meta.get("stopped") else None),
+                       file_name=f"{stem}.png", mime="image/png", key="dl_png")
+    e2.download_button("Maps and axes (NPZ)", deferred(sv.npz_bytes, settings, exp, len(ready.wave)),
+                       file_name=f"{stem}.npz", mime="application/octet-stream", key="dl_npz")
     e3.download_button("Summary with provenance (JSON)", sv.json_bytes(settings, exp, clip_arg, cur["offset"]),
                        file_name=f"{stem}.json", mime="application/json", key="dl_json")
     if listened:

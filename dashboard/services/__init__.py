@@ -20,7 +20,8 @@ from earmark.errors import EarmarkError
 
 from .clips import ClipView, decode, default_example_name, example, generate, list_examples, prepared, wav_bytes
 from .common import ProgressFn, Settings, as_items, to_numpy
-from .display import clip_span, colour_scales, display, display_map, display_of, listen_region, partial_figure
+from .display import (clip_interval, clip_span, colour_scales, display, display_map, display_of, full_grid,
+                      listen_region, partial_figure)
 from .export import cli_command, command, json_bytes, npz_bytes, png
 from .jobs import (CURVE_METRICS, METRIC_OPTIONS, SESSION_JOBS, cancel, energy_reference_job, explanation,
                    explanation_job, faithfulness_job, has_result, job_result, job_service, job_spec, listen_job,
@@ -32,9 +33,9 @@ from .models import (SCAN_NOTES, UPLOAD_TYPES, WINDOW_MARK, disk_models, is_uplo
 from .quiz import quiz_clip, quiz_store
 
 __all__ = ["CURVE_METRICS", "ClipView", "EarmarkError", "METRIC_OPTIONS", "ProgressFn", "SESSION_JOBS", "Settings",
-    "SCAN_NOTES", "UPLOAD_TYPES", "WINDOW_MARK", "is_upload", "as_items", "cancel", "cli_command", "clip_span", "colour_scales", "command",
+    "SCAN_NOTES", "UPLOAD_TYPES", "WINDOW_MARK", "is_upload", "as_items", "cancel", "cli_command", "clip_interval", "clip_span", "colour_scales", "command",
     "decode", "default_example_name", "disk_models", "display", "display_map", "display_of", "energy_reference_job",
-    "example", "explainer_specs", "explanation", "explanation_job", "faithfulness_job", "generate", "get_model",
+    "example", "explainer_specs", "explanation", "explanation_job", "faithfulness_job", "full_grid", "generate", "get_model",
     "get_transform", "has_result", "job_result", "job_service", "job_spec", "json_bytes", "list_examples",
     "listen_job", "listen_region", "model_key", "model_names", "model_title", "models_folder", "npz_bytes",
     "partial_figure", "png", "predict", "prepared", "quiz_clip", "quiz_store", "save_upload", "session_id",
