@@ -17,7 +17,7 @@ import soundfile as sf
 
 from streamlit.testing.v1 import AppTest
 
-from apptest_jobs import explain, run, settle, unfinished
+from apptest_jobs import explain, run, settle
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "synth-tf"   # weights trained on demand and cached; the digit models may lack weights

@@ -281,8 +281,6 @@ def flac_bomb() -> bytes:
 
 
 def test_flac_bomb_is_refused_before_decoding(flac_bomb, monkeypatch):
-    import earmark.audio as audio
-
     assert len(flac_bomb) < 250_000
     def no_decoding(*args, **kwargs):  # the refusal must come from the header alone
         raise AssertionError("samples were decoded")

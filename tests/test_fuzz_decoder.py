@@ -291,7 +291,7 @@ def table(records: list[dict], seconds: float, command: str) -> str:
     lines = [f"Decoder fuzz: {len(records):,} cases in {seconds:.0f} s (`{command}`); caps {CAP_SECONDS} s and "
              f"{CAP_MB} MB per case.", "", "| outcome | cases |", "|---|---:|"]
     lines += [f"| {k} | {v:,} |" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])]
-    lines += ["", f"| | value |", "|---|---:|",
+    lines += ["", "| | value |", "|---|---:|",
               f"| other exceptions, timeouts, kills | {len(bad):,} |",
               f"| max time per case (wall, in the child) | {max(wall):.3f} s |",
               f"| 99th percentile time | {float(np.percentile(wall, 99)):.3f} s |",

@@ -9,7 +9,6 @@ SpeechBrain's own ``classify_batch``; refusals are one sentence (API and CLI exi
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 from pathlib import Path
 

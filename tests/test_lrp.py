@@ -10,7 +10,6 @@ from earmark.errors import ModelError
 from earmark.explainers import explain
 from earmark.explainers.lrp import log_mel_to_wave, network_relevance, wave_to_domain
 from earmark.models import from_module, load_model
-from earmark.probe import Probe
 from earmark.transforms import get_transform
 
 pytest.importorskip("zennit")

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 import timeline_models as tm
 from earmark.errors import ClipTooLong, ConfigError

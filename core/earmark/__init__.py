@@ -16,7 +16,7 @@ True
 
 from __future__ import annotations
 
-from ._version import __version__
+from ._version import __version__  # noqa: F401  (earmark.__version__)
 from .device import make_generator, pick_device
 from .errors import AudioError, ConfigError, DataError, EarmarkError, ModelError
 from .explainers import EXPLAINERS, explain

@@ -128,7 +128,6 @@ def main() -> None:
                 continue
             stats.clear()
             maps: dict[int, torch.Tensor] = {}
-            sampling = name in ("freqrise", "relax")
             keep = lambda s, n, total, c: maps.__setitem__(n, s)  # noqa: E731
             started = time.perf_counter()
             exp = explain(model, item.wave, transform, int(item.label), method=name, seed=seed, on_partial=keep,

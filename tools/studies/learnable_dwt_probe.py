@@ -11,7 +11,6 @@ import os
 import statistics
 import sys
 
-import torch
 
 from earmark import explain, get_transform, load_model
 from earmark.data.datasets import open_dataset

@@ -109,7 +109,6 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate import parse_overrides, run_evaluation
     from ..explainers import EXPLAINERS
     from ..metrics import MetricOptions, select_metrics
-    from ..models import load_model
     from ..transforms import TRANSFORMS
 
     overrides = parse_overrides(args.settings)
