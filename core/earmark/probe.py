@@ -243,6 +243,8 @@ class Probe:
     def apply_masks(self, masks: Tensor, baseline: BaselineKind | Tensor = "zero") -> Tensor:
         """(N, *M) masks in [0, 1] → (N, *S) coefficients ``z·lift(M) + (1 − lift(M))·b``."""
         lifted = self.transform.lift(masks.to(self.device, self.coeffs.real.dtype))
+        if isinstance(baseline, str) and baseline == "zero" and not lifted.requires_grad:   # scoring: one pass
+            return scale_coeffs(self.coeffs, lifted)
         base = baseline_coeffs(self.coeffs, baseline)
         return self.coeffs * lifted + (1 - lifted) * base
 
@@ -336,6 +338,14 @@ class Probe:
         """Differentiable logits (N, C) for coefficients (N, *S), one call (for mask optimisation)."""
         self.forward_passes += z.shape[0]
         return self.model(self.waves(z))
+
+
+def scale_coeffs(z: Tensor, lifted: Tensor) -> Tensor:
+    """``z · lifted`` for real ``lifted`` (N, *S): complex coefficients are scaled as (re, im) pairs, the same
+    values as the complex product (``(a + ib)·c = ac + ibc``) without promoting ``lifted`` to complex."""
+    if z.is_complex() and not lifted.is_complex():
+        return torch.view_as_complex(torch.view_as_real(z) * lifted.unsqueeze(-1))
+    return z * lifted
 
 
 def check_contrast(contrast, target: int, num_classes: int) -> int | None:

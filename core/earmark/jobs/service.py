@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 from ..cost import check_time
 from ..errors import ConfigError
 from ..explanation import Explanation
+from ..threads import ThreadBudget, apply_thread_budget
 from .cache import ResultCache
 from .cost import budget_params, estimate_passes
 from .job import BudgetExceeded, Job, JobContext, JobError, QueueFull, _execute, _remaining
@@ -98,6 +99,8 @@ class JobService:
         self._threads: list[threading.Thread] = []
         self._closed = False
         self._paused = False
+        #: torch threads per worker, set when the workers start (:mod:`earmark.threads`).
+        self.threads: ThreadBudget | None = None
         self.stats = {"submitted": 0, "merged": 0, "cached": 0, "refused": 0, "done": 0, "failed": 0,
                       "cancelled": 0}
         if start:
@@ -109,6 +112,7 @@ class JobService:
         with self._lock:
             if self._threads:
                 return
+            self.threads = apply_thread_budget(self.settings.workers)   # workers × torch threads ≤ cores
             for i in range(self.settings.workers):
                 t = threading.Thread(target=self._worker, name=f"earmark-job-{i + 1}", daemon=True)
                 self._threads.append(t)
