@@ -113,31 +113,26 @@ def _timed(fn: Callable[[], torch.Tensor], device: torch.device) -> tuple[float,
 
 def _pair(method: str, model, wave, transform, target: int, size: int, seed: int):
     """(Earmark's call, the peer's call, peer name, passes text) at equal passes."""
-    if method == "ig":
-        def ours():
-            return explain(model, wave, transform, target, method="ig", seed=seed, n_steps=size, baselines="zero",
-                           spacing="uniform").saliency
+    if method not in PEER_METHODS:
+        raise ValueError(f"no peer for {method!r}; peers exist for {', '.join(PEER_METHODS)}")
+    ours_settings = {"ig": {"n_steps": size, "baselines": "zero", "spacing": "uniform"},
+                     "smoothgrad": {"n_samples": size}, "freqrise": {"n_masks": size}}[method]
 
-        def peer():
+    def ours():
+        return explain(model, wave, transform, target, method=method, seed=seed, **ours_settings).saliency
+
+    def peer():
+        gen = torch.Generator(device=wave.device).manual_seed(seed)
+        if method == "ig":
             return minimal_ig(model, wave, transform, target, n_steps=size + 2)
-        return ours, peer, "minimal batched IG", f"{size + 2} fwd+bwd"
-    if method == "smoothgrad":
-        def ours():
-            return explain(model, wave, transform, target, method="smoothgrad", seed=seed, n_samples=size).saliency
-
-        def peer():
-            gen = torch.Generator(device=wave.device).manual_seed(seed)
+        if method == "smoothgrad":
             return minimal_smoothgrad(model, wave, transform, target, n_samples=size, generator=gen)
-        return ours, peer, "minimal batched SmoothGrad", f"{size} fwd+bwd"
-    if method == "freqrise":
-        def ours():
-            return explain(model, wave, transform, target, method="freqrise", seed=seed, n_masks=size).saliency
+        return freqrise_reference(model, wave, transform, target, n_masks=size, generator=gen)
 
-        def peer():
-            gen = torch.Generator(device=wave.device).manual_seed(seed)
-            return freqrise_reference(model, wave, transform, target, n_masks=size, generator=gen)
-        return ours, peer, "FreqRISE paper estimator (batch 500)", f"{size} fwd"
-    raise ValueError(f"no peer for {method!r}; peers exist for {', '.join(PEER_METHODS)}")
+    name, passes = {"ig": ("minimal batched IG", f"{size + 2} fwd+bwd"),
+                    "smoothgrad": ("minimal batched SmoothGrad", f"{size} fwd+bwd"),
+                    "freqrise": ("FreqRISE paper estimator (batch 500)", f"{size} fwd")}[method]
+    return ours, peer, name, passes
 
 
 def _reference_map(method: str, model, wave, transform, target: int, size: int, seed: int) -> torch.Tensor:

@@ -76,7 +76,6 @@ def bench_clip(source: str | None, card):
 def run(args: argparse.Namespace) -> int:
     from ..bench import run_bench
     from ..evaluate import parse_overrides
-    from ..models import load_model
     from ..transforms import TRANSFORMS
 
     check_out_dir(args.out)

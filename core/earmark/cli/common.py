@@ -7,7 +7,6 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from ..command import format_settings  # noqa: F401  (re-exported for older callers)
 from ..errors import ConfigError

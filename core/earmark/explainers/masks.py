@@ -316,26 +316,23 @@ class WeightedMoments:
         safe = w_b.clamp_min(torch.finfo(w_b.dtype).tiny)
         mean_b = (weights * values).sum(0) / safe
         s_b = (weights * (values - mean_b) ** 2).sum(0)
+        self._merge(w_b, mean_b, s_b, (weights**2).sum(0))
+
+    def _update_unit(self, values: Tensor) -> None:
+        """:meth:`update` with every weight 1: ``w_b = B`` everywhere, the squared deviations in place."""
+        b = torch.full((), values.shape[0], dtype=self.weight.dtype, device=self.weight.device)
+        mean_b = values.sum(0) / b
+        self._merge(b, mean_b, (values - mean_b).square_().sum(0), b)
+
+    def _merge(self, w_b: Tensor, mean_b: Tensor, s_b: Tensor, w_sq_b: Tensor) -> None:
+        """Merge a chunk's weight, mean, squared deviations and squared weights into the running ones."""
         total = self.weight + w_b
         safe_total = total.clamp_min(torch.finfo(total.dtype).tiny)
         delta = mean_b - self.mean
         self.spread = self.spread + s_b + delta**2 * self.weight * w_b / safe_total
         self.mean = self.mean + delta * w_b / safe_total
         self.weight = total
-        self.weight_sq = self.weight_sq + (weights**2).sum(0)
-
-    def _update_unit(self, values: Tensor) -> None:
-        """:meth:`update` with every weight 1: ``w_b = B`` everywhere, the squared deviations in place."""
-        b = torch.full((), values.shape[0], dtype=self.weight.dtype, device=self.weight.device)
-        mean_b = values.sum(0) / b
-        s_b = (values - mean_b).square_().sum(0)
-        total = self.weight + b
-        safe_total = total.clamp_min(torch.finfo(total.dtype).tiny)
-        delta = mean_b - self.mean
-        self.spread = self.spread + s_b + delta**2 * self.weight * b / safe_total
-        self.mean = self.mean + delta * b / safe_total
-        self.weight = total
-        self.weight_sq = self.weight_sq + b
+        self.weight_sq = self.weight_sq + w_sq_b
 
 
 class RunningMean:
