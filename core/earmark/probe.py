@@ -128,9 +128,10 @@ def available_memory() -> float:
 #: Samples per model call on the CPU for a forward pass (half that when the graph is kept for a gradient).
 #: The chunk is a fixed function of the clip length and the pass kind, never of a timing: a CPU library may
 #: pick other kernels for other batch sizes, so a chunk measured on a busy machine gave other bits for the
-#: same seed. 2**19 samples is 64 one-second 8 kHz clips per call: large enough that a call's fixed cost is
-#: amortised and a core taken by another process stalls few calls.
-CPU_CHUNK_SAMPLES = 1 << 19
+#: same seed. 2**16 samples is 8 one-second 8 kHz clips per call (4 with a gradient): a call's activations
+#: stay in the CPU's caches. Measured on AudioNet, one thread (docs/studies/speed.md): 7.5–8.8 ms an item
+#: forward at 1–8 items, 13.6–17.4 ms at 16–64; 27.7 ms forward + backward at 4 items, 40 ms at 32–64.
+CPU_CHUNK_SAMPLES = 1 << 16
 #: The most items per CPU call, whatever the clip length.
 CPU_CHUNK_MAX = 64
 
