@@ -62,13 +62,13 @@ def test_cpu_chunk_is_a_fixed_function_of_length_and_pass_kind_and_is_recorded(m
     monkeypatch.delenv("EARMARK_BATCH", raising=False)
     model, cpu = tiny(), torch.device("cpu")
     assert chunk_size(model, cpu, 64, backward=False) == probe_mod.CPU_CHUNK_MAX
-    assert probe_mod.cpu_chunk(8000, backward=False) == 64 and probe_mod.cpu_chunk(8000, backward=True) == 32
-    assert probe_mod.cpu_chunk(160_000, backward=False) == 2 and probe_mod.cpu_chunk(160_000, backward=True) == 1
+    assert probe_mod.cpu_chunk(8000, backward=False) == 8 and probe_mod.cpu_chunk(8000, backward=True) == 4
+    assert probe_mod.cpu_chunk(160_000, backward=False) == 1 and probe_mod.cpu_chunk(160_000, backward=True) == 1
     assert probe_mod.cpu_chunk(10**9, backward=True) == 1
     sizes = [probe_mod.cpu_chunk(n, backward=b) for n in (100, 8000, 12345, 16000, 10**6) for b in (0, 1)]
     assert all(s & (s - 1) == 0 for s in sizes)                                     # powers of two
-    assert chunk_size(model, cpu, 8000, backward=True) == 32
-    assert measured_chunks(model)[("cpu", torch.get_num_threads(), 8000, True)] == 32
+    assert chunk_size(model, cpu, 8000, backward=True) == 4
+    assert measured_chunks(model)[("cpu", torch.get_num_threads(), 8000, True)] == 4
 
 
 def test_earmark_batch_overrides_the_measurement(monkeypatch):

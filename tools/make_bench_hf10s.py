@@ -1,4 +1,4 @@
-"""Make the inputs of the 16 kHz x 10 s bench: a Hugging Face AST folder that takes 10 s, and a 10 s clip.
+"""Make the inputs of the 16 kHz x 10 s bench: Hugging Face AST and wav2vec2 folders that take 10 s, and a 10 s clip.
 
 The model has the architecture of the bundled ``ast-digits`` (4 layers, hidden 96, 128 mel bins, 16 x 16
 patches with strides 16 x 8) but ``max_length`` = 1,000 frames (10 s at a 10 ms hop; AST's input length
@@ -22,7 +22,8 @@ import torch
 
 
 def main(argv: list[str] | None = None) -> int:
-    from transformers import ASTForAudioClassification
+    from transformers import (ASTForAudioClassification, Wav2Vec2Config, Wav2Vec2FeatureExtractor,
+                              Wav2Vec2ForSequenceClassification)
 
     from earmark.audio import prepare, save_wav
     from earmark.examples import load_example
@@ -42,11 +43,22 @@ def main(argv: list[str] | None = None) -> int:
     model.save_pretrained(folder, safe_serialization=True)
     feature_extractor(cfg, mean=-12.47, std=4.97).save_pretrained(folder)   # ~ast-digits' training statistics
 
+    # wav2vec2 of the base model's shape (7 conv layers, strides 5,2,2,2,2,2,2; 50 frames a second), narrower
+    # (64 conv channels, 4 layers of 96) so that 10 s passes take a CPU fraction of a second: random weights
+    torch.manual_seed(0)
+    w2v = Wav2Vec2ForSequenceClassification(Wav2Vec2Config(
+        hidden_size=96, num_hidden_layers=4, num_attention_heads=4, intermediate_size=384, conv_dim=(64,) * 7,
+        classifier_proj_size=64, num_labels=10)).eval()
+    w2v_folder = out / f"w2v-{args.seconds}s"
+    w2v.save_pretrained(w2v_folder, safe_serialization=True)
+    Wav2Vec2FeatureExtractor(sampling_rate=SAMPLE_RATE, do_normalize=True).save_pretrained(w2v_folder)
+
     words = [prepare(load_example(f"digit_{d}_en-us"), sample_rate=SAMPLE_RATE, num_samples=SAMPLE_RATE).wave
              for d in range(10)]
     clip = torch.cat((words * ((args.seconds + 9) // 10))[:args.seconds])
     save_wav(out / f"count-16k-{args.seconds}s.wav", clip, SAMPLE_RATE)
     print(f"wrote {folder} ({frames} frames, {sum(p.numel() for p in model.parameters()):,} parameters) "
+          f", {w2v_folder} ({sum(p.numel() for p in w2v.parameters()):,} parameters) "
           f"and {out / f'count-16k-{args.seconds}s.wav'} ({clip.numel():,} samples at {SAMPLE_RATE} Hz)")
     return 0
 

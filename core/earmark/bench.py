@@ -26,6 +26,7 @@ from .explainers import EXPLAINERS, explain
 from .metrics.randomisation import spearman
 from .params import resolve
 from .probe import Probe, default_batch_size, measured_chunks
+from .threads import current_budget
 from .transforms import get_transform
 
 #: ratio targets per explainer family.
@@ -224,7 +225,7 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
             say(f"{name} × {t}: {wall:.3f} s vs floor {floor_s:.3f} s (×{ratio:.2f})")
     meta = {"model": card.name, "clip": clip_name, "device": str(device), "quick": quick, "seed": seed,
             "num_samples": card.num_samples, "sample_rate": card.sample_rate, "torch": torch.__version__,
-            "targets": TARGETS, "threads": torch.get_num_threads(),
+            "targets": TARGETS, "threads": torch.get_num_threads(), "thread_budget": current_budget().describe(),
             "chunks": {("fwd+bwd" if k[3] else "fwd"): v for k, v in measured_chunks(model).items()
                        if k[2] == card.num_samples}}
     if device.type == "cuda":
@@ -262,6 +263,7 @@ def bench_markdown(rows: Sequence[BenchRow], *, meta: Mapping[str, Any], skipped
                  f"torch {meta.get('torch')}")
     lines.append("- floor: the model alone for the same passes at its best batch size, timed in the same run; "
                  "targets: ratio ≤ 1.3 (sampling), ≤ 1.5 (gradient, mask optimisation)")
+    lines.append(f"- threads: {meta.get('thread_budget', meta.get('threads'))}")
     if meta.get("chunks"):
         lines.append(f"- chunk sizes used (fixed per clip length and pass kind) ({meta.get('threads')} thread(s)): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(meta["chunks"].items())))

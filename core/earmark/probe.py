@@ -131,9 +131,10 @@ def available_memory() -> float:
 #: Samples per model call on the CPU for a forward pass (half that when the graph is kept for a gradient).
 #: The chunk is a fixed function of the clip length and the pass kind, never of a timing: a CPU library may
 #: pick other kernels for other batch sizes, so a chunk measured on a busy machine gave other bits for the
-#: same seed. 2**19 samples is 64 one-second 8 kHz clips per call: large enough that a call's fixed cost is
-#: amortised and a core taken by another process stalls few calls.
-CPU_CHUNK_SAMPLES = 1 << 19
+#: same seed. 2**16 samples is 8 one-second 8 kHz clips per call (4 with a gradient): a call's activations
+#: stay in the CPU's caches. Measured on AudioNet, one thread (docs/studies/speed.md): 7.5–8.8 ms an item
+#: forward at 1–8 items, 13.6–17.4 ms at 16–64; 27.7 ms forward + backward at 4 items, 40 ms at 32–64.
+CPU_CHUNK_SAMPLES = 1 << 16
 #: The most items per CPU call, whatever the clip length.
 CPU_CHUNK_MAX = 64
 
@@ -252,6 +253,8 @@ class Probe:
     def apply_masks(self, masks: Tensor, baseline: BaselineKind | Tensor = "zero") -> Tensor:
         """(N, *M) masks in [0, 1] → (N, *S) coefficients ``z·lift(M) + (1 − lift(M))·b``."""
         lifted = self.transform.lift(masks.to(self.device, self.coeffs.real.dtype))
+        if isinstance(baseline, str) and baseline == "zero" and not lifted.requires_grad:   # scoring: one pass
+            return scale_coeffs(self.coeffs, lifted)
         base = baseline_coeffs(self.coeffs, baseline)
         return self.coeffs * lifted + (1 - lifted) * base
 
@@ -363,6 +366,14 @@ class Probe:
         """Differentiable logits (N, C) for coefficients (N, *S), one call (for mask optimisation)."""
         self.forward_passes += z.shape[0]
         return self.model(self.waves(z))
+
+
+def scale_coeffs(z: Tensor, lifted: Tensor) -> Tensor:
+    """``z · lifted`` for real ``lifted`` (N, *S): complex coefficients are scaled as (re, im) pairs, the same
+    values as the complex product (``(a + ib)·c = ac + ibc``) without promoting ``lifted`` to complex."""
+    if z.is_complex() and not lifted.is_complex():
+        return torch.view_as_complex(torch.view_as_real(z) * lifted.unsqueeze(-1))
+    return z * lifted
 
 
 def check_contrast(contrast, target: int, num_classes: int) -> int | None:

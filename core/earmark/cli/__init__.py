@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        if argv is None:   # a program of its own, not a call from Python: share the cores (earmark.threads)
+            from ..threads import apply_thread_budget
+
+            apply_thread_budget(1)
         return int(args.run(args) or 0)
     except EarmarkError as exc:
         print(f"earmark: {exc}", file=sys.stderr)

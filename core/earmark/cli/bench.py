@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import (add_model_arguments, check_out_dir, load_cli_model, nonneg_int, positive_int,
+from .common import (add_model_arguments, check_out_dir, load_cli_model, nonneg_int, nonneg_int_list, positive_int,
                      positive_int_list, seed_arg)
 
 
@@ -48,6 +48,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--curve-seeds", type=positive_int, default=3, help="seeds per point of the curve")
     parser.add_argument("--curve-masks", type=positive_int_list, default="200,400,1000,2000,3000",
                         help="mask counts of the curve (chunk ends: multiples of 200, or 25, 50, 100)")
+    parser.add_argument("--peers", action="store_true",
+                        help="also time IG, SmoothGrad and FreqRISE against the leanest implementations of the "
+                             "same estimators (shipped in earmark.peers), at equal passes, quiet and beside CPU "
+                             "burners; writes OUT/peers.md and OUT/peers.json")
+    parser.add_argument("--burners", type=nonneg_int_list, default="0,1,2", metavar="N,N,..",
+                        help="conditions of the peer runs: how many CPU-burning processes run beside them")
+    parser.add_argument("--peer-methods", default="ig,smoothgrad,freqrise", help="comma list of methods with a peer")
+    parser.add_argument("--peer-sizes", default="", metavar="METHOD=N,..",
+                        help="passes per peer method, e.g. ig=50,smoothgrad=25,freqrise=1000")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="interleaved repetitions per peer row")
     parser.set_defaults(run=run)
     return parser
 
@@ -66,7 +76,6 @@ def bench_clip(source: str | None, card):
 def run(args: argparse.Namespace) -> int:
     from ..bench import run_bench
     from ..evaluate import parse_overrides
-    from ..models import load_model
     from ..transforms import TRANSFORMS
 
     check_out_dir(args.out)
@@ -84,4 +93,38 @@ def run(args: argparse.Namespace) -> int:
                        curve_counts=tuple(args.curve_masks))
     print(report.markdown)
     print(f"wrote {report.paths['json']} and {report.paths['markdown']}")
+    if args.peers:
+        run_peer_table(args, model, wave, transforms)
     return 0
+
+
+def run_peer_table(args: argparse.Namespace, model, wave, transforms: list[str]) -> None:
+    """``--peers``: the peer table into OUT/peers.md and OUT/peers.json."""
+    import json
+    from pathlib import Path
+
+    from ..errors import ConfigError
+    from ..peers import PEER_METHODS, peer_rows_json, peers_markdown, run_peers
+    from ..transforms import get_transform
+
+    methods = [m.strip() for m in args.peer_methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in PEER_METHODS]
+    if unknown:
+        raise ConfigError(f"No peer for {', '.join(unknown)}; peers exist for {', '.join(PEER_METHODS)}.")
+    sizes = {}
+    for part in filter(None, (p.strip() for p in args.peer_sizes.split(","))):
+        name, _, value = part.partition("=")
+        if name.strip() not in PEER_METHODS or not value.strip().isdigit() or int(value) < 1:
+            raise ConfigError(f"--peer-sizes takes METHOD=N with a method of {', '.join(PEER_METHODS)} and a "
+                              f"whole number of at least 1; got {part!r}.")
+        sizes[name.strip()] = int(value)
+    built = [get_transform(t, model.card.sample_rate) for t in transforms]
+    rows, meta = run_peers(model, wave, transforms=built, methods=methods, sizes=sizes, burners=args.burners,
+                           repeats=args.repeats, seed=args.seed,
+                           progress=lambda line: print(line, file=sys.stderr, flush=True))
+    out = Path(args.out)
+    (out / "peers.json").write_text(json.dumps({"meta": meta, "rows": peer_rows_json(rows)}, indent=2, default=str))
+    markdown = peers_markdown(rows, meta)
+    (out / "peers.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+    print(f"wrote {out / 'peers.json'} and {out / 'peers.md'}")

@@ -7,7 +7,6 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from ..command import format_settings  # noqa: F401  (re-exported for older callers)
 from ..errors import ConfigError
@@ -47,15 +46,24 @@ positive_int = _whole_at_least(1)
 nonneg_int = _whole_at_least(0)
 
 
-def positive_int_list(text: str) -> tuple[int, ...]:
-    """A comma list of whole numbers ≥ 1 (``--curve-masks 200,400,1000``)."""
+def _int_list(text: str, low: int) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         values = ()
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected a comma list of whole numbers of at least 1, not {text!r}")
+    if not values or min(values) < low:
+        raise argparse.ArgumentTypeError(f"expected a comma list of whole numbers of at least {low}, not {text!r}")
     return values
+
+
+def positive_int_list(text: str) -> tuple[int, ...]:
+    """A comma list of whole numbers ≥ 1 (``--curve-masks 200,400,1000``)."""
+    return _int_list(text, 1)
+
+
+def nonneg_int_list(text: str) -> tuple[int, ...]:
+    """A comma list of whole numbers ≥ 0 (``--burners 0,1,2``)."""
+    return _int_list(text, 0)
 
 
 def class_index(text: str) -> int | str:

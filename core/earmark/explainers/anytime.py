@@ -46,7 +46,7 @@ import torch
 from torch import Tensor
 
 from ..params import Param
-from .masks import WeightedMoments
+from .masks import RunningMean
 
 #: ``on_partial(saliency (*M), done, total, convergence)``.
 PartialFn = Callable[[Tensor, int, int, "float | None"], None]
@@ -295,19 +295,17 @@ class SplitHalves:
     """
 
     def __init__(self, shape: tuple[int, ...], *, device=None, dtype: torch.dtype = torch.float32):
-        self.halves = (WeightedMoments(shape, device=device, dtype=dtype),
-                       WeightedMoments(shape, device=device, dtype=dtype))
+        self.halves = (RunningMean(shape, device=device, dtype=dtype), RunningMean(shape, device=device, dtype=dtype))
         self.seen = 0
 
     def update(self, values: Tensor, weights: Tensor) -> None:
-        """Add a chunk (the same ``values`` and ``weights`` as the run's own moments, broadcast to (B, *M))."""
-        values, weights = torch.broadcast_tensors(values, weights)
-        half = ((torch.arange(values.shape[0], device=values.device) + self.seen) // 2) % 2
-        for h, moments in enumerate(self.halves):
-            pick = half == h
-            if bool(pick.any()):
-                moments.update(values[pick], weights[pick])
-        self.seen += values.shape[0]
+        """Add a chunk (the same ``values`` and ``weights`` as the run's own moments, broadcast to (B, *M)):
+        each half's sums in one matrix product over the chunk's draws."""
+        b = values.shape[0]
+        half = ((torch.arange(b, device=values.device) + self.seen) // 2) % 2
+        for h, means in enumerate(self.halves):
+            means.update(values, weights, rows=(half == h)[None])
+        self.seen += b
 
     def figures(self, live: Tensor | None = None) -> dict[str, Tensor]:
         """``stability_spearman`` and ``stability_top10`` (0-d tensors; NaN before both halves have draws)

@@ -38,8 +38,8 @@ from ..guards import contrast_class
 from ..probe import BASELINES, READOUT_NAMES, BaselineKind, Probe, ProgressFn, Readout
 from .anytime import STABLE_TOP10, PartialFn, SamplingMonitor, SplitHalves, Stop, stability_param, stop_param
 from .base import Attribution, ExplainerSpec
-from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, CellDraws, Inert, Sampler, WeightedMoments, inert_cells,
-                    mask_chunks, smooth_masks, without_inert)
+from .masks import (INERT_CHOICES, INERT_HELP, SAMPLERS, CellDraws, Inert, RunningMean, Sampler, WeightedMoments,
+                    inert_cells, mask_chunks, smooth_masks, without_inert)
 
 Estimator = Literal["plain", "control_variate"]
 ESTIMATORS: tuple[str, ...] = get_args(Estimator)
@@ -107,7 +107,7 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
     done = 0
     # class sensitivity for free: the same masks scored for a second class (guards.contrast_class)
     other = contrast_class(probe.probs, probe.target)
-    contrast = WeightedMoments(probe.map_shape, device=probe.device, dtype=dtype) if other is not None else None
+    contrast = RunningMean(probe.map_shape, device=probe.device, dtype=dtype) if other is not None else None
     other_sum = torch.zeros((), device=probe.device, dtype=dtype)
 
     def estimate(scores: Tensor, masks: Tensor, total: Tensor) -> Tensor:
@@ -119,6 +119,15 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
             return s + (s - c) * (masks - keep) / keep
         return s * masks / keep
 
+    def affine_sum(scores: Tensor, masks: Tensor, total: Tensor) -> Tensor:
+        """Σ over the chunk of :func:`estimate` without forming it: each draw is ``a + b·M`` (plain: a = 0,
+        b = s/keep; control variate: a = c, b = (s − c)/keep), so the sum is ``Σa + b @ M``."""
+        flat = masks.reshape(masks.shape[0], -1)
+        if estimator == "control_variate":
+            c = total / done if done else scores.mean()
+            return (((scores - c) / keep)[None] @ flat).reshape(masks.shape[1:]) + c * masks.shape[0]
+        return ((scores / keep)[None] @ flat).reshape(masks.shape[1:])
+
     one = torch.ones((), device=probe.device, dtype=dtype)
     for masks, chunk_progress in mask_chunks(probe, n_masks, draw, progress=progress):   # (b, *M)
         logits = probe.score(masks, baseline=baseline, readout="logits", progress=chunk_progress,
@@ -129,7 +138,7 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
         halves.update(x, one)
         if contrast is not None:
             others = probe.class_score(logits, readout, other).to(dtype)
-            contrast.update(estimate(others, masks, other_sum), one)
+            contrast.add(affine_sum(others, masks, other_sum), masks.shape[0])   # its mean is all that is read
             other_sum = other_sum + others.sum()
         score_sum = score_sum + scores.sum()
         done += masks.shape[0]

@@ -303,19 +303,79 @@ class WeightedMoments:
         return self.weight**2 / self.weight_sq.clamp_min(torch.finfo(self.weight_sq.dtype).tiny)
 
     def update(self, values: Tensor, weights: Tensor) -> None:
-        """Add a chunk: ``values`` and ``weights`` broadcast to (B, *M)."""
+        """Add a chunk: ``values`` and ``weights`` broadcast to (B, *M).
+
+        Unit weights (a 0-d tensor equal to 1, as FreqRISE passes) take a path with no weight arrays: the
+        same arithmetic (``1·v = v``, ``Σ 1 = B``), so the same bits, in about half the memory passes.
+        """
+        if weights.ndim == 0 and values.ndim > 1 and bool(weights == 1):
+            self._update_unit(values)
+            return
         values, weights = torch.broadcast_tensors(values, weights)
         w_b = weights.sum(0)
         safe = w_b.clamp_min(torch.finfo(w_b.dtype).tiny)
         mean_b = (weights * values).sum(0) / safe
         s_b = (weights * (values - mean_b) ** 2).sum(0)
+        self._merge(w_b, mean_b, s_b, (weights**2).sum(0))
+
+    def _update_unit(self, values: Tensor) -> None:
+        """:meth:`update` with every weight 1: ``w_b = B`` everywhere, the squared deviations in place."""
+        b = torch.full((), values.shape[0], dtype=self.weight.dtype, device=self.weight.device)
+        mean_b = values.sum(0) / b
+        self._merge(b, mean_b, (values - mean_b).square_().sum(0), b)
+
+    def _merge(self, w_b: Tensor, mean_b: Tensor, s_b: Tensor, w_sq_b: Tensor) -> None:
+        """Merge a chunk's weight, mean, squared deviations and squared weights into the running ones."""
         total = self.weight + w_b
         safe_total = total.clamp_min(torch.finfo(total.dtype).tiny)
         delta = mean_b - self.mean
         self.spread = self.spread + s_b + delta**2 * self.weight * w_b / safe_total
         self.mean = self.mean + delta * w_b / safe_total
         self.weight = total
-        self.weight_sq = self.weight_sq + (weights**2).sum(0)
+        self.weight_sq = self.weight_sq + w_sq_b
+
+
+class RunningMean:
+    """A streaming weighted mean per cell, ``Σ w v / Σ w``, kept as two running sums.
+
+    For estimates that need the mean only (the split halves, a second class's map): one matrix product
+    per chunk instead of :class:`WeightedMoments`' element-wise passes. ``values`` and ``weights`` are
+    given as the chunk's (B, *M) arrays or per-draw scalars (B, 1, ..) or a 0-d weight.
+    """
+
+    def __init__(self, shape: tuple[int, ...], *, device=None, dtype: torch.dtype = torch.float32):
+        self.shape = tuple(shape)
+        self.total = torch.zeros(shape, device=device, dtype=dtype)
+        self.weight = torch.zeros(shape, device=device, dtype=dtype)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.total / self.weight.clamp_min(torch.finfo(self.weight.dtype).tiny)
+
+    def add(self, total: Tensor, weight: float | Tensor) -> None:
+        """Add sums computed by the caller: ``Σ w v`` (*M) and ``Σ w`` (scalar or (*M))."""
+        self.total += total
+        self.weight += weight
+
+    def update(self, values: Tensor, weights: Tensor, rows: Tensor | None = None) -> None:
+        """Add the draws of a chunk (``rows`` (K, B): a 0/1 or weighting matrix selecting the draws that
+        belong to this mean; ``None`` = all)."""
+        b = values.shape[0]
+        sel = torch.ones((1, b), dtype=self.total.dtype, device=self.total.device) if rows is None else rows
+        sel = sel.to(self.total.dtype)
+        per_draw_v, per_draw_w = values[0].numel() == 1, weights.ndim == 0 or weights[0].numel() == 1
+        if per_draw_v and not per_draw_w:          # RELAX: a scalar per draw, weighted by full masks
+            w = weights.reshape(b, -1)
+            self.total += ((sel * values.reshape(1, b)) @ w).reshape(self.shape)
+            self.weight += (sel @ w).reshape(self.shape)
+            return
+        if weights.ndim == 0:                      # one weight for every draw
+            self.total += ((sel @ values.reshape(b, -1)) * weights).reshape(self.shape)
+            self.weight += sel.sum() * weights
+            return
+        v, w = torch.broadcast_tensors(values, weights)
+        self.total += (sel @ (v * w).reshape(b, -1)).reshape(self.shape)
+        self.weight += (sel @ w.reshape(b, -1)).reshape(self.shape)
 
 
 #: Masks in the first chunks of a sampling run, then :data:`STEADY_CHUNK` per chunk: a first estimate comes

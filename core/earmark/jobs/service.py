@@ -14,12 +14,13 @@ from typing import Any, Callable, Mapping
 from ..cost import check_time
 from ..errors import ConfigError
 from ..explanation import Explanation
+from ..tape import Tape
+from ..threads import ThreadBudget, apply_thread_budget
 from .cache import ResultCache
 from .cost import budget_params, estimate_passes
 from .job import (BudgetExceeded, Job, JobCancelled, JobContext, JobError, QueueFull, _ended_message, _execute,
                   _remaining)
 from .spec import JobSpec
-from ..tape import Tape
 
 # ---- the pool --------------------------------------------------------------------------------------
 
@@ -106,6 +107,8 @@ class JobService:
         self._threads: list[threading.Thread] = []
         self._closed = False
         self._paused = False
+        #: torch threads per worker, set when the workers start (:mod:`earmark.threads`).
+        self.threads: ThreadBudget | None = None
         self.stats = {"submitted": 0, "merged": 0, "cached": 0, "refused": 0, "done": 0, "failed": 0,
                       "cancelled": 0, "stopped": 0, "abandoned": 0}
         if start:
@@ -117,6 +120,8 @@ class JobService:
         with self._lock:
             if self._threads:
                 return
+            # at most ``workers`` jobs compute at once, so they share the cores: workers × torch threads ≤ cores
+            self.threads = apply_thread_budget(self.settings.workers)
             # twice the threads, at most ``workers`` computing: a job paused for the one on screen frees its
             # compute slot, and a spare thread starts the watched job
             for i in range(2 * self.settings.workers):
