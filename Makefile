@@ -64,7 +64,7 @@ fuzz: install-test
 	OMP_NUM_THREADS=1 nice -n 10 $(PY) -W ignore tests/test_hostile_doors.py --out docs/results/hostile-models.md
 
 bench: install
-	$(VENV)/bin/earmark bench
+	$(VENV)/bin/earmark bench --explainers ig,smoothgrad,freqrise --transforms fourier,stft --peers --out runs/bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache site
