@@ -179,8 +179,9 @@ def test_an_abandoned_job_yields_and_is_cancelled_after_the_grace(service):
     service.show("alice", [b])                                # the user switched: b is on screen
     at_switch = net_a.items
     assert b.wait(30) and b.status == "done"
-    # while b ran, a made at most the call it was in (≤ 64 masks), however long b took
-    assert net_a.items - at_switch <= 64
+    # while b ran (800 masks, many calls), a made at most the call it was in and the one it had started
+    # before its worker saw the switch (≤ 2 × 64 masks), however long b took
+    assert net_a.items - at_switch <= 128
     assert a.wait(5) and a.status == "cancelled" and "nobody looked at it" in a.error
     assert service.snapshot()["abandoned"] == 1
 

@@ -25,6 +25,8 @@ from typing import Callable, Iterator
 
 from torch import nn
 
+from ..errors import ModelError
+
 _local = threading.local()
 _hooked: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
 _lock = threading.Lock()
@@ -46,6 +48,8 @@ def _hook(model) -> None:
             try:
                 module.register_forward_pre_hook(_pre_hook)
             except (RuntimeError, AttributeError, TypeError):   # a scripted submodule: stops at the next sub-call
+                continue
+            except ModelError:   # a shared Earmark model nested inside (an adapted one): its layers get the hook
                 continue
             _hooked.add(module)
 
