@@ -15,16 +15,19 @@ is reported as one sentence (a :class:`~earmark.errors.ModelError`) and the CLI 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
 import sys
 import threading
+import types
 from typing import Any, Mapping
 
 from ...errors import ModelError
 
 _LOCK = threading.Lock()
+_START_LOCK = threading.Lock()
 _CONTEXT: Any = None
 
 
@@ -74,6 +77,22 @@ def _trial(target: str, kwargs: Mapping[str, Any], path: list[str], conn) -> Non
     conn.send(("forked", str(len(started))) if started else ("ok", type(made).__name__))
 
 
+@contextlib.contextmanager
+def _plain_main():
+    """While a child starts, ``__main__`` is a bare module, so the child does not re-import this process's main
+    script. (``multiprocessing`` imports it in every child; a Streamlit page, or an app test that ran one in
+    this process, leaves its page there, and re-running a page outside Streamlit ends the child.) The trial's
+    own code lives in this module, which the child imports by name."""
+    main = sys.modules.get("__main__")
+    with _START_LOCK:
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
+
+
 def _signal_name(code: int) -> str:
     try:
         return signal.Signals(-code).name
@@ -99,7 +118,8 @@ def try_entry_point(target: str, kwargs: Mapping[str, Any] | None = None, *, sou
     here, there = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_trial, args=(target, dict(kwargs or {}), list(sys.path), there), daemon=True)
     try:
-        child.start()
+        with _plain_main():
+            child.start()
     except Exception as exc:
         raise ModelError(f"{where} could not be tried in a child process ({type(exc).__name__}: {exc}); "
                          "it was not called.") from None
