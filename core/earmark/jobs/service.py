@@ -11,6 +11,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import torch
+
 from ..cost import check_time
 from ..errors import ConfigError
 from ..explanation import Explanation
@@ -514,6 +516,10 @@ class JobService:
                 self._running.append(job)
                 self._computing += 1
             try:
+                # every job at the budget's thread count, whatever another caller set since (a count changes
+                # float sums, so a Continue and its first part must run at the same one)
+                if self.threads is not None and torch.get_num_threads() != self.threads.threads:
+                    torch.set_num_threads(self.threads.threads)
                 _execute(job, store=lambda j, result: self.results.put(j.spec, result))
             finally:
                 self._finish(job)
