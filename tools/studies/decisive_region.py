@@ -2,7 +2,7 @@
 and domain, on the decisive-region models of :mod:`earmark.data.regions` (one per placement: the region at
 every DWT level, two straddling a level edge, early / middle / late in the clip, louder distractors).
 
-    python tools/studies/decisive_region.py --rows /tmp/regions.jsonl --out docs/results/decisive-region.md
+    python tools/studies/decisive_region.py --rows runs/regions.jsonl --out docs/results/decisive-region.md
 
 Every method runs at its defaults, except RELAX, which compares class probabilities: these models have no
 embedding, and the cosine between their logit vectors ``(4E/ref − 2, 0)`` is only the sign of the first (the

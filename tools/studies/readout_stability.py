@@ -7,7 +7,7 @@ masks — the same masks, at one seed) and, with ``--stops budget,auto``, at the
 :class:`~earmark.explainers.anytime.SplitHalves`: Spearman and top-10 % overlap between the maps of two
 halves of the masks, on the live cells.
 
-    EARMARK_DATA=... python tools/studies/readout_stability.py --n 12 --rows /tmp/readouts.jsonl \\
+    EARMARK_DATA=... python tools/studies/readout_stability.py --n 12 --rows runs/readouts.jsonl \\
         --out docs/results/readout-stability.md
 
 Rows are appended to ``--rows`` as they finish, and a rerun skips the ones already there (resumable).

@@ -5,7 +5,7 @@ a linear 16 kHz model whose input is 10 s (``tests/long_models.py``): IG in the 
 map. After Explain, each toggle (dim silent cells, colour by value/rank, log axis, a zoom change) is
 flipped ``--repeats`` times and the script run is timed: the first flip (nothing cached for the new value)
 and the median per toggle are printed (JSON with ``--out``). ``--profile NAME`` writes a cProfile of one
-first flip (the script's own thread) to /tmp/toggle.prof.
+first flip (the script's own thread) to toggle.prof in the temporary folder.
 
     PYTHONPATH=core:. OMP_NUM_THREADS=1 python tools/studies/toggle_timing.py --repeats 5
 """
@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,10 +127,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--running", type=int, default=0, metavar="MASKS",
                     help="also time the toggles while a FreqRISE job of this many masks runs")
-    ap.add_argument("--profile", help="write a cProfile of one flip of this toggle to /tmp/toggle.prof")
+    ap.add_argument("--profile", help="write a cProfile of one flip of this toggle to toggle.prof in the temporary folder")
     args = ap.parse_args()
     if args.profile:
-        profile(args.profile, Path("/tmp/toggle.prof"))
+        profile(args.profile, Path(tempfile.gettempdir()) / "toggle.prof")
         return
     res = app_timings(args.repeats)
     if args.running:
