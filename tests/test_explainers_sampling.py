@@ -94,6 +94,28 @@ def test_smooth_masks_range_and_keep_rate(shape, p):
     assert abs(float(m.mean()) - (1 - p)) < 0.02
 
 
+def _smooth_masks_by_upsampling(n, shape, *, cells, p, generator):
+    """The definition (RISE): the whole grid bilinearly up-sampled by ``F.interpolate``, then cropped."""
+    f, t = shape
+    gf, gt = grid_for(shape, cells)
+    cf, ct = math.ceil(f / gf), math.ceil(t / gt)
+    grid = (torch.rand((n, 1, gf, gt), generator=generator) >= p).float()
+    size = (f if gf == f else (gf + 1) * cf, t if gt == t else (gt + 1) * ct)
+    up = torch.nn.functional.interpolate(grid, size=size, mode="bilinear", align_corners=False)[:, 0]
+    dy = torch.randint(0, 1 if gf == f else cf, (n, 1), generator=generator)
+    dx = torch.randint(0, 1 if gt == t else ct, (n, 1), generator=generator)
+    rows, cols = dy + torch.arange(f), dx + torch.arange(t)
+    return up[torch.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+@pytest.mark.parametrize("shape", [(129, 2501), (129, 126), (64, 2501), (6, 4003), (1, 16000), (4001, 1), (20, 7)])
+def test_smooth_masks_equal_upsampling_then_crop(shape):
+    """The axis-by-axis interpolation of the cropped pixels gives the up-sampled image's pixels."""
+    ours = smooth_masks(12, shape, p=0.5, generator=gen(3))
+    reference = _smooth_masks_by_upsampling(12, shape, cells=200, p=0.5, generator=gen(3))
+    assert torch.allclose(ours, reference, atol=2e-5)
+
+
 def test_smooth_masks_are_smooth_and_shifted():
     m = smooth_masks(4000, (1, 400), cells=20, p=0.5, generator=gen(1))[:, 0]        # cells of 20 px
     c = torch.corrcoef(m[:, 100:300].T)

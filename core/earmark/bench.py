@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -170,7 +171,7 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
               quick: bool = False, seed: int = 0, overrides: Mapping[str, Mapping[str, Any]] | None = None,
               clip_name: str = "clip", progress: Callable[[str], None] | None = None,
               reference: bool = False, reference_masks: int = 3000, curve_reference: int = 0, curve_seeds: int = 3,
-              curve_counts: Sequence[int] = (200, 400, 1000, 2000, 3000)) -> BenchReport:
+              curve_counts: Sequence[int] = (200, 400, 1000, 2000, 3000), repeats: int = 1) -> BenchReport:
     """Time every explainer × domain on ``wave`` against the model-only floor; write JSON + Markdown.
 
     Args:
@@ -184,6 +185,8 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
             500) on the same model, in the first domain (:func:`side_by_side`), with ``reference_masks`` masks.
         curve_reference: > 0: a masks-to-quality curve (:func:`quality_curve`) against a map of this many
             plain-Bernoulli masks, in the first domain, with ``curve_seeds`` seeds at ``curve_counts``.
+        repeats: timed (explainer, floor) pairs per row, interleaved so that a change of the machine's load
+            hits both; the row reports the median wall and floor times and the median of the pairs' ratios.
 
     Returns:
         :class:`BenchReport`.
@@ -212,12 +215,16 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
             say(f"{name} × {t}: warm-up")
             warm = {**settings, **quick_settings(name)}
             explain(model, wave, transform, None, method=name, seed=seed, **warm)
-            say(f"{name} × {t}: timing")
-            exp = explain(model, wave, transform, None, method=name, seed=seed, **settings)
-            fwd, bwd = int(exp.meta["forward_passes"]), int(exp.meta["backward_passes"])
-            floor_s, batch = floor.seconds(forward=fwd, backward=bwd)
-            wall = float(exp.meta["seconds"])
-            ratio = wall / floor_s if floor_s > 0 else math.inf
+            walls, floors = [], []
+            for i in range(max(1, int(repeats))):
+                say(f"{name} × {t}: timing" + (f" ({i + 1} of {repeats})" if repeats > 1 else ""))
+                exp = explain(model, wave, transform, None, method=name, seed=seed, **settings)
+                fwd, bwd = int(exp.meta["forward_passes"]), int(exp.meta["backward_passes"])
+                floor_s, batch = floor.seconds(forward=fwd, backward=bwd)
+                walls.append(float(exp.meta["seconds"]))
+                floors.append(floor_s)
+            wall, floor_s = statistics.median(walls), statistics.median(floors)
+            ratio = (statistics.median(w / f for w, f in zip(walls, floors)) if min(floors) > 0 else math.inf)
             target = TARGETS.get(spec.family, 1.5)
             rows.append(BenchRow(name, t, spec.family, fwd, bwd, wall, floor_s, ratio, target,
                                  floor_s == 0 or ratio <= target,
@@ -225,7 +232,7 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
             say(f"{name} × {t}: {wall:.3f} s vs floor {floor_s:.3f} s (×{ratio:.2f})")
     meta = {"model": card.name, "clip": clip_name, "device": str(device), "quick": quick, "seed": seed,
             "num_samples": card.num_samples, "sample_rate": card.sample_rate, "torch": torch.__version__,
-            "targets": TARGETS, "threads": torch.get_num_threads(), "thread_budget": current_budget().describe(),
+            "targets": TARGETS, "threads": torch.get_num_threads(), "repeats": max(1, int(repeats)), "thread_budget": current_budget().describe(),
             "chunks": {("fwd+bwd" if k[3] else "fwd"): v for k, v in measured_chunks(model).items()
                        if k[2] == card.num_samples}}
     if device.type == "cuda":
@@ -263,6 +270,9 @@ def bench_markdown(rows: Sequence[BenchRow], *, meta: Mapping[str, Any], skipped
                  f"torch {meta.get('torch')}")
     lines.append("- floor: the model alone for the same passes at its best batch size, timed in the same run; "
                  "targets: ratio ≤ 1.3 (sampling), ≤ 1.5 (gradient, mask optimisation)")
+    if int(meta.get("repeats", 1)) > 1:
+        lines.append(f"- {meta['repeats']} interleaved (explainer, floor) repetitions per row: median times, "
+                     "and the ratio is the median of the repetitions' ratios")
     lines.append(f"- threads: {meta.get('thread_budget', meta.get('threads'))}")
     if meta.get("chunks"):
         lines.append(f"- chunk sizes used (fixed per clip length and pass kind) ({meta.get('threads')} thread(s)): "

@@ -142,10 +142,12 @@ _CHUNKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _CHUNKS_LOCK = threading.Lock()
 
 
-def cpu_chunk(num_samples: int, *, backward: bool) -> int:
-    """Items per CPU model call for clips of ``num_samples``: the largest power of two within
-    :data:`CPU_CHUNK_SAMPLES` (halved with a gradient) and :data:`CPU_CHUNK_MAX`, at least 1."""
-    budget = CPU_CHUNK_SAMPLES // (2 if backward else 1)
+def cpu_chunk(num_samples: int, *, backward: bool, budget: tuple[int, int] | None = None) -> int:
+    """Items per CPU model call for clips of ``num_samples``: the largest power of two within the samples
+    ``budget`` (forward, with a gradient; default :data:`CPU_CHUNK_SAMPLES`, halved with a gradient) and
+    :data:`CPU_CHUNK_MAX`, at least 1."""
+    forward, with_grad = budget or (CPU_CHUNK_SAMPLES, CPU_CHUNK_SAMPLES // 2)
+    budget = with_grad if backward else forward
     items = max(1, min(CPU_CHUNK_MAX, budget // max(1, int(num_samples))))
     return 1 << (items.bit_length() - 1)
 
@@ -161,7 +163,7 @@ def chunk_size(model, device: torch.device, num_samples: int, *, backward: bool)
     if os.environ.get("EARMARK_BATCH") or device.type == "cuda":
         size = default_batch_size(device, num_samples, backward=backward)
     else:
-        size = min(cpu_chunk(num_samples, backward=backward),
+        size = min(cpu_chunk(num_samples, backward=backward, budget=model_chunk_budget(model)),
                    default_batch_size(device, num_samples, backward=backward))
     key = (str(device), torch.get_num_threads(), int(num_samples), bool(backward))
     with _CHUNKS_LOCK:
@@ -170,6 +172,16 @@ def chunk_size(model, device: torch.device, num_samples: int, *, backward: bool)
         except TypeError:                                       # not weak-referenceable: not recorded
             pass
     return size
+
+
+def model_chunk_budget(model) -> tuple[int, int] | None:
+    """The model's own CPU samples budget per call, ``(forward, with a gradient)``, where its kind declares
+    one (``cpu_chunk_samples``: a model whose cost is mostly per call, e.g. a transformer); else ``None``."""
+    budget = getattr(model, "cpu_chunk_samples", None)
+    if budget is None:
+        return None
+    forward, with_grad = (int(v) for v in budget)
+    return max(1, forward), max(1, with_grad)
 
 
 def measured_chunks(model) -> dict[tuple, int]:
@@ -227,6 +239,7 @@ class Probe:
         self.progress = progress or no_progress
         self._batch = batch_size
         self._clean_embedding: Tensor | None = None
+        self._coeff_planes: tuple[Tensor, Tensor] | None = None
         self.forward_passes = 0
         self.backward_passes = 0
         #: the record of this run's model answers (:mod:`earmark.tape`): written as it goes, read on Continue.
@@ -254,9 +267,17 @@ class Probe:
         """(N, *M) masks in [0, 1] → (N, *S) coefficients ``z·lift(M) + (1 − lift(M))·b``."""
         lifted = self.transform.lift(masks.to(self.device, self.coeffs.real.dtype))
         if isinstance(baseline, str) and baseline == "zero" and not lifted.requires_grad:   # scoring: one pass
-            return scale_coeffs(self.coeffs, lifted)
+            return scale_coeffs(self.coeffs, lifted, planes=self._planes())
         base = baseline_coeffs(self.coeffs, baseline)
         return self.coeffs * lifted + (1 - lifted) * base
+
+    def _planes(self) -> tuple[Tensor, Tensor] | None:
+        """The clean coefficients' real and imaginary parts as contiguous arrays (complex domains only)."""
+        if not self.coeffs.is_complex():
+            return None
+        if self._coeff_planes is None:
+            self._coeff_planes = (self.coeffs.real.contiguous(), self.coeffs.imag.contiguous())
+        return self._coeff_planes
 
     def clean_embedding(self) -> Tensor:
         if self._clean_embedding is None:
@@ -368,10 +389,16 @@ class Probe:
         return self.model(self.waves(z))
 
 
-def scale_coeffs(z: Tensor, lifted: Tensor) -> Tensor:
+def scale_coeffs(z: Tensor, lifted: Tensor, *, planes: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """``z · lifted`` for real ``lifted`` (N, *S): complex coefficients are scaled as (re, im) pairs, the same
-    values as the complex product (``(a + ib)·c = ac + ibc``) without promoting ``lifted`` to complex."""
+    values as the complex product (``(a + ib)·c = ac + ibc``) without promoting ``lifted`` to complex.
+
+    ``planes``: ``z``'s real and imaginary parts as contiguous arrays (:meth:`Probe._planes`); scaling the
+    two planes and interleaving them once is faster than broadcasting over the interleaved pairs.
+    """
     if z.is_complex() and not lifted.is_complex():
+        if planes is not None:
+            return torch.complex(planes[0] * lifted, planes[1] * lifted)
         return torch.view_as_complex(torch.view_as_real(z) * lifted.unsqueeze(-1))
     return z * lifted
 

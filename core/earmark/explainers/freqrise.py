@@ -110,23 +110,27 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
     contrast = RunningMean(probe.map_shape, device=probe.device, dtype=dtype) if other is not None else None
     other_sum = torch.zeros((), device=probe.device, dtype=dtype)
 
-    def estimate(scores: Tensor, masks: Tensor, total: Tensor) -> Tensor:
-        s = scores.view(-1, *(1,) * (masks.ndim - 1))
+    def affine(scores: Tensor, total: Tensor) -> tuple[Tensor | None, Tensor]:
+        """Each draw's estimate is ``a + b·M``: plain ``a = 0, b = s/keep``; control variate ``a = c,
+        b = (s − c)/keep``, since ``s + (s − c)(M − keep)/keep = c + (s − c)·M/keep``. Here c is the mean
+        score of the earlier chunks (independent of this chunk's masks), the chunk's own mean for the
+        first one, so E[a + b·M] = E[s·M]/keep, the plain map's expectation. ``a = None`` for 0."""
         if estimator == "control_variate":
-            # c: the mean score of the earlier chunks (independent of this chunk's masks), the chunk's own
-            # mean for the first one; E[s + (s − c)(M − keep)/keep] = E[s·M]/keep, the plain map's expectation
             c = total / done if done else scores.mean()
-            return s + (s - c) * (masks - keep) / keep
-        return s * masks / keep
+            return c, (scores - c) / keep
+        return None, scores / keep
+
+    def estimate(scores: Tensor, masks: Tensor, total: Tensor) -> Tensor:
+        """The chunk's draws (b, *M): one pass over the masks (the per-draw factors are formed first)."""
+        a, b = affine(scores, total)
+        b = b.view(-1, *(1,) * (masks.ndim - 1))
+        return masks * b if a is None else torch.addcmul(a, masks, b)
 
     def affine_sum(scores: Tensor, masks: Tensor, total: Tensor) -> Tensor:
-        """Σ over the chunk of :func:`estimate` without forming it: each draw is ``a + b·M`` (plain: a = 0,
-        b = s/keep; control variate: a = c, b = (s − c)/keep), so the sum is ``Σa + b @ M``."""
-        flat = masks.reshape(masks.shape[0], -1)
-        if estimator == "control_variate":
-            c = total / done if done else scores.mean()
-            return (((scores - c) / keep)[None] @ flat).reshape(masks.shape[1:]) + c * masks.shape[0]
-        return ((scores / keep)[None] @ flat).reshape(masks.shape[1:])
+        """Σ over the chunk of :func:`estimate` without forming it: ``Σa + b @ M``."""
+        a, b = affine(scores, total)
+        summed = (b[None] @ masks.reshape(masks.shape[0], -1)).reshape(masks.shape[1:])
+        return summed if a is None else summed + a * masks.shape[0]
 
     one = torch.ones((), device=probe.device, dtype=dtype)
     for masks, chunk_progress in mask_chunks(probe, n_masks, draw, progress=progress):   # (b, *M)
@@ -134,8 +138,8 @@ def explain_freqrise(probe: Probe, *, generator: torch.Generator, progress: Prog
                              stage="FreqRISE: scoring masks")                 # (b, C)
         scores = probe.class_score(logits, readout).to(dtype)                 # (b,), minus a contrast class's
         x = estimate(scores, masks, score_sum)
-        moments.update(x, one)
         halves.update(x, one)
+        moments.update(x, one, consume=True)                                  # x is not read after this
         if contrast is not None:
             others = probe.class_score(logits, readout, other).to(dtype)
             contrast.add(affine_sum(others, masks, other_sum), masks.shape[0])   # its mean is all that is read

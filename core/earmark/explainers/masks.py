@@ -28,7 +28,6 @@ from typing import Literal, get_args
 
 import torch
 from torch import Tensor
-import torch.nn.functional as F
 
 from ..errors import ConfigError
 
@@ -153,7 +152,8 @@ def smooth_masks(n: int, image_shape: tuple[int, int], *, cells: int = 200, p: f
 
     Bernoulli(keep = 1 − p) on the :func:`grid_for` grid, bilinearly upsampled (``align_corners=False``)
     to ``(gf + 1)·cf × (gt + 1)·ct`` pixels with cell size ``cf = ⌈F / gf⌉``, ``ct = ⌈T / gt⌉``, shifted
-    by a random offset in ``[0, cf) × [0, ct)`` and cropped to ``(F, T)``. An axis whose grid already has
+    by a random offset in ``[0, cf) × [0, ct)`` and cropped to ``(F, T)``; computed axis by axis for the
+    cropped pixels only (``F.interpolate`` and a crop, to float round-off). An axis whose grid already has
     one cell per pixel (``gf == F``: DWT levels, few mel bands) is kept as drawn: no blending, no shift.
 
     Args:
@@ -181,14 +181,46 @@ def smooth_masks(n: int, image_shape: tuple[int, int], *, cells: int = 200, p: f
         grid = (cell_u.view(n, 1, gf, gt) >= p).to(dtype)
     # An axis with one grid cell per pixel (e.g. DWT levels) is neither interpolated nor shifted, so a
     # mask never blends neighbouring rows that are different things (wavelet levels).
-    size = (f if gf == f else (gf + 1) * cf, t if gt == t else (gt + 1) * ct)
-    up = F.interpolate(grid, size=size, mode="bilinear", align_corners=False)[:, 0]
     cell = (1 if gf == f else cf, 1 if gt == t else ct)
     dy, dx = (_shifts(n, cell, generator=generator, device=device) if shift_u is None
               else _uniform_shifts(shift_u, cell))
-    rows = dy + torch.arange(f, device=device)                             # (n, F)
-    cols = dx + torch.arange(t, device=device)                             # (n, T)
-    return up[torch.arange(n, device=device)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    # Bilinear up-sampling is separable: interpolate the grid along time, then along frequency, reading
+    # only the cropped pixels (never the (gf + 1)·cf × (gt + 1)·ct image).
+    masks = grid[:, 0]
+    if gt != t:
+        masks = _interp_axis(masks, 2, *_linear_taps(gt, t, ct, dx))
+    if gf != f:
+        masks = _interp_axis(masks, 1, *_linear_taps(gf, f, cf, dy))
+    return masks
+
+
+def _linear_taps(cells: int, out: int, cell: int, shift: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Where ``out`` pixels starting at pixel ``shift`` (n, 1) of a linear up-sampling of ``cells`` values
+    to ``(cells + 1)·cell`` pixels (``align_corners=False``, as ``F.interpolate``) read from: the two cell
+    indices (n, out) and the weight of the second (n, out)."""
+    scale = torch.tensor(cells / ((cells + 1) * cell), dtype=torch.float32, device=shift.device)
+    src = ((shift + torch.arange(out, device=shift.device)).to(torch.float32) + 0.5) * scale - 0.5
+    src = src.clamp_min(0)
+    first = src.long()
+    return first, (first + 1).clamp_max(cells - 1), src - first
+
+
+#: Cells along an axis up to which its interpolation is a batched matrix product (fast for few cells);
+#: above it, two gathers and a blend (the matrix would be mostly zeros).
+MATMUL_CELLS = 16
+
+
+def _interp_axis(grid: Tensor, dim: int, first: Tensor, second: Tensor, weight: Tensor) -> Tensor:
+    """Linear interpolation of ``grid`` (n, A, B) along ``dim`` (1 or 2) at per-mask taps (n, K)."""
+    cells = grid.shape[dim]
+    weight = weight.to(grid.dtype)
+    if dim == 1 and cells <= MATMUL_CELLS:
+        matrix = torch.zeros((grid.shape[0], first.shape[1], cells), dtype=grid.dtype, device=grid.device)
+        matrix.scatter_add_(2, first[:, :, None], (1 - weight)[:, :, None])
+        matrix.scatter_add_(2, second[:, :, None], weight[:, :, None])
+        return matrix @ grid
+    w = weight[:, :, None] if dim == 1 else weight[:, None, :]
+    return torch.lerp(_resample_axis(grid, dim, first), _resample_axis(grid, dim, second), w)
 
 
 def block_masks(n: int, image_shape: tuple[int, int], *, block: tuple[int, int], fraction: float = 0.5,
@@ -302,14 +334,15 @@ class WeightedMoments:
         """(*M) Kish's effective number of draws ``(Σ w)² / Σ w²`` per cell (0 where no weight)."""
         return self.weight**2 / self.weight_sq.clamp_min(torch.finfo(self.weight_sq.dtype).tiny)
 
-    def update(self, values: Tensor, weights: Tensor) -> None:
+    def update(self, values: Tensor, weights: Tensor, *, consume: bool = False) -> None:
         """Add a chunk: ``values`` and ``weights`` broadcast to (B, *M).
 
         Unit weights (a 0-d tensor equal to 1, as FreqRISE passes) take a path with no weight arrays: the
         same arithmetic (``1·v = v``, ``Σ 1 = B``), so the same bits, in about half the memory passes.
+        ``consume=True``: the caller no longer needs ``values``, so that path overwrites them (no copy).
         """
         if weights.ndim == 0 and values.ndim > 1 and bool(weights == 1):
-            self._update_unit(values)
+            self._update_unit(values, consume=consume)
             return
         values, weights = torch.broadcast_tensors(values, weights)
         w_b = weights.sum(0)
@@ -318,11 +351,12 @@ class WeightedMoments:
         s_b = (weights * (values - mean_b) ** 2).sum(0)
         self._merge(w_b, mean_b, s_b, (weights**2).sum(0))
 
-    def _update_unit(self, values: Tensor) -> None:
+    def _update_unit(self, values: Tensor, *, consume: bool = False) -> None:
         """:meth:`update` with every weight 1: ``w_b = B`` everywhere, the squared deviations in place."""
         b = torch.full((), values.shape[0], dtype=self.weight.dtype, device=self.weight.device)
         mean_b = values.sum(0) / b
-        self._merge(b, mean_b, (values - mean_b).square_().sum(0), b)
+        deviations = values.sub_(mean_b) if consume else values - mean_b
+        self._merge(b, mean_b, deviations.square_().sum(0), b)
 
     def _merge(self, w_b: Tensor, mean_b: Tensor, s_b: Tensor, w_sq_b: Tensor) -> None:
         """Merge a chunk's weight, mean, squared deviations and squared weights into the running ones."""

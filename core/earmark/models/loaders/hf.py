@@ -172,7 +172,14 @@ class HFAudioClassifier(EarmarkModel):
     """``frontend`` (waveform → features) then the Hugging Face network (features → logits).
 
     ``embed`` is the pooled hidden state: what enters the classifier head.
+
+    ``cpu_chunk_samples``: samples per CPU model call (forward, with a gradient), read by
+    :func:`earmark.probe.chunk_size`. A transformer pays much of its cost per call (hundreds of small
+    modules), so a gradient call takes as many clips as a forward one: 4 one-second 16 kHz clips instead
+    of 2 (the bundled AST: 4.29 ms an item forward + backward at 4, 4.75 ms at 2; docs/studies/speed.md).
     """
+
+    cpu_chunk_samples = (1 << 16, 1 << 16)
 
     def __init__(self, frontend: nn.Module, network: nn.Module, card: ModelCard):
         super().__init__()
