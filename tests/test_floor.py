@@ -71,6 +71,22 @@ def test_cpu_chunk_is_a_fixed_function_of_length_and_pass_kind_and_is_recorded(m
     assert measured_chunks(model)[("cpu", torch.get_num_threads(), 8000, True)] == 4
 
 
+def test_a_transformer_takes_as_many_clips_with_a_gradient_as_without(monkeypatch):
+    """A model kind that pays per call declares its own samples budget; a Windowed view keeps it."""
+    from earmark.models import Windowed
+    from earmark.models.loaders.hf import HFAudioClassifier
+
+    monkeypatch.delenv("EARMARK_BATCH", raising=False)
+    model, cpu = tiny(), torch.device("cpu")
+    model.cpu_chunk_samples = HFAudioClassifier.cpu_chunk_samples
+    assert chunk_size(model, cpu, 16000, backward=False) == 4 and chunk_size(model, cpu, 16000, backward=True) == 4
+    assert chunk_size(model, cpu, 160_000, backward=True) == 1
+    windowed = Windowed(model, model.card)
+    assert probe_mod.model_chunk_budget(windowed) == (1 << 16, 1 << 16)
+    assert probe_mod.model_chunk_budget(tiny()) is None
+    assert chunk_size(tiny(), cpu, 16000, backward=True) == 2                         # the default halves
+
+
 def test_earmark_batch_overrides_the_measurement(monkeypatch):
     monkeypatch.setenv("EARMARK_BATCH", "7")
     model = tiny()
