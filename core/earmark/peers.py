@@ -15,7 +15,7 @@ Each pair runs interleaved (Earmark, peer, peer, Earmark, ...) so that a change 
 hits both; the median of the repetitions is reported. ``burners`` starts that many processes that spin
 on a core for the duration of a condition, so the table shows what a shared machine does to each.
 Quality: the Spearman correlation of each map with a long reference map of the same estimator (IG at
-512 steps; FreqRISE at 10× the masks), so "faster" is never bought with a worse map.
+512 steps; FreqRISE at 10× the masks) over the live cells, so "faster" is never bought with a worse map.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class PeerRow:
         method, peer, transform: what ran.  burners: CPU-burning processes beside it.
         passes: model passes each made.  earmark_s, peer_s: median wall seconds over the repetitions.
         speedup: peer_s / earmark_s (above 1: Earmark faster).  earmark_quality, peer_quality: Spearman of
-        each map with the long reference.  repeats: repetitions.
+        each map with the long reference over the live cells (:func:`live_cells`).  repeats: repetitions.
     """
 
     method: str
@@ -135,6 +135,18 @@ def _pair(method: str, model, wave, transform, target: int, size: int, seed: int
     return ours, peer, name, passes
 
 
+def live_cells(model, wave: torch.Tensor, transform, target: int) -> torch.Tensor:
+    """(*M) bool: the map cells where masking can change the input (not the zero padding's inert cells).
+
+    Quality is compared on these only: Earmark ranks inert cells below every live one, the paper's estimator
+    gives them whatever the masks gave, and neither says anything about the model there.
+    """
+    from .explainers.masks import inert_cells
+    from .probe import Probe
+
+    return ~inert_cells(Probe(model, transform, wave, target=target), "zero")
+
+
 def _reference_map(method: str, model, wave, transform, target: int, size: int, seed: int) -> torch.Tensor:
     """A long run of the same estimator, the yardstick of both maps' quality."""
     if method == "ig":
@@ -165,6 +177,7 @@ def run_peers(model, wave: torch.Tensor, *, transforms: Sequence, methods: Seque
     with torch.no_grad():
         target = int(model(wave.reshape(1, -1))[0].argmax())
     refs: dict[tuple[str, str], torch.Tensor] = {}
+    live: dict[str, torch.Tensor] = {}
     rows: list[PeerRow] = []
     for count in burners:
         with cpu_burners(count):
@@ -186,9 +199,13 @@ def run_peers(model, wave: torch.Tensor, *, transforms: Sequence, methods: Seque
                     key = (method, transform.name)
                     if key not in refs:
                         refs[key] = _reference_map(method, model, wave, transform, target, size, seed)
+                    if transform.name not in live:
+                        live[transform.name] = live_cells(model, wave, transform, target)
+                    keep = live[transform.name]
                     mo, mp = statistics.median(t_ours), statistics.median(t_peer)
                     row = PeerRow(method, peer_name, transform.name, count, passes, mo, mp, mp / mo,
-                                  spearman(map_ours, refs[key]), spearman(map_peer, refs[key]), repeats)
+                                  spearman(map_ours[keep], refs[key][keep]), spearman(map_peer[keep], refs[key][keep]),
+                                  repeats)
                     rows.append(row)
                     say(f"{method} × {transform.name}, {count} burner(s): Earmark {mo:.3f} s, peer {mp:.3f} s "
                         f"(×{row.speedup:.2f})")
@@ -202,7 +219,7 @@ def peers_markdown(rows: Sequence[PeerRow], meta: dict[str, Any]) -> str:
     lines = ["## Peers: Earmark against the leanest implementation of each estimator", "",
              f"- {meta.get('threads')}; device {meta.get('device')}; median of {meta.get('repeats')} interleaved "
              "repetitions; speed-up = peer s / Earmark s (above 1: Earmark faster); quality = Spearman with a long "
-             "reference map of the same estimator", "",
+             "reference map of the same estimator, over the live cells (not the zero padding's inert ones)", "",
              "| method | peer | domain | burners | passes | Earmark s | peer s | speed-up | quality Earmark | "
              "quality peer |", "|---|---|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
