@@ -171,7 +171,8 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
               quick: bool = False, seed: int = 0, overrides: Mapping[str, Mapping[str, Any]] | None = None,
               clip_name: str = "clip", progress: Callable[[str], None] | None = None,
               reference: bool = False, reference_masks: int = 3000, curve_reference: int = 0, curve_seeds: int = 3,
-              curve_counts: Sequence[int] = (200, 400, 1000, 2000, 3000), repeats: int = 1) -> BenchReport:
+              curve_counts: Sequence[int] = (200, 400, 1000, 2000, 3000), repeats: int = 1,
+              precision: str | None = None) -> BenchReport:
     """Time every explainer × domain on ``wave`` against the model-only floor; write JSON + Markdown.
 
     Args:
@@ -187,6 +188,8 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
             plain-Bernoulli masks, in the first domain, with ``curve_seeds`` seeds at ``curve_counts``.
         repeats: timed (explainer, floor) pairs per row, interleaved so that a change of the machine's load
             hits both; the row reports the median wall and floor times and the median of the pairs' ratios.
+        precision: also run the sampling explainers with reduced-precision scoring (``bfloat16`` /
+            ``float16``) against float32 (:mod:`earmark.precision`): speed-up and the maps' agreement.
 
     Returns:
         :class:`BenchReport`.
@@ -238,6 +241,14 @@ def run_bench(model, wave: torch.Tensor, *, explainers: Sequence[str], transform
     if device.type == "cuda":
         meta["gpu"] = torch.cuda.get_device_name(device)
     extra_md = []
+    if precision:
+        from .precision import precision_markdown, precision_rows
+
+        resolved = {n: {**(quick_settings(n) if quick else {}), **overrides.get(n, {})} for n in names}
+        prows = precision_rows(model, wave, explainers=names, transforms=transforms, precision=precision,
+                               settings=resolved, repeats=repeats, seed=seed, progress=say)
+        meta["precision"] = [asdict(r) for r in prows]
+        extra_md.append(precision_markdown(prows, meta.get("gpu") or str(device)))
     if reference and transforms:
         t0 = get_transform(transforms[0], card.sample_rate)
         n = 32 if quick else int(reference_masks)

@@ -58,6 +58,20 @@ BaselineKind = Literal["zero", "mean", "min"]
 BASELINES: tuple[str, ...] = ("zero", "mean", "min")
 
 
+#: Number formats for the scoring (forward-only) passes: float32, or a reduced format under
+#: ``torch.autocast`` (the model's matrix products and convolutions in 16 bits, its reductions in 32).
+#: Gradients stay in float32. The gain and the maps' agreement with float32 are measured by
+#: ``earmark bench --precision`` (docs/studies/speed.md); float32 is the default everywhere.
+PRECISIONS: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def check_precision(precision) -> str:
+    """The precision's name; one sentence when it is not one of :data:`PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"Unknown precision {precision!r}. Use one of: {', '.join(PRECISIONS)}.")
+    return str(precision)
+
+
 def no_progress(fraction: float, stage: str = "") -> None:
     """A progress callback that does nothing."""
 
@@ -205,6 +219,7 @@ class Probe:
             of the two logits, for ``log_prob`` the same under a softmax). ``None`` = plain readouts.
         tape: a :class:`~earmark.tape.Tape`: every sub-call of :meth:`score` and :meth:`grad` is answered
             from it when it holds the answer (a continued run), else computed and recorded there.
+        precision: the number format of the scoring passes (:data:`PRECISIONS`); answers are float32.
 
     Attributes:
         coeffs: (*S) clean coefficients on the model's device.
@@ -214,8 +229,9 @@ class Probe:
 
     def __init__(self, model, transform: Transform, x: Tensor, *, target: int | None = None,
                  batch_size: int | None = None, progress: ProgressFn | None = None, contrast: int | None = None,
-                 tape: Tape | None = None):
+                 tape: Tape | None = None, precision: str = "float32"):
         self.model = model
+        self.precision = check_precision(precision)
         self.transform = transform
         self.device = model_device(model)
         self.x = x.reshape(1, -1).to(self.device, torch.float32)
@@ -305,10 +321,12 @@ class Probe:
         return score
 
     def _infer(self, waves: Tensor, readout: Readout | Output, target: int | None) -> Tensor:
-        """:meth:`read` in inference mode (no autograd bookkeeping); returns a normal tensor."""
-        with torch.inference_mode():
+        """:meth:`read` in inference mode (no autograd bookkeeping) at the probe's precision; returns a
+        normal float32 tensor."""
+        reduced = PRECISIONS[self.precision]
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=reduced, enabled=reduced is not None):
             out = self.read(waves, readout, target)
-        return out.clone()
+        return out.to(torch.float32, copy=True)
 
     # ---- the two operations ------------------------------------------------------------------
     def score(self, masks: Tensor, *, baseline: BaselineKind | Tensor = "zero", readout: Readout | Output = "prob",

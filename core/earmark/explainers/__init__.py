@@ -41,7 +41,8 @@ for _mod in (saliency, ig, smoothgrad, wam, freqrise, relax, learnable_mask, min
 def explain(model, x: ArrayLike, transform: Transform, target: int | None = None, *, method: str = "ig",
             seed: int | None = 0, generator: torch.Generator | None = None, progress: ProgressFn | None = None,
             batch_size: int | None = None, first_look: FirstLook | None = None, on_partial: PartialFn | None = None,
-            contrast: int | None = None, tape: Tape | None = None, **params: Any) -> Explanation:
+            contrast: int | None = None, tape: Tape | None = None, precision: str = "float32",
+            **params: Any) -> Explanation:
     """Explain ``model``'s prediction on ``x`` in ``transform``'s domain with the explainer ``method``.
 
     Args:
@@ -69,6 +70,9 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
         tape: a :class:`~earmark.tape.Tape` that records the run's model answers (a job keeps it, so a
             stopped run can continue) and answers the calls it already holds (the continuation: the same
             seed gives the same map as an uninterrupted run, bit for bit).
+        precision: the number format of the model's scoring passes: ``"float32"`` (default), or
+            ``"bfloat16"`` / ``"float16"`` under autocast, for the sampling methods on hardware where it
+            pays (measure it with ``earmark bench --precision``). Gradients are always float32.
         **params: the method's hyperparameters (declared in its spec; defaults from the papers).
 
     Returns:
@@ -97,7 +101,7 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
         raise ConfigError(f"{spec.title} cannot explain one class rather than another (no contrast); use a "
                           "gradient or sampling method such as ig, saliency, smoothgrad, freqrise or captum:*.")
     probe = Probe(model, transform, x, target=target, batch_size=batch_size, progress=progress, contrast=contrast,
-                  tape=tape)
+                  tape=tape, precision=precision)
     replayed = tape.replayed if tape is not None else 0
     check_memory(spec.name, settings, probe, budget=spec.budget)   # priced in memory before it runs (EARMARK_MAX_JOB_MB)
     if generator is None:
@@ -136,6 +140,7 @@ def explain(model, x: ArrayLike, transform: Transform, target: int | None = None
             "probabilities": probe.probs.detach().cpu().tolist(),
             "transform_settings": dict(transform.settings),
             "device": str(probe.device),
+            "precision": probe.precision,
             "chunk": {"fwd": probe.batch_size(backward=False), "fwd+bwd": probe.batch_size(backward=True)},
             "earmark_version": __version__,
             "model_weights_sha256": weights_fingerprint(model),
