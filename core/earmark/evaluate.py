@@ -281,27 +281,14 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
     work = Work(model=model, model_source=model_source or card.name,
                 transforms={t: dict(domains[t].settings) for t in transforms},
                 params=settings, metrics=list(metrics), options=options, batch_size=batch_size)
-    failures, computed = [], 0
-    started = time.perf_counter()
-    try:
-        for unit, row, failure in (engine or LocalEngine()).run(todo, work):
-            finished += 1
-            if failure is not None:
-                failures.append(failure)
-            else:
-                row = {"clip": unit.clip, "label": unit.label, "explainer": unit.explainer, "transform": unit.transform,
-                       "settings": ids[(unit.explainer, unit.transform)], "metrics_asked": sorted(metrics), **row}
-                append_row(results_path, row)
-                rows.append((unit.order, row))
-                computed += 1
-            attempted = finished - (total - len(todo))
-            eta = (time.perf_counter() - started) / attempted * (len(todo) - attempted)
-            report(finished, total, eta, f"{unit.clip} · {unit.explainer} × {unit.transform}")
-    except WorkerLost as exc:
-        kept = len(rows)   # reused from earlier runs + appended by this one, each already on disk
-        raise DataError(f"{exc}, so the run stopped: {results_path.name} keeps {kept} of the {total} rows "
-                        f"({computed} finished in this run); run the same command again to compute the other "
-                        f"{total - kept}.") from None
+    finished_rows, failures = run_units(
+        todo, work, engine=engine, total=total, results_path=results_path, progress=report,
+        row_of=lambda unit, row: {"clip": unit.clip, "label": unit.label, "explainer": unit.explainer,
+                                  "transform": unit.transform, "settings": ids[(unit.explainer, unit.transform)],
+                                  "metrics_asked": sorted(metrics), **row},
+        label=lambda unit: f"{unit.clip} · {unit.explainer} × {unit.transform}")
+    rows += [(unit.order, row) for unit, row in finished_rows]
+    computed = len(finished_rows)
     rows = [r for _, r in sorted(rows, key=lambda pair: pair[0])]
     order = {(e, t): i for i, (e, t) in enumerate(plan)}
     rows.sort(key=lambda r: order[(r["explainer"], r["transform"])])  # grouped by explainer × domain, clip order
@@ -315,6 +302,50 @@ def run_evaluation(model, clips, *, explainers: Sequence[str], transforms: Seque
     if png is not None:
         paths["curves"] = png
     return EvalReport(rows, computed, skipped, failures, markdown, paths)
+
+
+def run_units(todo: Sequence[Unit], work: Work, *, engine=None, total: int, results_path: Path | None,
+              row_of: Callable[[Unit, dict], dict], label: Callable[[Unit], str],
+              progress: Callable | None = None, on_row: Callable[[dict], None] | None = None,
+              ) -> tuple[list[tuple[Unit, dict]], list]:
+    """The one loop under :func:`run_evaluation` and :func:`earmark.profiles.profile`: run ``todo`` on the
+    engine, append each finished row (``row_of(unit, answer)``) to ``results_path`` at once (so a run that is
+    stopped resumes from the file), and report ``progress(finished, total, eta_s, text)``.
+
+    Args:
+        total: units in the whole run; those not in ``todo`` were reused from the file.
+
+    Returns:
+        ``(unit, row)`` of every unit that finished, and the failures (one sentence each).
+
+    Raises:
+        DataError: a Ray worker was lost; the sentence names the rows kept and how to compute the rest.
+    """
+    report = progress or (lambda *a: None)
+    reused = total - len(todo)
+    finished, failures, done = reused, [], []
+    started = time.perf_counter()
+    try:
+        for unit, row, failure in (engine or LocalEngine()).run(todo, work):
+            finished += 1
+            if failure is not None:
+                failures.append(failure)
+            else:
+                row = row_of(unit, row)
+                if results_path is not None:
+                    append_row(results_path, row)
+                done.append((unit, row))
+                if on_row is not None:
+                    on_row(row)
+            attempted = finished - reused
+            report(finished, total, (time.perf_counter() - started) / attempted * (len(todo) - attempted), label(unit))
+    except WorkerLost as exc:
+        kept = reused + len(done)   # each already on disk
+        name = results_path.name if results_path is not None else "the run"
+        raise DataError(f"{exc}, so the run stopped: {name} keeps {kept} of the {total} rows "
+                        f"({len(done)} finished in this run); run the same command again to compute the other "
+                        f"{total - kept}.") from None
+    return done, failures
 
 
 # ---- outputs -----------------------------------------------------------------------------------

@@ -305,8 +305,9 @@ def profile(model, clips, *, explainer: str | Sequence[str] = "ig", transform: s
     Raises:
         ConfigError: unknown names or bad settings (checked before any work starts).
     """
-    from ..engines import LocalEngine, Unit, Work
-    from ..evaluate import append_row, clip_seed, explainer_settings, read_results, settings_id, split_overrides
+    from ..engines import Unit, Work
+    from ..evaluate import (clip_seed, explainer_settings, read_results, run_units, settings_id,
+                            split_overrides)
     from ..explainers import EXPLAINERS
     from ..transforms import get_transform
 
@@ -354,23 +355,14 @@ def profile(model, clips, *, explainer: str | Sequence[str] = "ig", transform: s
     report(finished, total, None, f"{finished} reused from {UNITS_FILE}" if finished else "starting")
     work = Work(model=model, model_source=model_source or card.name, transforms={transform: dict(domain.settings)},
                 params=params, metrics=[], options=opts, batch_size=batch_size, compute=profile_unit)
-    failures, computed, started = [], 0, time.perf_counter()
-    for unit, row, failure in (engine or LocalEngine()).run(todo, work):
-        finished += 1
-        if failure is not None:
-            failures.append(failure)
-        else:
-            row = {"clip": unit.clip, "label": unit.label, "explainer": unit.explainer, "transform": unit.transform,
-                   "settings": ids[unit.explainer], **row}
-            if units_path is not None:
-                append_row(units_path, row)
-            rows[unit.explainer].append((order_of[unit.clip], row))
-            computed += 1
-            if on_row is not None:
-                on_row(row)
-        attempted = finished - (total - len(todo))
-        eta = (time.perf_counter() - started) / attempted * (len(todo) - attempted)
-        report(finished, total, eta, f"{unit.clip} · {unit.explainer}")
+    finished_rows, failures = run_units(
+        todo, work, engine=engine, total=total, results_path=units_path, progress=report, on_row=on_row,
+        row_of=lambda unit, row: {"clip": unit.clip, "label": unit.label, "explainer": unit.explainer,
+                                  "transform": unit.transform, "settings": ids[unit.explainer], **row},
+        label=lambda unit: f"{unit.clip} · {unit.explainer}")
+    for unit, row in finished_rows:
+        rows[unit.explainer].append((order_of[unit.clip], row))
+    computed = len(finished_rows)
     ordered = {e: [r for _, r in sorted(rows[e], key=lambda pair: pair[0])] for e in names}
     labels = tuple(card.labels)
     classes, clip_lists, concentration = {}, {}, {}
