@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from .explainers import EXPLAINERS, explain
+from .explainers.anytime import top_overlap
 from .metrics.randomisation import spearman
 from .probe import check_precision
 from .transforms import get_transform
@@ -43,10 +44,8 @@ class PrecisionRow:
 
 
 def top10_overlap(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Share of ``b``'s top-10 % cells that are among ``a``'s."""
-    from .bench import top_overlap
-
-    return top_overlap(a, b, 0.1)
+    """Share of ``a``'s top-10 % cells that are among ``b``'s (equal-size sets)."""
+    return top_overlap(a.detach().flatten(), b.detach().flatten(), 0.1)
 
 
 def precision_rows(model, wave: torch.Tensor, *, explainers: Sequence[str], transforms: Sequence[str],
