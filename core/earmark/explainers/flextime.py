@@ -34,7 +34,7 @@ from ..errors import ConfigError
 from ..method_passes import PASSES
 from ..params import Param
 from ..probe import Probe, ProgressFn, no_progress
-from .base import Attribution, ExplainerSpec, PlotSpec
+from .base import Attribution, ExplainerSpec, PlotSpec, draw_std
 
 PARAMS = (
     Param("n_filters", 128, "band filters (equal bandwidth (fs/2)/n)", low=2, high=1024, step=1),
@@ -127,7 +127,7 @@ def explain_flextime(probe: Probe, *, generator: torch.Generator, progress: Prog
     final = mask.detach()
     maps = final @ gains(taps, probe.length)                                   # (R, K)
     maps = probe.transform.pool(maps)
-    spread = maps.std(0, unbiased=False) if restarts > 1 else torch.zeros_like(maps[0])
+    spread = draw_std(maps, correction=0)
     edges = torch.arange(n_filters + 1, device=device, dtype=torch.float32) * (probe.transform.sample_rate / 2 / n_filters)
     return Attribution(maps.mean(0), spread, {"band_masks": final, "loss_curve": curve, "band_edges": edges})
 

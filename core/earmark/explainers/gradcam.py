@@ -34,7 +34,7 @@ from torch.nn import functional as F
 from ..errors import ModelError
 from ..params import Param
 from ..probe import Probe, ProgressFn, no_progress
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, draw_std
 from .captum_family import READOUT, captum_attr, hookable
 from .saliency import noise_std
 
@@ -222,7 +222,7 @@ def explain_gradcam(probe: Probe, *, generator: torch.Generator, progress: Progr
         cam = cam.transpose(-1, -2)
     maps = to_domain(cam, grid, probe)
     report(1.0, "Grad-CAM")
-    return Attribution(maps[0], maps[1:].std(0, correction=1), {"cam": cam[0], "layer_grid": layer_grid})
+    return Attribution(maps[0], draw_std(maps[1:]), {"cam": cam[0], "layer_grid": layer_grid})
 
 
 SPEC = ExplainerSpec(

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..params import Param
 from ..probe import Probe, ProgressFn, Readout, attribution_from_grad, sub_progress
-from .base import Attribution, ExplainerSpec, FirstLook, PlotSpec
+from .base import Attribution, ExplainerSpec, FirstLook, PlotSpec, draw_std
 
 #: The references integrated from: all three (their spread is the uncertainty) or the zero baseline only.
 Baselines = Literal["zero+noise+blur", "zero"]
@@ -147,7 +147,7 @@ def explain_ig(probe: Probe, *, generator: torch.Generator, progress: ProgressFn
     attr, gaps, changes = integrated_gradients(probe, coeffs[1:], n_steps=n_steps, spacing=spacing,
                                                  progress=sub_progress(progress, share, 1.0))
     maps = torch.cat([map0, probe.transform.pool(attr)])                    # (3, *M)
-    spread = maps.std(0, unbiased=False)
+    spread = draw_std(maps, correction=0)
     return Attribution(maps[0], spread, {"completeness_gap": torch.cat([gap0, gaps]),
                                          "output_change": torch.cat([change0, changes]), "baseline_maps": maps})
 

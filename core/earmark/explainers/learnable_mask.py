@@ -56,7 +56,7 @@ from ..params import Param
 from ..probe import Probe, ProgressFn, sub_progress
 from ..transforms import DWTTransform, Transform
 from .anytime import PartialFn, Stop, StepMonitor, budget_extras, stop_param
-from .base import Attribution, ExplainerSpec, PlotSpec
+from .base import Attribution, ExplainerSpec, PlotSpec, draw_std
 from .masks import INERT_CHOICES, INERT_HELP, Inert, inert_cells, without_inert
 
 #: Table 1 of the paper; domains without a row use ``"stft"``.
@@ -274,7 +274,7 @@ def optimise_anytime(probe: Probe, init: Tensor, objective: Objective, *, optimi
 
 def spread(masks: Tensor) -> Tensor:
     """(R, *M) → (*M) standard deviation over restarts (zeros for a single restart)."""
-    return masks.std(0, unbiased=False)
+    return draw_std(masks, correction=0)
 
 
 # ---- the explainer ------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from ..errors import ConfigError, ModelError
 from ..method_passes import PASSES
 from ..params import Param
 from ..probe import Probe, ProgressFn, attribution_from_grad, no_progress
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, draw_std
 from .captum_family import hookable
 
 COMPOSITES = ("EpsilonPlusFlat", "EpsilonGammaBox")
@@ -230,7 +230,7 @@ def explain_lrp(probe: Probe, *, generator: torch.Generator, progress: ProgressF
             output = score
         report((i + 1) / len(order), f"LRP ({name})")
     maps = torch.stack(maps)
-    spread = maps.std(0, unbiased=False) if len(order) > 1 else torch.zeros_like(maps[0])
+    spread = draw_std(maps, correction=0)
     total = maps[0].sum()
     return Attribution(maps[0], spread, {"output": output, "relevance_sum": total,
                                          "conservation_gap": total - output})

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..params import Param
 from ..probe import Probe, ProgressFn
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, draw_std
 
 PARAMS = (
     Param("n_draws", 8, "noisy copies used for the uncertainty map (std of the saliency over them)",
@@ -82,7 +82,7 @@ def explain_saliency(probe: Probe, *, generator: torch.Generator, progress: Prog
                                                          generator=generator)])
     _, grads = probe.grad(points, readout="logit", progress=progress, stage="saliency")
     maps = gradient_maps(probe, grads)                                      # (1 + n_draws, *M)
-    return Attribution(maps[0], maps[1:].std(0, correction=1),
+    return Attribution(maps[0], draw_std(maps[1:]),
                        {"noise_std": noise_std(probe.x, noise_level).detach()})
 
 

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ..params import Param
 from ..probe import Probe, ProgressFn, attribution_from_grad
-from .base import Attribution, ExplainerSpec
+from .base import Attribution, ExplainerSpec, draw_variance
 from .saliency import noise_std, noisy_coeffs
 
 Mode = Literal["magnitude", "mean_gradient", "grad_x_input"]
@@ -63,7 +63,7 @@ def smoothed_maps(probe: Probe, points: Tensor, grads: Tensor, *, mode: Mode) ->
         per_draw = pool(attribution_from_grad(points, grads))
     else:
         raise ValueError(f"unknown SmoothGrad mode {mode!r}; use one of {MODES}")
-    return per_draw.mean(0), per_draw.var(0, correction=1)
+    return per_draw.mean(0), draw_variance(per_draw)
 
 
 def explain_smoothgrad(probe: Probe, *, generator: torch.Generator, progress: ProgressFn | None = None,
