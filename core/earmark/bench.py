@@ -24,6 +24,7 @@ import torch
 from .device import model_device
 from .errors import ConfigError
 from .explainers import EXPLAINERS, explain
+from .explainers.anytime import top_overlap
 from .metrics.randomisation import spearman
 from .params import resolve
 from .probe import Probe, default_batch_size, measured_chunks
@@ -390,13 +391,6 @@ CURVE_VARIANTS: dict[str, dict[str, Any]] = {
     "sobol": {"sampler": "sobol", "estimator": "plain"},
     "sobol + control variate": {"sampler": "sobol", "estimator": "control_variate"},
 }
-
-
-def top_overlap(a: torch.Tensor, b: torch.Tensor, fraction: float = 0.1) -> float:
-    """Share of ``b``'s top-``fraction`` cells that are also among ``a``'s (equal-size sets)."""
-    k = max(1, int(round(fraction * a.numel())))
-    ta, tb = torch.topk(a.detach().flatten(), k).indices, torch.topk(b.detach().flatten(), k).indices
-    return float(torch.isin(ta, tb).sum()) / k
 
 
 @dataclass(frozen=True)

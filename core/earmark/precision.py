@@ -45,7 +45,7 @@ class PrecisionRow:
 
 def top10_overlap(a: torch.Tensor, b: torch.Tensor) -> float:
     """Share of ``a``'s top-10 % cells that are among ``b``'s (equal-size sets)."""
-    return top_overlap(a.detach().flatten(), b.detach().flatten(), 0.1)
+    return top_overlap(a, b, 0.1)
 
 
 def precision_rows(model, wave: torch.Tensor, *, explainers: Sequence[str], transforms: Sequence[str],

@@ -279,7 +279,9 @@ def rank_agreement(a: Tensor, b: Tensor) -> float:
 
 
 def top_overlap(a: Tensor, b: Tensor, fraction: float = TOP_FRACTION) -> float:
-    """Share of ``a``'s top ``fraction`` cells that are also among ``b``'s (1-D tensors of equal size)."""
+    """Share of ``a``'s top ``fraction`` cells that are also among ``b``'s (maps of equal size, any shape;
+    the two top sets are equally large, so the share is the same read either way)."""
+    a, b = a.detach().flatten(), b.detach().flatten()
     k = max(1, int(round(fraction * a.numel())))
     ta, tb = torch.topk(a, k).indices, torch.topk(b, k).indices
     return int(torch.isin(ta, tb).sum()) / k

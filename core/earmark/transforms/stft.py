@@ -49,11 +49,11 @@ class STFTTransform(Transform):
         return torch.stft(x, self.n_fft, self.hop, window=self._window(x), center=True, return_complex=True)
 
     def synthesize(self, z: Tensor, length: int) -> Tensor:
+        window = self._window(z)
         if self.n_fft % self.hop:
-            return torch.istft(z, self.n_fft, self.hop, window=self._window(z), center=True, length=length)
-        dtype = z.real.dtype if z.is_complex() else z.dtype
-        scale = _inverse_envelope(self.n_fft, self.hop, self.window, z.shape[-1], dtype, str(z.device))
-        return overlap_add(z, self.n_fft, self.hop, self._window(z), length, inverse_envelope=scale)
+            return torch.istft(z, self.n_fft, self.hop, window=window, center=True, length=length)
+        scale = _inverse_envelope(self.n_fft, self.hop, self.window, z.shape[-1], window.dtype, str(window.device))
+        return overlap_add(z, self.n_fft, self.hop, window, length, inverse_envelope=scale)
 
     def map_shape(self, length: int) -> tuple[int, ...]:
         return (self.n_fft // 2 + 1, length // self.hop + 1)
