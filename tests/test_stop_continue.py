@@ -165,11 +165,16 @@ def _slow(net, seconds=0.02):
     net.hook = lambda calls: time.sleep(seconds)
 
 
+def _two_slow_models():
+    """Two models whose every call sleeps a little (so a job is caught mid-run), and a clip."""
+    pairs = _model(), _model()
+    for net, _ in pairs:
+        _slow(net)
+    return pairs[0], pairs[1], _clip()
+
+
 def test_an_abandoned_job_yields_and_is_cancelled_after_the_grace(service):
-    net_a, model_a = _model()
-    net_b, model_b = _model()
-    _slow(net_a), _slow(net_b)
-    x = _clip()
+    (net_a, model_a), (net_b, model_b), x = _two_slow_models()
     sa, sb = spec("freqrise", n_masks=20_000), spec("freqrise", seed=1, n_masks=800)
     a = service.submit(sa, work_for(model_a, x, sa), session="alice")
     service.show("alice", [a])
@@ -187,10 +192,7 @@ def test_an_abandoned_job_yields_and_is_cancelled_after_the_grace(service):
 
 
 def test_a_pinned_job_keeps_running_and_a_job_shown_again_is_kept(service):
-    net_a, model_a = _model()
-    net_b, model_b = _model()
-    _slow(net_a), _slow(net_b)
-    x = _clip()
+    (net_a, model_a), (net_b, model_b), x = _two_slow_models()
     sa, sb = spec("freqrise", n_masks=1500), spec("freqrise", seed=1, n_masks=400)
     a = service.submit(sa, work_for(model_a, x, sa), session="alice")
     service.pin(a)
