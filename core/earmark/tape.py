@@ -44,7 +44,7 @@ def fingerprint(t: Tensor) -> tuple[tuple[int, ...], float]:
     t = t.detach()
     if t.is_complex():
         t = torch.view_as_real(t)
-    return tuple(t.shape), float(t.sum(dtype=torch.float64))   # summed in float64 without a float64 copy
+    return tuple(t.shape), float(t.double().sum())
 
 
 class Tape:
